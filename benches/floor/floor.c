@@ -1,0 +1,127 @@
+#define _GNU_SOURCE
+#include "floor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HEAD_MAX 8192
+#define READ_DEADLINE_MS 2000
+#define DRAIN_DEADLINE_MS 1000
+
+int64_t floor_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for fd 0 to be readable before the deadline: 1 readable, 0 not. */
+static int wait_readable(int64_t deadline) {
+    for (;;) {
+        int64_t left = deadline - floor_now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        int r = poll(&p, 1, (int)left);
+        if (r > 0)
+            return 1;
+        if (r == 0)
+            return 0;
+        if (errno != EINTR)
+            return 0;
+    }
+}
+
+int floor_read_head(void) {
+    char buf[HEAD_MAX];
+    size_t len = 0;
+    int64_t deadline = floor_now_ms() + READ_DEADLINE_MS;
+    for (;;) {
+        if (!wait_readable(deadline)) {
+            floor_respond(408, "request timeout\n");
+            return -1;
+        }
+        ssize_t n = read(0, buf + len, sizeof buf - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* EOF before a complete head: nobody to answer. */
+            return -1;
+        }
+        /* Search only the bytes that could complete the terminator. */
+        size_t from = len >= 3 ? len - 3 : 0;
+        len += (size_t)n;
+        if (memmem(buf + from, len - from, "\r\n\r\n", 4) != NULL)
+            return 0;
+        if (len == sizeof buf) {
+            floor_respond(431, "request header fields too large\n");
+            return -1;
+        }
+    }
+}
+
+static const char *reason(int code) {
+    switch (code) {
+    case 200: return "OK";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void floor_respond(int code, const char *body) {
+    char date[64];
+    struct tm tm;
+    time_t t = time(NULL);
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+
+    char out[2048];
+    size_t body_len = strlen(body);
+    int n = snprintf(out, sizeof out,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Connection: close\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "Date: %s\r\n"
+                     "\r\n"
+                     "%s",
+                     code, reason(code), body_len, date, body);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof out)
+        n = sizeof out - 1;
+    write_all(1, out, (size_t)n);
+
+    /* Half-close so the client sees EOF now, then read what it still sends
+     * until it closes: closing with unread input would reset the connection
+     * and could destroy the response in flight. */
+    shutdown(1, SHUT_WR);
+    int64_t deadline = floor_now_ms() + DRAIN_DEADLINE_MS;
+    char sink[4096];
+    while (wait_readable(deadline)) {
+        ssize_t r = read(0, sink, sizeof sink);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+    }
+}

@@ -1,0 +1,694 @@
+//! What a health check costs when xinetd starts one process per connection,
+//! measured against "the floor": minimal static C handlers doing the same job
+//! (benches/floor/*.c), under the same real xinetd, side by side.
+//!
+//! Run: `cargo bench -p inetd-health-cli --bench xinetd`
+//!
+//! Environment:
+//! - `BENCH_REQUESTS` (default 2000): measured requests per candidate, split
+//!   over the rounds.
+//! - `BENCH_WARMUP` (default 100): unmeasured requests per candidate, also
+//!   split over the rounds (each round starts a fresh xinetd).
+//! - `BENCH_ROUNDS` (default 5): candidates alternate round by round, since
+//!   this machine is noisy and a slow minute should hit all of them alike.
+//! - `BENCH_ONLY` (e.g. `hello`): run only the candidates of that floor.
+//! - `BENCH_EXTRA` (`label=/path/to/binary arg...;label2=...`): more handlers
+//!   to compare with the C hello floor, e.g. other builds of the example.
+//! - `XINETD` (default `/usr/sbin/xinetd`), `CC` (default `gcc`).
+//!
+//! Needs root (xinetd's `user = root`), xinetd, and gcc with a static libc.
+//! It only ever binds and connects to 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longer than any handler's own deadlines (2 s read, 2 s check, 1 s drain),
+/// so a slow handler shows up as slow rather than as a client timeout.
+const IO_TIMEOUT: Duration = Duration::from_secs(6);
+const XINETD_START_TIMEOUT: Duration = Duration::from_secs(5);
+const XINETD_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const HANDLERS_EXIT_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn main() {
+    let cfg = Config::from_env();
+    let xinetd = PathBuf::from(std::env::var_os("XINETD").unwrap_or_else(|| "/usr/sbin/xinetd".into()));
+    if !xinetd.exists() {
+        println!("xinetd benchmark skipped: {} not found", xinetd.display());
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("xinetd benchmark skipped: needs root (the service runs with `user = root`)");
+        return;
+    }
+
+    let work = WorkDir::create().expect("create a temporary directory");
+    let floors = match compile_floors(work.path()) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            println!("C floor not built ({e}); Rust candidates get no ratio");
+            None
+        }
+    };
+    let rust = build_rust();
+    let listener = BackgroundListener::start().expect("start the tcp check's listener");
+    let tcp_target = listener.addr.to_string();
+
+    let mut candidates = Vec::new();
+    let mut add = |name: &str, kind: Kind, server: Option<&PathBuf>, args: &[&str], missing: &str| match server {
+        Some(path) => candidates.push(Candidate {
+            name: name.to_owned(),
+            kind,
+            is_floor: name.starts_with("C "),
+            server: path.clone(),
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+        }),
+        None => println!("skipping {name}: {missing}"),
+    };
+    let no_cc = "the C floor was not built";
+    let no_rust = "binary not built (see the cargo output above)";
+    add("C hello", Kind::Hello, floors.as_ref().map(|f| &f.hello), &[], no_cc);
+    add("example hello", Kind::Hello, rust.hello.as_ref(), &[], no_rust);
+    add("C tcp", Kind::Tcp, floors.as_ref().map(|f| &f.tcp), &[&tcp_target], no_cc);
+    add("inetd-health tcp", Kind::Tcp, rust.cli.as_ref(), &["tcp", &tcp_target], no_rust);
+    add("C exec /bin/true", Kind::Exec, floors.as_ref().map(|f| &f.exec), &["/bin/true"], no_cc);
+    add("inetd-health exec", Kind::Exec, rust.cli.as_ref(), &["exec", "--", "/bin/true"], no_rust);
+    for (name, server, args) in &cfg.extra {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        add(name, Kind::Hello, Some(server), &args, "");
+    }
+    candidates.retain(|c| cfg.only.is_none_or(|k| k == c.kind));
+    if candidates.is_empty() {
+        println!("nothing to measure");
+        return;
+    }
+
+    println!(
+        "{} rounds x ({} warm-up + {} measured) requests per candidate, sequential, via xinetd on 127.0.0.1",
+        cfg.rounds, cfg.warmup_per_round, cfg.requests_per_round
+    );
+    let mut results: Vec<Vec<Round>> = candidates.iter().map(|_| Vec::new()).collect();
+    for round in 0..cfg.rounds {
+        // Rotate the order too, so no candidate always runs right after the
+        // same neighbour (page cache, CPU frequency, TIME_WAIT build-up).
+        for i in 0..candidates.len() {
+            let idx = (i + round) % candidates.len();
+            let c = &candidates[idx];
+            match run_round(&xinetd, work.path(), c, &cfg) {
+                Ok(r) => results[idx].push(r),
+                Err(e) => println!("round {} of {}: {e}", round + 1, c.name),
+            }
+        }
+        eprint!("round {}/{} done\r", round + 1, cfg.rounds);
+    }
+    eprintln!();
+    listener.stop();
+    print_table(&candidates, &results);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Hello,
+    Tcp,
+    Exec,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "hello" => Some(Kind::Hello),
+            "tcp" => Some(Kind::Tcp),
+            "exec" => Some(Kind::Exec),
+            _ => None,
+        }
+    }
+}
+
+struct Candidate {
+    name: String,
+    kind: Kind,
+    /// The C handler that the other candidates of its kind are compared with.
+    is_floor: bool,
+    server: PathBuf,
+    args: Vec<String>,
+}
+
+struct Config {
+    rounds: usize,
+    requests_per_round: usize,
+    warmup_per_round: usize,
+    only: Option<Kind>,
+    extra: Vec<(String, PathBuf, Vec<String>)>,
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let num = |name: &str, default: usize| -> usize {
+            match std::env::var(name) {
+                Ok(v) => v.trim().parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+                Err(_) => default,
+            }
+        };
+        let rounds = num("BENCH_ROUNDS", 5).max(1);
+        let requests = num("BENCH_REQUESTS", 2000).max(1);
+        let warmup = num("BENCH_WARMUP", 100);
+        let only = std::env::var("BENCH_ONLY").ok().map(|v| {
+            Kind::parse(v.trim()).unwrap_or_else(|| panic!("BENCH_ONLY={v:?}: expected hello, tcp or exec"))
+        });
+        let extra = std::env::var("BENCH_EXTRA")
+            .unwrap_or_default()
+            .split(';')
+            .filter(|s| !s.trim().is_empty())
+            .map(|entry| {
+                let (label, cmd) = entry
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("BENCH_EXTRA entry {entry:?}: expected label=/path/to/binary [args]"));
+                let mut words = cmd.split_whitespace().map(str::to_owned);
+                let server = PathBuf::from(words.next().expect("BENCH_EXTRA entry without a binary"));
+                (label.trim().to_owned(), server, words.collect())
+            })
+            .collect();
+        Config {
+            rounds,
+            requests_per_round: requests.div_ceil(rounds),
+            warmup_per_round: warmup.div_ceil(rounds),
+            only,
+            extra,
+        }
+    }
+}
+
+/// A private directory for the compiled floors, xinetd configs and logs,
+/// removed when the bench ends.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> io::Result<WorkDir> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("inetd-health-bench-{}-{nanos}", std::process::id()));
+        fs::create_dir(&dir)?;
+        Ok(WorkDir(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Floors {
+    hello: PathBuf,
+    tcp: PathBuf,
+    exec: PathBuf,
+}
+
+/// Static, so the floor pays no dynamic loading: that is the best a C
+/// handler can do, and what the Rust binaries are held to.
+fn compile_floors(dir: &Path) -> Result<Floors, String> {
+    let src = workspace_root().join("benches/floor");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".to_owned());
+    let compile = |name: &str| -> Result<PathBuf, String> {
+        let out = dir.join(format!("floor-{name}"));
+        let status = Command::new(&cc)
+            .args(["-O2", "-static", "-Wall", "-o"])
+            .arg(&out)
+            .arg(src.join(format!("{name}.c")))
+            .arg(src.join("floor.c"))
+            .status()
+            .map_err(|e| format!("{cc}: {e}"))?;
+        if status.success() {
+            Ok(out)
+        } else {
+            Err(format!("{cc} failed on {name}.c: {status}"))
+        }
+    };
+    Ok(Floors {
+        hello: compile("hello")?,
+        tcp: compile("tcp")?,
+        exec: compile("exec")?,
+    })
+}
+
+#[derive(Default)]
+struct RustBinaries {
+    cli: Option<PathBuf>,
+    hello: Option<PathBuf>,
+}
+
+/// Builds the binaries under test the way they ship (release profile), and
+/// takes their paths from cargo's own report, so a `[build] target` or a
+/// custom target dir is followed. A failed build leaves the missing ones None
+/// rather than picking up stale files from an earlier build.
+fn build_rust() -> RustBinaries {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--release", "-p", "inetd-health-cli", "-p", "inetd-health", "--bins", "--examples"])
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output();
+    let mut found = RustBinaries::default();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => {
+            println!("cannot run cargo build: {e}");
+            return found;
+        }
+    };
+    if !output.status.success() {
+        println!("cargo build failed ({}); measuring what was built", output.status);
+    }
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some(exe) = json_string_field(line, "executable") else { continue };
+        let exe = PathBuf::from(exe);
+        let in_examples = exe.parent().and_then(Path::file_name).is_some_and(|d| d == "examples");
+        match exe.file_name().and_then(|n| n.to_str()) {
+            Some("inetd-health") if !in_examples => found.cli = Some(exe),
+            Some("hello") if in_examples => found.hello = Some(exe),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The value of `"name":"..."` in one line of cargo's JSON messages. Paths
+/// with quotes or backslashes (escaped in JSON) are not expected here.
+fn json_string_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("\"{name}\":\"");
+    let start = line.find(&key)? + key.len();
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+/// What the `tcp` candidates check: accepts and drops connections until
+/// stopped.
+struct BackgroundListener {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl BackgroundListener {
+    fn start() -> io::Result<BackgroundListener> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                // Errors (e.g. EMFILE) are transient here; the check sees
+                // them as a failed connect and the table reports the 503s.
+                let _ = listener.accept();
+            }
+        });
+        Ok(BackgroundListener { addr, stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the blocked accept so the thread sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, CONNECT_TIMEOUT);
+        let _ = self.thread.join();
+    }
+}
+
+/// One candidate's results under one xinetd instance.
+struct Round {
+    /// Connect to EOF, measured requests only.
+    latencies: Vec<Duration>,
+    /// xinetd's and all its handlers' user+sys CPU, over every request
+    /// including the warm-up (they all ran under this xinetd).
+    cpu: Duration,
+    requests: usize,
+    /// Largest resident set among xinetd and its handlers, KiB.
+    max_rss_kib: i64,
+    statuses: BTreeMap<u16, usize>,
+    resets: usize,
+    failures: usize,
+}
+
+fn run_round(xinetd: &Path, dir: &Path, c: &Candidate, cfg: &Config) -> Result<Round, String> {
+    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let conf = dir.join("xinetd.conf");
+    fs::write(&conf, xinetd_conf(dir, port, &c.server, &c.args)).map_err(|e| e.to_string())?;
+    let daemon_log = dir.join("xinetd-daemon.log");
+    let _ = fs::remove_file(&daemon_log);
+    let mut daemon = Xinetd::start(xinetd, &conf, &dir.join("xinetd.pid"), &daemon_log)?;
+    if let Err(e) = wait_listening(port, &mut daemon) {
+        let log = fs::read_to_string(&daemon_log).unwrap_or_default();
+        return Err(format!("{e}; xinetd log:\n{log}"));
+    }
+
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut round = Round {
+        latencies: Vec::with_capacity(cfg.requests_per_round),
+        cpu: Duration::ZERO,
+        requests: cfg.warmup_per_round + cfg.requests_per_round,
+        max_rss_kib: 0,
+        statuses: BTreeMap::new(),
+        resets: 0,
+        failures: 0,
+    };
+    for i in 0..round.requests {
+        let outcome = one_request(addr);
+        if outcome.reset {
+            round.resets += 1;
+        }
+        match outcome.status {
+            Some(code) => {
+                *round.statuses.entry(code).or_default() += 1;
+                if i >= cfg.warmup_per_round {
+                    round.latencies.push(outcome.latency);
+                }
+            }
+            None => round.failures += 1,
+        }
+    }
+
+    // Every handler must have exited and been reaped by xinetd before it
+    // stops, or its CPU would be missing from xinetd's rusage.
+    if !daemon.wait_children_gone(HANDLERS_EXIT_TIMEOUT) {
+        println!("{}: handlers still running after {HANDLERS_EXIT_TIMEOUT:?}; CPU undercounted", c.name);
+    }
+    let usage = daemon.stop()?;
+    round.cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+    round.max_rss_kib = usage.ru_maxrss;
+    Ok(round)
+}
+
+fn timeval(tv: libc::timeval) -> Duration {
+    Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
+}
+
+/// A port nobody listens on right now. Racy in principle, but only this
+/// bench binds ports in its own run.
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+fn xinetd_conf(dir: &Path, port: u16, server: &Path, args: &[String]) -> String {
+    // Logging per connection is off: the per-connection work left to xinetd
+    // (accept, fork, exec, reap) is the same for every candidate.
+    // The default cps of 50/s would shut the service down mid-run.
+    let mut conf = format!(
+        "defaults\n{{\n\
+         \tlog_type = FILE {log}\n\
+         \tlog_on_success =\n\
+         \tlog_on_failure = HOST\n\
+         \tcps = 10000 1\n\
+         \tinstances = UNLIMITED\n\
+         \tper_source = UNLIMITED\n\
+         }}\n\n\
+         service inetd-health-bench\n{{\n\
+         \ttype = UNLISTED\n\
+         \tport = {port}\n\
+         \tbind = 127.0.0.1\n\
+         \tsocket_type = stream\n\
+         \tprotocol = tcp\n\
+         \twait = no\n\
+         \tuser = root\n\
+         \tserver = {server}\n",
+        log = dir.join("xinetd.log").display(),
+        server = server.display(),
+    );
+    if !args.is_empty() {
+        let _ = writeln!(conf, "\tserver_args = {}", args.join(" "));
+    }
+    conf.push_str(
+        "\tcps = 10000 1\n\
+         \tinstances = UNLIMITED\n\
+         \tper_source = UNLIMITED\n\
+         \tflags = REUSE\n\
+         }\n",
+    );
+    conf
+}
+
+/// An xinetd child of this process, reaped with wait4 so that its rusage,
+/// which includes every handler it reaped, is ours to read.
+struct Xinetd {
+    pid: libc::pid_t,
+    reaped: bool,
+}
+
+impl Xinetd {
+    fn start(xinetd: &Path, conf: &Path, pidfile: &Path, log: &Path) -> Result<Xinetd, String> {
+        let child = Command::new(xinetd)
+            .arg("-dontfork")
+            .arg("-f")
+            .arg(conf)
+            .arg("-pidfile")
+            .arg(pidfile)
+            .arg("-filelog")
+            .arg(log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", xinetd.display()))?;
+        // Reaped by hand below; std's Child would only reap on wait().
+        let pid = child.id() as libc::pid_t;
+        Ok(Xinetd { pid, reaped: false })
+    }
+
+    /// True while xinetd has not exited (checked without reaping it).
+    fn alive(&self) -> bool {
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: info is a valid siginfo_t; WNOWAIT leaves the child
+        // waitable so stop() still gets its rusage.
+        let r = unsafe { libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        // SAFETY: si_pid is valid to read for a waitid result.
+        r == 0 && unsafe { info.si_pid() } == 0
+    }
+
+    fn wait_children_gone(&self, timeout: Duration) -> bool {
+        let path = format!("/proc/{0}/task/{0}/children", self.pid);
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Zombies are listed too, so empty means exited and reaped.
+            match fs::read_to_string(&path) {
+                Ok(s) if s.trim().is_empty() => return true,
+                Ok(_) => {}
+                // Without CONFIG_PROC_CHILDREN, just give them a moment.
+                Err(_) => {
+                    thread::sleep(Duration::from_millis(200));
+                    return true;
+                }
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn stop(mut self) -> Result<libc::rusage, String> {
+        // SAFETY: plain syscalls on our own child's pid.
+        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        let deadline = Instant::now() + XINETD_STOP_TIMEOUT;
+        let mut status = 0;
+        // SAFETY: rusage is plain data, filled in by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: valid out-pointers; pid is our unreaped child.
+            let r = unsafe { libc::wait4(self.pid, &mut status, libc::WNOHANG, &mut usage) };
+            if r == self.pid {
+                self.reaped = true;
+                return Ok(usage);
+            }
+            if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return Err(format!("wait4 on xinetd: {}", io::Error::last_os_error()));
+            }
+            if Instant::now() >= deadline {
+                return Err("xinetd ignored SIGTERM".to_owned());
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Xinetd {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: our own unreaped child; a blocking wait after SIGKILL
+            // is bounded.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
+/// Waits until the port is in LISTEN state in /proc/net/tcp, which, unlike
+/// probing with a connection, starts no handler.
+fn wait_listening(port: u16, daemon: &mut Xinetd) -> Result<(), String> {
+    let local = format!("0100007F:{port:04X}");
+    let deadline = Instant::now() + XINETD_START_TIMEOUT;
+    loop {
+        if let Ok(f) = fs::File::open("/proc/net/tcp") {
+            let listening = BufReader::new(f).lines().map_while(Result::ok).any(|line| {
+                let mut cols = line.split_whitespace();
+                // sl, local_address, rem_address, st (0A = LISTEN)
+                cols.nth(1) == Some(local.as_str()) && cols.nth(1) == Some("0A")
+            });
+            if listening {
+                return Ok(());
+            }
+        }
+        if !daemon.alive() {
+            return Err("xinetd exited at start-up".to_owned());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("xinetd not listening on port {port} after {XINETD_START_TIMEOUT:?}"));
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+struct Outcome {
+    latency: Duration,
+    /// None when no status line arrived (connect failed, timeout, reset
+    /// before any byte).
+    status: Option<u16>,
+    reset: bool,
+}
+
+fn one_request(addr: SocketAddr) -> Outcome {
+    let start = Instant::now();
+    let mut outcome = Outcome { latency: Duration::ZERO, status: None, reset: false };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) else {
+        return outcome;
+    };
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    if stream.write_all(REQUEST).is_err() {
+        return outcome;
+    }
+    let mut response = Vec::with_capacity(512);
+    let mut buf = [0u8; 2048];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                outcome.reset = e.kind() == io::ErrorKind::ConnectionReset;
+                break;
+            }
+        }
+    }
+    outcome.latency = start.elapsed();
+    outcome.status = parse_status(&response);
+    outcome
+}
+
+fn parse_status(response: &[u8]) -> Option<u16> {
+    let rest = response.strip_prefix(b"HTTP/1.1 ")?;
+    std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()
+}
+
+struct Summary {
+    p50: Option<Duration>,
+    p99: Option<Duration>,
+    cpu_per_request: Option<Duration>,
+    max_rss_kib: i64,
+    resets: usize,
+    failures: usize,
+    not_ok: usize,
+    rounds: usize,
+}
+
+/// p50 is the median of the rounds' p50s and CPU the median of the rounds'
+/// CPU per request, so one disturbed round does not move them; p99 pools all
+/// samples, since a single round has too few for a stable tail.
+fn summarize(rounds: &[Round]) -> Summary {
+    let mut p50s: Vec<Duration> = rounds.iter().filter_map(|r| percentile(&r.latencies, 50.0)).collect();
+    let all: Vec<Duration> = rounds.iter().flat_map(|r| r.latencies.iter().copied()).collect();
+    let mut cpus: Vec<Duration> = rounds.iter().map(|r| r.cpu / r.requests.max(1) as u32).collect();
+    Summary {
+        p50: median(&mut p50s),
+        p99: percentile(&all, 99.0),
+        cpu_per_request: median(&mut cpus),
+        max_rss_kib: rounds.iter().map(|r| r.max_rss_kib).max().unwrap_or(0),
+        resets: rounds.iter().map(|r| r.resets).sum(),
+        failures: rounds.iter().map(|r| r.failures).sum(),
+        not_ok: rounds.iter().flat_map(|r| r.statuses.iter()).filter(|(code, _)| **code != 200).map(|(_, n)| n).sum(),
+        rounds: rounds.len(),
+    }
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Option<Duration> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn median(values: &mut [Duration]) -> Option<Duration> {
+    values.sort_unstable();
+    values.get(values.len().checked_sub(1)? / 2).copied()
+}
+
+fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
+    let summaries: Vec<Summary> = results.iter().map(|r| summarize(r)).collect();
+    let us = |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), |d| format!("{:.0}µs", d.as_secs_f64() * 1e6));
+    let ratio = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+        (Some(a), Some(b)) if !b.is_zero() => format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64()),
+        _ => "-".to_owned(),
+    };
+    println!();
+    println!(
+        "{:<22} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
+        "candidate", "p50", "p99", "CPU/req", "max RSS", "non200", "resets", "failed", "rounds", "p50 ratio", "CPU ratio"
+    );
+    for (c, s) in candidates.iter().zip(&summaries) {
+        // Each candidate is compared with the C floor of its kind.
+        let floor = candidates.iter().zip(&summaries).find(|(f, _)| f.is_floor && f.kind == c.kind).map(|(_, s)| s);
+        let (p50_ratio, cpu_ratio) = match floor {
+            Some(f) if !c.is_floor => (ratio(s.p50, f.p50), ratio(s.cpu_per_request, f.cpu_per_request)),
+            _ => ("-".to_owned(), "-".to_owned()),
+        };
+        println!(
+            "{:<22} {:>8} {:>8} {:>9} {:>8}K {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
+            c.name,
+            us(s.p50),
+            us(s.p99),
+            us(s.cpu_per_request),
+            s.max_rss_kib,
+            s.not_ok,
+            s.resets,
+            s.failures,
+            s.rounds,
+            p50_ratio,
+            cpu_ratio
+        );
+    }
+    println!();
+    println!("p50: median of per-round p50s (connect to EOF); p99: all measured requests pooled;");
+    println!("CPU/req: xinetd + handlers user+sys CPU (wait4 rusage) / requests incl. warm-up, median of rounds;");
+    println!("max RSS: largest process among xinetd and its handlers; ratios are against the C floor of the same kind.");
+}

@@ -1,0 +1,295 @@
+//! Checks: one file per kind, behind one [`Check`] trait.
+//!
+//! A check answers "may this backend take traffic?" as a [`Verdict`]. An
+//! unhealthy backend is an answer, not an error: `Err` is kept for a probe
+//! that could not run at all (the program is missing, the address does not
+//! resolve), and even that becomes a 503 with its own reason, through
+//! [`run_check`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::deadline::Stopwatch;
+use crate::http::Response;
+use crate::Deadline;
+
+pub mod exec;
+pub mod tcp;
+
+pub use exec::ExecCheck;
+pub use tcp::TcpCheck;
+
+/// The health a check reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Health {
+    /// Take traffic.
+    Healthy,
+    /// Take traffic, but something deserves a look (Nagios exit 1).
+    Warning,
+    /// Take no traffic.
+    Unhealthy,
+}
+
+impl Health {
+    /// The lowercase word used in bodies and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Warning => "warning",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The health found.
+    pub health: Health,
+    /// A short reason, safe for logs and bodies (no secrets, one line).
+    pub reason: String,
+    /// Extra detail that may hold secrets (a program's output); shown only
+    /// when the operator asks.
+    pub detail: Option<Vec<u8>>,
+}
+
+impl Verdict {
+    /// A healthy verdict.
+    pub fn healthy(reason: impl Into<String>) -> Self {
+        Verdict::new(Health::Healthy, reason)
+    }
+
+    /// A warning verdict.
+    pub fn warning(reason: impl Into<String>) -> Self {
+        Verdict::new(Health::Warning, reason)
+    }
+
+    /// An unhealthy verdict.
+    pub fn unhealthy(reason: impl Into<String>) -> Self {
+        Verdict::new(Health::Unhealthy, reason)
+    }
+
+    fn new(health: Health, reason: impl Into<String>) -> Self {
+        Verdict {
+            health,
+            reason: reason.into(),
+            detail: None,
+        }
+    }
+
+    /// Attaches detail (see [`Verdict::detail`]).
+    pub fn with_detail(mut self, detail: Vec<u8>) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// Why a probe could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// The check program could not be started or supervised.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    /// The target is not of the form `HOST:PORT`.
+    #[error("bad target {target:?}: expected HOST:PORT")]
+    BadTarget {
+        /// The target as given.
+        target: String,
+    },
+    /// The host name did not resolve.
+    #[error("cannot resolve {target}: {reason}")]
+    Resolve {
+        /// The target as given.
+        target: String,
+        /// What the resolver said.
+        reason: String,
+    },
+}
+
+/// A health check.
+///
+/// Implementations do their blocking work by `deadline` at the latest and
+/// return an unhealthy verdict, not an error, when the thing checked is down.
+pub trait Check {
+    /// Runs the check once.
+    ///
+    /// # Errors
+    /// [`CheckError`] when the probe itself cannot run.
+    fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError>;
+}
+
+impl<C: Check + ?Sized> Check for &C {
+    fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
+        (**self).run(deadline)
+    }
+}
+
+impl<C: Check + ?Sized> Check for Box<C> {
+    fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
+        (**self).run(deadline)
+    }
+}
+
+/// A check's result with the time it took.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The verdict; a probe that could not run is unhealthy, its reason the error.
+    pub verdict: Verdict,
+    /// The error, when the probe could not run.
+    pub error: Option<CheckError>,
+    /// How long the check took.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// The health found.
+    pub fn health(&self) -> Health {
+        self.verdict.health
+    }
+
+    /// The reason found.
+    pub fn reason(&self) -> &str {
+        &self.verdict.reason
+    }
+
+    /// The Nagios plugin exit code of this outcome: 0 OK, 1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN (the probe could not run).
+    pub fn nagios_code(&self) -> i32 {
+        match (&self.error, self.verdict.health) {
+            (Some(_), _) => 3,
+            (None, Health::Healthy) => 0,
+            (None, Health::Warning) => 1,
+            (None, Health::Unhealthy) => 2,
+        }
+    }
+}
+
+/// Runs a check, timing it and turning a probe error into an unhealthy
+/// outcome.
+pub fn run_check<C: Check + ?Sized>(check: &C, deadline: Deadline) -> Outcome {
+    let clock = Stopwatch::start();
+    let result = check.run(deadline);
+    let elapsed = clock.elapsed();
+    match result {
+        Ok(verdict) => Outcome {
+            verdict,
+            error: None,
+            elapsed,
+        },
+        Err(e) => Outcome {
+            verdict: Verdict::unhealthy(format!("check could not run: {e}")),
+            error: Some(e),
+            elapsed,
+        },
+    }
+}
+
+/// How outcomes become responses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Answer 503 for a warning (default: 200, as a warning still serves).
+    pub warning_is_down: bool,
+    /// Put the check's detail (a program's output) in the body. Off by
+    /// default: the output may hold secrets and the body goes to anyone who
+    /// can connect.
+    pub show_detail: bool,
+}
+
+impl Policy {
+    /// The status code for a health.
+    pub fn status(&self, health: Health) -> u16 {
+        match health {
+            Health::Healthy => 200,
+            Health::Warning if !self.warning_is_down => 200,
+            Health::Warning | Health::Unhealthy => 503,
+        }
+    }
+
+    /// The response for an outcome: `<health>: <reason>` on one line, then
+    /// the detail if shown.
+    pub fn response(&self, outcome: &Outcome) -> Response {
+        let mut body = format!("{}: {}\n", outcome.health(), outcome.reason());
+        if self.show_detail {
+            if let Some(detail) = &outcome.verdict.detail {
+                body.push_str(&String::from_utf8_lossy(detail));
+                if !body.ends_with('\n') {
+                    body.push('\n');
+                }
+            }
+        }
+        Response::text(self.status(outcome.health()), body)
+    }
+}
+
+/// Formats a duration for reasons and logs: `850ms`, `1.20s`.
+pub fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Result<Verdict, ()>);
+    impl Check for Fixed {
+        fn run(&self, _: Deadline) -> Result<Verdict, CheckError> {
+            self.0.clone().map_err(|()| CheckError::BadTarget { target: "x".into() })
+        }
+    }
+
+    fn outcome(v: Verdict) -> Outcome {
+        run_check(&Fixed(Ok(v)), Deadline::after(Duration::from_secs(1)))
+    }
+
+    #[test]
+    fn status_codes() {
+        let p = Policy::default();
+        assert_eq!(p.status(Health::Healthy), 200);
+        assert_eq!(p.status(Health::Warning), 200);
+        assert_eq!(p.status(Health::Unhealthy), 503);
+        let strict = Policy { warning_is_down: true, ..p };
+        assert_eq!(strict.status(Health::Warning), 503);
+    }
+
+    #[test]
+    fn detail_only_when_asked() {
+        let o = outcome(Verdict::warning("exit status 1").with_detail(b"WARN - password=hunter2".to_vec()));
+        assert_eq!(Policy::default().response(&o).body(), b"warning: exit status 1\n");
+        let shown = Policy { show_detail: true, ..Policy::default() }.response(&o);
+        assert_eq!(shown.body(), b"warning: exit status 1\nWARN - password=hunter2\n");
+    }
+
+    #[test]
+    fn probe_error_is_a_503_with_its_reason() {
+        let o = run_check(&Fixed(Err(())), Deadline::after(Duration::from_secs(1)));
+        assert_eq!(o.health(), Health::Unhealthy);
+        assert_eq!(o.nagios_code(), 3);
+        let r = Policy::default().response(&o);
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.body(), b"unhealthy: check could not run: bad target \"x\": expected HOST:PORT\n");
+    }
+
+    #[test]
+    fn nagios_codes() {
+        assert_eq!(outcome(Verdict::healthy("a")).nagios_code(), 0);
+        assert_eq!(outcome(Verdict::warning("a")).nagios_code(), 1);
+        assert_eq!(outcome(Verdict::unhealthy("a")).nagios_code(), 2);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(human_duration(Duration::from_millis(1200)), "1.20s");
+    }
+}

@@ -1,0 +1,408 @@
+//! The socket edge: reading against a deadline, half-closing, draining, and
+//! asking the kernel who the peer is.
+//!
+//! A super-server hands the connection over as file descriptors, so the
+//! connection is whatever implements [`Input`] and [`Output`]: the process's
+//! own descriptors through [`Fd`], a `TcpStream` from an accept loop, or plain
+//! byte buffers in tests.
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use crate::Deadline;
+
+/// A byte source that can wait for data until a deadline.
+///
+/// `Read` alone cannot be bounded in time: a silent client would hold the
+/// process forever. Implementations for descriptors wait with `poll(2)`;
+/// in-memory sources are always ready.
+pub trait Input: Read {
+    /// Waits until a read would not block or the deadline passes.
+    ///
+    /// Returns `Ok(false)` when the deadline passed first.
+    ///
+    /// # Errors
+    /// The error `poll(2)` reported.
+    fn wait_readable(&mut self, deadline: Deadline) -> io::Result<bool>;
+}
+
+/// A byte sink that can tell the peer no more data is coming.
+pub trait Output: Write {
+    /// Sends end-of-stream (a TCP FIN) while the read side stays open.
+    ///
+    /// A no-op where there is no such thing (a pipe, a buffer).
+    ///
+    /// # Errors
+    /// The error `shutdown(2)` reported, except `ENOTCONN` (the peer is gone
+    /// already, which is no failure of ours).
+    fn close_write(&mut self) -> io::Result<()>;
+}
+
+/// Reads once, waiting at most until `deadline`.
+///
+/// Returns `Ok(None)` when the deadline passed with nothing to read,
+/// `Ok(Some(0))` at end of stream.
+///
+/// # Errors
+/// Errors from the read itself, other than `EINTR` and spurious `EAGAIN`.
+pub fn read_before<I: Input + ?Sized>(
+    input: &mut I,
+    buf: &mut [u8],
+    deadline: Deadline,
+) -> io::Result<Option<usize>> {
+    loop {
+        if !input.wait_readable(deadline)? {
+            return Ok(None);
+        }
+        match input.read(buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(e)
+                if e.kind() == io::ErrorKind::Interrupted
+                    || e.kind() == io::ErrorKind::WouldBlock =>
+            {
+                // poll said readable; a spurious wake-up is retried until the
+                // deadline, which poll itself enforces.
+                if deadline.expired() {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Ends a connection without a reset: half-close, then drain.
+///
+/// Linux answers with RST instead of FIN when a socket is closed with unread
+/// bytes in its receive buffer (RFC 2525 §2.17), and a client that gets RST
+/// may lose the response it has not read yet. So the write side is shut down
+/// first (the client sees the end of the response at once), and whatever the
+/// client still sends is read and discarded until it closes its side or
+/// `drain` runs out.
+///
+/// Returns the number of bytes discarded.
+///
+/// # Errors
+/// A failed flush or shutdown. A reset from the peer while draining is not an
+/// error: the response is out and the peer has left.
+pub fn close_politely<I, O>(input: &mut I, output: &mut O, drain: Duration) -> io::Result<u64>
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    output.flush()?;
+    output.close_write()?;
+    let deadline = Deadline::after(drain);
+    let mut scratch = [0u8; 4096];
+    let mut discarded = 0u64;
+    loop {
+        match read_before(input, &mut scratch, deadline) {
+            Ok(Some(0)) | Ok(None) => return Ok(discarded),
+            Ok(Some(n)) => discarded += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(discarded),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn poll_fd(fd: BorrowedFd<'_>, deadline: Deadline) -> io::Result<bool> {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, count 1.
+        let n = unsafe { libc::poll(&mut pfd, 1, deadline.poll_timeout_ms()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        // POLLHUP and POLLERR count as readable: the read that follows reports
+        // end of stream or the error itself.
+        return Ok(n > 0);
+    }
+}
+
+/// A connection end given as a file descriptor: the process's stdin or
+/// stdout under a super-server, or any descriptor borrowed or owned.
+///
+/// Reads and writes go straight to the descriptor, unbuffered: the request
+/// head is read into one bounded buffer and the response written in one call,
+/// so a buffer in between would only copy.
+#[derive(Debug)]
+pub struct Fd<F> {
+    fd: F,
+}
+
+impl<F: AsFd> Fd<F> {
+    /// Wraps a descriptor.
+    pub fn new(fd: F) -> Self {
+        Fd { fd }
+    }
+
+    /// Whether the descriptor is a socket (not a pipe, file or terminal).
+    pub fn is_socket(&self) -> bool {
+        is_socket(self.fd.as_fd())
+    }
+}
+
+impl<F: AsFd> AsFd for Fd<F> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl<F: AsFd> Read for Fd<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid for writes of buf.len() bytes.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_fd().as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl<F: AsFd> Write for Fd<F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid for reads of buf.len() bytes.
+        let n = unsafe { libc::write(self.fd.as_fd().as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<F: AsFd> Input for Fd<F> {
+    fn wait_readable(&mut self, deadline: Deadline) -> io::Result<bool> {
+        poll_fd(self.fd.as_fd(), deadline)
+    }
+}
+
+impl<F: AsFd> Output for Fd<F> {
+    fn close_write(&mut self) -> io::Result<()> {
+        if !self.is_socket() {
+            return Ok(());
+        }
+        // SAFETY: plain syscall on a descriptor we borrow.
+        let r = unsafe { libc::shutdown(self.fd.as_fd().as_raw_fd(), libc::SHUT_WR) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ENOTCONN) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Input for &[u8] {
+    fn wait_readable(&mut self, _: Deadline) -> io::Result<bool> {
+        Ok(true)
+    }
+}
+
+impl<T: AsRef<[u8]>> Input for io::Cursor<T> {
+    fn wait_readable(&mut self, _: Deadline) -> io::Result<bool> {
+        Ok(true)
+    }
+}
+
+impl Output for Vec<u8> {
+    fn close_write(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: Input + ?Sized> Input for &mut T {
+    fn wait_readable(&mut self, deadline: Deadline) -> io::Result<bool> {
+        (**self).wait_readable(deadline)
+    }
+}
+
+impl<T: Output + ?Sized> Output for &mut T {
+    fn close_write(&mut self) -> io::Result<()> {
+        (**self).close_write()
+    }
+}
+
+fn ignore_not_connected(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
+    }
+}
+
+macro_rules! stream_edges {
+    ($($t:ty),*) => {$(
+        impl Input for $t {
+            fn wait_readable(&mut self, deadline: Deadline) -> io::Result<bool> {
+                poll_fd(self.as_fd(), deadline)
+            }
+        }
+        impl Output for $t {
+            fn close_write(&mut self) -> io::Result<()> {
+                ignore_not_connected(self.shutdown(Shutdown::Write))
+            }
+        }
+    )*};
+}
+stream_edges!(TcpStream, &TcpStream, UnixStream, &UnixStream);
+
+fn fstat(fd: BorrowedFd<'_>) -> Option<libc::stat> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is a live descriptor; st is a valid out pointer.
+    let r = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) };
+    (r == 0).then_some(st)
+}
+
+/// Whether `fd` is a socket.
+pub fn is_socket(fd: BorrowedFd<'_>) -> bool {
+    fstat(fd).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+}
+
+/// Whether two descriptors are the same socket.
+///
+/// Under xinetd, stdin, stdout **and** stderr are the client's socket: a log
+/// line written to stderr would be sent to the client. This is how a caller
+/// tells that case from systemd or tcpserver, where stderr is a log.
+pub fn same_socket(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    match (fstat(a), fstat(b)) {
+        (Some(x), Some(y)) => {
+            x.st_mode & libc::S_IFMT == libc::S_IFSOCK
+                && y.st_mode & libc::S_IFMT == libc::S_IFSOCK
+                && x.st_dev == y.st_dev
+                && x.st_ino == y.st_ino
+        }
+        _ => false,
+    }
+}
+
+/// The address of the socket's peer, from `getpeername(2)`.
+///
+/// `None` for anything but a connected IPv4 or IPv6 socket (a pipe, a unix
+/// socket). An IPv4 peer on an IPv6 socket is reported as IPv4.
+pub fn peer_address(fd: BorrowedFd<'_>) -> Option<SocketAddr> {
+    // SAFETY: an all-zero sockaddr_storage is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage is large enough for any address; len says how large.
+    let r = unsafe {
+        libc::getpeername(
+            fd.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in for AF_INET.
+            let sin: libc::sockaddr_in = unsafe { *(&storage as *const _ as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the kernel wrote a sockaddr_in6 for AF_INET6.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { *(&storage as *const _ as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            match ip.to_ipv4_mapped() {
+                Some(v4) => Some(SocketAddr::V4(SocketAddrV4::new(v4, port))),
+                None => Some(SocketAddr::V6(SocketAddrV6::new(
+                    ip,
+                    port,
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                ))),
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    #[test]
+    fn read_before_times_out_on_a_silent_socket() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let mut input = Fd::new(a.as_fd());
+        let start = Instant::now();
+        let got = read_before(&mut input, &mut [0; 8], Deadline::after(Duration::from_millis(50)));
+        assert!(matches!(got, Ok(None)), "{got:?}");
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn close_write_on_a_socket_sends_end_of_stream_and_drains() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"unread request bytes").unwrap();
+        drop(b.shutdown(Shutdown::Write));
+        let mut output = Fd::new(a.as_fd());
+        output.write_all(b"response").unwrap();
+        let mut input = Fd::new(a.as_fd());
+        let drained = close_politely(&mut input, &mut output, Duration::from_secs(1)).unwrap();
+        assert_eq!(drained, 20);
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"response");
+    }
+
+    #[test]
+    fn close_write_on_a_pipe_is_skipped() {
+        let (r, w) = io::pipe().unwrap();
+        let mut output = Fd::new(w.as_fd());
+        assert!(!output.is_socket());
+        output.close_write().unwrap();
+        drop(r);
+    }
+
+    #[test]
+    fn peer_address_of_a_tcp_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        assert_eq!(peer_address(server.as_fd()), Some(client.local_addr().unwrap()));
+        let (u, _v) = UnixStream::pair().unwrap();
+        assert_eq!(peer_address(u.as_fd()), None);
+    }
+
+    #[test]
+    fn same_socket_tells_a_shared_socket_from_a_pipe() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let dup = a.try_clone().unwrap();
+        assert!(same_socket(a.as_fd(), dup.as_fd()));
+        let (c, _d) = UnixStream::pair().unwrap();
+        assert!(!same_socket(a.as_fd(), c.as_fd()));
+        let (r, _w) = io::pipe().unwrap();
+        assert!(!same_socket(r.as_fd(), r.as_fd()));
+    }
+}

@@ -1,0 +1,27 @@
+//! Process exit codes: the one table, repeated in `--help` and the docs.
+//!
+//! A super-server counts nonzero exits as failures (systemd marks each
+//! `Accept=yes` instance failed), so an answered request, a 503 included, is
+//! 0; the other codes follow `sysexits.h` so they mean the same thing as in
+//! other daemons' logs.
+
+/// A response was sent (200 or 503 alike), or the client left without
+/// sending a byte (a plain TCP check).
+pub const OK: i32 = 0;
+/// Bad usage: unknown option, bad duration, missing program.
+pub const USAGE: i32 = 64;
+/// Bad client: it sent a malformed, oversize or slow request (answered
+/// 400, 405, 408 or 431), or it left in the middle of the exchange.
+pub const BAD_CLIENT: i32 = 65;
+/// System failure: no usable stdin/stdout, an address that cannot be bound.
+pub const SYSTEM: i32 = 71;
+
+/// The table as text, for `--help`.
+pub const TABLE: &str = "\
+Exit status (serving):
+  0   response sent (200 or 503), or the client sent nothing
+  64  bad usage
+  65  bad client (400, 405, 408, 431 sent, or the client left mid-request)
+  71  system failure
+Exit status (--once, the Nagios convention):
+  0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run)";

@@ -1,0 +1,63 @@
+//! Answer HTTP health checks over an inetd-style connection.
+//!
+//! # The model
+//!
+//! A super-server (xinetd, systemd `Accept=yes`, tcpserver) accepts a TCP
+//! connection and starts a program with the socket as its stdin and stdout.
+//! The program reads one request, runs its check under one deadline, writes
+//! one response, closes politely and exits. [`serve_check`] is that whole
+//! program body, over any [`Input`] and [`Output`]: the process's own
+//! descriptors ([`Fd`]), a `TcpStream` from an accept loop, or byte buffers
+//! in tests.
+//!
+//! What it gets right that the shell scripts it replaces do not:
+//! - the request is read (bounded: 8 KiB, 64 headers, a deadline), so the
+//!   kernel never resets the connection for unread bytes;
+//! - the response is exact HTTP/1.1 (reason phrase, `Content-Length`,
+//!   `Connection: close`) and leaves in one write;
+//! - the close is polite: the write side is shut down, late input drained;
+//! - a check runs under a deadline, and a check program that hangs is
+//!   killed with all its descendants.
+//!
+//! ```
+//! use std::time::Duration;
+//! use inetd_health::{serve_check, ExecCheck, Options, Policy};
+//!
+//! let check = ExecCheck::new(["true"]).unwrap();
+//! let mut request: &[u8] = b"OPTIONS / HTTP/1.0\r\n\r\n";
+//! let mut response = Vec::new();
+//! let served = serve_check(&mut request, &mut response, &Options::default(), &check, &Policy::default());
+//! assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+//! assert_eq!(served.exit_code(), 0);
+//! ```
+//!
+//! # Layout
+//!
+//! - [`serve`](mod@serve): one connection, from request to close.
+//! - [`http`]: the request head (pure parse, bounded read) and the response.
+//! - [`conn`]: the socket edge: deadline reads, half-close and drain, the
+//!   peer's address.
+//! - [`check`]: the [`Check`] trait, outcomes, and the `exec` and `tcp`
+//!   checks.
+//! - [`process`]: child processes, the only place with process control.
+//! - [`deadline`]: the one [`Deadline`] passed down.
+//! - [`exit`]: exit codes.
+//!
+//! The crate never touches process globals (stdin, the environment, the exit
+//! code, signals): the caller hands it descriptors and settings.
+
+#![deny(missing_docs)]
+
+pub mod check;
+pub mod conn;
+pub mod deadline;
+pub mod exit;
+pub mod http;
+pub mod process;
+pub mod serve;
+
+pub use check::{run_check, Check, CheckError, ExecCheck, Health, Outcome, Policy, TcpCheck, Verdict};
+pub use conn::{close_politely, Fd, Input, Output};
+pub use deadline::Deadline;
+pub use http::{Limits, Method, RequestHead, Response};
+pub use serve::{serve, serve_check, Ending, Options, Served};

@@ -1,0 +1,355 @@
+//! Child processes: the one place with process control.
+//!
+//! A check program is a stranger's code run once per poll, so it is boxed in:
+//! - stdin is `/dev/null`: the process's own stdin is the client's socket,
+//!   and a program that reads stdin would eat the request or hang on it;
+//! - stdout and stderr go to one pipe (in the order written, like `2>&1`),
+//!   read as it arrives so the program never blocks on a full pipe, and kept
+//!   only up to a limit so a program that prints 100 MB costs no memory;
+//! - it leads a process group of its own, and when it exits or the deadline
+//!   passes the whole group is killed, so a grandchild that keeps the pipe
+//!   open (a forked daemon, `sleep &`) neither stalls the answer nor outlives
+//!   the check.
+//!
+//! One thread does all of it with `poll(2)` over the pipe and a pidfd, so
+//! there are no helper threads to join or leak. The pipe is
+//! [`std::io::pipe`]: since Rust 1.87 it does what the `os_pipe` crate was
+//! used for (one pipe behind both stdout and stderr), so that crate is not
+//! needed.
+
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::deadline::Stopwatch;
+use crate::Deadline;
+
+/// How a child process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal killed it (not ours).
+    Signaled(i32),
+    /// The deadline passed; its process group was killed.
+    TimedOut,
+}
+
+/// What a finished child left behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// How it ended.
+    pub ending: Ending,
+    /// Its stdout and stderr interleaved, up to the capture limit.
+    pub output: Vec<u8>,
+    /// Whether it wrote more than was kept.
+    pub truncated: bool,
+    /// Time from start to end.
+    pub elapsed: Duration,
+}
+
+/// Why a child could not be run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// No program was given.
+    #[error("no program given")]
+    NoProgram,
+    /// The program could not be started (not found, not executable…).
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program as given.
+        program: String,
+        /// The error from the spawn.
+        source: io::Error,
+    },
+    /// A system call around the child failed.
+    #[error("supervising the child: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Runs `argv` (no shell) until it exits or `deadline` passes, keeping at
+/// most `capture_limit` bytes of its output.
+///
+/// # Errors
+/// [`ProcessError`] when the program cannot be started or supervised. A
+/// program that fails, crashes or hangs is not an error: see [`Ending`].
+pub fn run(argv: &[OsString], deadline: Deadline, capture_limit: usize) -> Result<Finished, ProcessError> {
+    let (program, args) = argv.split_first().ok_or(ProcessError::NoProgram)?;
+    let clock = Stopwatch::start();
+    let (mut reader, writer) = io::pipe()?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer)
+        .process_group(0);
+    let spawned = cmd.spawn();
+    // The command still holds the pipe's write ends; while they are open
+    // here, the reader would never see end of stream.
+    drop(cmd);
+    let mut child = spawned.map_err(|source| ProcessError::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
+    let mut guard = GroupGuard { child: &mut child, armed: true };
+    let pid = guard.child.id() as libc::pid_t;
+    let pidfd = pidfd_open(pid);
+
+    let mut capture = Capture::new(capture_limit);
+    let mut pipe_open = true;
+    let exited = loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: if pipe_open { reader.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // Without a pidfd (kernels before 5.3) the exit is noticed by
+        // polling waitid every 10 ms.
+        let timeout = match pidfd {
+            Some(_) => deadline.poll_timeout_ms(),
+            None => deadline.poll_timeout_ms().min(10),
+        };
+        // SAFETY: two valid pollfd entries; negative fds are ignored by poll.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e.into());
+        }
+        if pipe_open && fds[0].revents != 0 {
+            pipe_open = capture.read_from(&mut reader)?;
+        }
+        let exited = match pidfd {
+            Some(_) => fds[1].revents != 0,
+            None => has_exited(pid)?,
+        };
+        if exited {
+            break true;
+        }
+        if deadline.expired() {
+            break false;
+        }
+    };
+    // Leftovers in the group go first: the child is a zombie now (or alive at
+    // the deadline), so its pid, and with it the group id, cannot have been
+    // reused yet.
+    kill_group(pid);
+    guard.armed = false;
+    if exited && pipe_open {
+        // What the child wrote before it exited is in the pipe already; with
+        // the group dead, nothing more can arrive, so this ends at once.
+        set_nonblocking(reader.as_raw_fd())?;
+        while capture.read_from(&mut reader).unwrap_or(false) {}
+    }
+    let status = guard.child.wait()?;
+    let ending = if !exited {
+        Ending::TimedOut
+    } else if let Some(code) = status.code() {
+        Ending::Exited(code)
+    } else {
+        Ending::Signaled(status.signal().unwrap_or(0))
+    };
+    Ok(Finished {
+        ending,
+        output: capture.kept,
+        truncated: capture.truncated,
+        elapsed: clock.elapsed(),
+    })
+}
+
+/// Kills and reaps the child's group if supervision fails half-way, so an
+/// error return never leaves processes behind.
+struct GroupGuard<'a> {
+    child: &'a mut Child,
+    armed: bool,
+}
+
+impl Drop for GroupGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_group(self.child.id() as libc::pid_t);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+struct Capture {
+    kept: Vec<u8>,
+    limit: usize,
+    truncated: bool,
+}
+
+impl Capture {
+    fn new(limit: usize) -> Self {
+        Capture {
+            kept: Vec::new(),
+            limit,
+            truncated: false,
+        }
+    }
+
+    /// Reads once; returns whether the pipe is still open.
+    fn read_from(&mut self, reader: &mut impl Read) -> io::Result<bool> {
+        let mut chunk = [0u8; 8192];
+        match reader.read(&mut chunk) {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                let room = self.limit.saturating_sub(self.kept.len());
+                let take = room.min(n);
+                self.kept.extend_from_slice(&chunk[..take]);
+                self.truncated |= take < n;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is new and ours alone.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Whether the child has exited, leaving it unreaped (`WNOWAIT`).
+fn has_exited(pid: libc::pid_t) -> io::Result<bool> {
+    // SAFETY: a zeroed siginfo_t is valid; waitid fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid id type, pid and out pointer.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled the struct; si_pid is 0 when nothing has exited.
+    Ok(unsafe { info.si_pid() } != 0)
+}
+
+fn kill_group(pgid: libc::pid_t) {
+    // SAFETY: signalling a process group we created; ESRCH (already gone) is fine.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    let r = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK)
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn argv(parts: &[&str]) -> Vec<OsString> {
+        parts.iter().map(OsString::from).collect()
+    }
+
+    fn sh(script: &str, budget: Duration, limit: usize) -> Finished {
+        run(&argv(&["/bin/sh", "-c", script]), Deadline::after(budget), limit).unwrap()
+    }
+
+    fn alive_with_marker(marker: &str) -> bool {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(marker))
+                .unwrap_or(false)
+        })
+    }
+
+    #[test]
+    fn exit_codes_and_output_in_order() {
+        let f = sh("echo out; echo err >&2; exit 3", Duration::from_secs(5), 100);
+        assert_eq!(f.ending, Ending::Exited(3));
+        assert_eq!(f.output, b"out\nerr\n");
+        assert!(!f.truncated);
+    }
+
+    #[test]
+    fn stdin_is_dev_null() {
+        let f = sh("cat; echo done", Duration::from_secs(5), 100);
+        assert_eq!(f.ending, Ending::Exited(0));
+        assert_eq!(f.output, b"done\n");
+    }
+
+    #[test]
+    fn output_is_bounded_and_the_writer_never_blocks() {
+        // 1 MiB through a 64 KiB pipe: the child finishes only if it is read.
+        let f = sh("head -c 1048576 /dev/zero", Duration::from_secs(10), 1000);
+        assert_eq!(f.ending, Ending::Exited(0));
+        assert_eq!(f.output.len(), 1000);
+        assert!(f.truncated);
+    }
+
+    #[test]
+    fn hung_program_is_killed_at_the_deadline_with_its_group() {
+        let marker = "7.424242";
+        let start = Instant::now();
+        let f = sh(&format!("sleep 1{marker} & sleep 2{marker}"), Duration::from_millis(300), 100);
+        let took = start.elapsed();
+        assert_eq!(f.ending, Ending::TimedOut);
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!alive_with_marker(&format!("sleep 1{marker}")), "grandchild survived");
+    }
+
+    #[test]
+    fn daemon_holding_the_pipe_does_not_stall_the_answer() {
+        let marker = "9.135791";
+        let start = Instant::now();
+        let f = sh(&format!("echo hi; sleep {marker} & exit 0"), Duration::from_secs(5), 100);
+        assert_eq!(f.ending, Ending::Exited(0));
+        assert_eq!(f.output, b"hi\n");
+        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!alive_with_marker(&format!("sleep {marker}")), "daemon survived");
+    }
+
+    #[test]
+    fn killed_by_a_signal() {
+        let f = sh("kill -9 $$", Duration::from_secs(5), 100);
+        assert_eq!(f.ending, Ending::Signaled(9));
+    }
+
+    #[test]
+    fn missing_program_is_an_error() {
+        let e = run(&argv(&["/nonexistent/check"]), Deadline::after(Duration::from_secs(1)), 10).unwrap_err();
+        assert!(matches!(e, ProcessError::Spawn { .. }), "{e}");
+        assert!(e.to_string().starts_with("cannot start /nonexistent/check: "), "{e}");
+        assert!(matches!(run(&[], Deadline::after(Duration::from_secs(1)), 10), Err(ProcessError::NoProgram)));
+    }
+}

@@ -1,0 +1,360 @@
+//! One connection: read the request, route it, run the check, respond, close.
+
+use std::time::{Duration, SystemTime};
+
+use crate::check::{run_check, Check, Outcome, Policy};
+use crate::conn::{close_politely, Input, Output};
+use crate::exit;
+use crate::http::{read_head, Limits, Method, ReadError, RequestHead, Response};
+use crate::Deadline;
+
+/// The methods answered, as sent in `Allow`.
+pub const ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// How one connection is served.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Bounds on the request head, its read deadline included.
+    pub limits: Limits,
+    /// Budget for the check, counted from when the request has been read.
+    pub check_timeout: Duration,
+    /// How long to keep reading (and discarding) after the response, waiting
+    /// for the client to close first; see [`close_politely`].
+    pub drain: Duration,
+    /// The clock for the `Date` header; replaced in tests for exact bytes.
+    pub clock: fn() -> SystemTime,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            check_timeout: Duration::from_secs(2),
+            // Well-behaved clients close within a round trip of our FIN; this
+            // only bounds the others, and keeps every handler's life within
+            // read deadline + check deadline + half a second.
+            drain: Duration::from_millis(500),
+            clock: SystemTime::now,
+        }
+    }
+}
+
+/// How a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ending {
+    /// The request was answered (a check's 200 or 503 among others).
+    Answered,
+    /// The request was refused with a 4xx: the client sent something wrong.
+    Rejected,
+    /// The client closed without a byte (a plain TCP check); nothing was
+    /// run or sent.
+    Silent,
+    /// The connection broke (a reset, a failed write) before the response
+    /// was out.
+    Broken,
+}
+
+/// What happened on a connection: everything the log line needs.
+#[derive(Debug)]
+pub struct Served {
+    /// The request method, once a head was read.
+    pub method: Option<Method>,
+    /// The request target, once a head was read.
+    pub target: Option<String>,
+    /// The status sent, if a response went out.
+    pub status: Option<u16>,
+    /// Why: the check's reason, or what was wrong with the request.
+    pub reason: String,
+    /// How the connection ended.
+    pub ending: Ending,
+    /// The check's outcome, when a check ran.
+    pub outcome: Option<Outcome>,
+}
+
+impl Served {
+    /// The process exit code for this connection (see [`crate::exit`]).
+    pub fn exit_code(&self) -> i32 {
+        match self.ending {
+            Ending::Answered | Ending::Silent => exit::OK,
+            Ending::Rejected | Ending::Broken => exit::BAD_CLIENT,
+        }
+    }
+}
+
+/// Serves one connection with `handler` answering valid GET, HEAD and
+/// OPTIONS requests; the protocol's own failures (400, 405, 408, 431) are
+/// answered here.
+///
+/// The handler's response is sent whole in one write; for HEAD its body is
+/// left out. The connection is then closed politely.
+pub fn serve<I, O, F>(input: &mut I, output: &mut O, options: &Options, handler: F) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+    F: FnOnce(&RequestHead) -> Response,
+{
+    let deadline = Deadline::after(options.limits.read_timeout);
+    let head = match read_head(input, &options.limits, deadline) {
+        Ok(head) => head,
+        Err(e) => return refuse(input, output, options, e),
+    };
+    let (response, ending) = match head.method {
+        Method::Get | Method::Head | Method::Options => (handler(&head), Ending::Answered),
+        _ => (
+            Response::text(405, format!("method not allowed: use {ALLOW}\n")).header("Allow", ALLOW),
+            Ending::Rejected,
+        ),
+    };
+    let response = if head.method == Method::Options && !response.has_header("Allow") {
+        response.header("Allow", ALLOW)
+    } else {
+        response
+    };
+    let reason = if ending == Ending::Rejected {
+        "method not allowed".to_owned()
+    } else {
+        String::new()
+    };
+    let head_only = head.method == Method::Head;
+    let mut served = Served {
+        method: Some(head.method),
+        target: Some(head.target),
+        status: Some(response.status()),
+        reason,
+        ending,
+        outcome: None,
+    };
+    send(input, output, options, &response, head_only, &mut served);
+    served
+}
+
+/// Serves one connection by running `check` for each valid request (under
+/// `options.check_timeout`) and answering as `policy` says.
+pub fn serve_check<I, O, C>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    check: &C,
+    policy: &Policy,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+    C: Check + ?Sized,
+{
+    let mut outcome = None;
+    let mut served = serve(input, output, options, |_| {
+        let o = run_check(check, Deadline::after(options.check_timeout));
+        let response = policy.response(&o);
+        outcome = Some(o);
+        response
+    });
+    if let Some(o) = outcome {
+        served.reason = o.reason().to_owned();
+        served.outcome = Some(o);
+    }
+    served
+}
+
+fn refuse<I, O>(input: &mut I, output: &mut O, options: &Options, e: ReadError) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    let mut served = Served {
+        method: None,
+        target: None,
+        status: None,
+        reason: e.to_string(),
+        ending: Ending::Silent,
+        outcome: None,
+    };
+    match e.status() {
+        None if matches!(e, ReadError::Silent) => {}
+        None => served.ending = Ending::Broken,
+        Some(status) => {
+            served.ending = Ending::Rejected;
+            served.status = Some(status);
+            let response = Response::text(status, format!("{e}\n"));
+            send(input, output, options, &response, false, &mut served);
+        }
+    }
+    served
+}
+
+fn send<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    response: &Response,
+    head_only: bool,
+    served: &mut Served,
+) where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    let bytes = response.encode(head_only, Some((options.clock)()));
+    if let Err(e) = output.write_all(&bytes) {
+        served.ending = Ending::Broken;
+        served.reason = format!("{}; writing the response: {e}", served.reason);
+        return;
+    }
+    // The response is out; a failure to shut down or drain now only means
+    // the client left first, which changes nothing it will see.
+    let _ = close_politely(input, output, options.drain);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{CheckError, Health, Verdict};
+    use std::cell::Cell;
+    use std::io::Write;
+    use std::time::UNIX_EPOCH;
+
+    fn fixed_clock() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(784_111_777)
+    }
+
+    fn options() -> Options {
+        Options {
+            clock: fixed_clock,
+            ..Options::default()
+        }
+    }
+
+    struct Counting<'a> {
+        runs: &'a Cell<u32>,
+        verdict: Verdict,
+    }
+    impl Check for Counting<'_> {
+        fn run(&self, _: Deadline) -> Result<Verdict, CheckError> {
+            self.runs.set(self.runs.get() + 1);
+            Ok(self.verdict.clone())
+        }
+    }
+
+    fn exchange(request: &[u8], verdict: Verdict) -> (String, Served, u32) {
+        let runs = Cell::new(0);
+        let check = Counting { runs: &runs, verdict };
+        let mut input = request;
+        let mut output = Vec::new();
+        let served = serve_check(&mut input, &mut output, &options(), &check, &Policy::default());
+        (String::from_utf8(output).unwrap(), served, runs.get())
+    }
+
+    const DATE: &str = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+
+    #[test]
+    fn healthy_get_exact_bytes() {
+        let (out, served, runs) = exchange(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", Verdict::healthy("exit status 0"));
+        assert_eq!(
+            out,
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\n\
+                 Connection: close\r\nCache-Control: no-store\r\n{DATE}\r\nhealthy: exit status 0\n"
+            )
+        );
+        assert_eq!(runs, 1);
+        assert_eq!(served.ending, Ending::Answered);
+        assert_eq!(served.reason, "exit status 0");
+        assert_eq!(served.target.as_deref(), Some("/health"));
+        assert_eq!(served.exit_code(), 0);
+    }
+
+    #[test]
+    fn unhealthy_is_503_and_exit_0() {
+        let (out, served, _) = exchange(b"GET / HTTP/1.0\r\n\r\n", Verdict::unhealthy("exit status 2"));
+        assert!(out.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{out}");
+        assert!(out.ends_with("\r\n\r\nunhealthy: exit status 2\n"), "{out}");
+        assert_eq!(served.status, Some(503));
+        assert_eq!(served.exit_code(), 0);
+    }
+
+    #[test]
+    fn haproxy_options_runs_the_check_and_lists_allow() {
+        let (out, served, runs) = exchange(b"OPTIONS / HTTP/1.0\r\n\r\n", Verdict::healthy("ok"));
+        assert_eq!(runs, 1);
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(out.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"), "{out}");
+        assert!(out.ends_with("\r\n\r\nhealthy: ok\n"));
+        assert_eq!(served.method, Some(Method::Options));
+    }
+
+    #[test]
+    fn head_gets_headers_only() {
+        let (out, _, runs) = exchange(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", Verdict::healthy("ok"));
+        assert_eq!(runs, 1);
+        assert!(out.contains("Content-Length: 12\r\n"), "{out}");
+        assert!(out.ends_with("\r\n\r\n"), "{out}");
+    }
+
+    #[test]
+    fn other_methods_get_405_without_running_the_check() {
+        for m in ["POST", "DELETE", "PUT", "get", "PRI"] {
+            let req = format!("{m} / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+            let (out, served, runs) = exchange(req.as_bytes(), Verdict::healthy("ok"));
+            assert_eq!(runs, 0, "{m}");
+            assert!(out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{out}");
+            assert!(out.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"), "{out}");
+            assert_eq!(served.exit_code(), exit::BAD_CLIENT);
+        }
+    }
+
+    #[test]
+    fn protocol_failures_are_answered_without_running_the_check() {
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
+        for (req, status) in [
+            (b"\x16\x03\x01\x00\xa5\x01\x00".as_slice(), "400 Bad Request"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\n", "400 Bad Request"),
+            (big.as_bytes(), "431 Request Header Fields Too Large"),
+        ] {
+            let (out, served, runs) = exchange(req, Verdict::healthy("ok"));
+            assert_eq!(runs, 0);
+            assert!(out.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{out}");
+            let body = out.split("\r\n\r\n").nth(1).unwrap();
+            assert!(out.contains(&format!("Content-Length: {}\r\n", body.len())), "{out}");
+            assert_eq!(served.ending, Ending::Rejected);
+            assert_eq!(served.exit_code(), exit::BAD_CLIENT);
+        }
+    }
+
+    #[test]
+    fn silent_client_gets_nothing_and_runs_nothing() {
+        let (out, served, runs) = exchange(b"", Verdict::healthy("ok"));
+        assert_eq!(out, "");
+        assert_eq!(runs, 0);
+        assert_eq!(served.ending, Ending::Silent);
+        assert_eq!(served.exit_code(), 0);
+    }
+
+    #[test]
+    fn write_failure_is_broken() {
+        struct Gone;
+        impl Write for Gone {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl Output for Gone {
+            fn close_write(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut input: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+        let served = serve(&mut input, &mut Gone, &options(), |_| Response::text(200, "x"));
+        assert_eq!(served.ending, Ending::Broken);
+        assert_eq!(served.exit_code(), exit::BAD_CLIENT);
+        assert!(served.reason.contains("writing the response"), "{}", served.reason);
+    }
+
+    #[test]
+    fn outcome_is_kept_for_the_log() {
+        let (_, served, _) = exchange(b"GET / HTTP/1.1\r\n\r\n", Verdict::warning("exit status 1"));
+        assert_eq!(served.outcome.unwrap().health(), Health::Warning);
+    }
+}

@@ -1,0 +1,204 @@
+//! Processes: a guard that stops what a test started, `/proc` scans, bounded waits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+/// How long a guard waits after SIGTERM before sending SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(3);
+
+/// A spawned process that is stopped by pid when dropped:
+/// SIGTERM, a bounded wait, then SIGKILL, and always reaped.
+#[derive(Debug)]
+pub struct ProcessGuard {
+    name: String,
+    child: Option<Child>,
+    status: Option<ExitStatus>,
+}
+
+impl ProcessGuard {
+    /// Spawns `cmd`, naming it `name` in messages.
+    pub fn spawn(name: &str, cmd: &mut Command) -> std::io::Result<ProcessGuard> {
+        let child = cmd.spawn()?;
+        Ok(ProcessGuard {
+            name: name.to_string(),
+            child: Some(child),
+            status: None,
+        })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// The exit status if the process has ended (reaping it), without blocking.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.status = Some(status);
+                }
+            }
+        }
+        self.status
+    }
+
+    /// Stops the process: SIGTERM, up to [`TERM_GRACE`] for it to exit, then
+    /// SIGKILL; waits for it either way. Returns how it ended.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        if let Some(status) = self.try_wait() {
+            return Some(status);
+        }
+        let mut child = self.child.take()?;
+        signal(child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + TERM_GRACE;
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.status = Some(status);
+                    return self.status;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => break,
+            }
+        }
+        eprintln!(
+            "{} (pid {}) ignored SIGTERM for {TERM_GRACE:?}; sending SIGKILL",
+            self.name,
+            child.id()
+        );
+        let _ = child.kill();
+        self.status = child.wait().ok();
+        self.status
+    }
+}
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends `sig` to `pid`; errors (e.g. already gone) are ignored.
+pub fn signal(pid: u32, sig: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        if pid > 0 {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+        }
+    }
+}
+
+/// Polls `done` every `every` until it returns true or `timeout` passes.
+/// Returns whether it became true.
+pub fn wait_until(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// All pids currently listed in `/proc`.
+pub fn all_pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The parent pid of `pid`, from `/proc/<pid>/stat`.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything; fields
+    // after the last ')' are: state, ppid, ...
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The command line of `pid`, arguments joined with spaces.
+pub fn cmdline_of(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let text = String::from_utf8_lossy(&raw).replace('\0', " ");
+    Some(text.trim_end().to_string())
+}
+
+/// Whether `pid` is a zombie (exited, not yet reaped).
+pub fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|s| s == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Live (non-zombie) children of `parent`, with their command lines.
+pub fn children_of(parent: u32) -> Vec<(u32, String)> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| parent_of(pid) == Some(parent) && !is_zombie(pid))
+        .map(|pid| (pid, cmdline_of(pid).unwrap_or_default()))
+        .collect()
+}
+
+/// Live processes (other than this one) whose command line contains `marker`.
+pub fn processes_matching(marker: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me && !is_zombie(pid))
+        .filter_map(|pid| {
+            let cmdline = cmdline_of(pid)?;
+            cmdline.contains(marker).then_some((pid, cmdline))
+        })
+        .collect()
+}
+
+/// Finds a program on `PATH` or in the system directories where daemons live
+/// (`/usr/sbin`, `/sbin`), which a non-root `PATH` often lacks.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// Like [`find_program`], but a missing program fails the test with a
+/// message saying how to get it. System tests never skip.
+pub fn require_program(name: &str) -> PathBuf {
+    find_program(name)
+        .unwrap_or_else(|| panic!("{name} not found: run scripts/test, which installs it"))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// A marker unique to this call, safe inside a decimal number
+/// (`sleep 61.<marker>` stays a valid duration).
+pub fn unique_digits() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}{:03}{:09}", std::process::id(), n % 1000, nanos)
+}

@@ -1,0 +1,209 @@
+//! A private xinetd serving one service on a free loopback port.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::client::{free_port, is_listening};
+use super::procs::{children_of, require_program, wait_until, ProcessGuard};
+use super::tmp::TempDir;
+
+/// How long xinetd gets to start listening, per attempt.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts with a new port, in case another process took the free port first.
+const START_ATTEMPTS: usize = 3;
+
+/// A running `xinetd -dontfork` with one `UNLISTED` TCP service on
+/// 127.0.0.1:[`Xinetd::port`]. Stopped (SIGTERM, then SIGKILL) and its
+/// directory removed on drop; if the test is failing, its log is printed first.
+pub struct Xinetd {
+    process: ProcessGuard,
+    port: u16,
+    server: PathBuf,
+    args: Vec<String>,
+    // Dropped after `process`: xinetd is stopped before its files go.
+    dir: TempDir,
+}
+
+impl Xinetd {
+    /// Serves the binary under test with `server_args = args`.
+    pub fn start(args: &[&str]) -> Xinetd {
+        Xinetd::start_server(Path::new(super::inetd_health_bin()), args)
+    }
+
+    /// Serves `server` with `server_args = args`.
+    ///
+    /// xinetd splits `server_args` on whitespace and knows no quoting, so no
+    /// argument may contain whitespace: put shell code in a script instead
+    /// (see [`TempDir::script`] and [`Xinetd::start_with`]).
+    pub fn start_server(server: &Path, args: &[&str]) -> Xinetd {
+        Xinetd::start_with(TempDir::new("xinetd"), server, args)
+    }
+
+    /// Like [`Xinetd::start_server`], using `dir` (which may already hold
+    /// scripts the service runs) for xinetd's files.
+    pub fn start_with(dir: TempDir, server: &Path, args: &[&str]) -> Xinetd {
+        let xinetd = require_program("xinetd");
+        for arg in args {
+            assert!(
+                !arg.is_empty() && !arg.chars().any(char::is_whitespace),
+                "xinetd cannot pass the argument {arg:?}: server_args is split on whitespace"
+            );
+        }
+        let mut last_error = String::new();
+        for attempt in 1..=START_ATTEMPTS {
+            let port = free_port();
+            let conf = dir.join("xinetd.conf");
+            std::fs::write(&conf, config(dir.path(), port, server, args))
+                .unwrap_or_else(|e| panic!("writing {}: {e}", conf.display()));
+            let stdout = std::fs::File::create(dir.join("xinetd.stdout")).expect("stdout file");
+            let stderr = std::fs::File::create(dir.join("xinetd.stderr")).expect("stderr file");
+            let mut process = ProcessGuard::spawn(
+                "xinetd",
+                Command::new(&xinetd)
+                    .arg("-dontfork")
+                    .arg("-f")
+                    .arg(&conf)
+                    .arg("-pidfile")
+                    .arg(dir.join("xinetd.pid"))
+                    .stdin(Stdio::null())
+                    .stdout(stdout)
+                    .stderr(stderr),
+            )
+            .unwrap_or_else(|e| panic!("starting {}: {e}", xinetd.display()));
+            let listening = wait_until(START_TIMEOUT, Duration::from_millis(20), || {
+                is_listening(port) || process.try_wait().is_some()
+            }) && is_listening(port);
+            if listening && process.try_wait().is_none() {
+                return Xinetd {
+                    process,
+                    port,
+                    server: server.to_path_buf(),
+                    args: args.iter().map(|a| a.to_string()).collect(),
+                    dir,
+                };
+            }
+            let status = process.stop();
+            last_error = format!(
+                "attempt {attempt}: xinetd on port {port} did not start listening within \
+                 {START_TIMEOUT:?} (exit: {status:?})\nstderr: {}\nlog: {}",
+                read(&dir.join("xinetd.stderr")),
+                read(&dir.join("xinetd.log")),
+            );
+        }
+        panic!("{last_error}");
+    }
+
+    /// The service's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// xinetd's pid.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The directory holding xinetd's config, log and any scripts.
+    pub fn dir(&self) -> &TempDir {
+        &self.dir
+    }
+
+    /// xinetd's service log (START and EXIT lines).
+    pub fn log(&self) -> String {
+        read(&self.dir.join("xinetd.log"))
+    }
+
+    /// Exit statuses of the servers xinetd has reaped, in order, from its
+    /// `EXIT: <service> status=N` log lines.
+    pub fn exit_statuses(&self) -> Vec<i32> {
+        self.log()
+            .lines()
+            .filter(|line| line.contains(" EXIT: "))
+            .filter_map(|line| {
+                let rest = &line[line.find("status=")? + "status=".len()..];
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .collect()
+    }
+
+    /// Waits (bounded) until at least `n` servers have exited; returns all
+    /// exit statuses seen so far.
+    pub fn wait_for_exits(&self, n: usize, timeout: Duration) -> Vec<i32> {
+        wait_until(timeout, Duration::from_millis(20), || {
+            self.exit_statuses().len() >= n
+        });
+        self.exit_statuses()
+    }
+
+    /// Live servers xinetd has started and not yet reaped.
+    pub fn children(&self) -> Vec<(u32, String)> {
+        children_of(self.pid())
+    }
+
+    /// Waits (bounded) for xinetd to have no live children; returns those left.
+    pub fn wait_for_no_children(&self, timeout: Duration) -> Vec<(u32, String)> {
+        wait_until(timeout, Duration::from_millis(20), || {
+            self.children().is_empty()
+        });
+        self.children()
+    }
+}
+
+impl Drop for Xinetd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- xinetd on 127.0.0.1:{} serving {} {:?}\n--- xinetd.log:\n{}\n--- xinetd stderr:\n{}",
+                self.port,
+                self.server.display(),
+                self.args,
+                self.log(),
+                read(&self.dir.join("xinetd.stderr")),
+            );
+        }
+        self.process.stop();
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn config(dir: &Path, port: u16, server: &Path, args: &[&str]) -> String {
+    let server_args = if args.is_empty() {
+        String::new()
+    } else {
+        format!("\tserver_args     = {}\n", args.join(" "))
+    };
+    format!(
+        "defaults
+{{
+\tlog_type        = FILE {log}
+\tlog_on_success  = PID EXIT DURATION
+\tlog_on_failure  = HOST
+\tcps             = 10000 1
+\tinstances       = UNLIMITED
+}}
+
+service inetd-health-test
+{{
+\ttype            = UNLISTED
+\tport            = {port}
+\tbind            = 127.0.0.1
+\tsocket_type     = stream
+\tprotocol        = tcp
+\twait            = no
+\tuser            = root
+\tserver          = {server}
+{server_args}\tcps             = 10000 1
+\tinstances       = 500
+\tper_source      = UNLIMITED
+\tflags           = REUSE NOLIBWRAP
+\tdisable         = no
+}}
+",
+        log = dir.join("xinetd.log").display(),
+        server = server.display(),
+    )
+}

@@ -1,0 +1,574 @@
+//! System tests: the built binary under a real xinetd and a real HAProxy.
+//!
+//! Every test starts its own xinetd (and HAProxy) on free loopback ports with
+//! its own temporary directory, and stops them by pid when done, so tests run
+//! in parallel. A missing xinetd or haproxy fails the test (run
+//! `scripts/test`, which installs them); nothing is skipped.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::client::{exchange, exchange_half_closed, free_port, Exchange};
+use support::haproxy::{Haproxy, ServerState};
+use support::http::Response;
+use support::procs::{processes_matching, unique_digits, wait_until};
+use support::tmp::TempDir;
+use support::xinetd::Xinetd;
+
+/// Bound on any one exchange that is expected to finish promptly.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on waiting for xinetd to reap servers or for processes to go.
+const REAP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on waiting for HAProxy to settle on a server state (checks every 200 ms).
+const HAPROXY_TIMEOUT: Duration = Duration::from_secs(8);
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// Parses exactly one response (nothing before it, nothing after its body)
+/// from a connection that closed cleanly.
+fn one_response(ex: &Exchange) -> Response {
+    ex.assert_clean_close();
+    Response::parse(&ex.bytes).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`one_response`], for a response to HEAD.
+fn one_head_response(ex: &Exchange) -> Response {
+    ex.assert_clean_close();
+    Response::parse_head(&ex.bytes).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn assert_healthy(response: &Response) {
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK", "{response:?}");
+    response.assert_standard_headers();
+    assert!(
+        response.body_text().starts_with("healthy: ") && response.body_text().ends_with('\n'),
+        "body of {response:?}"
+    );
+}
+
+fn assert_unhealthy(response: &Response) {
+    assert_eq!(
+        response.status_line, "HTTP/1.1 503 Service Unavailable",
+        "{response:?}"
+    );
+    response.assert_standard_headers();
+    assert!(
+        response.body_text().starts_with("unhealthy: ") && response.body_text().ends_with('\n'),
+        "body of {response:?}"
+    );
+}
+
+/// Starts xinetd serving `inetd-health OPTIONS... exec -- <script>`, the
+/// script being `body` in a `#!/bin/sh` file (xinetd cannot quote
+/// `server_args`, so shell code must live in a file).
+fn xinetd_with_script(options: &[&str], body: &str) -> Xinetd {
+    let dir = TempDir::new("xinetd");
+    let script = dir.script("check.sh", body);
+    let script = script.to_str().expect("utf-8 temp path").to_string();
+    let mut args = options.to_vec();
+    args.extend(["exec", "--", script.as_str()]);
+    Xinetd::start_with(dir, Path::new(support::inetd_health_bin()), &args)
+}
+
+/// Waits for `n` servers to have exited and asserts their exit statuses.
+fn assert_exit_statuses(xinetd: &Xinetd, want: &[i32]) {
+    let got = xinetd.wait_for_exits(want.len(), REAP_TIMEOUT);
+    assert_eq!(got, want, "exit statuses of the servers xinetd ran");
+}
+
+// --- 1. No connection reset --------------------------------------------------
+
+#[test]
+fn no_reset_over_300_sequential_requests() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let mut resets = 0;
+    for i in 0..300 {
+        let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
+        if ex.reset {
+            resets += 1;
+            continue;
+        }
+        let response = one_response(&ex);
+        assert_healthy(&response);
+        assert_eq!(
+            response.content_length(),
+            Some(response.body.len()),
+            "request {i}"
+        );
+    }
+    assert_eq!(resets, 0, "connections reset out of 300");
+    assert_exit_statuses(&xinetd, &[0; 300]);
+}
+
+/// The classic bug of shell-script checks under xinetd: the server writes
+/// its response and exits without reading what the client sent, the kernel
+/// answers the unread bytes with RST, and the client (HAProxy) loses the
+/// response. Here the client sends a second, pipelined request with the first.
+#[test]
+fn shell_script_reset_on_unread_request() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let pipelined = [GET, GET].concat();
+    for _ in 0..50 {
+        let ex = exchange(xinetd.port(), &pipelined, IO_TIMEOUT);
+        assert_healthy(&one_response(&ex));
+    }
+    assert_exit_statuses(&xinetd, &[0; 50]);
+}
+
+/// Same bug, with a request body the server has no use for.
+#[test]
+fn reset_on_unread_request_body() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let body = vec![b'x'; 1000];
+    let request = [
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n".as_slice(),
+        &body,
+    ]
+    .concat();
+    for _ in 0..50 {
+        let ex = exchange(xinetd.port(), &request, IO_TIMEOUT);
+        assert_healthy(&one_response(&ex));
+    }
+    assert_exit_statuses(&xinetd, &[0; 50]);
+}
+
+// --- 2. HEAD ----------------------------------------------------------------
+
+#[test]
+fn head_gets_headers_only() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let ex = exchange(
+        xinetd.port(),
+        b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        IO_TIMEOUT,
+    );
+    let response = one_head_response(&ex);
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK", "{response:?}");
+    response.assert_standard_headers();
+    assert!(
+        response.content_length().unwrap_or(0) > 0,
+        "HEAD should announce the length of the body GET would get: {response:?}"
+    );
+    assert!(response.body.is_empty());
+}
+
+#[test]
+fn head_of_failing_check_gets_503_headers_only() {
+    let xinetd = xinetd_with_script(&[], "exit 2");
+    let ex = exchange(
+        xinetd.port(),
+        b"HEAD /health HTTP/1.0\r\n\r\n",
+        IO_TIMEOUT,
+    );
+    let response = one_head_response(&ex);
+    assert_eq!(
+        response.status_line, "HTTP/1.1 503 Service Unavailable",
+        "{response:?}"
+    );
+    response.assert_standard_headers();
+    assert!(response.content_length().unwrap_or(0) > 0, "{response:?}");
+}
+
+// --- 3. HAProxy's default check request, and other accepted requests --------
+
+#[test]
+fn options_http10_without_host_is_200() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let ex = exchange(xinetd.port(), b"OPTIONS / HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+    assert_healthy(&one_response(&ex));
+    assert_exit_statuses(&xinetd, &[0]);
+}
+
+#[test]
+fn get_any_path_http10_or_11_with_or_without_host_is_200() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let requests: [&[u8]; 4] = [
+        b"GET /health HTTP/1.0\r\n\r\n",
+        b"GET /some/deep/path?x=1&y=2 HTTP/1.1\r\nHost: example.test\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: test\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+    ];
+    for request in requests {
+        let ex = exchange(xinetd.port(), request, IO_TIMEOUT);
+        let response = one_response(&ex);
+        assert_eq!(
+            response.status_line,
+            "HTTP/1.1 200 OK",
+            "request {:?} got {response:?}",
+            String::from_utf8_lossy(request)
+        );
+    }
+    assert_exit_statuses(&xinetd, &[0; 4]);
+}
+
+// --- 4. Bad requests ----------------------------------------------------------
+
+#[test]
+fn garbage_is_400() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let ex = exchange(
+        xinetd.port(),
+        b"this is not http at all\r\n\r\n",
+        IO_TIMEOUT,
+    );
+    let response = one_response(&ex);
+    assert_eq!(response.status_line, "HTTP/1.1 400 Bad Request", "{response:?}");
+    response.assert_standard_headers();
+    assert_exit_statuses(&xinetd, &[65]);
+}
+
+/// A TLS client (or port scanner) talking to the plain-HTTP port: binary
+/// bytes with no CRLFCRLF ever coming. The request is already malformed at
+/// its first byte, so the answer is 400 at once, not a 408 at the deadline.
+#[test]
+fn tls_client_hello_is_400_without_waiting_for_the_read_deadline() {
+    let xinetd = Xinetd::start(&["--read-timeout", "5s", "exec", "--", "/bin/true"]);
+    let hello = [
+        0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03, 0x00, 0xff, 0x10, 0x80,
+    ];
+    let ex = exchange(xinetd.port(), &hello, IO_TIMEOUT);
+    let response = one_response(&ex);
+    assert_eq!(response.status_line, "HTTP/1.1 400 Bad Request", "{response:?}");
+    assert!(
+        ex.elapsed < Duration::from_secs(3),
+        "took {:?}: the server waited for more of a request that was already invalid",
+        ex.elapsed
+    );
+    assert_exit_statuses(&xinetd, &[65]);
+}
+
+#[test]
+fn head_over_8_kib_is_431() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(9 * 1024)
+    );
+    let ex = exchange(xinetd.port(), request.as_bytes(), IO_TIMEOUT);
+    let response = one_response(&ex);
+    assert_eq!(
+        response.status_line, "HTTP/1.1 431 Request Header Fields Too Large",
+        "{response:?}"
+    );
+    response.assert_standard_headers();
+    assert_exit_statuses(&xinetd, &[65]);
+}
+
+#[test]
+fn more_than_64_headers_is_431() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let mut request = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
+    for i in 0..70 {
+        request.push_str(&format!("X-H{i}: {i}\r\n"));
+    }
+    request.push_str("\r\n");
+    assert!(request.len() < 4096, "stays well under the 8 KiB head limit");
+    let ex = exchange(xinetd.port(), request.as_bytes(), IO_TIMEOUT);
+    let response = one_response(&ex);
+    assert_eq!(
+        response.status_line, "HTTP/1.1 431 Request Header Fields Too Large",
+        "{response:?}"
+    );
+    assert_exit_statuses(&xinetd, &[65]);
+}
+
+#[test]
+fn delete_is_405_with_allow() {
+    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    for request in [
+        b"DELETE / HTTP/1.1\r\nHost: localhost\r\n\r\n".as_slice(),
+        b"POST /health HTTP/1.0\r\nContent-Length: 0\r\n\r\n".as_slice(),
+    ] {
+        let ex = exchange(xinetd.port(), request, IO_TIMEOUT);
+        let response = one_response(&ex);
+        assert_eq!(
+            response.status_line, "HTTP/1.1 405 Method Not Allowed",
+            "{response:?}"
+        );
+        response.assert_standard_headers();
+        assert_eq!(
+            response.header("Allow"),
+            Some("GET, HEAD, OPTIONS"),
+            "{response:?}"
+        );
+    }
+    assert_exit_statuses(&xinetd, &[65, 65]);
+}
+
+// --- 5. Silent client ---------------------------------------------------------
+
+#[test]
+fn silent_client_gets_408_after_read_timeout() {
+    let xinetd = Xinetd::start(&["--read-timeout", "1s", "exec", "--", "/bin/true"]);
+    let ex = exchange(xinetd.port(), b"", IO_TIMEOUT);
+    let response = one_response(&ex);
+    assert_eq!(
+        response.status_line, "HTTP/1.1 408 Request Timeout",
+        "{response:?}"
+    );
+    response.assert_standard_headers();
+    assert!(
+        ex.elapsed >= Duration::from_millis(950) && ex.elapsed <= Duration::from_millis(2500),
+        "closed after {:?}; want about 1 s (the read deadline)",
+        ex.elapsed
+    );
+    assert_exit_statuses(&xinetd, &[65]);
+}
+
+/// A client that sends part of a head and then stalls is also cut off at the
+/// read deadline; the deadline is for the whole head, not per read.
+#[test]
+fn slow_partial_head_gets_408_at_the_read_deadline() {
+    let xinetd = Xinetd::start(&["--read-timeout", "1s", "exec", "--", "/bin/true"]);
+    let ex = exchange(xinetd.port(), b"GET / HTTP/1.1\r\nHost: x\r\n", IO_TIMEOUT);
+    let response = one_response(&ex);
+    assert_eq!(
+        response.status_line, "HTTP/1.1 408 Request Timeout",
+        "{response:?}"
+    );
+    assert!(
+        ex.elapsed >= Duration::from_millis(950) && ex.elapsed <= Duration::from_millis(2500),
+        "closed after {:?}; want about 1 s",
+        ex.elapsed
+    );
+}
+
+// --- 6. Client that closes without a byte ------------------------------------
+
+#[test]
+fn client_closing_without_a_byte_gets_nothing_and_leaves_no_process() {
+    let dir = TempDir::new("xinetd");
+    let ran = dir.join("check-ran");
+    let check = dir.script("check.sh", &format!("touch {}", ran.display()));
+    let check = check.to_str().expect("utf-8 path").to_string();
+    let xinetd = Xinetd::start_with(
+        dir,
+        std::path::Path::new(support::inetd_health_bin()),
+        &["exec", "--", &check],
+    );
+    for _ in 0..20 {
+        let ex = exchange_half_closed(xinetd.port(), b"", IO_TIMEOUT);
+        ex.assert_clean_close();
+        assert!(ex.bytes.is_empty(), "got {:?}", ex.text());
+    }
+    assert_exit_statuses(&xinetd, &[0; 20]);
+    let left = xinetd.wait_for_no_children(REAP_TIMEOUT);
+    assert!(left.is_empty(), "processes left under xinetd: {left:?}");
+    assert!(
+        !ran.exists(),
+        "the check ran for a client that sent no request"
+    );
+}
+
+// --- 7. Hung check --------------------------------------------------------------
+
+#[test]
+fn hung_check_is_503_at_the_deadline_and_leaves_no_process() {
+    let marker = unique_digits();
+    let dir = TempDir::new("xinetd");
+    // xinetd cannot quote server_args, so the shell code lives in a script.
+    // Both sleeps carry the marker in their command lines; the first is a
+    // background grandchild that only a process-group kill reaches.
+    let hang = dir.script(
+        "hang.sh",
+        &format!("sleep 61.{marker} &\nexec sleep 62.{marker}"),
+    );
+    let hang = hang.to_str().expect("utf-8 path").to_string();
+    let xinetd = Xinetd::start_with(
+        dir,
+        std::path::Path::new(support::inetd_health_bin()),
+        &["--timeout", "1s", "exec", "--", "/bin/sh", &hang],
+    );
+    let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
+    let response = one_response(&ex);
+    assert_unhealthy(&response);
+    assert!(
+        response.body_text().contains("timed out"),
+        "body should say the check timed out: {response:?}"
+    );
+    assert!(
+        ex.elapsed >= Duration::from_millis(950) && ex.elapsed <= Duration::from_millis(2250),
+        "503 after {:?}; want at the 1 s deadline",
+        ex.elapsed
+    );
+    let gone = wait_until(REAP_TIMEOUT, Duration::from_millis(20), || {
+        processes_matching(&marker).is_empty()
+    });
+    assert!(
+        gone,
+        "check processes outlived the deadline: {:?}",
+        processes_matching(&marker)
+    );
+    assert_exit_statuses(&xinetd, &[0]);
+}
+
+// --- 8. Nothing but the response on the wire ------------------------------------
+
+/// Under xinetd fds 0, 1 and 2 are all the socket: a log line written to
+/// stderr would reach the client after (or before) the response.
+#[test]
+fn log_line_never_reaches_the_wire() {
+    let up = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let down = xinetd_with_script(&[], "exit 2");
+    let cases: [(&Xinetd, &[u8], &str); 5] = [
+        (&up, GET, "HTTP/1.1 200 OK"),
+        (&down, GET, "HTTP/1.1 503 Service Unavailable"),
+        (&up, b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"),
+        (&up, b"\x01\x02\x03\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+        (&up, b"OPTIONS / HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK"),
+    ];
+    for (xinetd, request, status_line) in cases {
+        let ex = exchange(xinetd.port(), request, IO_TIMEOUT);
+        assert!(
+            ex.bytes.starts_with(status_line.as_bytes()),
+            "the first bytes on the wire must be the status line {status_line:?}: {:?}",
+            ex.text()
+        );
+        // Strict parse: exactly head + Content-Length bytes, nothing after.
+        let response = one_response(&ex);
+        assert_eq!(response.status_line, status_line);
+    }
+}
+
+/// The check program's stdout and stderr are not the client's socket either.
+#[test]
+fn check_output_never_reaches_the_wire() {
+    let xinetd = xinetd_with_script(
+        &[],
+        "echo noisy-stdout-line\necho noisy-stderr-line >&2\nexit 3",
+    );
+    let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
+    let response = one_response(&ex);
+    assert_unhealthy(&response);
+    assert!(
+        !ex.text().contains("noisy-"),
+        "check output reached the client without --show-output: {:?}",
+        ex.text()
+    );
+}
+
+#[test]
+fn show_output_puts_check_output_in_the_body() {
+    let xinetd = xinetd_with_script(&["--show-output"], "echo disk-almost-full\nexit 2");
+    let response = one_response(&exchange(xinetd.port(), GET, IO_TIMEOUT));
+    assert_unhealthy(&response);
+    assert!(
+        response.body_text().contains("disk-almost-full"),
+        "{response:?}"
+    );
+}
+
+// --- Check outcomes as a load balancer sees them --------------------------------
+
+#[test]
+fn failing_check_is_503_with_exit_status_in_body() {
+    let xinetd = xinetd_with_script(&[], "exit 2");
+    let response = one_response(&exchange(xinetd.port(), GET, IO_TIMEOUT));
+    assert_unhealthy(&response);
+    assert_eq!(response.body_text(), "unhealthy: exit status 2\n");
+    // 503 is a response sent: exit 0.
+    assert_exit_statuses(&xinetd, &[0]);
+}
+
+#[test]
+fn killed_check_is_503() {
+    let xinetd = xinetd_with_script(&[], "kill -9 $$");
+    assert_unhealthy(&one_response(&exchange(xinetd.port(), GET, IO_TIMEOUT)));
+}
+
+#[test]
+fn exit_1_is_warning_200_unless_warning_is_down() {
+    // /bin/false exits 1: a warning, which still takes traffic ...
+    let warn = Xinetd::start(&["exec", "--", "/bin/false"]);
+    let response = one_response(&exchange(warn.port(), GET, IO_TIMEOUT));
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK", "{response:?}");
+    assert!(
+        response.body_text().starts_with("warning: "),
+        "{response:?}"
+    );
+    // ... unless warnings count as down.
+    let down = Xinetd::start(&["--warning-is-down", "exec", "--", "/bin/false"]);
+    let response = one_response(&exchange(down.port(), GET, IO_TIMEOUT));
+    assert_eq!(
+        response.status_line, "HTTP/1.1 503 Service Unavailable",
+        "{response:?}"
+    );
+    let body = response.body_text();
+    assert!(
+        body.starts_with("unhealthy: ") || body.starts_with("warning: "),
+        "{response:?}"
+    );
+}
+
+#[test]
+fn tcp_check_is_200_when_port_open_and_503_when_closed() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let open = listener.local_addr().expect("addr").port();
+    let closed = free_port();
+    let up = Xinetd::start(&["tcp", &format!("127.0.0.1:{open}")]);
+    let down = Xinetd::start(&["tcp", &format!("127.0.0.1:{closed}")]);
+    assert_healthy(&one_response(&exchange(up.port(), GET, IO_TIMEOUT)));
+    assert_unhealthy(&one_response(&exchange(down.port(), GET, IO_TIMEOUT)));
+    drop(listener);
+}
+
+// --- 9. HAProxy -------------------------------------------------------------------
+
+/// HAProxy's `http-check` lines for a GET of /health over HTTP/1.1 with a Host.
+const GET_HEALTH_CHECK: &[&str] = &["http-check send meth GET uri /health ver HTTP/1.1 hdr Host x"];
+
+/// A passing check.
+const PASSING: &[&str] = &["exec", "--", "/bin/true"];
+/// A failing check: /bin/false exits 1, a warning, counted as down.
+const FAILING: &[&str] = &["--warning-is-down", "exec", "--", "/bin/false"];
+
+fn is_up(state: &ServerState) -> bool {
+    state.status == "UP" && state.check_status == "L7OK" && state.check_code == "200"
+}
+
+fn is_down_503(state: &ServerState) -> bool {
+    state.status == "DOWN" && state.check_status == "L7STS" && state.check_code == "503"
+}
+
+/// Serves `inetd-health ARGS` under xinetd, health-checks it with HAProxy
+/// (`option httpchk` plus `check_lines`), and waits for the state `want`.
+fn haproxy_sees(args: &[&str], check_lines: &[&str], want: fn(&ServerState) -> bool) {
+    let xinetd = Xinetd::start(args);
+    let haproxy = Haproxy::start(xinetd.port(), check_lines);
+    let state = haproxy.wait_for_state(HAPROXY_TIMEOUT, want);
+    assert!(state.is_ok(), "HAProxy checking `inetd-health {}`: {state:?}", args.join(" "));
+    // It stays there over a few more checks (no flapping on resets).
+    std::thread::sleep(Duration::from_millis(1000));
+    let later = haproxy.server_state();
+    assert!(
+        matches!(&later, Ok(s) if want(s)),
+        "HAProxy state changed after settling: {later:?}"
+    );
+    let statuses = xinetd.exit_statuses();
+    assert!(
+        !statuses.is_empty() && statuses.iter().all(|&s| s == 0),
+        "every HAProxy check should be answered 200/503 (exit 0): {statuses:?}"
+    );
+}
+
+#[test]
+fn haproxy_default_httpchk_sees_up_when_check_passes() {
+    haproxy_sees(PASSING, &[], is_up);
+}
+
+#[test]
+fn haproxy_default_httpchk_sees_down_when_check_fails() {
+    haproxy_sees(FAILING, &[], is_down_503);
+}
+
+#[test]
+fn haproxy_get_health_http11_sees_up_when_check_passes() {
+    haproxy_sees(PASSING, GET_HEALTH_CHECK, is_up);
+}
+
+#[test]
+fn haproxy_get_health_http11_sees_down_when_check_fails() {
+    haproxy_sees(FAILING, GET_HEALTH_CHECK, is_down_503);
+}
