@@ -42,7 +42,8 @@ const HANDLERS_EXIT_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn main() {
     let cfg = Config::from_env();
-    let xinetd = PathBuf::from(std::env::var_os("XINETD").unwrap_or_else(|| "/usr/sbin/xinetd".into()));
+    let xinetd =
+        PathBuf::from(std::env::var_os("XINETD").unwrap_or_else(|| "/usr/sbin/xinetd".into()));
     if !xinetd.exists() {
         println!("xinetd benchmark skipped: {} not found", xinetd.display());
         return;
@@ -66,24 +67,63 @@ fn main() {
     let tcp_target = listener.addr.to_string();
 
     let mut candidates = Vec::new();
-    let mut add = |name: &str, kind: Kind, server: Option<&PathBuf>, args: &[&str], missing: &str| match server {
-        Some(path) => candidates.push(Candidate {
-            name: name.to_owned(),
-            kind,
-            is_floor: name.starts_with("C "),
-            server: path.clone(),
-            args: args.iter().map(|s| (*s).to_owned()).collect(),
-        }),
-        None => println!("skipping {name}: {missing}"),
-    };
+    let mut add =
+        |name: &str, kind: Kind, server: Option<&PathBuf>, args: &[&str], missing: &str| {
+            match server {
+                Some(path) => candidates.push(Candidate {
+                    name: name.to_owned(),
+                    kind,
+                    is_floor: name.starts_with("C "),
+                    server: path.clone(),
+                    args: args.iter().map(|s| (*s).to_owned()).collect(),
+                }),
+                None => println!("skipping {name}: {missing}"),
+            }
+        };
     let no_cc = "the C floor was not built";
     let no_rust = "binary not built (see the cargo output above)";
-    add("C hello", Kind::Hello, floors.as_ref().map(|f| &f.hello), &[], no_cc);
-    add("example hello", Kind::Hello, rust.hello.as_ref(), &[], no_rust);
-    add("C tcp", Kind::Tcp, floors.as_ref().map(|f| &f.tcp), &[&tcp_target], no_cc);
-    add("inetd-health tcp", Kind::Tcp, rust.cli.as_ref(), &["tcp", &tcp_target], no_rust);
-    add("C exec /bin/true", Kind::Exec, floors.as_ref().map(|f| &f.exec), &["/bin/true"], no_cc);
-    add("inetd-health exec", Kind::Exec, rust.cli.as_ref(), &["exec", "--", "/bin/true"], no_rust);
+    add(
+        "C hello",
+        Kind::Hello,
+        floors.as_ref().map(|f| &f.hello),
+        &[],
+        no_cc,
+    );
+    add(
+        "example hello",
+        Kind::Hello,
+        rust.hello.as_ref(),
+        &[],
+        no_rust,
+    );
+    add(
+        "C tcp",
+        Kind::Tcp,
+        floors.as_ref().map(|f| &f.tcp),
+        &[&tcp_target],
+        no_cc,
+    );
+    add(
+        "inetd-health tcp",
+        Kind::Tcp,
+        rust.cli.as_ref(),
+        &["tcp", &tcp_target],
+        no_rust,
+    );
+    add(
+        "C exec /bin/true",
+        Kind::Exec,
+        floors.as_ref().map(|f| &f.exec),
+        &["/bin/true"],
+        no_cc,
+    );
+    add(
+        "inetd-health exec",
+        Kind::Exec,
+        rust.cli.as_ref(),
+        &["exec", "--", "/bin/true"],
+        no_rust,
+    );
     for (name, server, args) in &cfg.extra {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         add(name, Kind::Hello, Some(server), &args, "");
@@ -156,7 +196,10 @@ impl Config {
     fn from_env() -> Config {
         let num = |name: &str, default: usize| -> usize {
             match std::env::var(name) {
-                Ok(v) => v.trim().parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
                 Err(_) => default,
             }
         };
@@ -164,18 +207,20 @@ impl Config {
         let requests = num("BENCH_REQUESTS", 2000).max(1);
         let warmup = num("BENCH_WARMUP", 100);
         let only = std::env::var("BENCH_ONLY").ok().map(|v| {
-            Kind::parse(v.trim()).unwrap_or_else(|| panic!("BENCH_ONLY={v:?}: expected hello, tcp or exec"))
+            Kind::parse(v.trim())
+                .unwrap_or_else(|| panic!("BENCH_ONLY={v:?}: expected hello, tcp or exec"))
         });
         let extra = std::env::var("BENCH_EXTRA")
             .unwrap_or_default()
             .split(';')
             .filter(|s| !s.trim().is_empty())
             .map(|entry| {
-                let (label, cmd) = entry
-                    .split_once('=')
-                    .unwrap_or_else(|| panic!("BENCH_EXTRA entry {entry:?}: expected label=/path/to/binary [args]"));
+                let (label, cmd) = entry.split_once('=').unwrap_or_else(|| {
+                    panic!("BENCH_EXTRA entry {entry:?}: expected label=/path/to/binary [args]")
+                });
                 let mut words = cmd.split_whitespace().map(str::to_owned);
-                let server = PathBuf::from(words.next().expect("BENCH_EXTRA entry without a binary"));
+                let server =
+                    PathBuf::from(words.next().expect("BENCH_EXTRA entry without a binary"));
                 (label.trim().to_owned(), server, words.collect())
             })
             .collect();
@@ -195,8 +240,12 @@ struct WorkDir(PathBuf);
 
 impl WorkDir {
     fn create() -> io::Result<WorkDir> {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("inetd-health-bench-{}-{nanos}", std::process::id()));
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("inetd-health-bench-{}-{nanos}", std::process::id()));
         fs::create_dir(&dir)?;
         Ok(WorkDir(dir))
     }
@@ -263,7 +312,16 @@ fn build_rust() -> RustBinaries {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(workspace_root())
-        .args(["build", "--release", "-p", "inetd-health-cli", "-p", "inetd-health", "--bins", "--examples"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "inetd-health-cli",
+            "-p",
+            "inetd-health",
+            "--bins",
+            "--examples",
+        ])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output();
@@ -276,12 +334,20 @@ fn build_rust() -> RustBinaries {
         }
     };
     if !output.status.success() {
-        println!("cargo build failed ({}); measuring what was built", output.status);
+        println!(
+            "cargo build failed ({}); measuring what was built",
+            output.status
+        );
     }
     for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Some(exe) = json_string_field(line, "executable") else { continue };
+        let Some(exe) = json_string_field(line, "executable") else {
+            continue;
+        };
         let exe = PathBuf::from(exe);
-        let in_examples = exe.parent().and_then(Path::file_name).is_some_and(|d| d == "examples");
+        let in_examples = exe
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "examples");
         match exe.file_name().and_then(|n| n.to_str()) {
             Some("inetd-health") if !in_examples => found.cli = Some(exe),
             Some("hello") if in_examples => found.hello = Some(exe),
@@ -388,7 +454,10 @@ fn run_round(xinetd: &Path, dir: &Path, c: &Candidate, cfg: &Config) -> Result<R
     // Every handler must have exited and been reaped by xinetd before it
     // stops, or its CPU would be missing from xinetd's rusage.
     if !daemon.wait_children_gone(HANDLERS_EXIT_TIMEOUT) {
-        println!("{}: handlers still running after {HANDLERS_EXIT_TIMEOUT:?}; CPU undercounted", c.name);
+        println!(
+            "{}: handlers still running after {HANDLERS_EXIT_TIMEOUT:?}; CPU undercounted",
+            c.name
+        );
     }
     let usage = daemon.stop()?;
     round.cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
@@ -403,7 +472,9 @@ fn timeval(tv: libc::timeval) -> Duration {
 /// A port nobody listens on right now. Racy in principle, but only this
 /// bench binds ports in its own run.
 fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 fn xinetd_conf(dir: &Path, port: u16, server: &Path, args: &[String]) -> String {
@@ -476,7 +547,14 @@ impl Xinetd {
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: info is a valid siginfo_t; WNOWAIT leaves the child
         // waitable so stop() still gets its rusage.
-        let r = unsafe { libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                self.pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
         // SAFETY: si_pid is valid to read for a waitid result.
         r == 0 && unsafe { info.si_pid() } == 0
     }
@@ -560,7 +638,9 @@ fn wait_listening(port: u16, daemon: &mut Xinetd) -> Result<(), String> {
             return Err("xinetd exited at start-up".to_owned());
         }
         if Instant::now() >= deadline {
-            return Err(format!("xinetd not listening on port {port} after {XINETD_START_TIMEOUT:?}"));
+            return Err(format!(
+                "xinetd not listening on port {port} after {XINETD_START_TIMEOUT:?}"
+            ));
         }
         thread::sleep(Duration::from_millis(5));
     }
@@ -576,7 +656,11 @@ struct Outcome {
 
 fn one_request(addr: SocketAddr) -> Outcome {
     let start = Instant::now();
-    let mut outcome = Outcome { latency: Duration::ZERO, status: None, reset: false };
+    let mut outcome = Outcome {
+        latency: Duration::ZERO,
+        status: None,
+        reset: false,
+    };
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) else {
         return outcome;
     };
@@ -623,9 +707,18 @@ struct Summary {
 /// CPU per request, so one disturbed round does not move them; p99 pools all
 /// samples, since a single round has too few for a stable tail.
 fn summarize(rounds: &[Round]) -> Summary {
-    let mut p50s: Vec<Duration> = rounds.iter().filter_map(|r| percentile(&r.latencies, 50.0)).collect();
-    let all: Vec<Duration> = rounds.iter().flat_map(|r| r.latencies.iter().copied()).collect();
-    let mut cpus: Vec<Duration> = rounds.iter().map(|r| r.cpu / r.requests.max(1) as u32).collect();
+    let mut p50s: Vec<Duration> = rounds
+        .iter()
+        .filter_map(|r| percentile(&r.latencies, 50.0))
+        .collect();
+    let all: Vec<Duration> = rounds
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
+    let mut cpus: Vec<Duration> = rounds
+        .iter()
+        .map(|r| r.cpu / r.requests.max(1) as u32)
+        .collect();
     Summary {
         p50: median(&mut p50s),
         p99: percentile(&all, 99.0),
@@ -633,7 +726,12 @@ fn summarize(rounds: &[Round]) -> Summary {
         max_rss_kib: rounds.iter().map(|r| r.max_rss_kib).max().unwrap_or(0),
         resets: rounds.iter().map(|r| r.resets).sum(),
         failures: rounds.iter().map(|r| r.failures).sum(),
-        not_ok: rounds.iter().flat_map(|r| r.statuses.iter()).filter(|(code, _)| **code != 200).map(|(_, n)| n).sum(),
+        not_ok: rounds
+            .iter()
+            .flat_map(|r| r.statuses.iter())
+            .filter(|(code, _)| **code != 200)
+            .map(|(_, n)| n)
+            .sum(),
         rounds: rounds.len(),
     }
 }
@@ -655,7 +753,12 @@ fn median(values: &mut [Duration]) -> Option<Duration> {
 
 fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
     let summaries: Vec<Summary> = results.iter().map(|r| summarize(r)).collect();
-    let us = |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), |d| format!("{:.0}µs", d.as_secs_f64() * 1e6));
+    let us = |d: Option<Duration>| {
+        d.map_or_else(
+            || "-".to_owned(),
+            |d| format!("{:.0}µs", d.as_secs_f64() * 1e6),
+        )
+    };
     let ratio = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
         (Some(a), Some(b)) if !b.is_zero() => format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64()),
         _ => "-".to_owned(),
@@ -663,13 +766,30 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
     println!();
     println!(
         "{:<22} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
-        "candidate", "p50", "p99", "CPU/req", "max RSS", "non200", "resets", "failed", "rounds", "p50 ratio", "CPU ratio"
+        "candidate",
+        "p50",
+        "p99",
+        "CPU/req",
+        "max RSS",
+        "non200",
+        "resets",
+        "failed",
+        "rounds",
+        "p50 ratio",
+        "CPU ratio"
     );
     for (c, s) in candidates.iter().zip(&summaries) {
         // Each candidate is compared with the C floor of its kind.
-        let floor = candidates.iter().zip(&summaries).find(|(f, _)| f.is_floor && f.kind == c.kind).map(|(_, s)| s);
+        let floor = candidates
+            .iter()
+            .zip(&summaries)
+            .find(|(f, _)| f.is_floor && f.kind == c.kind)
+            .map(|(_, s)| s);
         let (p50_ratio, cpu_ratio) = match floor {
-            Some(f) if !c.is_floor => (ratio(s.p50, f.p50), ratio(s.cpu_per_request, f.cpu_per_request)),
+            Some(f) if !c.is_floor => (
+                ratio(s.p50, f.p50),
+                ratio(s.cpu_per_request, f.cpu_per_request),
+            ),
             _ => ("-".to_owned(), "-".to_owned()),
         };
         println!(

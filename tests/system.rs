@@ -10,7 +10,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::client::{exchange, exchange_half_closed, free_port, Exchange};
+use support::client::{
+    exchange, exchange_half_closed, exchange_in_two_writes, free_port, Exchange,
+};
 use support::haproxy::{Haproxy, ServerState};
 use support::http::Response;
 use support::procs::{processes_matching, unique_digits, wait_until};
@@ -117,13 +119,33 @@ fn shell_script_reset_on_unread_request() {
     assert_exit_statuses(&xinetd, &[0; 50]);
 }
 
-/// Same bug, with a request body the server has no use for.
+/// Same bug, with bytes that arrive after the server has read the head,
+/// while the check runs (as a pipelining or impatient client sends them):
+/// no single read of the head could have taken them in.
+#[test]
+fn reset_on_request_bytes_arriving_during_the_check() {
+    let xinetd = xinetd_with_script(&[], "sleep 0.3");
+    for _ in 0..5 {
+        let ex = exchange_in_two_writes(
+            xinetd.port(),
+            GET,
+            Duration::from_millis(100),
+            GET,
+            IO_TIMEOUT,
+        );
+        assert_healthy(&one_response(&ex));
+    }
+    assert_exit_statuses(&xinetd, &[0; 5]);
+}
+
+/// Same bug, with a request body the server has no use for, larger than
+/// any read buffer sized for an 8 KiB head.
 #[test]
 fn reset_on_unread_request_body() {
     let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
-    let body = vec![b'x'; 1000];
+    let body = vec![b'x'; 16 * 1024];
     let request = [
-        b"GET /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n".as_slice(),
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 16384\r\n\r\n".as_slice(),
         &body,
     ]
     .concat();
@@ -157,11 +179,7 @@ fn head_gets_headers_only() {
 #[test]
 fn head_of_failing_check_gets_503_headers_only() {
     let xinetd = xinetd_with_script(&[], "exit 2");
-    let ex = exchange(
-        xinetd.port(),
-        b"HEAD /health HTTP/1.0\r\n\r\n",
-        IO_TIMEOUT,
-    );
+    let ex = exchange(xinetd.port(), b"HEAD /health HTTP/1.0\r\n\r\n", IO_TIMEOUT);
     let response = one_head_response(&ex);
     assert_eq!(
         response.status_line, "HTTP/1.1 503 Service Unavailable",
@@ -214,7 +232,10 @@ fn garbage_is_400() {
         IO_TIMEOUT,
     );
     let response = one_response(&ex);
-    assert_eq!(response.status_line, "HTTP/1.1 400 Bad Request", "{response:?}");
+    assert_eq!(
+        response.status_line, "HTTP/1.1 400 Bad Request",
+        "{response:?}"
+    );
     response.assert_standard_headers();
     assert_exit_statuses(&xinetd, &[65]);
 }
@@ -230,7 +251,10 @@ fn tls_client_hello_is_400_without_waiting_for_the_read_deadline() {
     ];
     let ex = exchange(xinetd.port(), &hello, IO_TIMEOUT);
     let response = one_response(&ex);
-    assert_eq!(response.status_line, "HTTP/1.1 400 Bad Request", "{response:?}");
+    assert_eq!(
+        response.status_line, "HTTP/1.1 400 Bad Request",
+        "{response:?}"
+    );
     assert!(
         ex.elapsed < Duration::from_secs(3),
         "took {:?}: the server waited for more of a request that was already invalid",
@@ -264,7 +288,10 @@ fn more_than_64_headers_is_431() {
         request.push_str(&format!("X-H{i}: {i}\r\n"));
     }
     request.push_str("\r\n");
-    assert!(request.len() < 4096, "stays well under the 8 KiB head limit");
+    assert!(
+        request.len() < 4096,
+        "stays well under the 8 KiB head limit"
+    );
     let ex = exchange(xinetd.port(), request.as_bytes(), IO_TIMEOUT);
     let response = one_response(&ex);
     assert_eq!(
@@ -415,7 +442,11 @@ fn log_line_never_reaches_the_wire() {
     let cases: [(&Xinetd, &[u8], &str); 5] = [
         (&up, GET, "HTTP/1.1 200 OK"),
         (&down, GET, "HTTP/1.1 503 Service Unavailable"),
-        (&up, b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"),
+        (
+            &up,
+            b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+        ),
         (&up, b"\x01\x02\x03\r\n\r\n", "HTTP/1.1 400 Bad Request"),
         (&up, b"OPTIONS / HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK"),
     ];
@@ -538,7 +569,11 @@ fn haproxy_sees(args: &[&str], check_lines: &[&str], want: fn(&ServerState) -> b
     let xinetd = Xinetd::start(args);
     let haproxy = Haproxy::start(xinetd.port(), check_lines);
     let state = haproxy.wait_for_state(HAPROXY_TIMEOUT, want);
-    assert!(state.is_ok(), "HAProxy checking `inetd-health {}`: {state:?}", args.join(" "));
+    assert!(
+        state.is_ok(),
+        "HAProxy checking `inetd-health {}`: {state:?}",
+        args.join(" ")
+    );
     // It stays there over a few more checks (no flapping on resets).
     std::thread::sleep(Duration::from_millis(1000));
     let later = haproxy.server_state();

@@ -93,6 +93,9 @@ impl Exchange {
 pub struct Plan<'a> {
     /// Bytes to send at once right after connecting (may be empty).
     pub send: &'a [u8],
+    /// After a pause, bytes to send in a second write (if not empty): bytes
+    /// that arrive while the server is busy, after it has read the first.
+    pub later: (Duration, &'a [u8]),
     /// Half-close (shutdown write) after sending.
     pub shutdown_write: bool,
     /// Overall bound on reading to EOF.
@@ -106,6 +109,27 @@ pub fn exchange(port: u16, request: &[u8], timeout: Duration) -> Exchange {
         port,
         Plan {
             send: request,
+            later: (Duration::ZERO, b""),
+            shutdown_write: false,
+            timeout,
+        },
+    )
+}
+
+/// Like [`exchange`], but sends `first`, waits `pause`, then sends `second`
+/// (keeping the write side open), then reads to EOF.
+pub fn exchange_in_two_writes(
+    port: u16,
+    first: &[u8],
+    pause: Duration,
+    second: &[u8],
+    timeout: Duration,
+) -> Exchange {
+    run(
+        port,
+        Plan {
+            send: first,
+            later: (pause, second),
             shutdown_write: false,
             timeout,
         },
@@ -118,6 +142,7 @@ pub fn exchange_half_closed(port: u16, request: &[u8], timeout: Duration) -> Exc
         port,
         Plan {
             send: request,
+            later: (Duration::ZERO, b""),
             shutdown_write: true,
             timeout,
         },
@@ -131,11 +156,18 @@ pub fn run(port: u16, plan: Plan<'_>) -> Exchange {
     let start = Instant::now();
     let _ = stream.set_nodelay(true);
     let mut write_error = None;
+    stream
+        .set_write_timeout(Some(plan.timeout))
+        .expect("set_write_timeout");
     if !plan.send.is_empty() {
-        stream
-            .set_write_timeout(Some(plan.timeout))
-            .expect("set_write_timeout");
         if let Err(e) = stream.write_all(plan.send) {
+            write_error = Some(e);
+        }
+    }
+    let (pause, later) = plan.later;
+    if !later.is_empty() && write_error.is_none() {
+        std::thread::sleep(pause);
+        if let Err(e) = stream.write_all(later) {
             write_error = Some(e);
         }
     }

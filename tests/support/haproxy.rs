@@ -151,8 +151,12 @@ fn stats(socket: &Path) -> Result<String, String> {
     let mut stream =
         UnixStream::connect(socket).map_err(|e| format!("{}: {e}", socket.display()))?;
     let timeout = Some(Duration::from_secs(2));
-    stream.set_read_timeout(timeout).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(timeout)
+        .map_err(|e| e.to_string())?;
     stream
         .write_all(b"show stat\n")
         .map_err(|e| format!("writing to the stats socket: {e}"))?;

@@ -321,9 +321,13 @@ pub fn peer_address(fd: BorrowedFd<'_>) -> Option<SocketAddr> {
     match storage.ss_family as libc::c_int {
         libc::AF_INET => {
             // SAFETY: the kernel wrote a sockaddr_in for AF_INET.
-            let sin: libc::sockaddr_in = unsafe { *(&storage as *const _ as *const libc::sockaddr_in) };
+            let sin: libc::sockaddr_in =
+                unsafe { *(&storage as *const _ as *const libc::sockaddr_in) };
             let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
         }
         libc::AF_INET6 => {
             // SAFETY: the kernel wrote a sockaddr_in6 for AF_INET6.
@@ -356,7 +360,11 @@ mod tests {
         let (a, _b) = UnixStream::pair().unwrap();
         let mut input = Fd::new(a.as_fd());
         let start = Instant::now();
-        let got = read_before(&mut input, &mut [0; 8], Deadline::after(Duration::from_millis(50)));
+        let got = read_before(
+            &mut input,
+            &mut [0; 8],
+            Deadline::after(Duration::from_millis(50)),
+        );
         assert!(matches!(got, Ok(None)), "{got:?}");
         assert!(start.elapsed() >= Duration::from_millis(50));
     }
@@ -390,7 +398,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        assert_eq!(peer_address(server.as_fd()), Some(client.local_addr().unwrap()));
+        assert_eq!(
+            peer_address(server.as_fd()),
+            Some(client.local_addr().unwrap())
+        );
         let (u, _v) = UnixStream::pair().unwrap();
         assert_eq!(peer_address(u.as_fd()), None);
     }

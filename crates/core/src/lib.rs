@@ -56,7 +56,9 @@ pub mod http;
 pub mod process;
 pub mod serve;
 
-pub use check::{run_check, Check, CheckError, ExecCheck, Health, Outcome, Policy, TcpCheck, Verdict};
+pub use check::{
+    run_check, Check, CheckError, ExecCheck, Health, Outcome, Policy, TcpCheck, Verdict,
+};
 pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;
 pub use http::{Limits, Method, RequestHead, Response};

@@ -77,7 +77,11 @@ pub enum ProcessError {
 /// # Errors
 /// [`ProcessError`] when the program cannot be started or supervised. A
 /// program that fails, crashes or hangs is not an error: see [`Ending`].
-pub fn run(argv: &[OsString], deadline: Deadline, capture_limit: usize) -> Result<Finished, ProcessError> {
+pub fn run(
+    argv: &[OsString],
+    deadline: Deadline,
+    capture_limit: usize,
+) -> Result<Finished, ProcessError> {
     let (program, args) = argv.split_first().ok_or(ProcessError::NoProgram)?;
     let clock = Stopwatch::start();
     let (mut reader, writer) = io::pipe()?;
@@ -95,7 +99,10 @@ pub fn run(argv: &[OsString], deadline: Deadline, capture_limit: usize) -> Resul
         program: program.to_string_lossy().into_owned(),
         source,
     })?;
-    let mut guard = GroupGuard { child: &mut child, armed: true };
+    let mut guard = GroupGuard {
+        child: &mut child,
+        armed: true,
+    };
     let pid = guard.child.id() as libc::pid_t;
     let pidfd = pidfd_open(pid);
 
@@ -280,7 +287,12 @@ mod tests {
     }
 
     fn sh(script: &str, budget: Duration, limit: usize) -> Finished {
-        run(&argv(&["/bin/sh", "-c", script]), Deadline::after(budget), limit).unwrap()
+        run(
+            &argv(&["/bin/sh", "-c", script]),
+            Deadline::after(budget),
+            limit,
+        )
+        .unwrap()
     }
 
     fn alive_with_marker(marker: &str) -> bool {
@@ -293,7 +305,11 @@ mod tests {
 
     #[test]
     fn exit_codes_and_output_in_order() {
-        let f = sh("echo out; echo err >&2; exit 3", Duration::from_secs(5), 100);
+        let f = sh(
+            "echo out; echo err >&2; exit 3",
+            Duration::from_secs(5),
+            100,
+        );
         assert_eq!(f.ending, Ending::Exited(3));
         assert_eq!(f.output, b"out\nerr\n");
         assert!(!f.truncated);
@@ -319,24 +335,45 @@ mod tests {
     fn hung_program_is_killed_at_the_deadline_with_its_group() {
         let marker = "7.424242";
         let start = Instant::now();
-        let f = sh(&format!("sleep 1{marker} & sleep 2{marker}"), Duration::from_millis(300), 100);
+        let f = sh(
+            &format!("sleep 1{marker} & sleep 2{marker}"),
+            Duration::from_millis(300),
+            100,
+        );
         let took = start.elapsed();
         assert_eq!(f.ending, Ending::TimedOut);
-        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
-        assert!(!alive_with_marker(&format!("sleep 1{marker}")), "grandchild survived");
+        assert!(
+            !alive_with_marker(&format!("sleep 1{marker}")),
+            "grandchild survived"
+        );
     }
 
     #[test]
     fn daemon_holding_the_pipe_does_not_stall_the_answer() {
         let marker = "9.135791";
         let start = Instant::now();
-        let f = sh(&format!("echo hi; sleep {marker} & exit 0"), Duration::from_secs(5), 100);
+        let f = sh(
+            &format!("echo hi; sleep {marker} & exit 0"),
+            Duration::from_secs(5),
+            100,
+        );
         assert_eq!(f.ending, Ending::Exited(0));
         assert_eq!(f.output, b"hi\n");
-        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
         std::thread::sleep(Duration::from_millis(100));
-        assert!(!alive_with_marker(&format!("sleep {marker}")), "daemon survived");
+        assert!(
+            !alive_with_marker(&format!("sleep {marker}")),
+            "daemon survived"
+        );
     }
 
     #[test]
@@ -347,9 +384,21 @@ mod tests {
 
     #[test]
     fn missing_program_is_an_error() {
-        let e = run(&argv(&["/nonexistent/check"]), Deadline::after(Duration::from_secs(1)), 10).unwrap_err();
+        let e = run(
+            &argv(&["/nonexistent/check"]),
+            Deadline::after(Duration::from_secs(1)),
+            10,
+        )
+        .unwrap_err();
         assert!(matches!(e, ProcessError::Spawn { .. }), "{e}");
-        assert!(e.to_string().starts_with("cannot start /nonexistent/check: "), "{e}");
-        assert!(matches!(run(&[], Deadline::after(Duration::from_secs(1)), 10), Err(ProcessError::NoProgram)));
+        assert!(
+            e.to_string()
+                .starts_with("cannot start /nonexistent/check: "),
+            "{e}"
+        );
+        assert!(matches!(
+            run(&[], Deadline::after(Duration::from_secs(1)), 10),
+            Err(ProcessError::NoProgram)
+        ));
     }
 }

@@ -102,7 +102,8 @@ where
     let (response, ending) = match head.method {
         Method::Get | Method::Head | Method::Options => (handler(&head), Ending::Answered),
         _ => (
-            Response::text(405, format!("method not allowed: use {ALLOW}\n")).header("Allow", ALLOW),
+            Response::text(405, format!("method not allowed: use {ALLOW}\n"))
+                .header("Allow", ALLOW),
             Ending::Rejected,
         ),
     };
@@ -237,10 +238,19 @@ mod tests {
 
     fn exchange(request: &[u8], verdict: Verdict) -> (String, Served, u32) {
         let runs = Cell::new(0);
-        let check = Counting { runs: &runs, verdict };
+        let check = Counting {
+            runs: &runs,
+            verdict,
+        };
         let mut input = request;
         let mut output = Vec::new();
-        let served = serve_check(&mut input, &mut output, &options(), &check, &Policy::default());
+        let served = serve_check(
+            &mut input,
+            &mut output,
+            &options(),
+            &check,
+            &Policy::default(),
+        );
         (String::from_utf8(output).unwrap(), served, runs.get())
     }
 
@@ -248,7 +258,10 @@ mod tests {
 
     #[test]
     fn healthy_get_exact_bytes() {
-        let (out, served, runs) = exchange(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", Verdict::healthy("exit status 0"));
+        let (out, served, runs) = exchange(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            Verdict::healthy("exit status 0"),
+        );
         assert_eq!(
             out,
             format!(
@@ -265,8 +278,14 @@ mod tests {
 
     #[test]
     fn unhealthy_is_503_and_exit_0() {
-        let (out, served, _) = exchange(b"GET / HTTP/1.0\r\n\r\n", Verdict::unhealthy("exit status 2"));
-        assert!(out.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{out}");
+        let (out, served, _) = exchange(
+            b"GET / HTTP/1.0\r\n\r\n",
+            Verdict::unhealthy("exit status 2"),
+        );
+        assert!(
+            out.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{out}"
+        );
         assert!(out.ends_with("\r\n\r\nunhealthy: exit status 2\n"), "{out}");
         assert_eq!(served.status, Some(503));
         assert_eq!(served.exit_code(), 0);
@@ -284,7 +303,10 @@ mod tests {
 
     #[test]
     fn head_gets_headers_only() {
-        let (out, _, runs) = exchange(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", Verdict::healthy("ok"));
+        let (out, _, runs) = exchange(
+            b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+            Verdict::healthy("ok"),
+        );
         assert_eq!(runs, 1);
         assert!(out.contains("Content-Length: 12\r\n"), "{out}");
         assert!(out.ends_with("\r\n\r\n"), "{out}");
@@ -296,7 +318,10 @@ mod tests {
             let req = format!("{m} / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
             let (out, served, runs) = exchange(req.as_bytes(), Verdict::healthy("ok"));
             assert_eq!(runs, 0, "{m}");
-            assert!(out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{out}");
+            assert!(
+                out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+                "{out}"
+            );
             assert!(out.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"), "{out}");
             assert_eq!(served.exit_code(), exit::BAD_CLIENT);
         }
@@ -306,7 +331,10 @@ mod tests {
     fn protocol_failures_are_answered_without_running_the_check() {
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
         for (req, status) in [
-            (b"\x16\x03\x01\x00\xa5\x01\x00".as_slice(), "400 Bad Request"),
+            (
+                b"\x16\x03\x01\x00\xa5\x01\x00".as_slice(),
+                "400 Bad Request",
+            ),
             (b"GET / HTTP/1.1\r\nHost: x\r\n", "400 Bad Request"),
             (big.as_bytes(), "431 Request Header Fields Too Large"),
         ] {
@@ -314,7 +342,10 @@ mod tests {
             assert_eq!(runs, 0);
             assert!(out.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{out}");
             let body = out.split("\r\n\r\n").nth(1).unwrap();
-            assert!(out.contains(&format!("Content-Length: {}\r\n", body.len())), "{out}");
+            assert!(
+                out.contains(&format!("Content-Length: {}\r\n", body.len())),
+                "{out}"
+            );
             assert_eq!(served.ending, Ending::Rejected);
             assert_eq!(served.exit_code(), exit::BAD_CLIENT);
         }
@@ -346,10 +377,16 @@ mod tests {
             }
         }
         let mut input: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
-        let served = serve(&mut input, &mut Gone, &options(), |_| Response::text(200, "x"));
+        let served = serve(&mut input, &mut Gone, &options(), |_| {
+            Response::text(200, "x")
+        });
         assert_eq!(served.ending, Ending::Broken);
         assert_eq!(served.exit_code(), exit::BAD_CLIENT);
-        assert!(served.reason.contains("writing the response"), "{}", served.reason);
+        assert!(
+            served.reason.contains("writing the response"),
+            "{}",
+            served.reason
+        );
     }
 
     #[test]

@@ -87,10 +87,19 @@ mod tests {
         assert_eq!(run(&["true"], 5000).health, Health::Healthy);
         assert_eq!(run(&["false"], 5000).health, Health::Warning);
         let v = run(&["sh", "-c", "echo CRITICAL - disk full; exit 2"], 5000);
-        assert_eq!((v.health, v.reason.as_str()), (Health::Unhealthy, "exit status 2"));
-        assert_eq!(v.detail.as_deref(), Some(b"CRITICAL - disk full\n".as_slice()));
+        assert_eq!(
+            (v.health, v.reason.as_str()),
+            (Health::Unhealthy, "exit status 2")
+        );
+        assert_eq!(
+            v.detail.as_deref(),
+            Some(b"CRITICAL - disk full\n".as_slice())
+        );
         assert_eq!(run(&["sh", "-c", "exit 3"], 5000).health, Health::Unhealthy);
-        assert_eq!(run(&["sh", "-c", "kill -TERM $$"], 5000).reason, "killed by signal 15");
+        assert_eq!(
+            run(&["sh", "-c", "kill -TERM $$"], 5000).reason,
+            "killed by signal 15"
+        );
     }
 
     #[test]
@@ -113,7 +122,10 @@ mod tests {
             .capture_limit(4)
             .run(Deadline::after(Duration::from_secs(5)))
             .unwrap();
-        assert_eq!(v.detail.as_deref(), Some(b"1\n2\n\n[output truncated]\n".as_slice()));
+        assert_eq!(
+            v.detail.as_deref(),
+            Some(b"1\n2\n\n[output truncated]\n".as_slice())
+        );
     }
 
     #[test]

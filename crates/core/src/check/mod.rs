@@ -244,7 +244,9 @@ mod tests {
     struct Fixed(Result<Verdict, ()>);
     impl Check for Fixed {
         fn run(&self, _: Deadline) -> Result<Verdict, CheckError> {
-            self.0.clone().map_err(|()| CheckError::BadTarget { target: "x".into() })
+            self.0
+                .clone()
+                .map_err(|()| CheckError::BadTarget { target: "x".into() })
         }
     }
 
@@ -258,16 +260,31 @@ mod tests {
         assert_eq!(p.status(Health::Healthy), 200);
         assert_eq!(p.status(Health::Warning), 200);
         assert_eq!(p.status(Health::Unhealthy), 503);
-        let strict = Policy { warning_is_down: true, ..p };
+        let strict = Policy {
+            warning_is_down: true,
+            ..p
+        };
         assert_eq!(strict.status(Health::Warning), 503);
     }
 
     #[test]
     fn detail_only_when_asked() {
-        let o = outcome(Verdict::warning("exit status 1").with_detail(b"WARN - password=hunter2".to_vec()));
-        assert_eq!(Policy::default().response(&o).body(), b"warning: exit status 1\n");
-        let shown = Policy { show_detail: true, ..Policy::default() }.response(&o);
-        assert_eq!(shown.body(), b"warning: exit status 1\nWARN - password=hunter2\n");
+        let o = outcome(
+            Verdict::warning("exit status 1").with_detail(b"WARN - password=hunter2".to_vec()),
+        );
+        assert_eq!(
+            Policy::default().response(&o).body(),
+            b"warning: exit status 1\n"
+        );
+        let shown = Policy {
+            show_detail: true,
+            ..Policy::default()
+        }
+        .response(&o);
+        assert_eq!(
+            shown.body(),
+            b"warning: exit status 1\nWARN - password=hunter2\n"
+        );
     }
 
     #[test]
@@ -277,7 +294,10 @@ mod tests {
         assert_eq!(o.nagios_code(), 3);
         let r = Policy::default().response(&o);
         assert_eq!(r.status(), 503);
-        assert_eq!(r.body(), b"unhealthy: check could not run: bad target \"x\": expected HOST:PORT\n");
+        assert_eq!(
+            r.body(),
+            b"unhealthy: check could not run: bad target \"x\": expected HOST:PORT\n"
+        );
     }
 
     #[test]

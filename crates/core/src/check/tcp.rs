@@ -26,7 +26,10 @@ impl TcpCheck {
         };
         let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
         let port: u16 = port.parse().map_err(|_| bad())?;
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
         if host.is_empty() || port == 0 {
             return Err(bad());
         }
@@ -119,7 +122,10 @@ mod tests {
 
     #[test]
     fn closed_port_is_refused() {
-        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let v = check(&addr.to_string());
         assert_eq!(v.health, Health::Unhealthy);
         assert_eq!(v.reason, format!("{addr}: connection refused"));
@@ -134,8 +140,18 @@ mod tests {
 
     #[test]
     fn bad_targets() {
-        for t in ["localhost", "localhost:", ":80", "host:99999", "host:0", "[::1]"] {
-            assert!(matches!(TcpCheck::new(t), Err(CheckError::BadTarget { .. })), "{t}");
+        for t in [
+            "localhost",
+            "localhost:",
+            ":80",
+            "host:99999",
+            "host:0",
+            "[::1]",
+        ] {
+            assert!(
+                matches!(TcpCheck::new(t), Err(CheckError::BadTarget { .. })),
+                "{t}"
+            );
         }
         assert_eq!(TcpCheck::new("[::1]:80").unwrap().host, "::1");
     }

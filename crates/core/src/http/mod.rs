@@ -10,6 +10,6 @@ pub mod parse;
 pub mod read;
 pub mod response;
 
-pub use parse::{parse_head, Method, Parsed, ParseError, RequestHead};
+pub use parse::{parse_head, Method, ParseError, Parsed, RequestHead};
 pub use read::{read_head, Limits, ReadError};
 pub use response::{http_date, reason_phrase, Response};

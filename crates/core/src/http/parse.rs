@@ -151,7 +151,12 @@ mod tests {
     fn every_proper_prefix_is_partial() {
         for req in [HAPROXY, K8S, b"HEAD / HTTP/1.1\nHost: x\n\n".as_slice()] {
             for cut in 0..req.len() {
-                assert_eq!(parse_head(&req[..cut], 64), Ok(Parsed::Partial), "cut at {cut} of {:?}", String::from_utf8_lossy(req));
+                assert_eq!(
+                    parse_head(&req[..cut], 64),
+                    Ok(Parsed::Partial),
+                    "cut at {cut} of {:?}",
+                    String::from_utf8_lossy(req)
+                );
             }
             assert!(matches!(parse_head(req, 64), Ok(Parsed::Complete(_))));
         }
@@ -185,8 +190,14 @@ mod tests {
 
     #[test]
     fn methods_are_case_sensitive() {
-        assert_eq!(complete(b"get / HTTP/1.1\r\n\r\n").method, Method::Other("get".into()));
-        assert_eq!(complete(b"DELETE / HTTP/1.1\r\n\r\n").method.as_str(), "DELETE");
+        assert_eq!(
+            complete(b"get / HTTP/1.1\r\n\r\n").method,
+            Method::Other("get".into())
+        );
+        assert_eq!(
+            complete(b"DELETE / HTTP/1.1\r\n\r\n").method.as_str(),
+            "DELETE"
+        );
     }
 
     #[test]
@@ -198,7 +209,10 @@ mod tests {
             b"GET\x00/ HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
         ] {
-            assert!(matches!(parse_head(bad, 64), Err(ParseError::Malformed(_))), "{bad:?}");
+            assert!(
+                matches!(parse_head(bad, 64), Err(ParseError::Malformed(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -210,7 +224,10 @@ mod tests {
         }
         req.extend_from_slice(b"\r\n");
         assert!(matches!(parse_head(&req, 5), Ok(Parsed::Complete(_))));
-        assert_eq!(parse_head(&req, 4), Err(ParseError::TooManyHeaders { limit: 4 }));
+        assert_eq!(
+            parse_head(&req, 4),
+            Err(ParseError::TooManyHeaders { limit: 4 })
+        );
         assert!(matches!(parse_head(&req, 200), Ok(Parsed::Complete(_))));
     }
 }

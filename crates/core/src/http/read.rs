@@ -128,7 +128,11 @@ mod tests {
     impl Pieces {
         fn new(pieces: &[&[u8]], then_silent: bool) -> Self {
             Pieces {
-                pieces: pieces.iter().filter(|p| !p.is_empty()).map(|p| p.to_vec()).collect(),
+                pieces: pieces
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.to_vec())
+                    .collect(),
                 then_silent,
             }
         }
@@ -187,7 +191,10 @@ mod tests {
     fn every_prefix_then_silence_times_out() {
         for cut in 0..REQ.len() {
             let err = read(&[&REQ[..cut]], true, Limits::default()).unwrap_err();
-            assert!(matches!(err, ReadError::TimedOut { received } if received == cut), "cut {cut}: {err:?}");
+            assert!(
+                matches!(err, ReadError::TimedOut { received } if received == cut),
+                "cut {cut}: {err:?}"
+            );
             assert_eq!(err.status(), Some(408));
         }
     }
@@ -229,7 +236,10 @@ mod tests {
     #[test]
     fn garbage_is_400_before_the_deadline() {
         let err = read(&[b"\x16\x03\x01\x00"], true, Limits::default()).unwrap_err();
-        assert!(matches!(err, ReadError::Parse(ParseError::Malformed(_))), "{err:?}");
+        assert!(
+            matches!(err, ReadError::Parse(ParseError::Malformed(_))),
+            "{err:?}"
+        );
         assert_eq!(err.status(), Some(400));
     }
 
@@ -246,7 +256,12 @@ mod tests {
                 Ok(true)
             }
         }
-        let err = read_head(&mut Reset, &Limits::default(), Deadline::after(Duration::from_secs(1))).unwrap_err();
+        let err = read_head(
+            &mut Reset,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(1)),
+        )
+        .unwrap_err();
         assert!(matches!(err, ReadError::Io(_)));
         assert_eq!(err.status(), None);
     }

@@ -53,7 +53,9 @@ impl Response {
 
     /// Whether a header of this name was added.
     pub fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
     /// The status code.
@@ -235,7 +237,13 @@ mod tests {
     fn http_dates() {
         assert_eq!(http_date(at(0)), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(at(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
-        assert_eq!(http_date(at(1_795_478_399)), "Mon, 23 Nov 2026 23:59:59 GMT");
-        assert_eq!(http_date(at(4_102_444_800)), "Fri, 01 Jan 2100 00:00:00 GMT");
+        assert_eq!(
+            http_date(at(1_795_478_399)),
+            "Mon, 23 Nov 2026 23:59:59 GMT"
+        );
+        assert_eq!(
+            http_date(at(4_102_444_800)),
+            "Fri, 01 Jan 2100 00:00:00 GMT"
+        );
     }
 }

@@ -1,0 +1,194 @@
+//! Command-line arguments.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use inetd_health::{exit, Check, ExecCheck, Limits, Options, Policy, TcpCheck};
+
+const EXAMPLES: &str = "\
+Examples:
+  inetd-health exec -- /usr/lib/nagios/plugins/check_disk -w 10% -p /
+  inetd-health --timeout 500ms tcp 127.0.0.1:5432
+  inetd-health --listen 127.0.0.1:9200 exec -- true
+  inetd-health --once tcp localhost:22";
+
+/// Answer one HTTP health check on stdin/stdout, as started by xinetd,
+/// systemd (Accept=yes) or tcpserver: 200 when the check passes, 503 when not.
+#[derive(Debug, Parser)]
+#[command(name = "inetd-health", version, after_help = after_help())]
+pub struct Cli {
+    /// Deadline for the check; a check still running then is killed and
+    /// answered 503
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Deadline for the client's request head (408 past it)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub read_timeout: Duration,
+
+    /// Answer 503, not 200, when the check warns (exec: exit status 1)
+    #[arg(long)]
+    pub warning_is_down: bool,
+
+    /// Put the check program's output in the response body (it may hold
+    /// secrets: anyone who can connect reads it)
+    #[arg(long)]
+    pub show_output: bool,
+
+    /// Serve on this TCP address instead of stdin/stdout, e.g. 127.0.0.1:9200
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    pub listen: Option<SocketAddr>,
+
+    /// With --listen: connections served at once; more wait in the backlog
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_connections: u32,
+
+    /// Run the check once, print the outcome and exit with the Nagios code
+    /// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
+    #[arg(long)]
+    pub once: bool,
+
+    #[command(subcommand)]
+    pub check: CheckCommand,
+}
+
+/// The check to run.
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Run PROGRAM without a shell: exit 0 healthy, 1 warning, anything else
+    /// (or the deadline) unhealthy, as for Nagios plugins
+    Exec {
+        /// The program and its arguments (put `--` before them)
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PROGRAM [ARGS]..."
+        )]
+        argv: Vec<OsString>,
+    },
+    /// Open a TCP connection to HOST:PORT
+    Tcp {
+        /// Where to connect, e.g. 127.0.0.1:3306 or [::1]:3306
+        #[arg(value_name = "HOST:PORT")]
+        target: String,
+    },
+}
+
+impl CheckCommand {
+    /// The library check this command names.
+    pub fn build(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
+        Ok(match self {
+            CheckCommand::Exec { argv } => Box::new(ExecCheck::new(argv.clone()).context("exec")?),
+            CheckCommand::Tcp { target } => Box::new(TcpCheck::new(target).context("tcp")?),
+        })
+    }
+}
+
+impl Cli {
+    /// Connection settings.
+    pub fn options(&self) -> Options {
+        Options {
+            limits: Limits {
+                read_timeout: self.read_timeout,
+                ..Limits::default()
+            },
+            check_timeout: self.timeout,
+            ..Options::default()
+        }
+    }
+
+    /// How outcomes are answered.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            warning_is_down: self.warning_is_down,
+            show_detail: self.show_output,
+        }
+    }
+}
+
+fn after_help() -> String {
+    format!("{}\n\n{EXAMPLES}", exit::TABLE)
+}
+
+/// Parses `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 500ms, 2s, 1m)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    if !seconds.is_finite() || !(0.001..=86_400.0).contains(&seconds) {
+        return Err(format!("{text:?} is out of range (1ms to 24h)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "s", "2h", "-1s", "0", "1e9", "1..2s", "100000"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_documented_forms_parse() {
+        let cli = Cli::try_parse_from([
+            "inetd-health",
+            "--timeout",
+            "1s",
+            "exec",
+            "--",
+            "check_x",
+            "-w",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(cli.timeout, Duration::from_secs(1));
+        match cli.check {
+            CheckCommand::Exec { argv } => assert_eq!(argv, ["check_x", "-w", "5"]),
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["inetd-health", "tcp", "127.0.0.1:3306"]).unwrap();
+        assert!(
+            matches!(cli.check, CheckCommand::Tcp { ref target } if target == "127.0.0.1:3306")
+        );
+        assert!(Cli::try_parse_from(["inetd-health", "exec"]).is_err());
+        assert!(Cli::try_parse_from([
+            "inetd-health",
+            "--once",
+            "--listen",
+            "127.0.0.1:1",
+            "tcp",
+            "a:1"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
