@@ -12,8 +12,10 @@
 //! - `BENCH_ROUNDS` (default 5): candidates alternate round by round, since
 //!   this machine is noisy and a slow minute should hit all of them alike.
 //! - `BENCH_ONLY` (e.g. `hello`): run only the candidates of that floor.
-//! - `BENCH_EXTRA` (`label=/path/to/binary arg...;label2=...`): more handlers
-//!   to compare with the C hello floor, e.g. other builds of the example.
+//! - `BENCH_EXTRA` (`label=/path/to/binary arg...;label2@tcp=...`): more
+//!   handlers, e.g. other builds of the same program. `@hello` (the default),
+//!   `@tcp` or `@exec` picks the C floor they are compared with; `{tcp}` in
+//!   the arguments becomes the address of the listener the tcp checks use.
 //! - `XINETD` (default `/usr/sbin/xinetd`), `CC` (default `gcc`).
 //!
 //! Needs root (xinetd's `user = root`), xinetd, and gcc with a static libc.
@@ -124,9 +126,14 @@ fn main() {
         &["exec", "--", "/bin/true"],
         no_rust,
     );
-    for (name, server, args) in &cfg.extra {
+    for extra in &cfg.extra {
+        let args: Vec<String> = extra
+            .args
+            .iter()
+            .map(|a| a.replace("{tcp}", &tcp_target))
+            .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        add(name, Kind::Hello, Some(server), &args, "");
+        add(&extra.name, extra.kind, Some(&extra.server), &args, "");
     }
     candidates.retain(|c| cfg.only.is_none_or(|k| k == c.kind));
     if candidates.is_empty() {
@@ -189,7 +196,15 @@ struct Config {
     requests_per_round: usize,
     warmup_per_round: usize,
     only: Option<Kind>,
-    extra: Vec<(String, PathBuf, Vec<String>)>,
+    extra: Vec<Extra>,
+}
+
+/// A candidate named in `BENCH_EXTRA`.
+struct Extra {
+    name: String,
+    kind: Kind,
+    server: PathBuf,
+    args: Vec<String>,
 }
 
 impl Config {
@@ -215,13 +230,17 @@ impl Config {
             .split(';')
             .filter(|s| !s.trim().is_empty())
             .map(|entry| {
-                let (label, cmd) = entry.split_once('=').unwrap_or_else(|| {
-                    panic!("BENCH_EXTRA entry {entry:?}: expected label=/path/to/binary [args]")
-                });
+                let bad = || -> ! {
+                    panic!("BENCH_EXTRA entry {entry:?}: expected label[@hello|@tcp|@exec]=/path/to/binary [args]")
+                };
+                let (label, cmd) = entry.split_once('=').unwrap_or_else(|| bad());
+                let (name, kind) = match label.trim().rsplit_once('@') {
+                    Some((name, kind)) => (name, Kind::parse(kind).unwrap_or_else(|| bad())),
+                    None => (label.trim(), Kind::Hello),
+                };
                 let mut words = cmd.split_whitespace().map(str::to_owned);
-                let server =
-                    PathBuf::from(words.next().expect("BENCH_EXTRA entry without a binary"));
-                (label.trim().to_owned(), server, words.collect())
+                let server = PathBuf::from(words.next().unwrap_or_else(|| bad()));
+                Extra { name: name.to_owned(), kind, server, args: words.collect() }
             })
             .collect();
         Config {
@@ -765,7 +784,7 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
     };
     println!();
     println!(
-        "{:<22} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
+        "{:<28} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
         "candidate",
         "p50",
         "p99",
@@ -793,7 +812,7 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
             _ => ("-".to_owned(), "-".to_owned()),
         };
         println!(
-            "{:<22} {:>8} {:>8} {:>9} {:>8}K {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
+            "{:<28} {:>8} {:>8} {:>9} {:>8}K {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
             c.name,
             us(s.p50),
             us(s.p99),

@@ -342,7 +342,7 @@ fn once_prints_the_outcome_with_nagios_codes() {
         (
             vec!["--once", "exec", "--", "/nonexistent/check"],
             3,
-            "UNKNOWN: check could not run: cannot start /nonexistent/check",
+            "UNKNOWN: check could not run: cannot start /nonexistent/check: no such file or directory (",
         ),
     ] {
         let out = cmd(&args).stdin(Stdio::null()).output().unwrap();

@@ -15,25 +15,34 @@ use inetd_health::conn::{peer_address, same_socket};
 use inetd_health::{Ending, Served};
 
 /// Where log lines go.
+#[derive(Clone, Copy, Debug)]
 pub enum Log {
     Stderr,
     Syslog,
 }
 
-/// Whether stderr is the client's socket (the xinetd case).
-pub fn stderr_is_the_client() -> bool {
-    same_socket(io::stdin().as_fd(), io::stderr().as_fd())
-}
-
 impl Log {
     /// Chooses the sink for this process.
     pub fn for_this_process() -> Self {
-        if stderr_is_the_client() {
+        if same_socket(io::stdin().as_fd(), io::stderr().as_fd()) {
             // SAFETY: the ident is a static C string; openlog keeps the pointer.
             unsafe { libc::openlog(c"inetd-health".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
             Log::Syslog
         } else {
             Log::Stderr
+        }
+    }
+
+    /// Whether lines go to syslog, which means stderr is the client's socket.
+    pub fn is_syslog(&self) -> bool {
+        matches!(self, Log::Syslog)
+    }
+
+    /// Sends a panic's message to the log too: Rust prints it on stderr,
+    /// which under xinetd is the client's socket.
+    pub fn route_panics(self) {
+        if self.is_syslog() {
+            std::panic::set_hook(Box::new(move |info| self.error(&format!("panic: {info}"))));
         }
     }
 

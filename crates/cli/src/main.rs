@@ -24,17 +24,19 @@ use crate::log::Log;
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    let log = Log::for_this_process();
+    log.route_panics();
     let code = match Cli::try_parse() {
-        Ok(cli) => run(cli, started),
-        Err(e) => usage_error(e),
+        Ok(cli) => run(cli, started, log),
+        Err(e) => usage_error(e, log),
     };
     ExitCode::from(code as u8)
 }
 
-fn run(cli: Cli, started: Instant) -> i32 {
+fn run(cli: Cli, started: Instant, log: Log) -> i32 {
     let check = match cli.check.build() {
         Ok(check) => check,
-        Err(e) => return bad_configuration(&format!("{e:#}")),
+        Err(e) => return bad_configuration(&format!("{e:#}"), log),
     };
     let options = cli.options();
     let policy = cli.policy();
@@ -55,7 +57,6 @@ fn run(cli: Cli, started: Instant) -> i32 {
         return outcome.nagios_code();
     }
 
-    let log = Log::for_this_process();
     if let Some(addr) = cli.listen {
         let result = listen::run(addr, cli.max_connections, &*check, &options, &policy, &log)
             .with_context(|| format!("serving on {addr}"));
@@ -85,20 +86,14 @@ fn run(cli: Cli, started: Instant) -> i32 {
 /// the message goes to syslog, and the client still gets a proper answer (a
 /// 500) instead of a usage text or a reset: the operator sees "500" in
 /// HAProxy and the reason in the system log.
-fn usage_error(e: clap::Error) -> i32 {
-    use clap::error::ErrorKind::{
-        DisplayHelp, DisplayHelpOnMissingArgumentOrSubcommand, DisplayVersion,
-    };
+fn usage_error(e: clap::Error, log: Log) -> i32 {
+    use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
     match e.kind() {
         DisplayHelp | DisplayVersion => {
             let _ = e.print();
             exit::OK
         }
-        DisplayHelpOnMissingArgumentOrSubcommand if !log::stderr_is_the_client() => {
-            let _ = e.print();
-            exit::USAGE
-        }
-        _ if log::stderr_is_the_client() => bad_configuration(e.render().to_string().trim()),
+        _ if log.is_syslog() => bad_configuration(e.render().to_string().trim(), log),
         _ => {
             let _ = e.print();
             exit::USAGE
@@ -106,10 +101,9 @@ fn usage_error(e: clap::Error) -> i32 {
     }
 }
 
-fn bad_configuration(message: &str) -> i32 {
-    let log = Log::for_this_process();
+fn bad_configuration(message: &str, log: Log) -> i32 {
     log.error(&format!("bad usage: {message}"));
-    if log::stderr_is_the_client() {
+    if log.is_syslog() {
         let (stdin, stdout) = (io::stdin(), io::stdout());
         serve(
             &mut Fd::new(stdin.as_fd()),

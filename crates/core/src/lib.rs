@@ -63,3 +63,13 @@ pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;
 pub use http::{Limits, Method, RequestHead, Response};
 pub use serve::{serve, serve_check, Ending, Options, Served};
+
+/// An I/O error as a reason: the OS's text, lowercase, without Rust's
+/// " (os error N)" suffix ("connection refused", "no such file or directory").
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text
+        .find(" (os error")
+        .map_or(text.as_str(), |i| &text[..i]);
+    text.to_lowercase()
+}

@@ -59,7 +59,7 @@ pub enum ProcessError {
     #[error("no program given")]
     NoProgram,
     /// The program could not be started (not found, not executable…).
-    #[error("cannot start {program}: {source}")]
+    #[error("cannot start {program}: {}", crate::io_reason(source))]
     Spawn {
         /// The program as given.
         program: String,

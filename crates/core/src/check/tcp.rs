@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 
 use super::{Check, CheckError, Verdict};
-use crate::Deadline;
+use crate::{io_reason, Deadline};
 
 /// Connects to an address, then closes.
 #[derive(Clone, Debug)]
@@ -58,7 +58,7 @@ impl TcpCheck {
         match rx.recv_timeout(deadline.remaining()) {
             Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
             Ok(Ok(_)) => Err(resolve_error("no addresses".into())),
-            Ok(Err(e)) => Err(resolve_error(e.to_string())),
+            Ok(Err(e)) => Err(resolve_error(io_reason(&e))),
             Err(_) => Err(resolve_error("timed out".into())),
         }
     }
@@ -82,18 +82,9 @@ impl Check for TcpCheck {
             Some((addr, e)) if e.kind() == io::ErrorKind::TimedOut => {
                 format!("{addr}: timed out connecting")
             }
-            Some((addr, e)) => format!("{addr}: {}", describe(&e)),
+            Some((addr, e)) => format!("{addr}: {}", io_reason(&e)),
             None => format!("{}: timed out", self.target),
         }))
-    }
-}
-
-/// The OS error's text without Rust's " (os error N)" suffix.
-fn describe(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_lowercase(),
-        None => text.to_lowercase(),
     }
 }
 
