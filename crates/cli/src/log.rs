@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn request_data_is_escaped_and_bounded() {
-        assert_eq!(clean("/a b\r\nX: y", 100), "/a\\ b\\r\\nX:\\ y");
+        assert_eq!(clean("/a\r\nX: y\x1b[2J", 100), "/a\\r\\nX: y\\u{1b}[2J");
         assert_eq!(clean(&"x".repeat(5), 3), "xxx…");
     }
 }
