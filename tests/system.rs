@@ -612,3 +612,21 @@ fn haproxy_get_health_http11_sees_up_when_check_passes() {
 fn haproxy_get_health_http11_sees_down_when_check_fails() {
     haproxy_sees(FAILING, GET_HEALTH_CHECK, is_down_503);
 }
+
+/// Exit 1 is a warning: the server keeps its traffic unless
+/// `--warning-is-down` says otherwise.
+#[test]
+fn haproxy_keeps_a_warning_check_up() {
+    haproxy_sees(&["exec", "--", "/bin/false"], &[], is_up);
+}
+
+/// Exit 2 (a Nagios CRITICAL; `ls` of a missing path exits 2) is down with
+/// no flag at all.
+#[test]
+fn haproxy_default_httpchk_sees_down_for_a_critical_check() {
+    haproxy_sees(
+        &["exec", "--", "/bin/ls", "/nonexistent/inetd-health"],
+        &[],
+        is_down_503,
+    );
+}
