@@ -16,6 +16,8 @@
 //!   handlers, e.g. other builds of the same program. `@hello` (the default),
 //!   `@tcp` or `@exec` picks the C floor they are compared with; `{tcp}` in
 //!   the arguments becomes the address of the listener the tcp checks use.
+//! - The binaries under test are built by `scripts/build-static`, the build
+//!   that ships; compare another build by naming it in `BENCH_EXTRA`.
 //! - `XINETD` (default `/usr/sbin/xinetd`), `CC` (default `gcc`).
 //!
 //! Needs root (xinetd's `user = root`), xinetd, and gcc with a static libc.
@@ -43,6 +45,13 @@ const XINETD_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDLERS_EXIT_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries too, without `--bench`;
+    // the benchmark takes minutes and is not a test, so it only runs when
+    // asked for by `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("xinetd benchmark: run it with `cargo bench -p inetd-health-cli --bench xinetd`");
+        return;
+    }
     let cfg = Config::from_env();
     let xinetd =
         PathBuf::from(std::env::var_os("XINETD").unwrap_or_else(|| "/usr/sbin/xinetd".into()));
@@ -68,73 +77,49 @@ fn main() {
     let listener = BackgroundListener::start().expect("start the tcp check's listener");
     let tcp_target = listener.addr.to_string();
 
-    let mut candidates = Vec::new();
-    let mut add =
-        |name: &str, kind: Kind, server: Option<&PathBuf>, args: &[&str], missing: &str| {
-            match server {
-                Some(path) => candidates.push(Candidate {
-                    name: name.to_owned(),
-                    kind,
-                    is_floor: name.starts_with("C "),
-                    server: path.clone(),
-                    args: args.iter().map(|s| (*s).to_owned()).collect(),
-                }),
-                None => println!("skipping {name}: {missing}"),
-            }
-        };
-    let no_cc = "the C floor was not built";
-    let no_rust = "binary not built (see the cargo output above)";
-    add(
-        "C hello",
-        Kind::Hello,
-        floors.as_ref().map(|f| &f.hello),
-        &[],
-        no_cc,
-    );
-    add(
-        "example hello",
-        Kind::Hello,
-        rust.hello.as_ref(),
-        &[],
-        no_rust,
-    );
-    add(
-        "C tcp",
-        Kind::Tcp,
-        floors.as_ref().map(|f| &f.tcp),
-        &[&tcp_target],
-        no_cc,
-    );
-    add(
-        "inetd-health tcp",
-        Kind::Tcp,
-        rust.cli.as_ref(),
-        &["tcp", &tcp_target],
-        no_rust,
-    );
-    add(
-        "C exec /bin/true",
-        Kind::Exec,
-        floors.as_ref().map(|f| &f.exec),
-        &["/bin/true"],
-        no_cc,
-    );
-    add(
-        "inetd-health exec",
-        Kind::Exec,
-        rust.cli.as_ref(),
-        &["exec", "--", "/bin/true"],
-        no_rust,
-    );
-    for extra in &cfg.extra {
-        let args: Vec<String> = extra
-            .args
-            .iter()
-            .map(|a| a.replace("{tcp}", &tcp_target))
-            .collect();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        add(&extra.name, extra.kind, Some(&extra.server), &args, "");
-    }
+    let (f, cli, tcp) = (floors.as_ref(), rust.cli.as_ref(), tcp_target.as_str());
+    let mut candidates: Vec<Candidate> = [
+        candidate("C hello", Kind::Hello, true, f.map(|f| &f.hello), &[]),
+        candidate(
+            "example hello",
+            Kind::Hello,
+            false,
+            rust.hello.as_ref(),
+            &[],
+        ),
+        candidate("C tcp", Kind::Tcp, true, f.map(|f| &f.tcp), &[tcp]),
+        candidate("inetd-health tcp", Kind::Tcp, false, cli, &["tcp", tcp]),
+        candidate(
+            "C exec /bin/true",
+            Kind::Exec,
+            true,
+            f.map(|f| &f.exec),
+            &["/bin/true"],
+        ),
+        candidate(
+            "inetd-health exec",
+            Kind::Exec,
+            false,
+            cli,
+            &["exec", "--", "/bin/true"],
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    candidates.extend(cfg.extra.iter().map(|extra| {
+        Candidate {
+            name: extra.name.clone(),
+            kind: extra.kind,
+            is_floor: false,
+            server: extra.server.clone(),
+            args: extra
+                .args
+                .iter()
+                .map(|a| a.replace("{tcp}", &tcp_target))
+                .collect(),
+        }
+    }));
     candidates.retain(|c| cfg.only.is_none_or(|k| k == c.kind));
     if candidates.is_empty() {
         println!("nothing to measure");
@@ -189,6 +174,32 @@ struct Candidate {
     is_floor: bool,
     server: PathBuf,
     args: Vec<String>,
+}
+
+/// A built-in candidate, or None (and a note why) when its binary is missing.
+fn candidate(
+    name: &str,
+    kind: Kind,
+    is_floor: bool,
+    server: Option<&PathBuf>,
+    args: &[&str],
+) -> Option<Candidate> {
+    let Some(server) = server else {
+        let why = if is_floor {
+            "the C floor was not built"
+        } else {
+            "binary not built (see the cargo output above)"
+        };
+        println!("skipping {name}: {why}");
+        return None;
+    };
+    Some(Candidate {
+        name: name.to_owned(),
+        kind,
+        is_floor,
+        server: server.clone(),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+    })
 }
 
 struct Config {
@@ -323,66 +334,30 @@ struct RustBinaries {
     hello: Option<PathBuf>,
 }
 
-/// Builds the binaries under test the way they ship (release profile), and
-/// takes their paths from cargo's own report, so a `[build] target` or a
-/// custom target dir is followed. A failed build leaves the missing ones None
-/// rather than picking up stale files from an earlier build.
+/// Builds the binaries under test the way they ship: `scripts/build-static`
+/// (static, non-PIE, release profile), which leaves them in `target/static/`.
+/// A failed build leaves them None rather than measuring stale files.
 fn build_rust() -> RustBinaries {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "inetd-health-cli",
-            "-p",
-            "inetd-health",
-            "--bins",
-            "--examples",
-        ])
-        .arg("--message-format=json-render-diagnostics")
+    let root = workspace_root();
+    let status = Command::new("bash")
+        .arg(root.join("scripts/build-static"))
+        .current_dir(&root)
+        .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
-        .output();
-    let mut found = RustBinaries::default();
-    let output = match output {
-        Ok(o) => o,
-        Err(e) => {
-            println!("cannot run cargo build: {e}");
-            return found;
+        .status();
+    match status {
+        Ok(s) if s.success() => {
+            let dir = root.join("target/static");
+            RustBinaries {
+                cli: Some(dir.join("inetd-health")),
+                hello: Some(dir.join("hello")),
+            }
         }
-    };
-    if !output.status.success() {
-        println!(
-            "cargo build failed ({}); measuring what was built",
-            output.status
-        );
-    }
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Some(exe) = json_string_field(line, "executable") else {
-            continue;
-        };
-        let exe = PathBuf::from(exe);
-        let in_examples = exe
-            .parent()
-            .and_then(Path::file_name)
-            .is_some_and(|d| d == "examples");
-        match exe.file_name().and_then(|n| n.to_str()) {
-            Some("inetd-health") if !in_examples => found.cli = Some(exe),
-            Some("hello") if in_examples => found.hello = Some(exe),
-            _ => {}
+        other => {
+            println!("scripts/build-static failed ({other:?}); only the C floor is measured");
+            RustBinaries::default()
         }
     }
-    found
-}
-
-/// The value of `"name":"..."` in one line of cargo's JSON messages. Paths
-/// with quotes or backslashes (escaped in JSON) are not expected here.
-fn json_string_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let key = format!("\"{name}\":\"");
-    let start = line.find(&key)? + key.len();
-    let len = line[start..].find('"')?;
-    Some(&line[start..start + len])
 }
 
 /// What the `tcp` candidates check: accepts and drops connections until

@@ -4,10 +4,16 @@
 //! stderr would be sent to the client in the middle of the HTTP response.
 //! So when stderr is the same socket as stdin the line goes to syslog;
 //! otherwise (systemd's journal, tcpserver's multilog, a terminal) to stderr.
+//!
+//! Syslog is written directly: one datagram `<PRI>inetd-health[PID]: line`
+//! to `/dev/log`, without a timestamp. glibc's `syslog(3)` would first read
+//! `/etc/localtime` to stamp the line, seven system calls per connection for
+//! a field that rsyslog (`imuxsock`) and journald replace with the time they
+//! received it anyway.
 
-use std::ffi::CString;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::Duration;
 
 use inetd_health::check::human_duration;
@@ -25,8 +31,6 @@ impl Log {
     /// Chooses the sink for this process.
     pub fn for_this_process() -> Self {
         if same_socket(io::stdin().as_fd(), io::stderr().as_fd()) {
-            // SAFETY: the ident is a static C string; openlog keeps the pointer.
-            unsafe { libc::openlog(c"inetd-health".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
             Log::Syslog
         } else {
             Log::Stderr
@@ -79,13 +83,34 @@ impl Log {
                 let _ = io::stderr().lock().write_all(line.as_bytes());
             }
             Log::Syslog => {
-                let Ok(text) = CString::new(message.replace('\0', " ")) else {
-                    return;
-                };
-                // SAFETY: constant format string with one %s and a valid C string.
-                unsafe { libc::syslog(level, c"%s".as_ptr(), text.as_ptr()) };
+                let line = syslog_line(level, std::process::id(), message);
+                // No syslog daemon: the line is lost, as with syslog(3).
+                let _ = send_to_syslog(SYSLOG_SOCKET, line.as_bytes());
             }
         }
+    }
+}
+
+const SYSLOG_SOCKET: &str = "/dev/log";
+
+/// An RFC 3164 line as local syslog daemons take it: facility daemon,
+/// the given severity, tag and pid, no timestamp.
+fn syslog_line(level: libc::c_int, pid: u32, message: &str) -> String {
+    let priority = libc::LOG_DAEMON | level;
+    let message = message.replace(['\0', '\n'], " ");
+    format!("<{priority}>inetd-health[{pid}]: {message}")
+}
+
+fn send_to_syslog(path: &str, line: &[u8]) -> io::Result<()> {
+    match UnixDatagram::unbound()?.send_to(line, path) {
+        // Some older daemons listen on a stream socket: one line, ended by
+        // a NUL, as glibc sends it there.
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
+            let mut stream = UnixStream::connect(path)?;
+            stream.write_all(line)?;
+            stream.write_all(b"\0")
+        }
+        other => other.map(drop),
     }
 }
 
@@ -142,6 +167,31 @@ pub fn peer_from_environment() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_lines_reach_a_datagram_or_stream_daemon() {
+        let dir = std::env::temp_dir().join(format!("inetd-health-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = syslog_line(libc::LOG_WARNING, 42, "status=503\nforged");
+        assert_eq!(line, "<28>inetd-health[42]: status=503 forged");
+
+        let dgram_path = dir.join("dgram");
+        let daemon = UnixDatagram::bind(&dgram_path).unwrap();
+        send_to_syslog(dgram_path.to_str().unwrap(), line.as_bytes()).unwrap();
+        let mut buf = [0u8; 256];
+        let n = daemon.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], line.as_bytes());
+
+        let stream_path = dir.join("stream");
+        let listener = std::os::unix::net::UnixListener::bind(&stream_path).unwrap();
+        send_to_syslog(stream_path.to_str().unwrap(), line.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut listener.accept().unwrap().0, &mut got).unwrap();
+        assert_eq!(got, [line.as_bytes(), b"\0"].concat());
+
+        assert!(send_to_syslog(dir.join("absent").to_str().unwrap(), b"x").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn request_data_is_escaped_and_bounded() {
