@@ -630,3 +630,52 @@ fn haproxy_default_httpchk_sees_down_for_a_critical_check() {
         is_down_503,
     );
 }
+
+// --- The examples under xinetd ---------------------------------------------------
+
+/// An example built next to the binary under test: `cargo test` builds the
+/// examples (into `<profile>/examples/`) as well as the binary.
+fn example(name: &str) -> std::path::PathBuf {
+    let bin = Path::new(support::inetd_health_bin());
+    let path = bin.parent().unwrap().join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example {name} not built at {}: run `cargo test --workspace --all-targets` (scripts/test)",
+        path.display()
+    );
+    path
+}
+
+/// The seed's hello script sent `Content-Length: 15` for a 16-byte body and
+/// reset every connection.
+#[test]
+fn hello_example_exact_length_and_no_reset() {
+    let xinetd = Xinetd::start_server(&example("hello"), &[]);
+    for request in [GET, b"OPTIONS / HTTP/1.0\r\n\r\n".as_slice()] {
+        for _ in 0..50 {
+            let ex = exchange(xinetd.port(), request, IO_TIMEOUT);
+            let r = one_response(&ex);
+            assert_eq!(r.status_line, "HTTP/1.1 200 OK");
+            r.assert_standard_headers();
+            assert_eq!(r.body_text(), "Hello, World\n");
+            assert_eq!(r.content_length(), Some(13));
+        }
+    }
+    let ex = exchange(xinetd.port(), b"DELETE / HTTP/1.1\r\n\r\n", IO_TIMEOUT);
+    assert_eq!(one_response(&ex).status, 405);
+}
+
+/// The seed's echo (`while read i; do echo -e ${i}; done`) answered `hello`
+/// with `-e hello` where /bin/sh is dash, and mangled backslashes and spaces.
+#[test]
+fn echo_example_sends_every_line_back_byte_for_byte() {
+    let xinetd = Xinetd::start_server(&example("echo"), &[]);
+    let lines: &[u8] =
+        b"hello\n-e not an option\nback\\slash \\n  two  spaces\n\ttab\nno newline at the end";
+    let ex = exchange_half_closed(xinetd.port(), lines, IO_TIMEOUT);
+    ex.assert_clean_close();
+    assert_eq!(
+        String::from_utf8_lossy(&ex.bytes),
+        String::from_utf8_lossy(lines)
+    );
+}
