@@ -2,18 +2,22 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use inetd_health::{exit, Check, ExecCheck, Limits, Options, Policy, TcpCheck};
+use inetd_health::check::mariadb::{choose_endpoint, credentials_from};
+use inetd_health::option_file::{self, ClientOptions};
+use inetd_health::{exit, Check, ExecCheck, Limits, MariadbCheck, Options, Policy, TcpCheck};
 
 const EXAMPLES: &str = "\
 Examples:
   inetd-health exec -- /usr/lib/nagios/plugins/check_disk -w 10% -p /
   inetd-health --timeout 500ms tcp 127.0.0.1:5432
   inetd-health --listen 127.0.0.1:9200 exec -- true
-  inetd-health --once tcp localhost:22";
+  inetd-health --once tcp localhost:22
+  inetd-health mariadb --defaults-extra-file /etc/mysql/monitor.cnf";
 
 /// Answer one HTTP health check on stdin/stdout, as started by xinetd,
 /// systemd (Accept=yes) or tcpserver: 200 when the check passes, 503 when not.
@@ -76,6 +80,25 @@ pub enum CheckCommand {
         #[arg(value_name = "HOST:PORT")]
         target: String,
     },
+    /// Check a MariaDB or MySQL server natively: the greeting proves it
+    /// alive; with credentials, log in, ping and quit cleanly
+    Mariadb {
+        /// The server's unix socket [default: the option file's, else
+        /// /run/mysqld/mysqld.sock]
+        #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
+        socket: Option<PathBuf>,
+        /// Connect over TCP to this host
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// TCP port [default: the option file's, else 3306]
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        /// MySQL option file with the monitoring account: its [client]
+        /// group's user, password, socket, host, port. Refused if others
+        /// can read it
+        #[arg(long, value_name = "FILE")]
+        defaults_extra_file: Option<PathBuf>,
+    },
 }
 
 impl CheckCommand {
@@ -84,6 +107,28 @@ impl CheckCommand {
         Ok(match self {
             CheckCommand::Exec { argv } => Box::new(ExecCheck::new(argv.clone()).context("exec")?),
             CheckCommand::Tcp { target } => Box::new(TcpCheck::new(target).context("tcp")?),
+            CheckCommand::Mariadb {
+                socket,
+                host,
+                port,
+                defaults_extra_file,
+            } => {
+                let file = match defaults_extra_file {
+                    Some(path) => {
+                        option_file::load(path).context("mariadb --defaults-extra-file")?
+                    }
+                    None => ClientOptions::default(),
+                };
+                let endpoint = choose_endpoint(socket.as_deref(), host.as_deref(), *port, &file);
+                let mut check = MariadbCheck::new(endpoint);
+                if let Some(credentials) = credentials_from(&file)
+                    .map_err(anyhow::Error::msg)
+                    .context("mariadb --defaults-extra-file")?
+                {
+                    check = check.with_credentials(credentials);
+                }
+                Box::new(check)
+            }
         })
     }
 }

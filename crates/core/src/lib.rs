@@ -53,11 +53,14 @@ pub mod conn;
 pub mod deadline;
 pub mod exit;
 pub mod http;
+pub mod mysql;
+pub mod option_file;
 pub mod process;
 pub mod serve;
 
 pub use check::{
-    run_check, Check, CheckError, ExecCheck, Health, Outcome, Policy, TcpCheck, Verdict,
+    run_check, Check, CheckError, ExecCheck, Health, MariadbCheck, Outcome, Policy, TcpCheck,
+    Verdict,
 };
 pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;

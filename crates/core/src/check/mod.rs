@@ -14,9 +14,11 @@ use crate::http::Response;
 use crate::Deadline;
 
 pub mod exec;
+pub mod mariadb;
 pub mod tcp;
 
 pub use exec::ExecCheck;
+pub use mariadb::MariadbCheck;
 pub use tcp::TcpCheck;
 
 /// The health a check reports.

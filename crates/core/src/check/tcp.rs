@@ -39,34 +39,40 @@ impl TcpCheck {
             port,
         })
     }
+}
 
-    fn resolve(&self, deadline: Deadline) -> Result<Vec<SocketAddr>, CheckError> {
-        if let Ok(ip) = self.host.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, self.port)]);
-        }
-        // getaddrinfo has no timeout of its own, so it runs on a thread that
-        // is abandoned at the deadline (it ends when the resolver gives up).
-        let (tx, rx) = mpsc::channel();
-        let (host, port) = (self.host.clone(), self.port);
-        std::thread::spawn(move || {
-            let _ = tx.send((host.as_str(), port).to_socket_addrs().map(Vec::from_iter));
-        });
-        let resolve_error = |reason: String| CheckError::Resolve {
-            target: self.target.clone(),
-            reason,
-        };
-        match rx.recv_timeout(deadline.remaining()) {
-            Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
-            Ok(Ok(_)) => Err(resolve_error("no addresses".into())),
-            Ok(Err(e)) => Err(resolve_error(io_reason(&e))),
-            Err(_) => Err(resolve_error("timed out".into())),
-        }
+/// Resolves `host` (an IP literal needs no lookup) by `deadline`.
+///
+/// getaddrinfo has no timeout of its own, so it runs on a thread that is
+/// abandoned at the deadline (it ends when the resolver gives up).
+pub(crate) fn resolve(
+    host: &str,
+    port: u16,
+    deadline: Deadline,
+) -> Result<Vec<SocketAddr>, CheckError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let owned = host.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send((owned.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+    });
+    let resolve_error = |reason: String| CheckError::Resolve {
+        target: format!("{host}:{port}"),
+        reason,
+    };
+    match rx.recv_timeout(deadline.remaining()) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err(resolve_error("no addresses".into())),
+        Ok(Err(e)) => Err(resolve_error(io_reason(&e))),
+        Err(_) => Err(resolve_error("timed out".into())),
     }
 }
 
 impl Check for TcpCheck {
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
-        let addrs = self.resolve(deadline)?;
+        let addrs = resolve(&self.host, self.port, deadline)?;
         let mut last: Option<(SocketAddr, io::Error)> = None;
         for addr in addrs {
             let left = deadline.remaining();

@@ -1,0 +1,242 @@
+//! `mariadb`: is the server alive, natively, without a client program?
+//!
+//! Without credentials the server's greeting is the proof of life, as for
+//! `mysqladmin ping`. With credentials (from an option file) the check logs
+//! in, pings and quits cleanly, which the server does not log as an aborted
+//! connection.
+
+use std::path::Path;
+
+use super::tcp::resolve;
+use super::{Check, CheckError, Verdict};
+use crate::mysql::{Conn, Endpoint, MysqlError};
+use crate::option_file::{ClientOptions, Password};
+use crate::Deadline;
+
+/// The user named when finishing a handshake without credentials over TCP
+/// (see [`MariadbCheck::run`]). It should not exist; if it does, without a
+/// password, the check logs in and quits, which is fine too.
+pub const PROBE_USER: &str = "inetd-health-probe";
+
+/// Error codes that prove a server alive: it read our handshake and
+/// refused it (access denied, for a user, a database, or a socket login).
+const ACCESS_DENIED: [u16; 3] = [1044, 1045, 1698];
+
+/// A monitoring account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub user: String,
+    /// The password; empty for `unix_socket` authentication.
+    pub password: Password,
+}
+
+/// Checks a MariaDB (or MySQL) server over its unix socket or TCP.
+#[derive(Clone, Debug)]
+pub struct MariadbCheck {
+    endpoint: Endpoint,
+    credentials: Option<Credentials>,
+}
+
+impl MariadbCheck {
+    /// A check of the server at `endpoint`, without credentials.
+    pub fn new(endpoint: Endpoint) -> Self {
+        MariadbCheck {
+            endpoint,
+            credentials: None,
+        }
+    }
+
+    /// Logs in as this account, pings, and quits.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Where it connects.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn probe(&self, deadline: Deadline) -> Result<Result<Verdict, MysqlError>, CheckError> {
+        let addrs = match &self.endpoint {
+            Endpoint::Tcp { host, port } => resolve(host, *port, deadline)?,
+            Endpoint::Unix(_) => Vec::new(),
+        };
+        Ok(self.converse(&addrs, deadline))
+    }
+
+    fn converse(
+        &self,
+        addrs: &[std::net::SocketAddr],
+        deadline: Deadline,
+    ) -> Result<Verdict, MysqlError> {
+        let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
+        let greeting = conn.greeting()?;
+        let version = greeting.version().to_owned();
+        match &self.credentials {
+            Some(c) => {
+                conn.authenticate(&greeting, &c.user, c.password.expose())?;
+                conn.ping()?;
+                conn.quit();
+                Ok(Verdict::healthy(format!(
+                    "MariaDB {version} is alive (ping as {})",
+                    c.user
+                )))
+            }
+            None if self.endpoint.is_unix() => Ok(Verdict::healthy(format!(
+                "MariaDB {version} is alive (greeting)"
+            ))),
+            None => {
+                // Over TCP, leaving after the greeting is a handshake error,
+                // which counts toward max_connect_errors and gets the host
+                // blocked. An authentication failure does not, so the
+                // handshake is finished as a user that should not exist.
+                match conn.authenticate(&greeting, PROBE_USER, b"") {
+                    Ok(()) => conn.quit(),
+                    Err(MysqlError::Server(e)) if ACCESS_DENIED.contains(&e.code) => {}
+                    Err(e) => return Err(e),
+                }
+                Ok(Verdict::healthy(format!(
+                    "MariaDB {version} is alive (greeting)"
+                )))
+            }
+        }
+    }
+}
+
+impl Check for MariadbCheck {
+    /// Connects, reads the greeting, and with credentials logs in, pings
+    /// and quits; all by `deadline`. A server that is down, hung, full or
+    /// refusing is an unhealthy verdict whose reason says which.
+    fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
+        Ok(self
+            .probe(deadline)?
+            .unwrap_or_else(|e| Verdict::unhealthy(e.to_string())))
+    }
+}
+
+/// Where to connect, as the `mysql` client decides it: an explicit socket
+/// wins; then an explicit host (always TCP here, `localhost` included) or an
+/// explicit port (TCP to 127.0.0.1); then the option file's `host` (TCP
+/// unless it is `localhost`), its `socket`; else the default socket.
+pub fn choose_endpoint(
+    socket: Option<&Path>,
+    host: Option<&str>,
+    port: Option<u16>,
+    file: &ClientOptions,
+) -> Endpoint {
+    if let Some(path) = socket {
+        return Endpoint::Unix(path.to_owned());
+    }
+    let tcp = |host: &str| Endpoint::Tcp {
+        host: host.to_owned(),
+        port: port.or(file.port).unwrap_or(3306),
+    };
+    match (host, port, file.host.as_deref()) {
+        (Some(h), _, _) => tcp(h),
+        (None, Some(_), _) => tcp("127.0.0.1"),
+        (None, None, Some(h)) if h != "localhost" => tcp(h),
+        _ => file
+            .socket
+            .clone()
+            .map_or_else(Endpoint::default_socket, Endpoint::Unix),
+    }
+}
+
+/// The account an option file names, if any.
+///
+/// # Errors
+/// A password without a user: almost certainly a mistake, and guessing the
+/// user would try the password on the wrong account.
+pub fn credentials_from(file: &ClientOptions) -> Result<Option<Credentials>, &'static str> {
+    match (&file.user, &file.password) {
+        (Some(user), password) => Ok(Some(Credentials {
+            user: user.clone(),
+            password: password.clone().unwrap_or_default(),
+        })),
+        (None, Some(_)) => Err("the option file gives a password but no user"),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn file(text: &str) -> ClientOptions {
+        crate::option_file::parse(text, crate::option_file::CLIENT_GROUPS).unwrap()
+    }
+
+    #[test]
+    fn endpoint_precedence() {
+        let none = ClientOptions::default();
+        assert_eq!(
+            choose_endpoint(None, None, None, &none),
+            Endpoint::default_socket()
+        );
+        let sock = Path::new("/tmp/m.sock");
+        assert_eq!(
+            choose_endpoint(Some(sock), Some("db"), None, &none),
+            Endpoint::Unix(sock.into())
+        );
+        assert_eq!(
+            choose_endpoint(None, Some("localhost"), None, &none),
+            Endpoint::Tcp {
+                host: "localhost".into(),
+                port: 3306
+            }
+        );
+        assert_eq!(
+            choose_endpoint(None, None, Some(3307), &none),
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 3307
+            }
+        );
+        let f = file("[client]\nhost=db1\nport=3310\nsocket=/x.sock\n");
+        assert_eq!(
+            choose_endpoint(None, None, None, &f),
+            Endpoint::Tcp {
+                host: "db1".into(),
+                port: 3310
+            }
+        );
+        assert_eq!(
+            choose_endpoint(None, Some("db2"), None, &f),
+            Endpoint::Tcp {
+                host: "db2".into(),
+                port: 3310
+            }
+        );
+        let f = file("[client]\nhost=localhost\nsocket=/x.sock\n");
+        assert_eq!(
+            choose_endpoint(None, None, None, &f),
+            Endpoint::Unix(PathBuf::from("/x.sock"))
+        );
+    }
+
+    #[test]
+    fn credentials() {
+        assert_eq!(credentials_from(&file("[client]\n")), Ok(None));
+        let c = credentials_from(&file("[client]\nuser=root\n"))
+            .unwrap()
+            .unwrap();
+        assert!(c.password.is_empty());
+        assert!(credentials_from(&file("[client]\npassword=x\n")).is_err());
+    }
+
+    #[test]
+    fn server_down_is_a_verdict_with_the_cause() {
+        let check = MariadbCheck::new(Endpoint::Unix(PathBuf::from("/nonexistent/mysqld.sock")));
+        let v = check
+            .run(Deadline::after(std::time::Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(v.health, super::super::Health::Unhealthy);
+        assert_eq!(
+            v.reason,
+            "/nonexistent/mysqld.sock: no such file or directory"
+        );
+    }
+}

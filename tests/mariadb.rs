@@ -1,0 +1,1 @@
+//! Placeholder: helper-3 is writing the MariaDB system tests.
