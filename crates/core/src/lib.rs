@@ -37,8 +37,10 @@
 //! - [`http`]: the request head (pure parse, bounded read) and the response.
 //! - [`conn`]: the socket edge: deadline reads, half-close and drain, the
 //!   peer's address.
-//! - [`check`]: the [`Check`] trait, outcomes, and the `exec` and `tcp`
-//!   checks.
+//! - [`check`]: the [`Check`] trait, outcomes, and the `exec`, `tcp` and
+//!   `mariadb` checks.
+//! - [`mysql`]: the MariaDB/MySQL client protocol, as much as a check needs.
+//! - [`option_file`]: MySQL option files, where credentials come from.
 //! - [`process`]: child processes, the only place with process control.
 //! - [`deadline`]: the one [`Deadline`] passed down.
 //! - [`exit`]: exit codes.
