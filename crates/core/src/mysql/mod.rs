@@ -279,6 +279,19 @@ impl Reply {
     }
 }
 
+/// An EOF packet: 0xFE and shorter than 9 bytes (a longer one starting
+/// with 0xFE is a row whose first value is a long string).
+fn is_eof(payload: &[u8]) -> bool {
+    payload.first() == Some(&0xFE) && payload.len() < 9
+}
+
+/// The status flags of an OK packet.
+fn ok_status(payload: &[u8]) -> Result<u16, ProtocolError> {
+    let (_, rest) = lenenc_int(&payload[1..])?; // affected rows
+    let (_, rest) = lenenc_int(rest)?; // last insert id
+    Ok(u16::from_le_bytes(take::<2>(rest, 0)?))
+}
+
 /// Reads a length-encoded integer; returns it and the bytes after it.
 /// `None` for the NULL marker (0xFB).
 pub fn lenenc_int(buf: &[u8]) -> Result<(Option<u64>, &[u8]), ProtocolError> {
@@ -309,6 +322,34 @@ pub fn lenenc_str(buf: &[u8]) -> Result<(Option<&[u8]>, &[u8]), ProtocolError> {
         }
     }
 }
+
+/// One result set of a text-protocol query: column names and rows of
+/// optional strings (`None` is SQL NULL).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResultSet {
+    /// Column names (aliases where given).
+    pub columns: Vec<String>,
+    /// Rows, one value per column.
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl ResultSet {
+    /// The value in `row` of the column named `name` (case-insensitive).
+    pub fn get(&self, row: usize, name: &str) -> Option<&str> {
+        let col = self
+            .columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))?;
+        self.rows.get(row)?.get(col)?.as_deref()
+    }
+}
+
+/// Server status flag: another result set follows.
+const MORE_RESULTS_EXIST: u16 = 0x0008;
+
+/// Rows kept from one query: a check reads a handful; this bounds memory
+/// against a query that returns a whole table.
+pub const MAX_ROWS: usize = 10_000;
 
 /// Why talking to the server failed. The messages are the reasons a check
 /// reports: no secrets, one line.
@@ -617,6 +658,91 @@ impl Conn {
                 step: STEP,
                 kind: payload[0],
             }),
+        }
+    }
+
+    /// `COM_QUERY` with the text protocol: every result set the statement
+    /// returns (an empty one for a statement without rows).
+    pub fn query(&mut self, sql: &str) -> Result<Vec<ResultSet>, MysqlError> {
+        const STEP: &str = "the query's result";
+        let protocol = |source| MysqlError::Protocol { step: STEP, source };
+        let mut command = Vec::with_capacity(1 + sql.len());
+        command.push(0x03);
+        command.extend_from_slice(sql.as_bytes());
+        self.command(&command, STEP)?;
+        let mut sets = Vec::new();
+        loop {
+            let first = self.read_packet(STEP)?;
+            let (set, status) = match first.first() {
+                Some(0x00) => (ResultSet::default(), ok_status(&first).map_err(protocol)?),
+                Some(0xFF) => {
+                    return Err(MysqlError::Server(
+                        ServerError::parse(&first).map_err(protocol)?,
+                    ))
+                }
+                Some(0xFB) => {
+                    return Err(MysqlError::Unexpected {
+                        step: STEP,
+                        kind: 0xFB,
+                    })
+                }
+                _ => self.result_set(&first)?,
+            };
+            sets.push(set);
+            if status & MORE_RESULTS_EXIST == 0 {
+                return Ok(sets);
+            }
+        }
+    }
+
+    fn result_set(&mut self, first: &[u8]) -> Result<(ResultSet, u16), MysqlError> {
+        const STEP: &str = "the query's result";
+        let protocol = |source| MysqlError::Protocol { step: STEP, source };
+        let count = match lenenc_int(first).map_err(protocol)? {
+            (Some(n), []) if n > 0 && n <= 4096 => n as usize,
+            _ => return Err(protocol(ProtocolError("bad column count"))),
+        };
+        let mut set = ResultSet::default();
+        for _ in 0..count {
+            let def = self.read_packet(STEP)?;
+            // catalog, schema, table, org_table, name, ...
+            let mut rest = &def[..];
+            let mut name = None;
+            for _ in 0..5 {
+                let (field, after) = lenenc_str(rest).map_err(protocol)?;
+                name = field;
+                rest = after;
+            }
+            set.columns
+                .push(String::from_utf8_lossy(name.unwrap_or_default()).into_owned());
+        }
+        let eof = self.read_packet(STEP)?;
+        if !is_eof(&eof) {
+            return Err(protocol(ProtocolError(
+                "no EOF after the column definitions",
+            )));
+        }
+        loop {
+            let row = self.read_packet(STEP)?;
+            if is_eof(&row) {
+                let status = u16::from_le_bytes(take::<2>(&row, 3).map_err(protocol)?);
+                return Ok((set, status));
+            }
+            if row.first() == Some(&0xFF) {
+                return Err(MysqlError::Server(
+                    ServerError::parse(&row).map_err(protocol)?,
+                ));
+            }
+            let mut rest = &row[..];
+            let mut values = Vec::with_capacity(count);
+            for _ in 0..count {
+                let (value, after) = lenenc_str(rest).map_err(protocol)?;
+                values.push(value.map(|v| String::from_utf8_lossy(v).into_owned()));
+                rest = after;
+            }
+            if set.rows.len() < MAX_ROWS {
+                set.rows.push(values);
+            }
         }
     }
 

@@ -389,3 +389,117 @@ fn endpoints_display() {
     };
     assert_eq!(v6.to_string(), "[::1]:3306");
 }
+
+fn lenenc_bytes(s: &str) -> Vec<u8> {
+    let mut out = vec![s.len() as u8];
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+fn column_def(name: &str) -> Vec<u8> {
+    let mut p = Vec::new();
+    for field in ["def", "", "", "", name, name] {
+        p.extend_from_slice(&lenenc_bytes(field));
+    }
+    p.extend_from_slice(&[0x0C, 0x21, 0, 0xFF, 0, 0, 0, 0xFD, 0, 0, 0, 0, 0]);
+    p
+}
+
+/// Serves one authenticated connection whose first query gets `reply`
+/// (packets, sequence numbers from 1).
+fn query_server(reply: Vec<Vec<u8>>) -> (tempdir::Dir, thread::JoinHandle<Vec<u8>>) {
+    let dir = tempdir::Dir::new();
+    let listener = UnixListener::bind(dir.sock()).unwrap();
+    let handle = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(&packet(0, &greeting_bytes(NATIVE_PASSWORD)))
+            .unwrap();
+        read_packet_from(&mut s);
+        s.write_all(&packet(2, &[0, 0, 0, 2, 0, 0, 0])).unwrap();
+        let (_, query) = read_packet_from(&mut s);
+        for (i, p) in reply.iter().enumerate() {
+            s.write_all(&packet(i as u8 + 1, p)).unwrap();
+        }
+        query
+    });
+    (dir, handle)
+}
+
+fn authenticated(dir: &tempdir::Dir) -> Conn {
+    let mut conn = connect(dir, 2000).unwrap();
+    let g = conn.greeting().unwrap();
+    conn.authenticate(&g, "monitor", b"pw").unwrap();
+    conn
+}
+
+#[test]
+fn query_reads_columns_rows_and_nulls() {
+    let eof = vec![0xFE, 0, 0, 2, 0];
+    let mut row1 = lenenc_bytes("WSREP_LOCAL_STATE");
+    row1.extend_from_slice(&lenenc_bytes("4"));
+    let mut row2 = lenenc_bytes("read_only");
+    row2.push(0xFB);
+    let (dir, server) = query_server(vec![
+        vec![2],
+        column_def("VARIABLE_NAME"),
+        column_def("VARIABLE_VALUE"),
+        eof.clone(),
+        row1,
+        row2,
+        eof,
+    ]);
+    let sets = authenticated(&dir).query("SELECT 1").unwrap();
+    assert_eq!(server.join().unwrap(), b"\x03SELECT 1");
+    assert_eq!(sets.len(), 1);
+    let set = &sets[0];
+    assert_eq!(set.columns, ["VARIABLE_NAME", "VARIABLE_VALUE"]);
+    assert_eq!(
+        set.rows[0],
+        [Some("WSREP_LOCAL_STATE".into()), Some("4".into())]
+    );
+    assert_eq!(set.rows[1], [Some("read_only".into()), None]);
+    assert_eq!(set.get(0, "variable_value"), Some("4"));
+    assert_eq!(set.get(1, "VARIABLE_VALUE"), None);
+}
+
+#[test]
+fn query_follows_more_results_and_reports_errors() {
+    let (dir, server) = query_server(vec![
+        vec![0x01],
+        column_def("a"),
+        vec![0xFE, 0, 0, 0x0A, 0],
+        lenenc_bytes("x"),
+        vec![0xFE, 0, 0, 0x0A, 0],
+        vec![0x00, 0, 0, 2, 0, 0, 0],
+    ]);
+    let sets = authenticated(&dir).query("SELECT 'x'; DO 1").unwrap();
+    server.join().unwrap();
+    assert_eq!(sets.len(), 2);
+    assert_eq!(sets[0].get(0, "a"), Some("x"));
+    assert_eq!(sets[1], ResultSet::default());
+
+    let (dir, server) = query_server(vec![err_packet(
+        1193,
+        "HY000",
+        "Unknown system variable 'wsrep_on'",
+    )]);
+    let e = authenticated(&dir).query("SELECT @@wsrep_on").unwrap_err();
+    server.join().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "server error 1193 (HY000): Unknown system variable 'wsrep_on'"
+    );
+}
+
+#[test]
+fn truncated_rows_are_protocol_errors() {
+    let (dir, server) = query_server(vec![
+        vec![1],
+        column_def("a"),
+        vec![0xFE, 0, 0, 2, 0],
+        vec![5, b'x'],
+    ]);
+    let e = authenticated(&dir).query("SELECT 1").unwrap_err();
+    server.join().unwrap();
+    assert!(matches!(e, MysqlError::Protocol { .. }), "{e}");
+}
