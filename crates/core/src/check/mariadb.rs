@@ -5,6 +5,7 @@
 //! in, pings and quits cleanly, which the server does not log as an aborted
 //! connection.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use super::tcp::resolve;
@@ -58,50 +59,31 @@ impl MariadbCheck {
         &self.endpoint
     }
 
-    fn probe(&self, deadline: Deadline) -> Result<Result<Verdict, MysqlError>, CheckError> {
-        let addrs = match &self.endpoint {
-            Endpoint::Tcp { host, port } => resolve(host, *port, deadline)?,
-            Endpoint::Unix(_) => Vec::new(),
-        };
-        Ok(self.converse(&addrs, deadline))
-    }
-
-    fn converse(
-        &self,
-        addrs: &[std::net::SocketAddr],
-        deadline: Deadline,
-    ) -> Result<Verdict, MysqlError> {
+    fn converse(&self, addrs: &[SocketAddr], deadline: Deadline) -> Result<Verdict, MysqlError> {
+        if let Some(c) = &self.credentials {
+            let ((), version) = session(&self.endpoint, addrs, c, deadline, Conn::ping)?;
+            return Ok(Verdict::healthy(format!(
+                "MariaDB {version} is alive (ping as {})",
+                c.user
+            )));
+        }
         let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
         let greeting = conn.greeting()?;
-        let version = greeting.version().to_owned();
-        match &self.credentials {
-            Some(c) => {
-                conn.authenticate(&greeting, &c.user, c.password.expose())?;
-                conn.ping()?;
-                conn.quit();
-                Ok(Verdict::healthy(format!(
-                    "MariaDB {version} is alive (ping as {})",
-                    c.user
-                )))
-            }
-            None if self.endpoint.is_unix() => Ok(Verdict::healthy(format!(
-                "MariaDB {version} is alive (greeting)"
-            ))),
-            None => {
-                // Over TCP, leaving after the greeting is a handshake error,
-                // which counts toward max_connect_errors and gets the host
-                // blocked. An authentication failure does not, so the
-                // handshake is finished as a user that should not exist.
-                match conn.authenticate(&greeting, PROBE_USER, b"") {
-                    Ok(()) => conn.quit(),
-                    Err(MysqlError::Server(e)) if ACCESS_DENIED.contains(&e.code) => {}
-                    Err(e) => return Err(e),
-                }
-                Ok(Verdict::healthy(format!(
-                    "MariaDB {version} is alive (greeting)"
-                )))
+        if !self.endpoint.is_unix() {
+            // Over TCP, leaving after the greeting is a handshake error,
+            // which counts toward max_connect_errors and gets the host
+            // blocked. An authentication failure does not, so the handshake
+            // is finished as a user that should not exist.
+            match conn.authenticate(&greeting, PROBE_USER, b"") {
+                Ok(()) => conn.quit(),
+                Err(MysqlError::Server(e)) if ACCESS_DENIED.contains(&e.code) => {}
+                Err(e) => return Err(e),
             }
         }
+        Ok(Verdict::healthy(format!(
+            "MariaDB {} is alive (greeting)",
+            greeting.version()
+        )))
     }
 }
 
@@ -110,10 +92,39 @@ impl Check for MariadbCheck {
     /// and quits; all by `deadline`. A server that is down, hung, full or
     /// refusing is an unhealthy verdict whose reason says which.
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
+        let addrs = addresses(&self.endpoint, deadline)?;
         Ok(self
-            .probe(deadline)?
+            .converse(&addrs, deadline)
             .unwrap_or_else(|e| Verdict::unhealthy(e.to_string())))
     }
+}
+
+/// The addresses to try for `endpoint` (none for a unix socket).
+pub(crate) fn addresses(
+    endpoint: &Endpoint,
+    deadline: Deadline,
+) -> Result<Vec<SocketAddr>, CheckError> {
+    match endpoint {
+        Endpoint::Tcp { host, port } => resolve(host, *port, deadline),
+        Endpoint::Unix(_) => Ok(Vec::new()),
+    }
+}
+
+/// Connects, logs in as `credentials`, runs `work`, and quits cleanly;
+/// returns what `work` returned and the server's version.
+pub(crate) fn session<T>(
+    endpoint: &Endpoint,
+    addrs: &[SocketAddr],
+    credentials: &Credentials,
+    deadline: Deadline,
+    work: impl FnOnce(&mut Conn) -> Result<T, MysqlError>,
+) -> Result<(T, String), MysqlError> {
+    let mut conn = Conn::connect(endpoint, addrs, deadline)?;
+    let greeting = conn.greeting()?;
+    conn.authenticate(&greeting, &credentials.user, credentials.password.expose())?;
+    let result = work(&mut conn)?;
+    conn.quit();
+    Ok((result, greeting.version().to_owned()))
 }
 
 /// Where to connect, as the `mysql` client decides it: an explicit socket
