@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use inetd_health::check::mariadb::{choose_endpoint, credentials_from};
+use inetd_health::check::galera::GaleraPolicy;
+use inetd_health::check::mariadb::{choose_endpoint, credentials_from, Credentials};
+use inetd_health::check::{GaleraCheck, Maintenance, ReplicaCheck};
+use inetd_health::mysql::Endpoint;
 use inetd_health::option_file::{self, ClientOptions};
 use inetd_health::{exit, Check, ExecCheck, Limits, MariadbCheck, Options, Policy, TcpCheck};
 
@@ -17,7 +20,9 @@ Examples:
   inetd-health --timeout 500ms tcp 127.0.0.1:5432
   inetd-health --listen 127.0.0.1:9200 exec -- true
   inetd-health --once tcp localhost:22
-  inetd-health mariadb --defaults-extra-file /etc/mysql/monitor.cnf";
+  inetd-health mariadb --defaults-extra-file /etc/mysql/monitor.cnf
+  inetd-health galera --defaults-extra-file /etc/mysql/monitor.cnf
+  inetd-health replica --defaults-extra-file /etc/mysql/monitor.cnf --max-lag 30";
 
 /// Answer one HTTP health check on stdin/stdout, as started by xinetd,
 /// systemd (Accept=yes) or tcpserver: 200 when the check passes, 503 when not.
@@ -49,6 +54,11 @@ pub struct Cli {
     /// With --listen: connections served at once; more wait in the backlog
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_connections: u32,
+
+    /// While this file exists, answer 503 "disabled by operator" without
+    /// running the check (keep it where only operators can write)
+    #[arg(long, value_name = "PATH")]
+    pub disable_file: Option<PathBuf>,
 
     /// Run the check once, print the outcome and exit with the Nagios code
     /// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -83,51 +93,134 @@ pub enum CheckCommand {
     /// Check a MariaDB or MySQL server natively: the greeting proves it
     /// alive; with credentials, log in, ping and quit cleanly
     Mariadb {
-        /// The server's unix socket [default: the option file's, else
-        /// /run/mysqld/mysqld.sock]
-        #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
-        socket: Option<PathBuf>,
-        /// Connect over TCP to this host
-        #[arg(long, value_name = "HOST")]
-        host: Option<String>,
-        /// TCP port [default: the option file's, else 3306]
-        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-        port: Option<u16>,
-        /// MySQL option file with the monitoring account: its [client]
-        /// group's user, password, socket, host, port. Refused if others
-        /// can read it
-        #[arg(long, value_name = "FILE")]
-        defaults_extra_file: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Check a Galera node (clustercheck): 200 when Synced, in the Primary
+    /// component, ready and accepting queries
+    Galera {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// A donor (or desynced node) takes traffic too
+        #[arg(long)]
+        available_when_donor: bool,
+        /// A read-only node is down (by default it serves, as in clustercheck)
+        #[arg(long)]
+        read_only_is_down: bool,
+    },
+    /// Check an asynchronous replica: both replication threads running and
+    /// Seconds_Behind_Master at most --max-lag
+    Replica {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Largest acceptable lag, in seconds
+        #[arg(long, value_name = "SECONDS")]
+        max_lag: u64,
+        /// A MariaDB multi-source replication connection's name
+        #[arg(long, value_name = "NAME")]
+        connection_name: Option<String>,
     },
 }
 
+/// Where the database server is, and the account to use.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// The server's unix socket [default: the option file's, else
+    /// /run/mysqld/mysqld.sock]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
+    socket: Option<PathBuf>,
+    /// Connect over TCP to this host
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// TCP port [default: the option file's, else 3306]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// MySQL option file with the monitoring account: its [client]
+    /// group's user, password, socket, host, port. Refused if others can
+    /// read it
+    #[arg(long, value_name = "FILE")]
+    defaults_extra_file: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    fn resolve(&self) -> anyhow::Result<(Endpoint, Option<Credentials>)> {
+        let file = match &self.defaults_extra_file {
+            Some(path) => option_file::load(path).context("--defaults-extra-file")?,
+            None => ClientOptions::default(),
+        };
+        let endpoint = choose_endpoint(
+            self.socket.as_deref(),
+            self.host.as_deref(),
+            self.port,
+            &file,
+        );
+        let credentials = credentials_from(&file)
+            .map_err(anyhow::Error::msg)
+            .context("--defaults-extra-file")?;
+        Ok((endpoint, credentials))
+    }
+
+    /// For the state checks, which need an account.
+    fn resolve_with_account(&self, check: &str) -> anyhow::Result<(Endpoint, Credentials)> {
+        match self.resolve()? {
+            (endpoint, Some(credentials)) => Ok((endpoint, credentials)),
+            (_, None) => anyhow::bail!(
+                "{check} reads the node's state over a login: give --defaults-extra-file with a [client] user"
+            ),
+        }
+    }
+}
+
 impl CheckCommand {
-    /// The library check this command names.
-    pub fn build(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
+    /// The library check this command names, behind the maintenance switch
+    /// when there is one.
+    pub fn build(
+        &self,
+        disable_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
+        let check = self.build_check()?;
+        Ok(match disable_file {
+            Some(path) => Box::new(Maintenance::new(path, check)),
+            None => check,
+        })
+    }
+
+    fn build_check(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
         Ok(match self {
             CheckCommand::Exec { argv } => Box::new(ExecCheck::new(argv.clone()).context("exec")?),
             CheckCommand::Tcp { target } => Box::new(TcpCheck::new(target).context("tcp")?),
-            CheckCommand::Mariadb {
-                socket,
-                host,
-                port,
-                defaults_extra_file,
+            CheckCommand::Mariadb { server } => {
+                let (endpoint, credentials) = server.resolve().context("mariadb")?;
+                let check = MariadbCheck::new(endpoint);
+                Box::new(match credentials {
+                    Some(c) => check.with_credentials(c),
+                    None => check,
+                })
+            }
+            CheckCommand::Galera {
+                server,
+                available_when_donor,
+                read_only_is_down,
             } => {
-                let file = match defaults_extra_file {
-                    Some(path) => {
-                        option_file::load(path).context("mariadb --defaults-extra-file")?
-                    }
-                    None => ClientOptions::default(),
+                let (endpoint, credentials) =
+                    server.resolve_with_account("galera").context("galera")?;
+                let policy = GaleraPolicy {
+                    available_when_donor: *available_when_donor,
+                    read_only_is_down: *read_only_is_down,
                 };
-                let endpoint = choose_endpoint(socket.as_deref(), host.as_deref(), *port, &file);
-                let mut check = MariadbCheck::new(endpoint);
-                if let Some(credentials) = credentials_from(&file)
-                    .map_err(anyhow::Error::msg)
-                    .context("mariadb --defaults-extra-file")?
-                {
-                    check = check.with_credentials(credentials);
-                }
-                Box::new(check)
+                Box::new(GaleraCheck::new(endpoint, credentials, policy))
+            }
+            CheckCommand::Replica {
+                server,
+                max_lag,
+                connection_name,
+            } => {
+                let (endpoint, credentials) =
+                    server.resolve_with_account("replica").context("replica")?;
+                Box::new(
+                    ReplicaCheck::new(endpoint, credentials, *max_lag, connection_name.clone())
+                        .context("replica")?,
+                )
             }
         })
     }

@@ -56,7 +56,7 @@ fn inetd_health_main() -> i32 {
 }
 
 fn run(cli: Cli, started: Instant, log: Log) -> i32 {
-    let check = match cli.check.build() {
+    let check = match cli.check.build(cli.disable_file.as_deref()) {
         Ok(check) => check,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),
     };

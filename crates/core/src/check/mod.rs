@@ -14,11 +14,17 @@ use crate::http::Response;
 use crate::Deadline;
 
 pub mod exec;
+pub mod galera;
+pub mod maintenance;
 pub mod mariadb;
+pub mod replica;
 pub mod tcp;
 
 pub use exec::ExecCheck;
+pub use galera::GaleraCheck;
+pub use maintenance::Maintenance;
 pub use mariadb::MariadbCheck;
+pub use replica::ReplicaCheck;
 pub use tcp::TcpCheck;
 
 /// The health a check reports.

@@ -1,0 +1,76 @@
+//! The maintenance switch: a file an operator creates to take a node out.
+
+use std::path::PathBuf;
+
+use super::{Check, CheckError, Verdict};
+use crate::Deadline;
+
+/// Wraps a check: while `path` exists, the answer is unhealthy ("disabled by
+/// operator") and the check does not run, so nothing touches the server.
+///
+/// Presence is what counts (an empty file, a dangling symlink). Keep the
+/// file in a directory only the operator can write: whoever can create it
+/// can take the node out of the load balancer.
+#[derive(Clone, Debug)]
+pub struct Maintenance<C> {
+    path: PathBuf,
+    inner: C,
+}
+
+impl<C> Maintenance<C> {
+    /// Wraps `inner`, disabled while `path` exists.
+    pub fn new(path: impl Into<PathBuf>, inner: C) -> Self {
+        Maintenance {
+            path: path.into(),
+            inner,
+        }
+    }
+}
+
+impl<C: Check> Check for Maintenance<C> {
+    fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
+        if std::fs::symlink_metadata(&self.path).is_ok() {
+            return Ok(Verdict::unhealthy(format!(
+                "disabled by operator ({} exists)",
+                self.path.display()
+            )));
+        }
+        self.inner.run(deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Health;
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    struct Counting<'a>(&'a Cell<u32>);
+    impl Check for Counting<'_> {
+        fn run(&self, _: Deadline) -> Result<Verdict, CheckError> {
+            self.0.set(self.0.get() + 1);
+            Ok(Verdict::healthy("ok"))
+        }
+    }
+
+    #[test]
+    fn the_file_disables_without_running_the_check() {
+        let path = std::env::temp_dir().join(format!("ih-disable-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let runs = Cell::new(0);
+        let check = Maintenance::new(&path, Counting(&runs));
+        let deadline = Deadline::after(Duration::from_secs(1));
+        assert_eq!(check.run(deadline).unwrap().health, Health::Healthy);
+        std::fs::write(&path, "").unwrap();
+        let v = check.run(deadline).unwrap();
+        assert_eq!(v.health, Health::Unhealthy);
+        assert_eq!(
+            v.reason,
+            format!("disabled by operator ({} exists)", path.display())
+        );
+        assert_eq!(runs.get(), 1);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(check.run(deadline).unwrap().health, Health::Healthy);
+    }
+}
