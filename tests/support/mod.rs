@@ -11,6 +11,7 @@
 //! - [`http`]: a strict parser for one HTTP/1.x response.
 //! - [`xinetd`]: a private xinetd serving one service on a loopback port.
 //! - [`haproxy`]: a private HAProxy health-checking one server.
+//! - [`mariadb`]: a private MariaDB server (self-contained: std and libc only).
 
 // Each test crate that declares `mod support;` uses only part of it.
 #![allow(dead_code)]
@@ -18,6 +19,7 @@
 pub mod client;
 pub mod haproxy;
 pub mod http;
+pub mod mariadb;
 pub mod procs;
 pub mod tmp;
 pub mod xinetd;

@@ -23,6 +23,9 @@ pub const PROBE_USER: &str = "inetd-health-probe";
 /// refused it (access denied, for a user, a database, or a socket login).
 const ACCESS_DENIED: [u16; 3] = [1044, 1045, 1698];
 
+/// "Host … is not allowed to connect to this MariaDB server".
+const HOST_NOT_ALLOWED: u16 = 1130;
+
 /// A monitoring account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
@@ -68,7 +71,15 @@ impl MariadbCheck {
             )));
         }
         let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
-        let greeting = conn.greeting()?;
+        let greeting = match conn.greeting() {
+            // Sent instead of the greeting when no account may connect from
+            // this host: the server read our connection and answered, which
+            // is all a check without credentials asks.
+            Err(MysqlError::Server(e)) if e.code == HOST_NOT_ALLOWED => {
+                return Ok(Verdict::healthy(format!("MariaDB is alive ({e})")));
+            }
+            other => other?,
+        };
         if !self.endpoint.is_unix() {
             // Over TCP, leaving after the greeting is a handshake error,
             // which counts toward max_connect_errors and gets the host
@@ -236,6 +247,50 @@ mod tests {
             .unwrap();
         assert!(c.password.is_empty());
         assert!(credentials_from(&file("[client]\npassword=x\n")).is_err());
+    }
+
+    #[test]
+    fn host_not_allowed_is_alive_without_credentials_only() {
+        use std::io::Write;
+        use std::os::unix::net::UnixListener;
+        let dir = std::env::temp_dir().join(format!("ih-1130-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("s");
+        let listener = UnixListener::bind(&sock).unwrap();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut p = vec![0xFF];
+                p.extend_from_slice(&1130u16.to_le_bytes());
+                p.extend_from_slice(
+                    b"Host '10.0.0.5' is not allowed to connect to this MariaDB server",
+                );
+                let mut packet = (p.len() as u32).to_le_bytes()[..3].to_vec();
+                packet.push(0);
+                packet.extend_from_slice(&p);
+                s.write_all(&packet).unwrap();
+            }
+        });
+        let deadline = Deadline::after(std::time::Duration::from_secs(2));
+        let v = MariadbCheck::new(Endpoint::Unix(sock.clone()))
+            .run(deadline)
+            .unwrap();
+        assert_eq!(v.health, super::super::Health::Healthy);
+        assert_eq!(
+            v.reason,
+            "MariaDB is alive (server error 1130: Host '10.0.0.5' is not allowed to connect to this MariaDB server)"
+        );
+        let creds = Credentials {
+            user: "monitor".into(),
+            password: Password::new("pw"),
+        };
+        let v = MariadbCheck::new(Endpoint::Unix(sock))
+            .with_credentials(creds)
+            .run(deadline)
+            .unwrap();
+        assert_eq!(v.health, super::super::Health::Unhealthy);
+        server.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

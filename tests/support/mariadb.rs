@@ -1,0 +1,597 @@
+//! A private MariaDB server in a temporary directory, for the `mariadb` check.
+//!
+//! Self-contained (std and libc only, nothing else from `support`), so a
+//! bench can include it with `#[path = "../tests/support/mariadb.rs"] mod mariadb;`.
+//!
+//! [`Mariadb::start`] initialises a data directory with
+//! `mariadb-install-db`, starts `mariadbd` on a unix socket in that directory
+//! and on a free port of 127.0.0.1, waits (bounded) until `SELECT 1` answers,
+//! and creates the user `monitor` (`'monitor'@'localhost'` and
+//! `'monitor'@'127.0.0.1'`, `mysql_native_password`, a random password,
+//! no privileges beyond USAGE). `root` logs in over the socket with
+//! `unix_socket` authentication (the tests run as OS root).
+//!
+//! Teardown: dropping a [`Mariadb`] sends SIGCONT and SIGTERM, waits
+//! (bounded), then SIGKILL, and removes the directory. [`Mariadb::shared`] is
+//! one server for a whole test process, stopped the same way by an `atexit`
+//! handler. Every server also gets `PR_SET_PDEATHSIG` = SIGKILL, so a test
+//! process killed outright does not leave a `mariadbd` behind: a server dies
+//! with the *thread* that started it (the shared one is started from a thread
+//! that lives as long as the process).
+//!
+//! Statements go to the `mariadb` client on its stdin, never on its argv, so
+//! the monitor password is on no process's command line.
+//!
+//! A missing `mariadbd`, `mariadb-install-db` or `mariadb` fails (never skips)
+//! with "... not found: run scripts/test, which installs it".
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Bound on `mariadb-install-db`.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on `mariadbd` answering `SELECT 1` after it is started.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on `mariadbd` exiting after SIGTERM before it gets SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on one run of the `mariadb` client.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Attempts with a new port, in case another process took the free port first.
+const START_ATTEMPTS: usize = 3;
+/// The monitoring user [`Mariadb::start`] creates.
+pub const MONITOR_USER: &str = "monitor";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A running (or, after [`Mariadb::stop`], stopped) private MariaDB server.
+pub struct Mariadb {
+    dir: PathBuf,
+    datadir: PathBuf,
+    socket: PathBuf,
+    error_log: PathBuf,
+    pid_file: PathBuf,
+    port: u16,
+    monitor_password: String,
+    mariadbd: PathBuf,
+    client: PathBuf,
+    child: Mutex<Option<Child>>,
+    pid: AtomicU32,
+}
+
+impl Mariadb {
+    /// Initialises a data directory and starts a server on it (see the module docs).
+    pub fn start() -> Mariadb {
+        let mariadbd = require("mariadbd");
+        let install_db = require("mariadb-install-db");
+        let client = require("mariadb");
+        let dir = unique_dir();
+        let datadir = dir.join("data");
+        // Each server's own tmpdir: bootstraps running at the same time with
+        // the default /tmp crash (SIGSEGV in ha_maria::drop_table freeing an
+        // Aria temporary table) about one time in five on 10.11.
+        let tmpdir = dir.join("tmp");
+        std::fs::create_dir_all(&tmpdir)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", tmpdir.display()));
+        let install_log = dir.join("install-db.log");
+        let mut install = Command::new(&install_db);
+        install
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--tmpdir={}", tmpdir.display()))
+            .arg("--user=root")
+            .arg("--auth-root-authentication-method=socket")
+            .arg("--skip-test-db")
+            .arg("--innodb-log-file-size=16M")
+            .arg("--innodb-buffer-pool-size=16M");
+        let status = run_to_file(&mut install, &install_log, INSTALL_TIMEOUT);
+        if status != Some(0) {
+            let log = read(&install_log);
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!("{} failed ({status:?}):\n{log}", install_db.display());
+        }
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let server = Mariadb {
+            socket: dir.join("mysqld.sock"),
+            error_log: dir.join("error.log"),
+            pid_file: dir.join("mariadbd.pid"),
+            datadir,
+            dir,
+            port: 0,
+            monitor_password: format!("monitor-pw-{}{nanos}", std::process::id()),
+            mariadbd,
+            client,
+            child: Mutex::new(None),
+            pid: AtomicU32::new(0),
+        };
+        let mut server = server;
+        let mut last_error = String::new();
+        for attempt in 1..=START_ATTEMPTS {
+            server.port = free_port();
+            match server.launch() {
+                Ok(()) => {
+                    last_error.clear();
+                    break;
+                }
+                Err(e) => last_error = format!("attempt {attempt} on port {}: {e}", server.port),
+            }
+        }
+        if !last_error.is_empty() {
+            panic!("starting mariadbd: {last_error}");
+        }
+        let pw = &server.monitor_password;
+        server.sql(&format!(
+            "CREATE USER '{MONITOR_USER}'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('{pw}');
+             CREATE USER '{MONITOR_USER}'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('{pw}');"
+        ));
+        server
+    }
+
+    /// One server shared by every caller in this process, started on first
+    /// use. It cannot be stopped or paused (those take `&mut self`); it is
+    /// stopped at process exit by an `atexit` handler (SIGTERM, bounded
+    /// wait, SIGKILL) that also removes its directory.
+    pub fn shared() -> &'static Mariadb {
+        static SHARED: OnceLock<Mariadb> = OnceLock::new();
+        extern "C" fn stop_shared() {
+            if let Some(server) = SHARED.get() {
+                server.shutdown_by_pid();
+                let _ = std::fs::remove_dir_all(&server.dir);
+            }
+        }
+        SHARED.get_or_init(|| {
+            // Started from a thread that never ends, so the server's
+            // parent-death signal fires only when the process goes.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("shared-mariadbd".into())
+                .spawn(move || {
+                    let result = std::panic::catch_unwind(Mariadb::start);
+                    let _ = tx.send(result);
+                    // Parked for the life of the process (wakes only spuriously).
+                    loop {
+                        std::thread::park();
+                    }
+                })
+                .expect("spawning the shared mariadbd thread");
+            let server = match rx.recv() {
+                Ok(Ok(server)) => server,
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(_) => panic!("the shared mariadbd thread ended without a server"),
+            };
+            // SAFETY: registers a plain extern "C" function with no arguments.
+            unsafe {
+                libc::atexit(stop_shared);
+            }
+            server
+        })
+    }
+
+    /// The server's unix socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's error log.
+    pub fn error_log(&self) -> &Path {
+        &self.error_log
+    }
+
+    /// The server's pid (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::SeqCst)
+    }
+
+    /// The fixture's temporary directory (option files may go here).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The monitor user's password.
+    pub fn monitor_password(&self) -> &str {
+        &self.monitor_password
+    }
+
+    /// Runs `statements` as root over the socket (`mariadb -N -B`, the
+    /// statements on stdin) and returns the output; panics on failure.
+    pub fn sql(&self, statements: &str) -> String {
+        self.try_sql(statements)
+            .unwrap_or_else(|e| panic!("running SQL {statements:?}: {e}"))
+    }
+
+    /// Like [`Mariadb::sql`], returning the failure instead of panicking.
+    pub fn try_sql(&self, statements: &str) -> Result<String, String> {
+        let mut cmd = Command::new(&self.client);
+        cmd.arg("--no-defaults").arg("-S").arg(&self.socket).args([
+            "-u",
+            "root",
+            "-N",
+            "-B",
+            "--connect-timeout=5",
+        ]);
+        let (status, stdout, stderr) = run_with_stdin(&mut cmd, statements, CLIENT_TIMEOUT)?;
+        if status == Some(0) {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "{} exited with {status:?}: {}",
+                self.client.display(),
+                stderr.trim()
+            ))
+        }
+    }
+
+    /// `SELECT VERSION()`.
+    pub fn version(&self) -> String {
+        self.sql("SELECT VERSION();").trim().to_string()
+    }
+
+    /// A global status variable, or `None` if the server has no such variable.
+    pub fn try_global_status(&self, name: &str) -> Option<u64> {
+        let out = self.sql(&format!("SHOW GLOBAL STATUS LIKE '{name}';"));
+        out.lines().find_map(|line| {
+            let (n, v) = line.split_once('\t')?;
+            n.eq_ignore_ascii_case(name)
+                .then(|| v.trim().parse().ok())?
+        })
+    }
+
+    /// A global status variable (e.g. `Aborted_connects`); panics if absent.
+    pub fn global_status(&self, name: &str) -> u64 {
+        self.try_global_status(name)
+            .unwrap_or_else(|| panic!("no global status variable {name}"))
+    }
+
+    /// The error log's text.
+    pub fn error_log_text(&self) -> String {
+        read(&self.error_log)
+    }
+
+    /// How many lines of the error log contain `pattern`.
+    pub fn error_log_lines_matching(&self, pattern: &str) -> usize {
+        self.error_log_text()
+            .lines()
+            .filter(|line| line.contains(pattern))
+            .count()
+    }
+
+    /// How many lines the error log has.
+    pub fn error_log_line_count(&self) -> usize {
+        self.error_log_text().lines().count()
+    }
+
+    /// Writes a `[client]` option file in `dir` with `user` and, if given,
+    /// `password`, with permission bits `mode`; returns its path.
+    pub fn write_option_file(
+        &self,
+        dir: &Path,
+        user: &str,
+        password: Option<&str>,
+        mode: u32,
+    ) -> PathBuf {
+        let mut body = format!("[client]\nuser={user}\n");
+        if let Some(password) = password {
+            body.push_str(&format!("password={password}\n"));
+        }
+        write_option_file_text(dir, &body, mode)
+    }
+
+    /// Stops the server: SIGCONT, SIGTERM, a bounded wait, then SIGKILL.
+    /// The socket file is gone afterwards (mariadbd removes it on shutdown).
+    pub fn stop(&mut self) {
+        let child = self
+            .child
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut child) = child {
+            let pid = child.id();
+            signal(pid, libc::SIGCONT);
+            signal(pid, libc::SIGTERM);
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    _ => {
+                        eprintln!(
+                            "mariadbd (pid {pid}) still running after {STOP_TIMEOUT:?}; SIGKILL"
+                        );
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+        self.pid.store(0, Ordering::SeqCst);
+    }
+
+    /// Starts the server again on the same data directory, socket and port,
+    /// and waits (bounded) until it answers.
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.launch()
+            .unwrap_or_else(|e| panic!("restarting mariadbd: {e}"));
+    }
+
+    /// Sends SIGSTOP: the server hangs (connections are queued by the
+    /// kernel, never greeted).
+    pub fn sigstop(&self) {
+        signal(self.pid(), libc::SIGSTOP);
+    }
+
+    /// Sends SIGCONT.
+    pub fn sigcont(&self) {
+        signal(self.pid(), libc::SIGCONT);
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.mariadbd);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", self.datadir.display()))
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--user=root")
+            .arg(format!("--log-error={}", self.error_log.display()))
+            .arg(format!("--pid-file={}", self.pid_file.display()))
+            .arg(format!("--tmpdir={}", self.dir.join("tmp").display()))
+            .args([
+                "--innodb-buffer-pool-size=16M",
+                "--innodb-log-file-size=16M",
+                "--skip-log-bin",
+                "--performance-schema=OFF",
+                "--max-connections=300",
+            ]);
+        cmd
+    }
+
+    /// Spawns mariadbd and waits until `SELECT 1` answers over the socket.
+    fn launch(&self) -> Result<(), String> {
+        let out = std::fs::File::create(self.dir.join("mariadbd.out"))
+            .map_err(|e| format!("creating mariadbd.out: {e}"))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("spawning {}: {e}", self.mariadbd.display()))?;
+        let pid = child.id();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last = String::new();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "mariadbd exited ({status}) before answering\nerror log:\n{}\noutput:\n{}",
+                    tail(&self.error_log_text(), 30),
+                    read(&self.dir.join("mariadbd.out"))
+                ));
+            }
+            if self.socket.exists() {
+                match self.try_sql("SELECT 1;") {
+                    Ok(out) if out.trim() == "1" => break,
+                    Ok(out) => last = format!("SELECT 1 gave {out:?}"),
+                    Err(e) => last = e,
+                }
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "mariadbd did not answer within {READY_TIMEOUT:?} ({last})\nerror log:\n{}",
+                    tail(&self.error_log_text(), 30)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        self.pid.store(pid, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Stops the server by pid without touching the `Child` (for `atexit`).
+    fn shutdown_by_pid(&self) {
+        let pid = self.pid.swap(0, Ordering::SeqCst);
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return;
+        };
+        if pid <= 0 {
+            return;
+        }
+        // SAFETY: kill(2) and waitpid(2) have no memory-safety preconditions
+        // beyond a valid status pointer.
+        unsafe {
+            libc::kill(pid, libc::SIGCONT);
+            libc::kill(pid, libc::SIGTERM);
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            let mut status = 0;
+            while Instant::now() < deadline {
+                if libc::waitpid(pid, &mut status, libc::WNOHANG) != 0 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+}
+
+impl Drop for Mariadb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- mariadbd (socket {}, port {}) error log, last lines:\n{}",
+                self.socket.display(),
+                self.port,
+                tail(&self.error_log_text(), 40)
+            );
+        }
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Writes `text` to a new file in `dir` with permission bits `mode` (set
+/// explicitly, whatever the umask); returns its path.
+pub fn write_option_file_text(dir: &Path, text: &str, mode: u32) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = dir.join(format!("client-{n}.cnf"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    file.write_all(text.as_bytes())
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    path
+}
+
+fn require(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+        .unwrap_or_else(|| panic!("{name} not found: run scripts/test, which installs it"))
+}
+
+fn unique_dir() -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // Short: the socket path inside must stay under ~100 bytes.
+    let dir = std::env::temp_dir().join(format!(
+        "inetd-health-mariadb-{}-{n}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        if pid > 0 {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs `cmd` with stdout and stderr to `log`, bounded by `timeout` (then
+/// SIGKILL). Returns the exit code.
+fn run_to_file(cmd: &mut Command, log: &Path, timeout: Duration) -> Option<i32> {
+    let out = std::fs::File::create(log).ok()?;
+    let err = out.try_clone().ok()?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    wait_bounded(&mut child, timeout)
+}
+
+/// Runs `cmd` with `input` on stdin, bounded by `timeout` (then SIGKILL).
+fn run_with_stdin(
+    cmd: &mut Command,
+    input: &str,
+    timeout: Duration,
+) -> Result<(Option<i32>, String, String), String> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawning {cmd:?}: {e}"))?;
+    let readers = [
+        child.stdout.take().map(reader),
+        child.stderr.take().map(reader),
+    ];
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let status = wait_bounded(&mut child, timeout);
+    let [stdout, stderr] = readers.map(|r| r.and_then(|h| h.join().ok()).unwrap_or_default());
+    if status.is_none() {
+        return Err(format!(
+            "{cmd:?} did not finish within {timeout:?}: {stderr}"
+        ));
+    }
+    Ok((status, stdout, stderr))
+}
+
+fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = from.read_to_string(&mut text);
+        text
+    })
+}
+
+/// Waits up to `timeout` for `child`, then kills it. The exit code, or
+/// `None` if it was killed (by us or by a signal).
+fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.code(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
