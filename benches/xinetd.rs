@@ -11,26 +11,45 @@
 //!   split over the rounds (each round starts a fresh xinetd).
 //! - `BENCH_ROUNDS` (default 5): candidates alternate round by round, since
 //!   this machine is noisy and a slow minute should hit all of them alike.
-//! - `BENCH_ONLY` (e.g. `hello`): run only the candidates of that floor.
+//! - `BENCH_ONLY` (`hello`, `tcp`, `exec` or `mariadb`): run only the
+//!   candidates of that floor.
 //! - `BENCH_EXTRA` (`label=/path/to/binary arg...;label2@tcp=...`): more
 //!   handlers, e.g. other builds of the same program. `@hello` (the default),
-//!   `@tcp` or `@exec` picks the C floor they are compared with; `{tcp}` in
-//!   the arguments becomes the address of the listener the tcp checks use.
+//!   `@tcp`, `@exec` or `@mariadb` picks the C floor they are compared with;
+//!   `{tcp}` in the arguments becomes the address of the listener the tcp
+//!   checks use, `{socket}`, `{mariadb-port}` and `{option-file}` the
+//!   bench's MariaDB socket, its port on 127.0.0.1 and the monitor's option
+//!   file.
 //! - The binaries under test are built by `scripts/build-static`, the build
 //!   that ships; compare another build by naming it in `BENCH_EXTRA`.
 //! - `XINETD` (default `/usr/sbin/xinetd`), `CC` (default `gcc`).
 //!
-//! Needs root (xinetd's `user = root`), xinetd, and gcc with a static libc.
-//! It only ever binds and connects to 127.0.0.1.
+//! The `mariadb` kind starts a private MariaDB server (mariadbd on a
+//! temporary data directory, a unix socket and a loopback port, with a
+//! `monitor` user: tests/support/mariadb.rs) and stops it at the end. It
+//! compares `inetd-health mariadb` without credentials with a C handler
+//! reading the same greeting (benches/floor/mariadb.c), and the
+//! authenticated check with the seed's `mysqladmin ping` script
+//! (benches/floor/mariadb-healthcheck.sh). It also counts the server's
+//! error-log lines and `Aborted_connects` per candidate.
+//!
+//! Needs root (xinetd's `user = root`), xinetd, and gcc with a static libc;
+//! the `mariadb` kind also mariadbd, mariadb-install-db, mariadb and
+//! mysqladmin. It only ever binds and connects to 127.0.0.1 and to unix
+//! sockets in its temporary directories.
+
+#[path = "../tests/support/mariadb.rs"]
+mod mariadb;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -76,6 +95,11 @@ fn main() {
     let rust = build_rust();
     let listener = BackgroundListener::start().expect("start the tcp check's listener");
     let tcp_target = listener.addr.to_string();
+    let db = if cfg.only.is_none_or(|k| k == Kind::Mariadb) {
+        Db::start(work.path())
+    } else {
+        None
+    };
 
     let (f, cli, tcp) = (floors.as_ref(), rust.cli.as_ref(), tcp_target.as_str());
     let mut candidates: Vec<Candidate> = [
@@ -107,7 +131,68 @@ fn main() {
     .into_iter()
     .flatten()
     .collect();
+    if let Some(db) = &db {
+        let sock = db.socket.as_str();
+        let port = db.port.as_str();
+        let file = db.option_file.as_str();
+        candidates.extend(
+            [
+                candidate(
+                    MARIADB_FLOOR,
+                    Kind::Mariadb,
+                    true,
+                    f.map(|f| &f.mariadb),
+                    &[sock],
+                ),
+                candidate(
+                    MARIADB_GREETING,
+                    Kind::Mariadb,
+                    false,
+                    cli,
+                    &["mariadb", "--socket", sock],
+                ),
+                candidate(
+                    MARIADB_AUTH,
+                    Kind::Mariadb,
+                    false,
+                    cli,
+                    &["mariadb", "--socket", sock, "--defaults-extra-file", file],
+                ),
+                candidate(
+                    MARIADB_AUTH_TCP,
+                    Kind::Mariadb,
+                    false,
+                    cli,
+                    &[
+                        "mariadb",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        port,
+                        "--defaults-extra-file",
+                        file,
+                    ],
+                ),
+                candidate(
+                    MARIADB_SCRIPT,
+                    Kind::Mariadb,
+                    false,
+                    Some(&db.script),
+                    &[sock, file],
+                ),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+    }
     candidates.extend(cfg.extra.iter().map(|extra| {
+        let (sock, port, file) = db.as_ref().map_or(("", "", ""), |db| {
+            (
+                db.socket.as_str(),
+                db.port.as_str(),
+                db.option_file.as_str(),
+            )
+        });
         Candidate {
             name: extra.name.clone(),
             kind: extra.kind,
@@ -116,11 +201,19 @@ fn main() {
             args: extra
                 .args
                 .iter()
-                .map(|a| a.replace("{tcp}", &tcp_target))
+                .map(|a| {
+                    a.replace("{tcp}", &tcp_target)
+                        .replace("{socket}", sock)
+                        .replace("{mariadb-port}", port)
+                        .replace("{option-file}", file)
+                })
                 .collect(),
         }
     }));
     candidates.retain(|c| cfg.only.is_none_or(|k| k == c.kind));
+    if db.is_none() {
+        candidates.retain(|c| c.kind != Kind::Mariadb);
+    }
     if candidates.is_empty() {
         println!("nothing to measure");
         return;
@@ -137,7 +230,8 @@ fn main() {
         for i in 0..candidates.len() {
             let idx = (i + round) % candidates.len();
             let c = &candidates[idx];
-            match run_round(&xinetd, work.path(), c, &cfg) {
+            let server = db.as_ref().filter(|_| c.kind == Kind::Mariadb);
+            match run_round(&xinetd, work.path(), c, &cfg, server.map(|d| &d.server)) {
                 Ok(r) => results[idx].push(r),
                 Err(e) => println!("round {} of {}: {e}", round + 1, c.name),
             }
@@ -147,6 +241,10 @@ fn main() {
     eprintln!();
     listener.stop();
     print_table(&candidates, &results);
+    if let Some(db) = db {
+        print_mariadb(&candidates, &results, &db);
+        db.stop();
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -154,6 +252,7 @@ enum Kind {
     Hello,
     Tcp,
     Exec,
+    Mariadb,
 }
 
 impl Kind {
@@ -162,6 +261,7 @@ impl Kind {
             "hello" => Some(Kind::Hello),
             "tcp" => Some(Kind::Tcp),
             "exec" => Some(Kind::Exec),
+            "mariadb" => Some(Kind::Mariadb),
             _ => None,
         }
     }
@@ -234,7 +334,7 @@ impl Config {
         let warmup = num("BENCH_WARMUP", 100);
         let only = std::env::var("BENCH_ONLY").ok().map(|v| {
             Kind::parse(v.trim())
-                .unwrap_or_else(|| panic!("BENCH_ONLY={v:?}: expected hello, tcp or exec"))
+                .unwrap_or_else(|| panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec or mariadb"))
         });
         let extra = std::env::var("BENCH_EXTRA")
             .unwrap_or_default()
@@ -242,7 +342,7 @@ impl Config {
             .filter(|s| !s.trim().is_empty())
             .map(|entry| {
                 let bad = || -> ! {
-                    panic!("BENCH_EXTRA entry {entry:?}: expected label[@hello|@tcp|@exec]=/path/to/binary [args]")
+                    panic!("BENCH_EXTRA entry {entry:?}: expected label[@hello|@tcp|@exec|@mariadb]=/path/to/binary [args]")
                 };
                 let (label, cmd) = entry.split_once('=').unwrap_or_else(|| bad());
                 let (name, kind) = match label.trim().rsplit_once('@') {
@@ -299,6 +399,7 @@ struct Floors {
     hello: PathBuf,
     tcp: PathBuf,
     exec: PathBuf,
+    mariadb: PathBuf,
 }
 
 /// Static, so the floor pays no dynamic loading: that is the best a C
@@ -325,6 +426,7 @@ fn compile_floors(dir: &Path) -> Result<Floors, String> {
         hello: compile("hello")?,
         tcp: compile("tcp")?,
         exec: compile("exec")?,
+        mariadb: compile("mariadb")?,
     })
 }
 
@@ -358,6 +460,144 @@ fn build_rust() -> RustBinaries {
             RustBinaries::default()
         }
     }
+}
+
+const MARIADB_FLOOR: &str = "C mariadb greeting";
+const MARIADB_GREETING: &str = "inetd-health mariadb";
+const MARIADB_AUTH: &str = "inetd-health mariadb auth";
+const MARIADB_AUTH_TCP: &str = "inetd-health mariadb auth tcp";
+const MARIADB_SCRIPT: &str = "seed mysqladmin script";
+/// The bars of the MariaDB check (issue 3): greeting at most 1.25x the C
+/// floor; authenticated at most 1/6 of the seed script's CPU.
+const GREETING_BAR: f64 = 1.25;
+const AUTH_CPU_BAR: f64 = 1.0 / 6.0;
+
+/// The bench's mariadbd, for the panic hook (0: none running).
+static MARIADBD_PID: AtomicU32 = AtomicU32::new(0);
+
+/// The private MariaDB server the `mariadb` candidates check, and what they
+/// are given to check it.
+struct Db {
+    server: mariadb::Mariadb,
+    socket: String,
+    port: String,
+    /// `[client]` user and password of the monitor user, mode 0600.
+    option_file: String,
+    /// The seed's `mysqladmin ping` script, executable.
+    script: PathBuf,
+    version: String,
+    max_connections: String,
+    log_lines_at_start: usize,
+}
+
+impl Db {
+    /// Starts the server, or None (with a note) when it cannot be started.
+    fn start(work: &Path) -> Option<Db> {
+        let server = match std::panic::catch_unwind(mariadb::Mariadb::start) {
+            Ok(server) => server,
+            Err(_) => {
+                println!("skipping the mariadb candidates: mariadbd did not start (see above)");
+                return None;
+            }
+        };
+        MARIADBD_PID.store(server.pid(), Ordering::SeqCst);
+        // A panic from here on stops the server by pid. Unwinding then reaps
+        // it in Mariadb's Drop; were the bench aborted instead, the server's
+        // parent-death signal (set by the fixture) would still end it.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            if let Ok(pid) = libc::pid_t::try_from(MARIADBD_PID.swap(0, Ordering::SeqCst)) {
+                if pid > 0 {
+                    // SAFETY: kill(2) on the pid of our own child.
+                    unsafe {
+                        libc::kill(pid, libc::SIGCONT);
+                        libc::kill(pid, libc::SIGTERM);
+                    }
+                }
+            }
+        }));
+        let option_file = server.write_option_file(
+            server.dir(),
+            mariadb::MONITOR_USER,
+            Some(server.monitor_password()),
+            0o600,
+        );
+        let script = work.join("mariadb-healthcheck.sh");
+        let source = workspace_root().join("benches/floor/mariadb-healthcheck.sh");
+        if let Err(e) = fs::copy(&source, &script)
+            .and_then(|_| fs::set_permissions(&script, fs::Permissions::from_mode(0o755)))
+        {
+            println!("skipping the mariadb candidates: {}: {e}", source.display());
+            return None;
+        }
+        let max_connections = server.sql("SELECT @@max_connections;").trim().to_owned();
+        Some(Db {
+            socket: server.socket().display().to_string(),
+            port: server.port().to_string(),
+            option_file: option_file.display().to_string(),
+            script,
+            version: server.version(),
+            max_connections,
+            log_lines_at_start: server.error_log_line_count(),
+            server,
+        })
+    }
+
+    /// Stops the server (SIGTERM to its pid, bounded wait, SIGKILL) and
+    /// removes its directory.
+    fn stop(self) {
+        MARIADBD_PID.store(0, Ordering::SeqCst);
+        let pid = self.server.pid();
+        let mut server = self.server;
+        server.stop();
+        println!("mariadbd (pid {pid}) stopped");
+    }
+}
+
+/// The server's counters around one round.
+#[derive(Clone, Copy)]
+struct ServerSnapshot {
+    log_lines: usize,
+    aborted_connects: u64,
+    /// User+sys CPU of mariadbd (all threads), from /proc/PID/stat.
+    cpu: Duration,
+}
+
+impl ServerSnapshot {
+    fn take(server: &mariadb::Mariadb) -> ServerSnapshot {
+        ServerSnapshot {
+            log_lines: server.error_log_line_count(),
+            aborted_connects: server.try_global_status("Aborted_connects").unwrap_or(0),
+            cpu: process_cpu(server.pid()).unwrap_or_default(),
+        }
+    }
+
+    fn since(self, before: ServerSnapshot) -> ServerSnapshot {
+        ServerSnapshot {
+            log_lines: self.log_lines.saturating_sub(before.log_lines),
+            aborted_connects: self
+                .aborted_connects
+                .saturating_sub(before.aborted_connects),
+            cpu: self.cpu.saturating_sub(before.cpu),
+        }
+    }
+}
+
+/// utime + stime of a process (every thread, live or exited), in clock ticks
+/// (10 ms here) converted to a duration.
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after "(comm)": state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&hz| hz > 0)?;
+    Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / hz))
 }
 
 /// What the `tcp` candidates check: accepts and drops connections until
@@ -405,10 +645,20 @@ struct Round {
     statuses: BTreeMap<u16, usize>,
     resets: usize,
     failures: usize,
+    /// For the mariadb candidates: what the server logged, counted and spent
+    /// during the round.
+    server: Option<ServerSnapshot>,
 }
 
-fn run_round(xinetd: &Path, dir: &Path, c: &Candidate, cfg: &Config) -> Result<Round, String> {
+fn run_round(
+    xinetd: &Path,
+    dir: &Path,
+    c: &Candidate,
+    cfg: &Config,
+    db: Option<&mariadb::Mariadb>,
+) -> Result<Round, String> {
     let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let before = db.map(ServerSnapshot::take);
     let conf = dir.join("xinetd.conf");
     fs::write(&conf, xinetd_conf(dir, port, &c.server, &c.args)).map_err(|e| e.to_string())?;
     let daemon_log = dir.join("xinetd-daemon.log");
@@ -428,6 +678,7 @@ fn run_round(xinetd: &Path, dir: &Path, c: &Candidate, cfg: &Config) -> Result<R
         statuses: BTreeMap::new(),
         resets: 0,
         failures: 0,
+        server: None,
     };
     for i in 0..round.requests {
         let outcome = one_request(addr);
@@ -456,6 +707,12 @@ fn run_round(xinetd: &Path, dir: &Path, c: &Candidate, cfg: &Config) -> Result<R
     let usage = daemon.stop()?;
     round.cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
     round.max_rss_kib = usage.ru_maxrss;
+    if let (Some(db), Some(before)) = (db, before) {
+        // The server logs an aborted connection when its thread sees the
+        // close, a moment after the handler exits.
+        thread::sleep(Duration::from_millis(100));
+        round.server = Some(ServerSnapshot::take(db).since(before));
+    }
     Ok(round)
 }
 
@@ -805,4 +1062,104 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
     println!("p50: median of per-round p50s (connect to EOF); p99: all measured requests pooled;");
     println!("CPU/req: xinetd + handlers user+sys CPU (wait4 rusage) / requests incl. warm-up, median of rounds;");
     println!("max RSS: largest process among xinetd and its handlers; ratios are against the C floor of the same kind.");
+}
+
+/// The MariaDB section: the server's side of each candidate, and the bars.
+fn print_mariadb(candidates: &[Candidate], results: &[Vec<Round>], db: &Db) {
+    let rows: Vec<(&Candidate, &Vec<Round>)> = candidates
+        .iter()
+        .zip(results)
+        .filter(|(c, _)| c.kind == Kind::Mariadb)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "MariaDB {} (pid {}, socket {}, 127.0.0.1:{}, max_connections {})",
+        db.version,
+        db.server.pid(),
+        db.socket,
+        db.port,
+        db.max_connections
+    );
+    println!(
+        "error log: {} lines before the rounds, {} after",
+        db.log_lines_at_start,
+        db.server.error_log_line_count()
+    );
+    println!(
+        "{:<28} {:>7} {:>14} {:>16} {:>16}",
+        "candidate", "checks", "server CPU/req", "log lines/1000", "Aborted_c./1000"
+    );
+    for (c, rounds) in &rows {
+        let checks: usize = rounds.iter().map(|r| r.requests).sum();
+        let server: Vec<&ServerSnapshot> =
+            rounds.iter().filter_map(|r| r.server.as_ref()).collect();
+        let lines: usize = server.iter().map(|s| s.log_lines).sum();
+        let aborted: u64 = server.iter().map(|s| s.aborted_connects).sum();
+        // Pooled, not a median of rounds: a round is only a few 10 ms ticks.
+        let server_cpu: Duration = server.iter().map(|s| s.cpu).sum();
+        let per_1000 = |n: f64| {
+            if checks == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.1}", n * 1000.0 / checks as f64)
+            }
+        };
+        println!(
+            "{:<28} {:>7} {:>14} {:>16} {:>16}",
+            c.name,
+            checks,
+            if checks == 0 || server.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{:.0}µs", server_cpu.as_secs_f64() * 1e6 / checks as f64)
+            },
+            per_1000(lines as f64),
+            per_1000(aborted as f64),
+        );
+    }
+    println!("server CPU/req: mariadbd's user+sys CPU during the rounds (10 ms ticks) / requests, all rounds pooled;");
+    println!("not included in CPU/req above, which is xinetd and the handlers.");
+
+    let summary = |name: &str| {
+        rows.iter()
+            .find(|(c, _)| c.name == name)
+            .map(|(_, r)| summarize(r))
+    };
+    let ratio = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+        (Some(a), Some(b)) if !b.is_zero() => Some(a.as_secs_f64() / b.as_secs_f64()),
+        _ => None,
+    };
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    println!();
+    if let (Some(rust), Some(floor)) = (summary(MARIADB_GREETING), summary(MARIADB_FLOOR)) {
+        if let (Some(p50), Some(cpu)) = (
+            ratio(rust.p50, floor.p50),
+            ratio(rust.cpu_per_request, floor.cpu_per_request),
+        ) {
+            println!(
+                "(a) {MARIADB_GREETING} (socket, no credentials) vs {MARIADB_FLOOR}: p50 {p50:.2}x, CPU {cpu:.2}x; bar <= {GREETING_BAR}x: {}",
+                verdict(p50 <= GREETING_BAR && cpu <= GREETING_BAR)
+            );
+        }
+    }
+    if let Some(script) = summary(MARIADB_SCRIPT) {
+        for name in [MARIADB_AUTH, MARIADB_AUTH_TCP] {
+            let Some(rust) = summary(name) else { continue };
+            let (Some(cpu), Some(p50)) = (
+                ratio(rust.cpu_per_request, script.cpu_per_request),
+                ratio(rust.p50, script.p50),
+            ) else {
+                continue;
+            };
+            println!(
+                "(b) {name} vs {MARIADB_SCRIPT}: CPU {cpu:.3}x (1/{:.1}), p50 {p50:.3}x (1/{:.1}); CPU bar <= 1/6: {}",
+                1.0 / cpu,
+                1.0 / p50,
+                verdict(cpu <= AUTH_CPU_BAR)
+            );
+        }
+    }
 }

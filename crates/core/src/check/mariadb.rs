@@ -64,7 +64,11 @@ impl MariadbCheck {
 
     fn converse(&self, addrs: &[SocketAddr], deadline: Deadline) -> Result<Verdict, MysqlError> {
         if let Some(c) = &self.credentials {
-            let ((), version) = session(&self.endpoint, addrs, c, deadline, Conn::ping)?;
+            let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
+            let greeting = conn.greeting()?;
+            conn.authenticate(&greeting, &c.user, c.password.expose())?;
+            conn.ping_and_quit()?;
+            let version = greeting.version();
             return Ok(Verdict::healthy(format!(
                 "MariaDB {version} is alive (ping as {})",
                 c.user

@@ -213,6 +213,26 @@ fn handshake_ping_quit_exact_bytes() {
 }
 
 #[test]
+fn ping_and_quit_is_one_write() {
+    let (dir, server) = server(|mut s| {
+        s.write_all(&packet(0, &greeting_bytes(NATIVE_PASSWORD)))
+            .unwrap();
+        read_packet_from(&mut s);
+        s.write_all(&packet(2, &[0, 0, 0, 2, 0, 0, 0])).unwrap();
+        // Both commands are there before the server answers either.
+        let mut both = [0u8; 10];
+        s.read_exact(&mut both).unwrap();
+        assert_eq!(both, [1, 0, 0, 0, 0x0E, 1, 0, 0, 0, 0x01]);
+        s.write_all(&packet(1, &[0, 0, 0, 2, 0, 0, 0])).unwrap();
+    });
+    let mut conn = connect(&dir, 2000).unwrap();
+    let g = conn.greeting().unwrap();
+    conn.authenticate(&g, "monitor", b"pw").unwrap();
+    conn.ping_and_quit().unwrap();
+    server.join().unwrap();
+}
+
+#[test]
 fn auth_switch_to_native_password_uses_the_new_scramble() {
     let (dir, server) = server(|mut s| {
         s.write_all(&packet(0, &greeting_bytes("caching_sha2_password")))
