@@ -642,6 +642,10 @@ struct Round {
     requests: usize,
     /// Largest resident set among xinetd and its handlers, KiB.
     max_rss_kib: i64,
+    /// Minor page faults of xinetd and its handlers. Their cost per fault
+    /// varies a lot between machines (a VM without nested paging pays far
+    /// more), so the count tells what the CPU ratio hides.
+    minor_faults: i64,
     statuses: BTreeMap<u16, usize>,
     resets: usize,
     failures: usize,
@@ -675,6 +679,7 @@ fn run_round(
         cpu: Duration::ZERO,
         requests: cfg.warmup_per_round + cfg.requests_per_round,
         max_rss_kib: 0,
+        minor_faults: 0,
         statuses: BTreeMap::new(),
         resets: 0,
         failures: 0,
@@ -707,6 +712,7 @@ fn run_round(
     let usage = daemon.stop()?;
     round.cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
     round.max_rss_kib = usage.ru_maxrss;
+    round.minor_faults = usage.ru_minflt;
     if let (Some(db), Some(before)) = (db, before) {
         // The server logs an aborted connection when its thread sees the
         // close, a moment after the handler exits.
@@ -948,6 +954,7 @@ struct Summary {
     p99: Option<Duration>,
     cpu_per_request: Option<Duration>,
     max_rss_kib: i64,
+    faults_per_request: f64,
     resets: usize,
     failures: usize,
     not_ok: usize,
@@ -975,6 +982,8 @@ fn summarize(rounds: &[Round]) -> Summary {
         p99: percentile(&all, 99.0),
         cpu_per_request: median(&mut cpus),
         max_rss_kib: rounds.iter().map(|r| r.max_rss_kib).max().unwrap_or(0),
+        faults_per_request: rounds.iter().map(|r| r.minor_faults as f64).sum::<f64>()
+            / rounds.iter().map(|r| r.requests).sum::<usize>().max(1) as f64,
         resets: rounds.iter().map(|r| r.resets).sum(),
         failures: rounds.iter().map(|r| r.failures).sum(),
         not_ok: rounds
@@ -1016,11 +1025,12 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
     };
     println!();
     println!(
-        "{:<28} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
+        "{:<28} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
         "candidate",
         "p50",
         "p99",
         "CPU/req",
+        "faults",
         "max RSS",
         "non200",
         "resets",
@@ -1044,11 +1054,12 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
             _ => ("-".to_owned(), "-".to_owned()),
         };
         println!(
-            "{:<28} {:>8} {:>8} {:>9} {:>8}K {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
+            "{:<28} {:>8} {:>8} {:>9} {:>8.0} {:>8}K {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
             c.name,
             us(s.p50),
             us(s.p99),
             us(s.cpu_per_request),
+            s.faults_per_request,
             s.max_rss_kib,
             s.not_ok,
             s.resets,
@@ -1061,7 +1072,8 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
     println!();
     println!("p50: median of per-round p50s (connect to EOF); p99: all measured requests pooled;");
     println!("CPU/req: xinetd + handlers user+sys CPU (wait4 rusage) / requests incl. warm-up, median of rounds;");
-    println!("max RSS: largest process among xinetd and its handlers; ratios are against the C floor of the same kind.");
+    println!("faults: minor page faults of xinetd + handlers per request; max RSS: largest process among them;");
+    println!("ratios are against the C floor of the same kind.");
 }
 
 /// The MariaDB section: the server's side of each candidate, and the bars.
