@@ -11,10 +11,16 @@
 //! no privileges beyond USAGE). `root` logs in over the socket with
 //! `unix_socket` authentication (the tests run as OS root).
 //!
+//! [`Mariadb::start_with`] does the same with extra `mariadbd` arguments
+//! (Galera, replication: see `support::galera` and `support::replication`)
+//! and waits, after `SELECT 1`, for a readiness condition of the caller's
+//! (e.g. a Galera node Synced) before creating the users.
+//!
 //! Teardown: dropping a [`Mariadb`] sends SIGCONT and SIGTERM, waits
 //! (bounded), then SIGKILL, and removes the directory. [`Mariadb::shared`] is
 //! one server for a whole test process, stopped the same way by an `atexit`
-//! handler. Every server also gets `PR_SET_PDEATHSIG` = SIGKILL, so a test
+//! handler ([`Mariadb::shared_in`] and [`stop_at_exit`] do the same for other
+//! shared servers). Every server also gets `PR_SET_PDEATHSIG` = SIGKILL, so a test
 //! process killed outright does not leave a `mariadbd` behind: a server dies
 //! with the *thread* that started it (the shared one is started from a thread
 //! that lives as long as the process).
@@ -33,7 +39,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bound on `mariadb-install-db`.
@@ -48,6 +54,15 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 const START_ATTEMPTS: usize = 3;
 /// The monitoring user [`Mariadb::start`] creates.
 pub const MONITOR_USER: &str = "monitor";
+
+/// Extra `mariadbd` arguments for [`Mariadb::start_with`], given the
+/// fixture's directory. Called once per start attempt (so it may pick free
+/// ports); the arguments are kept for [`Mariadb::start_again`].
+pub type ExtraArgs<'a> = &'a dyn Fn(&Path) -> Vec<String>;
+
+/// A readiness condition for [`Mariadb::start_with`], polled after `SELECT 1`
+/// answers: `Ok(())` when ready, else `Err(what is still missing)`.
+pub type Ready = fn(&Mariadb) -> Result<(), String>;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -64,11 +79,21 @@ pub struct Mariadb {
     client: PathBuf,
     child: Mutex<Option<Child>>,
     pid: AtomicU32,
+    extra_args: Vec<String>,
+    ready: Ready,
 }
 
 impl Mariadb {
     /// Initialises a data directory and starts a server on it (see the module docs).
     pub fn start() -> Mariadb {
+        Mariadb::start_with(&|_| Vec::new(), |_| Ok(()))
+    }
+
+    /// Like [`Mariadb::start`], with `extra_args` after the fixture's own
+    /// `mariadbd` arguments (a later option wins, e.g. `--log-bin=...`
+    /// after `--skip-log-bin`), and waiting (bounded) until `ready` holds
+    /// before the monitor user is created.
+    pub fn start_with(extra_args: ExtraArgs<'_>, ready: Ready) -> Mariadb {
         let mariadbd = require("mariadbd");
         let install_db = require("mariadb-install-db");
         let client = require("mariadb");
@@ -113,11 +138,14 @@ impl Mariadb {
             client,
             child: Mutex::new(None),
             pid: AtomicU32::new(0),
+            extra_args: Vec::new(),
+            ready,
         };
         let mut server = server;
         let mut last_error = String::new();
         for attempt in 1..=START_ATTEMPTS {
             server.port = free_port();
+            server.extra_args = extra_args(&server.dir);
             match server.launch() {
                 Ok(()) => {
                     last_error.clear();
@@ -143,38 +171,17 @@ impl Mariadb {
     /// wait, SIGKILL) that also removes its directory.
     pub fn shared() -> &'static Mariadb {
         static SHARED: OnceLock<Mariadb> = OnceLock::new();
-        extern "C" fn stop_shared() {
-            if let Some(server) = SHARED.get() {
-                server.shutdown_by_pid();
-                let _ = std::fs::remove_dir_all(&server.dir);
-            }
-        }
-        SHARED.get_or_init(|| {
-            // Started from a thread that never ends, so the server's
-            // parent-death signal fires only when the process goes.
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::Builder::new()
-                .name("shared-mariadbd".into())
-                .spawn(move || {
-                    let result = std::panic::catch_unwind(Mariadb::start);
-                    let _ = tx.send(result);
-                    // Parked for the life of the process (wakes only spuriously).
-                    loop {
-                        std::thread::park();
-                    }
-                })
-                .expect("spawning the shared mariadbd thread");
-            let server = match rx.recv() {
-                Ok(Ok(server)) => server,
-                Ok(Err(panic)) => std::panic::resume_unwind(panic),
-                Err(_) => panic!("the shared mariadbd thread ended without a server"),
-            };
-            // SAFETY: registers a plain extern "C" function with no arguments.
-            unsafe {
-                libc::atexit(stop_shared);
-            }
-            server
-        })
+        Mariadb::shared_in(&SHARED, Mariadb::start)
+    }
+
+    /// The server in `cell`, started with `start` on first use, from a
+    /// thread that lives as long as the process (so the server's
+    /// parent-death signal fires only when the process goes), and stopped
+    /// at process exit (see [`stop_at_exit`]).
+    pub fn shared_in(cell: &'static OnceLock<Mariadb>, start: fn() -> Mariadb) -> &'static Mariadb {
+        let server = cell.get_or_init(|| on_lasting_thread(start));
+        stop_at_exit(server);
+        server
     }
 
     /// The server's unix socket.
@@ -202,6 +209,11 @@ impl Mariadb {
         &self.dir
     }
 
+    /// The `mariadbd` arguments [`Mariadb::start_with`] added.
+    pub fn extra_args(&self) -> &[String] {
+        &self.extra_args
+    }
+
     /// The monitor user's password.
     pub fn monitor_password(&self) -> &str {
         &self.monitor_password
@@ -216,14 +228,38 @@ impl Mariadb {
 
     /// Like [`Mariadb::sql`], returning the failure instead of panicking.
     pub fn try_sql(&self, statements: &str) -> Result<String, String> {
+        self.client(statements, &["-N"])
+    }
+
+    /// The first row of the last result of `statements` (run as root, as
+    /// [`Mariadb::sql`]) as `(column, value)` pairs, NULL as "NULL"; empty
+    /// when there is no row. Panics on failure.
+    pub fn sql_row(&self, statements: &str) -> Vec<(String, String)> {
+        let out = self
+            .client(statements, &[])
+            .unwrap_or_else(|e| panic!("running SQL {statements:?}: {e}"));
+        // Batch mode: a tab-separated header, then rows (tabs and newlines
+        // inside values are escaped).
+        let mut lines = out.lines();
+        let (Some(header), Some(row)) = (lines.next(), lines.next()) else {
+            return Vec::new();
+        };
+        header
+            .split('\t')
+            .zip(row.split('\t'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Runs the `mariadb` client as root over the socket in batch mode with
+    /// `extra` options, `statements` on its stdin.
+    fn client(&self, statements: &str, extra: &[&str]) -> Result<String, String> {
         let mut cmd = Command::new(&self.client);
-        cmd.arg("--no-defaults").arg("-S").arg(&self.socket).args([
-            "-u",
-            "root",
-            "-N",
-            "-B",
-            "--connect-timeout=5",
-        ]);
+        cmd.arg("--no-defaults")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-u", "root", "-B", "--connect-timeout=5"])
+            .args(extra);
         let (status, stdout, stderr) = run_with_stdin(&mut cmd, statements, CLIENT_TIMEOUT)?;
         if status == Some(0) {
             Ok(stdout)
@@ -360,7 +396,8 @@ impl Mariadb {
                 "--skip-log-bin",
                 "--performance-schema=OFF",
                 "--max-connections=300",
-            ]);
+            ])
+            .args(&self.extra_args);
         cmd
     }
 
@@ -384,6 +421,7 @@ impl Mariadb {
         let pid = child.id();
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last = String::new();
+        let mut answered = false;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!(
@@ -392,11 +430,19 @@ impl Mariadb {
                     read(&self.dir.join("mariadbd.out"))
                 ));
             }
-            if self.socket.exists() {
+            if answered {
+                match (self.ready)(self) {
+                    Ok(()) => break,
+                    Err(e) => last = format!("answers SELECT 1, not ready: {e}"),
+                }
+            } else if self.socket.exists() {
                 match self.try_sql("SELECT 1;") {
-                    Ok(out) if out.trim() == "1" => break,
+                    Ok(out) if out.trim() == "1" => answered = true,
                     Ok(out) => last = format!("SELECT 1 gave {out:?}"),
                     Err(e) => last = e,
+                }
+                if answered {
+                    continue;
                 }
             }
             if Instant::now() >= deadline {
@@ -457,6 +503,62 @@ impl Drop for Mariadb {
     }
 }
 
+/// Runs `start` on a new thread that then stays parked for the life of the
+/// process, and returns its result (a panic in `start` is resumed here).
+/// Servers started there get their parent-death signal only when the
+/// process ends.
+pub fn on_lasting_thread<T: Send + 'static>(start: fn() -> T) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("lasting-mariadbd".into())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(start);
+            let _ = tx.send(result);
+            // Parked for the life of the process (wakes only spuriously).
+            loop {
+                std::thread::park();
+            }
+        })
+        .expect("spawning a thread for shared servers");
+    match rx.recv() {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the server thread ended without a result"),
+    }
+}
+
+/// Servers [`stop_at_exit`] stops.
+static AT_EXIT: Mutex<Vec<&'static Mariadb>> = Mutex::new(Vec::new());
+
+/// Stops `server` at process exit (SIGTERM, bounded wait, SIGKILL) and
+/// removes its directory, from an `atexit` handler. Registering a server
+/// twice is harmless.
+pub fn stop_at_exit(server: &'static Mariadb) {
+    static REGISTER: Once = Once::new();
+    extern "C" fn stop_all() {
+        let servers = std::mem::take(&mut *AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()));
+        // All shut down at once, then each waited for.
+        for server in &servers {
+            signal(server.pid(), libc::SIGCONT);
+            signal(server.pid(), libc::SIGTERM);
+        }
+        for server in servers {
+            server.shutdown_by_pid();
+            let _ = std::fs::remove_dir_all(&server.dir);
+        }
+    }
+    let mut servers = AT_EXIT.lock().unwrap_or_else(|e| e.into_inner());
+    if !servers.iter().any(|s| std::ptr::eq(*s, server)) {
+        servers.push(server);
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: registers a plain extern "C" function with no arguments.
+        unsafe {
+            libc::atexit(stop_all);
+        }
+    });
+}
+
 /// Writes `text` to a new file in `dir` with permission bits `mode` (set
 /// explicitly, whatever the umask); returns its path.
 pub fn write_option_file_text(dir: &Path, text: &str, mode: u32) -> PathBuf {
@@ -504,8 +606,19 @@ fn unique_dir() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
+    free_ports(1)[0]
+}
+
+/// `n` distinct ports of 127.0.0.1 free now (all bound at once, then
+/// released; another process may still take one before it is used).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local_addr").port())
+        .collect()
 }
 
 fn signal(pid: u32, sig: libc::c_int) {

@@ -12,15 +12,19 @@
 //! - [`xinetd`]: a private xinetd serving one service on a loopback port.
 //! - [`haproxy`]: a private HAProxy health-checking one server.
 //! - [`mariadb`]: a private MariaDB server (self-contained: std and libc only).
+//! - [`galera`]: a private single-node Galera cluster (a `mariadb` server with wsrep).
+//! - [`replication`]: a private primary/replica pair of `mariadb` servers.
 
 // Each test crate that declares `mod support;` uses only part of it.
 #![allow(dead_code)]
 
 pub mod client;
+pub mod galera;
 pub mod haproxy;
 pub mod http;
 pub mod mariadb;
 pub mod procs;
+pub mod replication;
 pub mod tmp;
 pub mod xinetd;
 

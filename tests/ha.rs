@@ -1,0 +1,932 @@
+//! The `galera` and `replica` checks and `--disable-file` against real
+//! servers (see SPEC-HA.md): a single-node Galera cluster and a
+//! primary/replica pair on loopback, driven over pipes and under a real
+//! xinetd, with a real HAProxy following a node's state.
+//!
+//! Servers: one shared Galera node for every test that restores its state
+//! (those tests take [`galera`]'s lock, since they change its global state),
+//! one shared replication pair the same way ([`replication`]), the shared
+//! plain server of `support::mariadb`, and a private Galera node for the
+//! test that SIGSTOPs it. Shared servers stop at process exit. A missing
+//! mariadbd, galera-4, xinetd or haproxy fails the test (run `scripts/test`,
+//! which installs them); nothing is skipped.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use support::client::exchange;
+use support::galera::{start_galera, synced, wsrep_status, wsrep_value};
+use support::haproxy::{Haproxy, ServerState};
+use support::http::Response;
+use support::inetd_health_bin;
+use support::mariadb::{on_lasting_thread, stop_at_exit, Mariadb, MONITOR_USER};
+use support::procs::wait_until;
+use support::replication::{Replication, NO_GRANT_USER};
+use support::tmp::TempDir;
+use support::xinetd::Xinetd;
+
+const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: lb\r\n\r\n";
+/// Bound on one run of the binary.
+const RUN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bound on one exchange with xinetd.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// "At once": no server involved, or a local one answering, well under the
+/// default 2 s deadline (process start included, on a loaded machine).
+const AT_ONCE: Duration = Duration::from_millis(1000);
+/// Bound on a Galera node getting back to Synced, a replica catching up, a
+/// server noticing a closed connection.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HAProxy's check interval in support/haproxy.rs (`inter 200ms fall 2 rise 2`).
+const HAPROXY_INTER: Duration = Duration::from_millis(200);
+/// Slack on top of two check intervals: the check itself, HAProxy's
+/// scheduling, and the 50 ms polling of its stats socket.
+const HAPROXY_MARGIN: Duration = Duration::from_millis(600);
+
+// --- Shared servers ----------------------------------------------------------------
+
+/// The shared Galera node, Synced, with its global state as started
+/// (wsrep_desync OFF, read_only OFF, wsrep_reject_queries NONE), and the
+/// lock that serialises the tests that use it.
+fn galera() -> (MutexGuard<'static, ()>, &'static Mariadb) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    static NODE: OnceLock<Mariadb> = OnceLock::new();
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let node = Mariadb::shared_in(&NODE, start_galera);
+    // A test that failed half-way may have left its change behind.
+    node.sql(
+        "SET GLOBAL wsrep_reject_queries = NONE; SET GLOBAL read_only = OFF; \
+         SET GLOBAL wsrep_desync = OFF;",
+    );
+    wait_synced(node);
+    (guard, node)
+}
+
+/// The shared primary/replica pair, replicating and in sync, and the lock
+/// that serialises the tests that use it.
+fn replication() -> (MutexGuard<'static, ()>, &'static Replication) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    static PAIR: OnceLock<Replication> = OnceLock::new();
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = PAIR.get_or_init(|| on_lasting_thread(Replication::start));
+    stop_at_exit(&pair.primary);
+    stop_at_exit(&pair.replica);
+    // A test that failed half-way may have left its change behind.
+    if pair.slave_status("").is_empty() {
+        let _ = pair
+            .replica
+            .try_sql("STOP ALL SLAVES; RESET SLAVE 'east' ALL;");
+        pair.connect("");
+    }
+    if pair.slave_value("", "SQL_Delay") != "0" {
+        pair.replica
+            .sql("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0;");
+    }
+    pair.replica.sql("START SLAVE;");
+    pair.wait_in_sync("");
+    (guard, pair)
+}
+
+/// Waits (bounded) until `node` is Synced and Primary again.
+fn wait_synced(node: &Mariadb) {
+    let mut last = Ok(());
+    let ok = wait_until(SETTLE_TIMEOUT, Duration::from_millis(20), || {
+        last = synced(node);
+        last.is_ok()
+    });
+    assert!(ok, "not Synced after {SETTLE_TIMEOUT:?}: {last:?}");
+}
+
+// --- Running the binary --------------------------------------------------------
+
+/// One run of the binary with GET on a pipe as stdin (closed after it).
+struct Run {
+    args: Vec<String>,
+    stdout: Vec<u8>,
+    stderr: String,
+    code: Option<i32>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn response(&self) -> Response {
+        Response::parse(&self.stdout)
+            .unwrap_or_else(|e| panic!("{:?}: {e}\nstderr: {}", self.args, self.stderr))
+    }
+
+    fn body(&self) -> String {
+        self.response().body_text()
+    }
+}
+
+/// Runs `inetd-health ARGS` with GET on stdin, bounded by [`RUN_TIMEOUT`].
+fn check(args: &[String]) -> Run {
+    let mut child = Command::new(inetd_health_bin())
+        .args(args)
+        .env_remove("REMOTE_HOST")
+        .env_remove("TCPREMOTEIP")
+        .env_remove("REMOTE_ADDR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", inetd_health_bin()));
+    let start = Instant::now();
+    let out = child.stdout.take().map(reader);
+    let err = child.stderr.take().map(reader);
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(GET);
+    }
+    let mut code = None;
+    let finished = wait_until(RUN_TIMEOUT, Duration::from_millis(2), || {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                code = status.code();
+                true
+            }
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    });
+    let elapsed = start.elapsed();
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
+    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    assert!(
+        finished,
+        "inetd-health {args:?} still running after {RUN_TIMEOUT:?}; stderr: {stderr}"
+    );
+    Run {
+        args: args.to_vec(),
+        stdout,
+        stderr,
+        code,
+        elapsed,
+    }
+}
+
+fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = from.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+fn path_str(path: &Path) -> String {
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// How a check reaches a server.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    Socket,
+    Tcp,
+}
+
+const BOTH: [Via; 2] = [Via::Socket, Via::Tcp];
+
+/// `[OPTIONS...] CHECK --socket S | --host 127.0.0.1 --port P
+/// --defaults-extra-file F [CHECK_ARGS...]`.
+fn args(
+    options: &[&str],
+    check: &str,
+    db: &Mariadb,
+    via: Via,
+    file: &Path,
+    check_args: &[&str],
+) -> Vec<String> {
+    let mut args = strings(options);
+    args.push(check.into());
+    match via {
+        Via::Socket => args.extend(["--socket".into(), path_str(db.socket())]),
+        Via::Tcp => args.extend([
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            db.port().to_string(),
+        ]),
+    }
+    args.extend(["--defaults-extra-file".into(), path_str(file)]);
+    args.extend(strings(check_args));
+    args
+}
+
+/// `user`'s credentials (the monitor's password unless given) in a 0600 option file.
+fn option_file(db: &Mariadb, dir: &TempDir, user: &str, password: Option<&str>) -> PathBuf {
+    let password = password.unwrap_or(db.monitor_password());
+    db.write_option_file(dir.path(), user, Some(password), 0o600)
+}
+
+fn monitor_file(db: &Mariadb, dir: &TempDir) -> PathBuf {
+    option_file(db, dir, MONITOR_USER, None)
+}
+
+// --- Assertions ------------------------------------------------------------------
+
+/// A 200 with exactly `body`, exit 0, and one log line saying status=200.
+fn assert_200(run: &Run, body: &str) {
+    assert_status(run, "HTTP/1.1 200 OK", 200, body);
+}
+
+/// A 503 with exactly `body`, exit 0, and one log line saying status=503.
+fn assert_503(run: &Run, body: &str) {
+    assert_status(run, "HTTP/1.1 503 Service Unavailable", 503, body);
+}
+
+fn assert_status(run: &Run, status_line: &str, status: u16, body: &str) {
+    let r = run.response();
+    assert_eq!(
+        r.status_line, status_line,
+        "{:?}: {r:?}; stderr: {}",
+        run.args, run.stderr
+    );
+    r.assert_standard_headers();
+    assert_eq!(
+        r.body_text(),
+        body,
+        "{:?}; stderr: {}",
+        run.args,
+        run.stderr
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{:?}: exit code; stderr: {}",
+        run.args,
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "log: {}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("inetd-health: peer=- method=GET path=/health ")
+            && run.stderr.contains(&format!(" status={status} ")),
+        "log: {}",
+        run.stderr
+    );
+}
+
+/// Runs the check over the socket and over TCP; each must give `status`
+/// (200 or 503) with exactly `body`.
+fn assert_both(
+    status: u16,
+    body: &str,
+    options: &[&str],
+    name: &str,
+    db: &Mariadb,
+    file: &Path,
+    check_args: &[&str],
+) {
+    for via in BOTH {
+        let run = check(&args(options, name, db, via, file, check_args));
+        match status {
+            200 => assert_200(&run, body),
+            _ => assert_503(&run, body),
+        }
+    }
+}
+
+// --- galera ----------------------------------------------------------------------
+
+#[test]
+fn fixture_galera_node_is_a_synced_one_node_primary_cluster() {
+    let (_lock, node) = galera();
+    let status = wsrep_status(node).expect("wsrep status");
+    let get = |name| wsrep_value(&status, name);
+    assert_eq!(get("wsrep_local_state"), "4", "{status:?}");
+    assert_eq!(get("wsrep_local_state_comment"), "Synced", "{status:?}");
+    assert_eq!(get("wsrep_cluster_status"), "Primary", "{status:?}");
+    assert_eq!(get("wsrep_cluster_size"), "1", "{status:?}");
+    assert_eq!(get("wsrep_ready"), "ON", "{status:?}");
+}
+
+#[test]
+fn galera_synced_then_desynced_is_down_unless_available_when_donor() {
+    let (_lock, node) = galera();
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(node, &dir);
+    assert_both(200, "healthy: synced\n", &[], "galera", node, &file, &[]);
+
+    node.sql("SET GLOBAL wsrep_desync = ON;");
+    // What wsrep_desync does to a lone node: state 2, still Primary and ready.
+    let status = wsrep_status(node).expect("wsrep status");
+    assert_eq!(wsrep_value(&status, "wsrep_local_state"), "2", "{status:?}");
+    assert_eq!(
+        wsrep_value(&status, "wsrep_local_state_comment"),
+        "Donor/Desynced",
+        "{status:?}"
+    );
+    let donor = "unhealthy: donor/desynced (state 2: Donor/Desynced)\n";
+    assert_both(503, donor, &[], "galera", node, &file, &[]);
+    assert_both(
+        200,
+        "healthy: donor/desynced, available when donor\n",
+        &[],
+        "galera",
+        node,
+        &file,
+        &["--available-when-donor"],
+    );
+
+    node.sql("SET GLOBAL wsrep_desync = OFF;");
+    wait_synced(node);
+    assert_both(200, "healthy: synced\n", &[], "galera", node, &file, &[]);
+    assert_both(
+        200,
+        "healthy: synced\n",
+        &[],
+        "galera",
+        node,
+        &file,
+        &["--available-when-donor"],
+    );
+}
+
+#[test]
+fn galera_read_only_serves_unless_read_only_is_down() {
+    let (_lock, node) = galera();
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(node, &dir);
+    node.sql("SET GLOBAL read_only = ON;");
+    assert_both(
+        200,
+        "healthy: synced, read-only\n",
+        &[],
+        "galera",
+        node,
+        &file,
+        &[],
+    );
+    assert_both(
+        503,
+        "unhealthy: read-only (read_only is ON)\n",
+        &[],
+        "galera",
+        node,
+        &file,
+        &["--read-only-is-down"],
+    );
+    node.sql("SET GLOBAL read_only = OFF;");
+    assert_both(
+        200,
+        "healthy: synced\n",
+        &[],
+        "galera",
+        node,
+        &file,
+        &["--read-only-is-down"],
+    );
+}
+
+/// On a lone node `wsrep_reject_queries` does what it says to an ordinary
+/// account's table queries (error 1047), while the check's query (system
+/// variables, information_schema) still runs and reports it.
+#[test]
+fn galera_rejecting_queries_is_down() {
+    let (_lock, node) = galera();
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(node, &dir);
+    node.sql(&format!(
+        "CREATE DATABASE IF NOT EXISTS ha; CREATE TABLE IF NOT EXISTS ha.t (id INT PRIMARY KEY);
+         GRANT SELECT ON ha.* TO '{MONITOR_USER}'@'localhost';"
+    ));
+    let as_monitor = |sql: &str| client_as(node, &file, sql);
+    assert_eq!(
+        as_monitor("SELECT COUNT(*) FROM ha.t;"),
+        Ok("0".to_string())
+    );
+
+    for mode in ["ALL", "ALL_KILL"] {
+        node.sql(&format!("SET GLOBAL wsrep_reject_queries = {mode};"));
+        let rejected = as_monitor("SELECT COUNT(*) FROM ha.t;");
+        assert!(
+            matches!(&rejected, Err(e) if e.contains("ERROR 1047")),
+            "{mode}: an ordinary table query gave {rejected:?}"
+        );
+        assert_both(
+            503,
+            &format!("unhealthy: rejecting queries (wsrep_reject_queries = {mode})\n"),
+            &[],
+            "galera",
+            node,
+            &file,
+            &["--available-when-donor"],
+        );
+        node.sql("SET GLOBAL wsrep_reject_queries = NONE;");
+    }
+    assert_eq!(
+        as_monitor("SELECT COUNT(*) FROM ha.t;"),
+        Ok("0".to_string())
+    );
+    assert_both(200, "healthy: synced\n", &[], "galera", node, &file, &[]);
+}
+
+/// `mariadb --defaults-extra-file=FILE -S SOCKET -N -B` with `sql` on stdin:
+/// its trimmed output, or its error output.
+fn client_as(db: &Mariadb, file: &Path, sql: &str) -> Result<String, String> {
+    let mut child = Command::new("mariadb")
+        .arg(format!("--defaults-extra-file={}", file.display()))
+        .arg("-S")
+        .arg(db.socket())
+        .args(["-N", "-B", "--connect-timeout=5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning mariadb");
+    let out = child.stdout.take().map(reader);
+    let err = child.stderr.take().map(reader);
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(sql.as_bytes());
+    }
+    let mut status = None;
+    let finished = wait_until(RUN_TIMEOUT, Duration::from_millis(5), || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let text = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        String::from_utf8_lossy(&h.and_then(|h| h.join().ok()).unwrap_or_default())
+            .trim()
+            .to_string()
+    };
+    let (out, err) = (text(out), text(err));
+    match status {
+        Some(s) if s.success() => Ok(out),
+        _ => Err(err),
+    }
+}
+
+#[test]
+fn galera_wrong_password_is_its_own_reason() {
+    let (_lock, node) = galera();
+    let dir = TempDir::new("ha-cnf");
+    let file = option_file(node, &dir, MONITOR_USER, Some("not-the-password"));
+    let run = check(&args(&[], "galera", node, Via::Socket, &file, &[]));
+    assert_503(
+        &run,
+        "unhealthy: server error 1045 (28000): Access denied for user 'monitor'@'localhost' \
+         (using password: YES)\n",
+    );
+    let run = check(&args(&[], "galera", node, Via::Tcp, &file, &[]));
+    let body = run.body();
+    assert!(
+        body.starts_with("unhealthy: server error 1045 (28000): Access denied for user 'monitor'@")
+            && body.ends_with(" (using password: YES)\n"),
+        "{body:?}"
+    );
+    eprintln!("wrong password over TCP: {body:?}");
+    assert_503(&run, &body);
+    for body in [
+        run.body(),
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+    ] {
+        assert!(!body.contains("not-the-password"), "{body:?}");
+    }
+}
+
+#[test]
+fn galera_check_of_a_plain_mariadb_says_wsrep_is_not_enabled() {
+    let db = Mariadb::shared();
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(db, &dir);
+    assert_eq!(db.sql("SELECT @@wsrep_on;").trim(), "0");
+    assert_both(
+        503,
+        "unhealthy: wsrep not enabled (wsrep_on is OFF): not a Galera node\n",
+        &[],
+        "galera",
+        db,
+        &file,
+        &["--available-when-donor"],
+    );
+}
+
+/// A hung node (SIGSTOP): 503 at the deadline, and once it runs again the
+/// check has left nothing on it.
+#[test]
+fn galera_sigstopped_node_is_down_at_the_deadline_and_left_clean() {
+    let node = start_galera();
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(&node, &dir);
+    assert_both(200, "healthy: synced\n", &[], "galera", &node, &file, &[]);
+
+    node.sigstop();
+    for via in BOTH {
+        let run = check(&args(
+            &["--timeout", "1s"],
+            "galera",
+            &node,
+            via,
+            &file,
+            &[],
+        ));
+        eprintln!("SIGSTOPped node, {via:?}: answered after {:?}", run.elapsed);
+        assert_503(
+            &run,
+            "unhealthy: timed out waiting for the server's greeting\n",
+        );
+        assert!(
+            run.elapsed >= Duration::from_secs(1) && run.elapsed < Duration::from_millis(1700),
+            "{via:?}: answered after {:?}; want at the 1 s deadline",
+            run.elapsed
+        );
+    }
+    node.sigcont();
+    wait_synced(&node);
+
+    // The server accepts the queued connections late, finds them closed,
+    // and ends them: none is left, and none ever logged in as the monitor.
+    let count = || {
+        node.sql(&format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE USER IN ('{MONITOR_USER}', 'unauthenticated user');"
+        ))
+        .trim()
+        .to_string()
+    };
+    let mut last = count();
+    let gone = wait_until(SETTLE_TIMEOUT, Duration::from_millis(50), || {
+        last = count();
+        last == "0"
+    });
+    assert!(
+        gone,
+        "connections from the checks still on the server: {last}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(), "0");
+    assert_both(200, "healthy: synced\n", &[], "galera", &node, &file, &[]);
+}
+
+#[test]
+fn disable_file_answers_503_without_touching_the_server() {
+    let (_lock, node) = galera();
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(node, &dir);
+    let switch = dir.join("maintenance");
+    let switch_arg = path_str(&switch);
+    let options = ["--disable-file", switch_arg.as_str()];
+    assert_both(
+        200,
+        "healthy: synced\n",
+        &options,
+        "galera",
+        node,
+        &file,
+        &[],
+    );
+
+    std::fs::write(&switch, "").expect("creating the disable file");
+    let disabled = format!("unhealthy: disabled by operator ({switch_arg} exists)\n");
+    // Connections counts every connection attempt, the reading client's
+    // own included: between two reads, only the second reader's.
+    let before = node.global_status("Connections");
+    for via in BOTH {
+        let run = check(&args(&options, "galera", node, via, &file, &[]));
+        assert_503(&run, &disabled);
+        assert!(
+            run.elapsed < AT_ONCE,
+            "{via:?}: answered after {:?}",
+            run.elapsed
+        );
+    }
+    let after = node.global_status("Connections");
+    assert_eq!(
+        after - before,
+        1,
+        "the server saw a connection from a disabled check"
+    );
+
+    std::fs::remove_file(&switch).expect("removing the disable file");
+    assert_both(
+        200,
+        "healthy: synced\n",
+        &options,
+        "galera",
+        node,
+        &file,
+        &[],
+    );
+    assert!(node.global_status("Connections") > after + 1);
+}
+
+fn is_up(s: &ServerState) -> bool {
+    s.status == "UP"
+}
+
+fn is_down(s: &ServerState) -> bool {
+    s.status == "DOWN"
+}
+
+/// Under a real xinetd, HAProxy takes a desynced node out within two check
+/// intervals of the SET, and puts it back as fast once it is resynced.
+#[test]
+fn haproxy_follows_wsrep_desync_under_xinetd() {
+    let (_lock, node) = galera();
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(node, &dir);
+    let args = args(&[], "galera", node, Via::Socket, &file, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let xinetd = Xinetd::start(&args);
+
+    // What HAProxy will see, first by hand.
+    let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
+    ex.assert_clean_close();
+    let r = Response::parse(&ex.bytes).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status_line, "HTTP/1.1 200 OK", "{r:?}");
+    r.assert_standard_headers();
+    assert_eq!(r.body_text(), "healthy: synced\n");
+    assert_eq!(xinetd.wait_for_exits(1, IO_TIMEOUT), [0]);
+
+    let haproxy = Haproxy::start(xinetd.port(), &[]);
+    let bound = 2 * HAPROXY_INTER + HAPROXY_MARGIN;
+    haproxy
+        .wait_for_state(Duration::from_secs(8), is_up)
+        .unwrap_or_else(|e| panic!("UP at first: {e}"));
+
+    node.sql("SET GLOBAL wsrep_desync = ON;");
+    let set = Instant::now();
+    let state = haproxy
+        .wait_for_state(Duration::from_secs(8), is_down)
+        .unwrap_or_else(|e| panic!("DOWN after wsrep_desync = ON: {e}"));
+    let down_after = set.elapsed();
+    eprintln!("DOWN {down_after:?} after wsrep_desync = ON: {state:?}");
+    assert_eq!(state.check_code, "503", "{state:?}");
+    assert!(
+        down_after <= bound,
+        "DOWN {down_after:?} after the SET; want within {bound:?} (fall 2, inter {HAPROXY_INTER:?})"
+    );
+
+    node.sql("SET GLOBAL wsrep_desync = OFF;");
+    let set = Instant::now();
+    let state = haproxy
+        .wait_for_state(Duration::from_secs(8), is_up)
+        .unwrap_or_else(|e| panic!("UP after wsrep_desync = OFF: {e}"));
+    let up_after = set.elapsed();
+    eprintln!("UP {up_after:?} after wsrep_desync = OFF: {state:?}");
+    assert!(
+        up_after <= bound,
+        "UP {up_after:?} after the SET; want within {bound:?} (rise 2, inter {HAPROXY_INTER:?})"
+    );
+    // Every check HAProxy had answered by now exited 0.
+    let statuses = xinetd.exit_statuses();
+    drop(haproxy);
+    assert!(
+        !statuses.is_empty() && statuses.iter().all(|s| *s == 0),
+        "exit statuses under xinetd: {statuses:?}"
+    );
+}
+
+// --- replica ---------------------------------------------------------------------
+
+fn replicating(lag: u64, max: u64) -> String {
+    format!("healthy: replicating, lag {lag}s (max {max}s)\n")
+}
+
+#[test]
+fn replica_in_sync_is_up_and_a_stopped_thread_is_down() {
+    let (_lock, pair) = replication();
+    let db = &pair.replica;
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(db, &dir);
+    let max = ["--max-lag", "5"];
+    assert_both(200, &replicating(0, 5), &[], "replica", db, &file, &max);
+
+    pair.write_row();
+    pair.wait_in_sync("");
+    assert_both(200, &replicating(0, 5), &[], "replica", db, &file, &max);
+
+    db.sql("STOP SLAVE SQL_THREAD;");
+    assert_both(
+        503,
+        "unhealthy: replication SQL thread not running (Slave_SQL_Running = No)\n",
+        &[],
+        "replica",
+        db,
+        &file,
+        &max,
+    );
+    db.sql("START SLAVE; STOP SLAVE IO_THREAD;");
+    assert_both(
+        503,
+        "unhealthy: replication IO thread not running (Slave_IO_Running = No)\n",
+        &[],
+        "replica",
+        db,
+        &file,
+        &max,
+    );
+    db.sql("START SLAVE;");
+    pair.wait_in_sync("");
+    assert_both(200, &replicating(0, 5), &[], "replica", db, &file, &max);
+}
+
+/// Real lag: the replica applies with MASTER_DELAY = 5, so a row written on
+/// the primary leaves Seconds_Behind_Master growing to 5 before it is
+/// applied; over the limit of 1 s the check says so, and it is up again by
+/// itself once the row is applied.
+#[test]
+fn replica_lag_over_the_limit_is_down_until_it_catches_up() {
+    let (_lock, pair) = replication();
+    let db = &pair.replica;
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(db, &dir);
+    let max = ["--max-lag", "1"];
+    db.sql("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 5; START SLAVE;");
+    pair.wait_in_sync("");
+    assert_both(200, &replicating(0, 1), &[], "replica", db, &file, &max);
+
+    pair.write_row();
+    let written = Instant::now();
+    let mut seen = Vec::new();
+    let mut lagging = None;
+    while written.elapsed() < Duration::from_secs(15) {
+        let run = check(&args(&[], "replica", db, Via::Socket, &file, &max));
+        let body = run.body();
+        seen.push(format!("{:?}: {body:?}", written.elapsed()));
+        if body.starts_with("unhealthy: ") {
+            lagging = Some((run, body));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some((run, body)) = lagging else {
+        panic!("never down while lagging; seen: {seen:#?}");
+    };
+    let lag: u64 = body
+        .strip_prefix("unhealthy: lag ")
+        .and_then(|rest| rest.strip_suffix("s exceeds the limit of 1s\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{body:?}; seen: {seen:#?}"));
+    assert!((2..=6).contains(&lag), "{body:?}");
+    assert_503(&run, &body);
+    eprintln!(
+        "lag {lag}s reported {:?} after the write",
+        written.elapsed()
+    );
+
+    // Up again by itself once the delayed row is applied.
+    let mut last = String::new();
+    let caught_up = wait_until(SETTLE_TIMEOUT, Duration::from_millis(100), || {
+        last = check(&args(&[], "replica", db, Via::Socket, &file, &max)).body();
+        last == replicating(0, 1)
+    });
+    assert!(
+        caught_up,
+        "still {last:?} {:?} after the write",
+        written.elapsed()
+    );
+    eprintln!("up again {:?} after the write", written.elapsed());
+
+    db.sql("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE;");
+    pair.wait_in_sync("");
+}
+
+/// MariaDB's multi-source replication: `--connection-name` checks that
+/// connection. (MariaDB refuses two connections to one primary, error 1934,
+/// so for this test the replica's one connection is renamed 'east'.)
+#[test]
+fn replica_named_connection_and_a_missing_one() {
+    let (_lock, pair) = replication();
+    let db = &pair.replica;
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(db, &dir);
+    let default = ["--max-lag", "5"];
+    let east = ["--max-lag", "5", "--connection-name", "east"];
+    let west = ["--max-lag", "5", "--connection-name", "west"];
+    pair.disconnect("");
+    pair.connect("east");
+    pair.wait_in_sync("east");
+    assert_both(200, &replicating(0, 5), &[], "replica", db, &file, &east);
+    assert_both(
+        503,
+        "unhealthy: not a replica (SHOW SLAVE STATUS is empty)\n",
+        &[],
+        "replica",
+        db,
+        &file,
+        &default,
+    );
+    assert_both(
+        503,
+        "unhealthy: server error 1617 (HY000): There is no master connection 'west'\n",
+        &[],
+        "replica",
+        db,
+        &file,
+        &west,
+    );
+
+    db.sql("STOP SLAVE 'east';");
+    assert_both(
+        503,
+        "unhealthy: replication IO thread not running (Slave_IO_Running = No)\n",
+        &[],
+        "replica",
+        db,
+        &file,
+        &east,
+    );
+
+    pair.disconnect("east");
+    assert_both(
+        503,
+        "unhealthy: server error 1617 (HY000): There is no master connection 'east'\n",
+        &[],
+        "replica",
+        db,
+        &file,
+        &east,
+    );
+    pair.connect("");
+    pair.wait_in_sync("");
+    assert_both(200, &replicating(0, 5), &[], "replica", db, &file, &default);
+}
+
+#[test]
+fn replica_monitor_without_slave_monitor_gets_the_1227_reason() {
+    let (_lock, pair) = replication();
+    let db = &pair.replica;
+    let dir = TempDir::new("ha-cnf");
+    let file = option_file(db, &dir, NO_GRANT_USER, None);
+    let run = check(&args(
+        &[],
+        "replica",
+        db,
+        Via::Socket,
+        &file,
+        &["--max-lag", "5"],
+    ));
+    let body = run.body();
+    assert!(
+        body.starts_with("unhealthy: server error 1227 (42000): Access denied; you need ")
+            && body.contains("SLAVE MONITOR"),
+        "{body:?}"
+    );
+    eprintln!("without SLAVE MONITOR: {body:?}");
+    assert_503(&run, &body);
+    assert_both(503, &body, &[], "replica", db, &file, &["--max-lag", "5"]);
+}
+
+#[test]
+fn replica_check_of_the_primary_says_it_is_not_a_replica() {
+    let (_lock, pair) = replication();
+    let db = &pair.primary;
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(db, &dir);
+    assert_both(
+        503,
+        "unhealthy: not a replica (SHOW SLAVE STATUS is empty)\n",
+        &[],
+        "replica",
+        db,
+        &file,
+        &["--max-lag", "5"],
+    );
+}
+
+/// Under xinetd, the replica check answers the same as over pipes.
+#[test]
+fn replica_under_xinetd() {
+    let (_lock, pair) = replication();
+    let db = &pair.replica;
+    let dir = TempDir::new("ha-cnf");
+    let file = monitor_file(db, &dir);
+    let args = args(&[], "replica", db, Via::Tcp, &file, &["--max-lag", "5"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let xinetd = Xinetd::start(&args);
+    let get = || {
+        let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
+        ex.assert_clean_close();
+        Response::parse(&ex.bytes).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let r = get();
+    assert_eq!(r.status_line, "HTTP/1.1 200 OK", "{r:?}");
+    assert_eq!(r.body_text(), replicating(0, 5));
+    db.sql("STOP SLAVE SQL_THREAD;");
+    let r = get();
+    assert_eq!(r.status_line, "HTTP/1.1 503 Service Unavailable", "{r:?}");
+    assert_eq!(
+        r.body_text(),
+        "unhealthy: replication SQL thread not running (Slave_SQL_Running = No)\n"
+    );
+    db.sql("START SLAVE;");
+    pair.wait_in_sync("");
+    assert_eq!(xinetd.wait_for_exits(2, IO_TIMEOUT), [0, 0]);
+}
