@@ -11,7 +11,7 @@
 //!   split over the rounds (each round starts a fresh xinetd).
 //! - `BENCH_ROUNDS` (default 5): candidates alternate round by round, since
 //!   this machine is noisy and a slow minute should hit all of them alike.
-//! - `BENCH_ONLY` (`hello`, `tcp`, `exec` or `mariadb`): run only the
+//! - `BENCH_ONLY` (`hello`, `tcp`, `exec`, `mariadb` or `galera`): run only the
 //!   candidates of that floor.
 //! - `BENCH_EXTRA` (`label=/path/to/binary arg...;label2@tcp=...`): more
 //!   handlers, e.g. other builds of the same program. `@hello` (the default),
@@ -40,6 +40,9 @@
 
 #[path = "../tests/support/mariadb.rs"]
 mod mariadb;
+// galera.rs refers to `super::mariadb`, which is the module above.
+#[path = "../tests/support/galera.rs"]
+mod galera;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -96,7 +99,22 @@ fn main() {
     let listener = BackgroundListener::start().expect("start the tcp check's listener");
     let tcp_target = listener.addr.to_string();
     let db = if cfg.only.is_none_or(|k| k == Kind::Mariadb) {
-        Db::start(work.path())
+        Db::start(
+            work.path(),
+            mariadb::Mariadb::start,
+            "mariadb-healthcheck.sh",
+            &MARIADBD_PID,
+        )
+    } else {
+        None
+    };
+    let gdb = if cfg.only.is_none_or(|k| k == Kind::Galera) {
+        Db::start(
+            work.path(),
+            galera::start_galera,
+            "galera-check.sh",
+            &GALERA_PID,
+        )
     } else {
         None
     };
@@ -185,6 +203,29 @@ fn main() {
             .flatten(),
         );
     }
+    if let Some(g) = &gdb {
+        let (sock, file) = (g.socket.as_str(), g.option_file.as_str());
+        candidates.extend(
+            [
+                candidate(
+                    GALERA_SCRIPT,
+                    Kind::Galera,
+                    true,
+                    Some(&g.script),
+                    &[sock, file],
+                ),
+                candidate(
+                    GALERA_CHECK,
+                    Kind::Galera,
+                    false,
+                    cli,
+                    &["galera", "--socket", sock, "--defaults-extra-file", file],
+                ),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+    }
     candidates.extend(cfg.extra.iter().map(|extra| {
         let (sock, port, file) = db.as_ref().map_or(("", "", ""), |db| {
             (
@@ -214,6 +255,9 @@ fn main() {
     if db.is_none() {
         candidates.retain(|c| c.kind != Kind::Mariadb);
     }
+    if gdb.is_none() {
+        candidates.retain(|c| c.kind != Kind::Galera);
+    }
     if candidates.is_empty() {
         println!("nothing to measure");
         return;
@@ -230,7 +274,11 @@ fn main() {
         for i in 0..candidates.len() {
             let idx = (i + round) % candidates.len();
             let c = &candidates[idx];
-            let server = db.as_ref().filter(|_| c.kind == Kind::Mariadb);
+            let server = match c.kind {
+                Kind::Mariadb => db.as_ref(),
+                Kind::Galera => gdb.as_ref(),
+                _ => None,
+            };
             match run_round(&xinetd, work.path(), c, &cfg, server.map(|d| &d.server)) {
                 Ok(r) => results[idx].push(r),
                 Err(e) => println!("round {} of {}: {e}", round + 1, c.name),
@@ -245,6 +293,51 @@ fn main() {
         print_mariadb(&candidates, &results, &db);
         db.stop();
     }
+    if let Some(g) = gdb {
+        print_galera(&candidates, &results, &g);
+        g.stop();
+    }
+}
+
+/// The bar of the Galera check (issue 4): at most 1/5 of the CPU per request
+/// of a correct shell + mysql client check of the same state.
+const GALERA_CPU_BAR: f64 = 1.0 / 5.0;
+
+fn print_galera(candidates: &[Candidate], results: &[Vec<Round>], g: &Db) {
+    println!();
+    println!(
+        "Galera node: MariaDB {} with wsrep, single-node cluster (pid {}, socket {})",
+        g.version,
+        g.server.pid(),
+        g.socket
+    );
+    let summary = |name: &str| {
+        candidates
+            .iter()
+            .zip(results)
+            .find(|(c, _)| c.name == name)
+            .map(|(_, r)| summarize(r))
+    };
+    if let (Some(rust), Some(script)) = (summary(GALERA_CHECK), summary(GALERA_SCRIPT)) {
+        if let (Some(cpu), Some(p50)) = (
+            fraction(rust.cpu_per_request, script.cpu_per_request),
+            fraction(rust.p50, script.p50),
+        ) {
+            println!(
+                "(galera) {GALERA_CHECK} vs {GALERA_SCRIPT}: CPU {cpu:.3}x (1/{:.1}), p50 {p50:.3}x (1/{:.1}); CPU bar <= 1/5: {}",
+                1.0 / cpu,
+                1.0 / p50,
+                if cpu <= GALERA_CPU_BAR { "met" } else { "MISSED" }
+            );
+        }
+    }
+}
+
+fn fraction(a: Option<Duration>, b: Option<Duration>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if !b.is_zero() => Some(a.as_secs_f64() / b.as_secs_f64()),
+        _ => None,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -253,6 +346,7 @@ enum Kind {
     Tcp,
     Exec,
     Mariadb,
+    Galera,
 }
 
 impl Kind {
@@ -262,6 +356,7 @@ impl Kind {
             "tcp" => Some(Kind::Tcp),
             "exec" => Some(Kind::Exec),
             "mariadb" => Some(Kind::Mariadb),
+            "galera" => Some(Kind::Galera),
             _ => None,
         }
     }
@@ -333,8 +428,9 @@ impl Config {
         let requests = num("BENCH_REQUESTS", 2000).max(1);
         let warmup = num("BENCH_WARMUP", 100);
         let only = std::env::var("BENCH_ONLY").ok().map(|v| {
-            Kind::parse(v.trim())
-                .unwrap_or_else(|| panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec or mariadb"))
+            Kind::parse(v.trim()).unwrap_or_else(|| {
+                panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec, mariadb or galera")
+            })
         });
         let extra = std::env::var("BENCH_EXTRA")
             .unwrap_or_default()
@@ -467,13 +563,16 @@ const MARIADB_GREETING: &str = "inetd-health mariadb";
 const MARIADB_AUTH: &str = "inetd-health mariadb auth";
 const MARIADB_AUTH_TCP: &str = "inetd-health mariadb auth tcp";
 const MARIADB_SCRIPT: &str = "seed mysqladmin script";
+const GALERA_SCRIPT: &str = "shell + mysql galera check";
+const GALERA_CHECK: &str = "inetd-health galera";
 /// The bars of the MariaDB check (issue 3): greeting at most 1.25x the C
 /// floor; authenticated at most 1/6 of the seed script's CPU.
 const GREETING_BAR: f64 = 1.25;
 const AUTH_CPU_BAR: f64 = 1.0 / 6.0;
 
-/// The bench's mariadbd, for the panic hook (0: none running).
+/// The bench's mariadbd and Galera node, for the panic hook (0: none running).
 static MARIADBD_PID: AtomicU32 = AtomicU32::new(0);
+static GALERA_PID: AtomicU32 = AtomicU32::new(0);
 
 /// The private MariaDB server the `mariadb` candidates check, and what they
 /// are given to check it.
@@ -488,26 +587,32 @@ struct Db {
     version: String,
     max_connections: String,
     log_lines_at_start: usize,
+    pid_slot: &'static AtomicU32,
 }
 
 impl Db {
     /// Starts the server, or None (with a note) when it cannot be started.
-    fn start(work: &Path) -> Option<Db> {
-        let server = match std::panic::catch_unwind(mariadb::Mariadb::start) {
+    fn start(
+        work: &Path,
+        start: fn() -> mariadb::Mariadb,
+        script_name: &str,
+        pid_slot: &'static AtomicU32,
+    ) -> Option<Db> {
+        let server = match std::panic::catch_unwind(start) {
             Ok(server) => server,
             Err(_) => {
                 println!("skipping the mariadb candidates: mariadbd did not start (see above)");
                 return None;
             }
         };
-        MARIADBD_PID.store(server.pid(), Ordering::SeqCst);
+        pid_slot.store(server.pid(), Ordering::SeqCst);
         // A panic from here on stops the server by pid. Unwinding then reaps
         // it in Mariadb's Drop; were the bench aborted instead, the server's
         // parent-death signal (set by the fixture) would still end it.
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             previous(info);
-            if let Ok(pid) = libc::pid_t::try_from(MARIADBD_PID.swap(0, Ordering::SeqCst)) {
+            if let Ok(pid) = libc::pid_t::try_from(pid_slot.swap(0, Ordering::SeqCst)) {
                 if pid > 0 {
                     // SAFETY: kill(2) on the pid of our own child.
                     unsafe {
@@ -523,8 +628,8 @@ impl Db {
             Some(server.monitor_password()),
             0o600,
         );
-        let script = work.join("mariadb-healthcheck.sh");
-        let source = workspace_root().join("benches/floor/mariadb-healthcheck.sh");
+        let script = work.join(script_name);
+        let source = workspace_root().join("benches/floor").join(script_name);
         if let Err(e) = fs::copy(&source, &script)
             .and_then(|_| fs::set_permissions(&script, fs::Permissions::from_mode(0o755)))
         {
@@ -541,13 +646,14 @@ impl Db {
             max_connections,
             log_lines_at_start: server.error_log_line_count(),
             server,
+            pid_slot,
         })
     }
 
     /// Stops the server (SIGTERM to its pid, bounded wait, SIGKILL) and
     /// removes its directory.
     fn stop(self) {
-        MARIADBD_PID.store(0, Ordering::SeqCst);
+        self.pid_slot.store(0, Ordering::SeqCst);
         let pid = self.server.pid();
         let mut server = self.server;
         server.stop();
