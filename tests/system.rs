@@ -633,14 +633,15 @@ fn haproxy_default_httpchk_sees_down_for_a_critical_check() {
 
 // --- The examples under xinetd ---------------------------------------------------
 
-/// An example built next to the binary under test: `cargo test` builds the
-/// examples (into `<profile>/examples/`) as well as the binary.
+/// An example built next to the binary under test, by `cargo build
+/// --examples` (scripts/test runs it): `cargo test` alone builds examples
+/// only as test harnesses.
 fn example(name: &str) -> std::path::PathBuf {
     let bin = Path::new(support::inetd_health_bin());
     let path = bin.parent().unwrap().join("examples").join(name);
     assert!(
         path.exists(),
-        "example {name} not built at {}: run `cargo test --workspace --all-targets` (scripts/test)",
+        "example {name} not built at {}: run `cargo build --workspace --examples` first (scripts/test does)",
         path.display()
     );
     path
