@@ -9,9 +9,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use inetd_health::check::galera::GaleraPolicy;
 use inetd_health::check::mariadb::{choose_endpoint, credentials_from, Credentials};
-use inetd_health::check::{GaleraCheck, Maintenance, ReplicaCheck};
+use inetd_health::check::{Cached, Capped, GaleraCheck, Maintenance, ReplicaCheck};
 use inetd_health::mysql::Endpoint;
 use inetd_health::option_file::{self, ClientOptions};
+use inetd_health::state;
 use inetd_health::{exit, Check, ExecCheck, Limits, MariadbCheck, Options, Policy, TcpCheck};
 
 const EXAMPLES: &str = "\
@@ -59,6 +60,27 @@ pub struct Cli {
     /// running the check (keep it where only operators can write)
     #[arg(long, value_name = "PATH")]
     pub disable_file: Option<PathBuf>,
+
+    /// Share the last outcome between this service's processes for this long:
+    /// within it a poll is answered from the state file without touching the
+    /// server; past it one process runs the check while the others wait
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cache_ttl: Option<Duration>,
+
+    /// Never serve a cached outcome older than this [default: the TTL plus
+    /// --timeout]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "cache_ttl")]
+    pub max_stale: Option<Duration>,
+
+    /// At most N checks of this service touch the server at once, host-wide;
+    /// a poll over the cap is answered 503 "checker saturated" at once
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrent: Option<u32>,
+
+    /// Directory for the state and slot files of --cache-ttl and
+    /// --max-concurrent [default: $RUNTIME_DIRECTORY, as systemd sets it]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 
     /// Run the check once, print the outcome and exit with the Nagios code
     /// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -172,19 +194,6 @@ impl ServerArgs {
 }
 
 impl CheckCommand {
-    /// The library check this command names, behind the maintenance switch
-    /// when there is one.
-    pub fn build(
-        &self,
-        disable_file: Option<&std::path::Path>,
-    ) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
-        let check = self.build_check()?;
-        Ok(match disable_file {
-            Some(path) => Box::new(Maintenance::new(path, check)),
-            None => check,
-        })
-    }
-
     fn build_check(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
         Ok(match self {
             CheckCommand::Exec { argv } => Box::new(ExecCheck::new(argv.clone()).context("exec")?),
@@ -227,6 +236,48 @@ impl CheckCommand {
 }
 
 impl Cli {
+    /// The check to run, wrapped as the options say: the maintenance switch
+    /// first (it touches nothing), then the cache (a fresh result touches
+    /// nothing), then the cap (only checks that would touch the server count).
+    ///
+    /// `runtime_directory` is `$RUNTIME_DIRECTORY`; `identity` names the
+    /// service's files (its command line: two services sharing a directory
+    /// must not share results).
+    pub fn build(
+        &self,
+        runtime_directory: Option<PathBuf>,
+        identity: &[u8],
+    ) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
+        let mut check = self.check.build_check()?;
+        if self.cache_ttl.is_some() || self.max_concurrent.is_some() {
+            let dir = self.state_dir.clone().or(runtime_directory).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--cache-ttl and --max-concurrent keep files in a directory: give --state-dir DIR (or run under systemd with RuntimeDirectory=)"
+                )
+            })?;
+            let base = dir.join(format!("inetd-health-{}", state::key(identity)));
+            if let Some(n) = self.max_concurrent {
+                let slots = (0..n)
+                    .map(|i| base.with_extension(format!("slot{i}")))
+                    .collect();
+                check = Box::new(Capped::new(check, slots));
+            }
+            if let Some(ttl) = self.cache_ttl {
+                let max_stale = self.max_stale.unwrap_or(ttl + self.timeout);
+                check = Box::new(Cached::new(
+                    check,
+                    base.with_extension("state"),
+                    ttl,
+                    max_stale,
+                ));
+            }
+        }
+        if let Some(path) = &self.disable_file {
+            check = Box::new(Maintenance::new(path, check));
+        }
+        Ok(check)
+    }
+
     /// Connection settings.
     pub fn options(&self) -> Options {
         Options {

@@ -42,6 +42,8 @@
 //! - [`mysql`]: the MariaDB/MySQL client protocol, as much as a check needs.
 //! - [`option_file`]: MySQL option files, where credentials come from.
 //! - [`process`]: child processes, the only place with process control.
+//! - [`state`]: files shared by a service's processes (cache, slots), the
+//!   only place with `flock`.
 //! - [`deadline`]: the one [`Deadline`] passed down.
 //! - [`exit`]: exit codes.
 //!
@@ -59,6 +61,7 @@ pub mod mysql;
 pub mod option_file;
 pub mod process;
 pub mod serve;
+pub mod state;
 
 pub use check::{
     run_check, Check, CheckError, ExecCheck, Health, MariadbCheck, Outcome, Policy, TcpCheck,

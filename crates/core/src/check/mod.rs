@@ -18,6 +18,7 @@ pub mod galera;
 pub mod maintenance;
 pub mod mariadb;
 pub mod replica;
+pub mod shared;
 pub mod tcp;
 
 pub use exec::ExecCheck;
@@ -25,6 +26,7 @@ pub use galera::GaleraCheck;
 pub use maintenance::Maintenance;
 pub use mariadb::MariadbCheck;
 pub use replica::ReplicaCheck;
+pub use shared::{Cached, Capped};
 pub use tcp::TcpCheck;
 
 /// The health a check reports.

@@ -3,8 +3,9 @@
 //! authentication switch), `COM_PING`, `COM_QUIT` and text-protocol queries.
 //!
 //! Parsing is pure ([`Greeting::parse`], [`ServerError::parse`],
-//! [`Reply::classify`]); [`Conn`] adds the I/O, every read and connect
-//! bounded by one [`Deadline`].
+//! [`Reply::classify`], [`parse_query_reply`] over packets from any source);
+//! [`Conn`] adds the I/O, every read and connect bounded by one
+//! [`Deadline`].
 //!
 //! Written here rather than taken from a client crate: what a check needs is
 //! small, and a full client (connection pools, TLS stacks, async runtimes)
@@ -351,6 +352,114 @@ const MORE_RESULTS_EXIST: u16 = 0x0008;
 /// against a query that returns a whole table.
 pub const MAX_ROWS: usize = 10_000;
 
+/// The step named in errors while a query's reply is read.
+const QUERY_STEP: &str = "the query's result";
+
+/// Reads the reply to a `COM_QUERY` (text protocol) from `next_packet`,
+/// which returns one packet's payload per call: every result set the
+/// statement returns (an empty one for a statement without rows).
+///
+/// Pure apart from `next_packet`: [`Conn::query`] reads packets from its
+/// socket; a test or a fuzzer hands them from memory.
+///
+/// # Errors
+/// What `next_packet` returns, the server's error packet, or
+/// [`MysqlError::Protocol`] / [`MysqlError::Unexpected`] for a reply that
+/// is not a result set.
+pub fn parse_query_reply(
+    next_packet: &mut dyn FnMut(&'static str) -> Result<Vec<u8>, MysqlError>,
+) -> Result<Vec<ResultSet>, MysqlError> {
+    let protocol = |source| MysqlError::Protocol {
+        step: QUERY_STEP,
+        source,
+    };
+    let mut sets = Vec::new();
+    loop {
+        let first = next_packet(QUERY_STEP)?;
+        let (set, status) = match first.first() {
+            Some(0x00) => (ResultSet::default(), ok_status(&first).map_err(protocol)?),
+            Some(0xFF) => {
+                return Err(MysqlError::Server(
+                    ServerError::parse(&first).map_err(protocol)?,
+                ))
+            }
+            Some(0xFB) => {
+                return Err(MysqlError::Unexpected {
+                    step: QUERY_STEP,
+                    kind: 0xFB,
+                })
+            }
+            _ => parse_result_set(&first, next_packet)?,
+        };
+        sets.push(set);
+        if status & MORE_RESULTS_EXIST == 0 {
+            return Ok(sets);
+        }
+    }
+}
+
+/// Reads one text-protocol result set whose first packet (the column count)
+/// is `first`, the rest from `next_packet`: the set and the status flags of
+/// its closing EOF packet.
+///
+/// # Errors
+/// As [`parse_query_reply`].
+pub fn parse_result_set(
+    first: &[u8],
+    next_packet: &mut dyn FnMut(&'static str) -> Result<Vec<u8>, MysqlError>,
+) -> Result<(ResultSet, u16), MysqlError> {
+    let protocol = |source| MysqlError::Protocol {
+        step: QUERY_STEP,
+        source,
+    };
+    let count = match lenenc_int(first).map_err(protocol)? {
+        (Some(n), []) if n > 0 && n <= 4096 => n as usize,
+        _ => return Err(protocol(ProtocolError("bad column count"))),
+    };
+    let mut set = ResultSet::default();
+    for _ in 0..count {
+        let def = next_packet(QUERY_STEP)?;
+        // catalog, schema, table, org_table, name, ...
+        let mut rest = &def[..];
+        let mut name = None;
+        for _ in 0..5 {
+            let (field, after) = lenenc_str(rest).map_err(protocol)?;
+            name = field;
+            rest = after;
+        }
+        set.columns
+            .push(String::from_utf8_lossy(name.unwrap_or_default()).into_owned());
+    }
+    let eof = next_packet(QUERY_STEP)?;
+    if !is_eof(&eof) {
+        return Err(protocol(ProtocolError(
+            "no EOF after the column definitions",
+        )));
+    }
+    loop {
+        let row = next_packet(QUERY_STEP)?;
+        if is_eof(&row) {
+            let status = u16::from_le_bytes(take::<2>(&row, 3).map_err(protocol)?);
+            return Ok((set, status));
+        }
+        if row.first() == Some(&0xFF) {
+            return Err(MysqlError::Server(
+                ServerError::parse(&row).map_err(protocol)?,
+            ));
+        }
+        let mut rest = &row[..];
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (value, after) = lenenc_str(rest).map_err(protocol)?;
+            values.push(value.map(|v| String::from_utf8_lossy(v).into_owned()));
+            rest = after;
+        }
+        if set.rows.len() < MAX_ROWS {
+            set.rows.push(values);
+        }
+    }
+}
+
 /// Why talking to the server failed. The messages are the reasons a check
 /// reports: no secrets, one line.
 #[derive(Debug, thiserror::Error)]
@@ -666,86 +775,11 @@ impl Conn {
     /// `COM_QUERY` with the text protocol: every result set the statement
     /// returns (an empty one for a statement without rows).
     pub fn query(&mut self, sql: &str) -> Result<Vec<ResultSet>, MysqlError> {
-        const STEP: &str = "the query's result";
-        let protocol = |source| MysqlError::Protocol { step: STEP, source };
         let mut command = Vec::with_capacity(1 + sql.len());
         command.push(0x03);
         command.extend_from_slice(sql.as_bytes());
-        self.command(&command, STEP)?;
-        let mut sets = Vec::new();
-        loop {
-            let first = self.read_packet(STEP)?;
-            let (set, status) = match first.first() {
-                Some(0x00) => (ResultSet::default(), ok_status(&first).map_err(protocol)?),
-                Some(0xFF) => {
-                    return Err(MysqlError::Server(
-                        ServerError::parse(&first).map_err(protocol)?,
-                    ))
-                }
-                Some(0xFB) => {
-                    return Err(MysqlError::Unexpected {
-                        step: STEP,
-                        kind: 0xFB,
-                    })
-                }
-                _ => self.result_set(&first)?,
-            };
-            sets.push(set);
-            if status & MORE_RESULTS_EXIST == 0 {
-                return Ok(sets);
-            }
-        }
-    }
-
-    fn result_set(&mut self, first: &[u8]) -> Result<(ResultSet, u16), MysqlError> {
-        const STEP: &str = "the query's result";
-        let protocol = |source| MysqlError::Protocol { step: STEP, source };
-        let count = match lenenc_int(first).map_err(protocol)? {
-            (Some(n), []) if n > 0 && n <= 4096 => n as usize,
-            _ => return Err(protocol(ProtocolError("bad column count"))),
-        };
-        let mut set = ResultSet::default();
-        for _ in 0..count {
-            let def = self.read_packet(STEP)?;
-            // catalog, schema, table, org_table, name, ...
-            let mut rest = &def[..];
-            let mut name = None;
-            for _ in 0..5 {
-                let (field, after) = lenenc_str(rest).map_err(protocol)?;
-                name = field;
-                rest = after;
-            }
-            set.columns
-                .push(String::from_utf8_lossy(name.unwrap_or_default()).into_owned());
-        }
-        let eof = self.read_packet(STEP)?;
-        if !is_eof(&eof) {
-            return Err(protocol(ProtocolError(
-                "no EOF after the column definitions",
-            )));
-        }
-        loop {
-            let row = self.read_packet(STEP)?;
-            if is_eof(&row) {
-                let status = u16::from_le_bytes(take::<2>(&row, 3).map_err(protocol)?);
-                return Ok((set, status));
-            }
-            if row.first() == Some(&0xFF) {
-                return Err(MysqlError::Server(
-                    ServerError::parse(&row).map_err(protocol)?,
-                ));
-            }
-            let mut rest = &row[..];
-            let mut values = Vec::with_capacity(count);
-            for _ in 0..count {
-                let (value, after) = lenenc_str(rest).map_err(protocol)?;
-                values.push(value.map(|v| String::from_utf8_lossy(v).into_owned()));
-                rest = after;
-            }
-            if set.rows.len() < MAX_ROWS {
-                set.rows.push(values);
-            }
-        }
+        self.command(&command, QUERY_STEP)?;
+        parse_query_reply(&mut |step| self.read_packet(step))
     }
 
     /// `COM_PING` and `COM_QUIT` in one write, then the ping's answer: one

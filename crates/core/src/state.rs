@@ -1,0 +1,242 @@
+//! Files shared by the per-connection processes of one service: the cached
+//! outcome and the concurrency slots. The only place with `flock`.
+//!
+//! A service runs as one user, often `nobody`, in a directory that may be
+//! shared (`/run`, even `/tmp`), so a state file is opened with
+//! `O_NOFOLLOW` (a planted symlink cannot redirect our writes), created mode
+//! 0600, and checked on the opened descriptor: a regular file, owned by the
+//! effective user, mode 0600. Anything else is refused, not repaired.
+//!
+//! Locks are `flock(2)` locks: the kernel drops them when the holder exits,
+//! however it exits (SIGKILL included), so a crashed check never leaves a
+//! slot taken or the cache locked.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::Deadline;
+
+/// Why a state file was not used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Opening or locking failed.
+    #[error("state file {}: {}", path.display(), crate::io_reason(source))]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The file is not one we would have created.
+    #[error("state file {}: refused: {why}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+/// Opens (creating if needed) a private state file.
+///
+/// # Errors
+/// [`StateError::Refused`] for a symlink, a non-regular file, a file owned
+/// by another user or not mode 0600; [`StateError::Io`] otherwise.
+pub fn open_private(path: &Path) -> Result<File, StateError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| match source.raw_os_error() {
+            Some(libc::ELOOP) => StateError::Refused {
+                path: path.to_owned(),
+                why: "it is a symbolic link",
+            },
+            _ => StateError::Io {
+                path: path.to_owned(),
+                source,
+            },
+        })?;
+    // SAFETY: an all-zero stat is valid; fstat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a descriptor we own.
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(StateError::Io {
+            path: path.to_owned(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    let refuse = |why| StateError::Refused {
+        path: path.to_owned(),
+        why,
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(refuse("not a regular file"));
+    }
+    // SAFETY: geteuid has no preconditions.
+    if st.st_uid != unsafe { libc::geteuid() } {
+        return Err(refuse("owned by another user"));
+    }
+    if st.st_mode & 0o777 != 0o600 {
+        return Err(refuse("not mode 0600"));
+    }
+    Ok(file)
+}
+
+/// A lock's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Readers.
+    Shared,
+    /// One writer.
+    Exclusive,
+}
+
+/// Takes `lock` if it is free now.
+///
+/// # Errors
+/// A `flock` failure other than "held by someone else".
+pub fn try_lock(file: &File, lock: Lock) -> io::Result<bool> {
+    let op = match lock {
+        Lock::Shared => libc::LOCK_SH,
+        Lock::Exclusive => libc::LOCK_EX,
+    };
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Takes `lock`, waiting at most until `deadline`. `flock` has no timeout,
+/// so this retries, every 2 ms at first and at most every 20 ms.
+///
+/// # Errors
+/// As [`try_lock`].
+pub fn lock_before(file: &File, lock: Lock, deadline: Deadline) -> io::Result<bool> {
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if try_lock(file, lock)? {
+            return Ok(true);
+        }
+        let left = deadline.remaining();
+        if left.is_zero() {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Releases the lock (closing the file does too).
+pub fn unlock(file: &File) {
+    // SAFETY: flock on a descriptor we own.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+}
+
+/// A short, stable name for a service's files: FNV-1a 64 of its
+/// configuration, as 16 hex digits.
+pub fn key(config: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in config {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ih-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn created_private_and_reopened() {
+        let d = dir("create");
+        let p = d.join("x.state");
+        drop(open_private(&p).unwrap());
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        open_private(&p).unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn symlinks_and_loose_modes_are_refused() {
+        let d = dir("refuse");
+        let target = d.join("elsewhere");
+        std::fs::write(&target, "x").unwrap();
+        let link = d.join("link.state");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = open_private(&link).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "state file {}: refused: it is a symbolic link",
+                link.display()
+            )
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"x");
+        let loose = d.join("loose.state");
+        std::fs::write(&loose, "").unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(open_private(&loose)
+            .unwrap_err()
+            .to_string()
+            .ends_with("refused: not mode 0600"));
+        assert!(open_private(&d).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn exclusive_excludes_until_released() {
+        let d = dir("lock");
+        let p = d.join("l.state");
+        let a = open_private(&p).unwrap();
+        let b = open_private(&p).unwrap();
+        assert!(try_lock(&a, Lock::Exclusive).unwrap());
+        assert!(!try_lock(&b, Lock::Shared).unwrap());
+        let start = std::time::Instant::now();
+        assert!(!lock_before(
+            &b,
+            Lock::Exclusive,
+            Deadline::after(Duration::from_millis(60))
+        )
+        .unwrap());
+        assert!(start.elapsed() >= Duration::from_millis(60));
+        drop(a);
+        assert!(try_lock(&b, Lock::Shared).unwrap());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn keys_are_stable_and_distinct() {
+        assert_eq!(key(b""), "cbf29ce484222325");
+        assert_ne!(key(b"mariadb --socket a"), key(b"mariadb --socket b"));
+        assert_eq!(key(b"x").len(), 16);
+    }
+}
