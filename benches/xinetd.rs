@@ -11,7 +11,7 @@
 //!   split over the rounds (each round starts a fresh xinetd).
 //! - `BENCH_ROUNDS` (default 5): candidates alternate round by round, since
 //!   this machine is noisy and a slow minute should hit all of them alike.
-//! - `BENCH_ONLY` (`hello`, `tcp`, `exec`, `mariadb` or `galera`): run only the
+//! - `BENCH_ONLY` (`hello`, `tcp`, `exec`, `mariadb`, `galera` or `replica`): run only the
 //!   candidates of that floor.
 //! - `BENCH_EXTRA` (`label=/path/to/binary arg...;label2@tcp=...`): more
 //!   handlers, e.g. other builds of the same program. `@hello` (the default),
@@ -43,6 +43,10 @@ mod mariadb;
 // galera.rs refers to `super::mariadb`, which is the module above.
 #[path = "../tests/support/galera.rs"]
 mod galera;
+// The fixtures serve the tests too; the bench uses part of them.
+#[allow(dead_code)]
+#[path = "../tests/support/replication.rs"]
+mod replication;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -115,6 +119,11 @@ fn main() {
             "galera-check.sh",
             &GALERA_PID,
         )
+    } else {
+        None
+    };
+    let pair = if cfg.only.is_none_or(|k| k == Kind::Replica) {
+        ReplicaPair::start()
     } else {
         None
     };
@@ -198,6 +207,23 @@ fn main() {
                     Some(&db.script),
                     &[sock, file],
                 ),
+                candidate(
+                    MARIADB_CACHED,
+                    Kind::Mariadb,
+                    false,
+                    cli,
+                    &[
+                        "--cache-ttl",
+                        "1s",
+                        "--state-dir",
+                        &work.path().display().to_string(),
+                        "mariadb",
+                        "--socket",
+                        sock,
+                        "--defaults-extra-file",
+                        file,
+                    ],
+                ),
             ]
             .into_iter()
             .flatten(),
@@ -225,6 +251,23 @@ fn main() {
             .into_iter()
             .flatten(),
         );
+    }
+    if let Some(pair) = &pair {
+        candidates.extend(candidate(
+            REPLICA_CHECK,
+            Kind::Replica,
+            false,
+            cli,
+            &[
+                "replica",
+                "--socket",
+                &pair.socket,
+                "--defaults-extra-file",
+                &pair.option_file,
+                "--max-lag",
+                "10",
+            ],
+        ));
     }
     candidates.extend(cfg.extra.iter().map(|extra| {
         let (sock, port, file) = db.as_ref().map_or(("", "", ""), |db| {
@@ -258,6 +301,9 @@ fn main() {
     if gdb.is_none() {
         candidates.retain(|c| c.kind != Kind::Galera);
     }
+    if pair.is_none() {
+        candidates.retain(|c| c.kind != Kind::Replica);
+    }
     if candidates.is_empty() {
         println!("nothing to measure");
         return;
@@ -287,8 +333,12 @@ fn main() {
         eprint!("round {}/{} done\r", round + 1, cfg.rounds);
     }
     eprintln!();
+    // Each handler's own peak memory: run it once more, directly on a
+    // socket pair, and read its rusage (xinetd's only gives the largest
+    // process, xinetd itself).
+    let rss: Vec<Option<i64>> = candidates.iter().map(handler_rss_kib).collect();
     listener.stop();
-    print_table(&candidates, &results);
+    print_table(&candidates, &results, &rss);
     if let Some(db) = db {
         print_mariadb(&candidates, &results, &db);
         db.stop();
@@ -296,6 +346,81 @@ fn main() {
     if let Some(g) = gdb {
         print_galera(&candidates, &results, &g);
         g.stop();
+    }
+    drop(pair);
+}
+
+/// The largest resident set of one connection's handler (its process
+/// tree, for scripts), in KiB: the maximum over three runs, each started
+/// directly on a socket pair with the benchmark's request.
+fn handler_rss_kib(c: &Candidate) -> Option<i64> {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    let mut peak = None;
+    for _ in 0..3 {
+        let (client, server) = UnixStream::pair().ok()?;
+        let fd = OwnedFd::from(server);
+        let child = Command::new(&c.server)
+            .args(&c.args)
+            .stdin(fd.try_clone().ok()?)
+            .stdout(fd.try_clone().ok()?)
+            .stderr(fd)
+            .spawn()
+            .ok()?;
+        let mut client = client;
+        let _ = client.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = client.write_all(REQUEST);
+        let mut sink = Vec::new();
+        let _ = client.read_to_end(&mut sink);
+        drop(client);
+        // wait4 ourselves (std's wait would reap without the rusage).
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 fills it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waiting for our own child, valid out pointers.
+        let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+        if r > 0 {
+            peak = Some(peak.unwrap_or(0).max(usage.ru_maxrss));
+        }
+    }
+    peak
+}
+
+/// The primary/replica pair the `replica` candidate checks.
+struct ReplicaPair {
+    pair: replication::Replication,
+    socket: String,
+    option_file: String,
+}
+
+impl ReplicaPair {
+    fn start() -> Option<ReplicaPair> {
+        let pair = match std::panic::catch_unwind(replication::Replication::start) {
+            Ok(pair) => pair,
+            Err(_) => {
+                println!("skipping the replica candidate: the pair did not start (see above)");
+                return None;
+            }
+        };
+        let replica = &pair.replica;
+        let option_file = replica.write_option_file(
+            replica.dir(),
+            mariadb::MONITOR_USER,
+            Some(replica.monitor_password()),
+            0o600,
+        );
+        Some(ReplicaPair {
+            socket: replica.socket().display().to_string(),
+            option_file: option_file.display().to_string(),
+            pair,
+        })
+    }
+}
+
+impl Drop for ReplicaPair {
+    fn drop(&mut self) {
+        self.pair.primary.stop();
+        self.pair.replica.stop();
     }
 }
 
@@ -347,6 +472,7 @@ enum Kind {
     Exec,
     Mariadb,
     Galera,
+    Replica,
 }
 
 impl Kind {
@@ -357,6 +483,7 @@ impl Kind {
             "exec" => Some(Kind::Exec),
             "mariadb" => Some(Kind::Mariadb),
             "galera" => Some(Kind::Galera),
+            "replica" => Some(Kind::Replica),
             _ => None,
         }
     }
@@ -429,7 +556,7 @@ impl Config {
         let warmup = num("BENCH_WARMUP", 100);
         let only = std::env::var("BENCH_ONLY").ok().map(|v| {
             Kind::parse(v.trim()).unwrap_or_else(|| {
-                panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec, mariadb or galera")
+                panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec, mariadb, galera or replica")
             })
         });
         let extra = std::env::var("BENCH_EXTRA")
@@ -565,6 +692,8 @@ const MARIADB_AUTH_TCP: &str = "inetd-health mariadb auth tcp";
 const MARIADB_SCRIPT: &str = "seed mysqladmin script";
 const GALERA_SCRIPT: &str = "shell + mysql galera check";
 const GALERA_CHECK: &str = "inetd-health galera";
+const MARIADB_CACHED: &str = "inetd-health mariadb cached";
+const REPLICA_CHECK: &str = "inetd-health replica";
 /// The bars of the MariaDB check (issue 3): greeting at most 1.25x the C
 /// floor; authenticated at most 1/6 of the seed script's CPU.
 const GREETING_BAR: f64 = 1.25;
@@ -1117,7 +1246,7 @@ fn median(values: &mut [Duration]) -> Option<Duration> {
     values.get(values.len().checked_sub(1)? / 2).copied()
 }
 
-fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
+fn print_table(candidates: &[Candidate], results: &[Vec<Round>], rss: &[Option<i64>]) {
     let summaries: Vec<Summary> = results.iter().map(|r| summarize(r)).collect();
     let us = |d: Option<Duration>| {
         d.map_or_else(
@@ -1131,12 +1260,13 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
     };
     println!();
     println!(
-        "{:<28} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
+        "{:<28} {:>8} {:>8} {:>9} {:>8} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
         "candidate",
         "p50",
         "p99",
         "CPU/req",
         "faults",
+        "RSS/conn",
         "max RSS",
         "non200",
         "resets",
@@ -1145,7 +1275,7 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
         "p50 ratio",
         "CPU ratio"
     );
-    for (c, s) in candidates.iter().zip(&summaries) {
+    for ((c, s), rss) in candidates.iter().zip(&summaries).zip(rss) {
         // Each candidate is compared with the C floor of its kind.
         let floor = candidates
             .iter()
@@ -1160,12 +1290,13 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
             _ => ("-".to_owned(), "-".to_owned()),
         };
         println!(
-            "{:<28} {:>8} {:>8} {:>9} {:>8.0} {:>8}K {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
+            "{:<28} {:>8} {:>8} {:>9} {:>8.0} {:>9} {:>8}K {:>6} {:>6} {:>6} {:>7} {:>9} {:>9}",
             c.name,
             us(s.p50),
             us(s.p99),
             us(s.cpu_per_request),
             s.faults_per_request,
+            rss.map_or_else(|| "-".to_owned(), |k| format!("{k}K")),
             s.max_rss_kib,
             s.not_ok,
             s.resets,
@@ -1178,7 +1309,8 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>]) {
     println!();
     println!("p50: median of per-round p50s (connect to EOF); p99: all measured requests pooled;");
     println!("CPU/req: xinetd + handlers user+sys CPU (wait4 rusage) / requests incl. warm-up, median of rounds;");
-    println!("faults: minor page faults of xinetd + handlers per request; max RSS: largest process among them;");
+    println!("faults: minor page faults of xinetd + handlers per request; RSS/conn: one handler's peak resident set");
+    println!("(its process tree; run directly on a socket pair); max RSS: largest process under xinetd (xinetd itself);");
     println!("ratios are against the C floor of the same kind.");
 }
 
