@@ -138,6 +138,13 @@ fn main() {
             rust.hello.as_ref(),
             &[],
         ),
+        candidate(
+            "seed hello script",
+            Kind::Hello,
+            false,
+            Some(&workspace_root().join("benches/floor/hello-healthcheck.sh")),
+            &[],
+        ),
         candidate("C tcp", Kind::Tcp, true, f.map(|f| &f.tcp), &[tcp]),
         candidate("inetd-health tcp", Kind::Tcp, false, cli, &["tcp", tcp]),
         candidate(
