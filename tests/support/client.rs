@@ -225,3 +225,82 @@ fn read_to_end(stream: &mut TcpStream, start: Instant, timeout: Duration) -> Exc
         elapsed: start.elapsed(),
     }
 }
+
+/// TCP sockets on 127.0.0.1 whose local port is `port`, as `(state, remote
+/// port)` with the state as the kernel's hex code (`01` ESTABLISHED, `06`
+/// TIME_WAIT, `08` CLOSE_WAIT, `0A` LISTEN...), from `/proc/net/tcp`.
+pub fn tcp_sockets_on(port: u16) -> Vec<(String, u16)> {
+    let want = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 4 || fields[1] != want {
+                return None;
+            }
+            let remote = u16::from_str_radix(fields[2].rsplit(':').next()?, 16).ok()?;
+            Some((fields[3].to_string(), remote))
+        })
+        .collect()
+}
+
+/// Server-side connections on 127.0.0.1:`port` that are still open: every
+/// socket there but the listener and those in TIME_WAIT (which no process
+/// holds any more).
+pub fn open_connections_on(port: u16) -> Vec<(String, u16)> {
+    tcp_sockets_on(port)
+        .into_iter()
+        .filter(|(state, _)| state != "0A" && state != "06")
+        .collect()
+}
+
+/// Connections waiting in the accept queue of the listener on
+/// 127.0.0.1:`port` (the `rx_queue` of its LISTEN line), if it listens.
+pub fn accept_queue_len(port: u16) -> Option<usize> {
+    let want = format!("0100007F:{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 5 || fields[1] != want || fields[3] != "0A" {
+            return None;
+        }
+        let rx = fields[4].split(':').nth(1)?;
+        usize::from_str_radix(rx, 16).ok()
+    })
+}
+
+/// Reads from `stream` to EOF, a reset, or `timeout` (counted from now), as
+/// [`exchange`] does after sending; for callers that drive the connection
+/// themselves (e.g. write from another thread).
+pub fn read_until_closed(stream: &mut TcpStream, timeout: Duration) -> Exchange {
+    read_to_end(stream, Instant::now(), timeout)
+}
+
+/// Closes `stream` with a reset: `SO_LINGER` 0, then close, so the kernel
+/// sends RST instead of FIN (a client that aborts).
+pub fn abort(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid descriptor and a pointer to a linger of the given size.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "setting SO_LINGER 0: {}",
+        std::io::Error::last_os_error()
+    );
+    drop(stream);
+}

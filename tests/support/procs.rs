@@ -202,3 +202,80 @@ pub fn unique_digits() -> String {
         .unwrap_or(0);
     format!("{}{:03}{:09}", std::process::id(), n % 1000, nanos)
 }
+
+/// A `kB` field of `/proc/<pid>/status` (e.g. `VmHWM`, the peak resident
+/// set size), in KiB; `None` once the process is gone.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The inodes of the sockets `pid` has open (from its `/proc/<pid>/fd` links).
+pub fn socket_inodes_of(pid: u32) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.ok()?.path()).ok()?;
+            let target = target.to_str()?;
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Every unix stream socket on the host, from `/proc/net/unix`, as
+/// `(inode, state, path)`: the state as the kernel's code (`01` unconnected,
+/// `02` connecting, `03` connected...), the path empty for an unnamed socket
+/// (such as a client's end of a connection).
+pub fn unix_stream_sockets() -> Vec<(u64, String, String)> {
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // Num RefCount Protocol Flags Type St Inode [Path]
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 7 || fields[4] != "0001" {
+                return None;
+            }
+            let inode = fields[6].parse().ok()?;
+            let path = fields.get(7).unwrap_or(&"").to_string();
+            Some((inode, fields[5].to_string(), path))
+        })
+        .collect()
+}
+
+/// The pids of `parent`'s children (zombies included), from
+/// `/proc/<parent>/task/*/children`: one small read per thread of the
+/// parent, where [`children_of`] walks all of `/proc`. Falls back to that
+/// walk on kernels without `CONFIG_PROC_CHILDREN`.
+pub fn child_pids(parent: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for task in tasks.flatten() {
+        match std::fs::read_to_string(task.path().join("children")) {
+            Ok(list) => pids.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return all_pids()
+                    .into_iter()
+                    .filter(|&pid| parent_of(pid) == Some(parent))
+                    .collect();
+            }
+            Err(_) => {}
+        }
+    }
+    pids
+}
