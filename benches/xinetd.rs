@@ -343,7 +343,13 @@ fn main() {
     // Each handler's own peak memory: run it once more, directly on a
     // socket pair, and read its rusage (xinetd's only gives the largest
     // process, xinetd itself).
-    let rss: Vec<Option<i64>> = candidates.iter().map(handler_rss_kib).collect();
+    let rss: Vec<Option<i64>> = match &floors {
+        Some(f) => candidates
+            .iter()
+            .map(|c| handler_rss_kib(&f.rss, work.path(), c))
+            .collect(),
+        None => candidates.iter().map(|_| None).collect(),
+    };
     listener.stop();
     print_table(&candidates, &results, &rss);
     if let Some(db) = db {
@@ -359,35 +365,37 @@ fn main() {
 
 /// The largest resident set of one connection's handler (its process
 /// tree, for scripts), in KiB: the maximum over three runs, each started
-/// directly on a socket pair with the benchmark's request.
-fn handler_rss_kib(c: &Candidate) -> Option<i64> {
+/// directly on a socket pair with the benchmark's request, through the
+/// small static launcher `rss` (see benches/floor/rss.c for why).
+fn handler_rss_kib(launcher: &Path, dir: &Path, c: &Candidate) -> Option<i64> {
     use std::os::fd::OwnedFd;
     use std::os::unix::net::UnixStream;
+    let report = dir.join("rss.out");
     let mut peak = None;
     for _ in 0..3 {
-        let (client, server) = UnixStream::pair().ok()?;
+        let _ = fs::remove_file(&report);
+        let (mut client, server) = UnixStream::pair().ok()?;
         let fd = OwnedFd::from(server);
-        let child = Command::new(&c.server)
+        let mut child = Command::new(launcher)
+            .arg(&report)
+            .arg(&c.server)
             .args(&c.args)
             .stdin(fd.try_clone().ok()?)
             .stdout(fd.try_clone().ok()?)
             .stderr(fd)
             .spawn()
             .ok()?;
-        let mut client = client;
         let _ = client.set_read_timeout(Some(IO_TIMEOUT));
         let _ = client.write_all(REQUEST);
         let mut sink = Vec::new();
         let _ = client.read_to_end(&mut sink);
         drop(client);
-        // wait4 ourselves (std's wait would reap without the rusage).
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is valid; wait4 fills it.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: waiting for our own child, valid out pointers.
-        let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-        if r > 0 {
-            peak = Some(peak.unwrap_or(0).max(usage.ru_maxrss));
+        let _ = child.wait();
+        if let Some(kib) = fs::read_to_string(&report)
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+        {
+            peak = Some(peak.unwrap_or(0).max(kib));
         }
     }
     peak
@@ -630,6 +638,8 @@ struct Floors {
     tcp: PathBuf,
     exec: PathBuf,
     mariadb: PathBuf,
+    /// Not a floor: the launcher that measures a handler's peak RSS.
+    rss: PathBuf,
 }
 
 /// Static, so the floor pays no dynamic loading: that is the best a C
@@ -652,11 +662,22 @@ fn compile_floors(dir: &Path) -> Result<Floors, String> {
             Err(format!("{cc} failed on {name}.c: {status}"))
         }
     };
+    let rss = dir.join("rss");
+    let status = Command::new(&cc)
+        .args(["-O2", "-static", "-Wall", "-o"])
+        .arg(&rss)
+        .arg(src.join("rss.c"))
+        .status()
+        .map_err(|e| format!("{cc}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{cc} failed on rss.c: {status}"));
+    }
     Ok(Floors {
         hello: compile("hello")?,
         tcp: compile("tcp")?,
         exec: compile("exec")?,
         mariadb: compile("mariadb")?,
+        rss,
     })
 }
 
