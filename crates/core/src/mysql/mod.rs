@@ -759,14 +759,17 @@ impl Conn {
     pub fn ping(&mut self) -> Result<(), MysqlError> {
         const STEP: &str = "the ping reply";
         self.command(&[0x0E], STEP)?;
-        let payload = self.read_packet(STEP)?;
-        match Reply::classify(&payload)
-            .map_err(|source| MysqlError::Protocol { step: STEP, source })?
-        {
+        self.expect_ok(STEP)
+    }
+
+    /// Reads a reply that must be OK; an error packet is the server's error.
+    fn expect_ok(&mut self, step: &'static str) -> Result<(), MysqlError> {
+        let payload = self.read_packet(step)?;
+        match Reply::classify(&payload).map_err(|source| MysqlError::Protocol { step, source })? {
             Reply::Ok => Ok(()),
             Reply::Err(e) => Err(MysqlError::Server(e)),
             _ => Err(MysqlError::Unexpected {
-                step: STEP,
+                step,
                 kind: payload[0],
             }),
         }
@@ -794,17 +797,7 @@ impl Conn {
             Stream::Tcp(s) => s.write_all(&both),
         };
         r.map_err(|source| MysqlError::Io { step: STEP, source })?;
-        let payload = self.read_packet(STEP)?;
-        match Reply::classify(&payload)
-            .map_err(|source| MysqlError::Protocol { step: STEP, source })?
-        {
-            Reply::Ok => Ok(()),
-            Reply::Err(e) => Err(MysqlError::Server(e)),
-            _ => Err(MysqlError::Unexpected {
-                step: STEP,
-                kind: payload[0],
-            }),
-        }
+        self.expect_ok(STEP)
     }
 
     /// `COM_QUIT`, then the end of the connection. The server reads the
