@@ -13,7 +13,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -23,16 +23,13 @@ use support::client::exchange;
 use support::galera::{start_galera, synced, wsrep_status, wsrep_value};
 use support::haproxy::{Haproxy, ServerState};
 use support::http::Response;
-use support::inetd_health_bin;
 use support::mariadb::{on_lasting_thread, stop_at_exit, Mariadb, MONITOR_USER};
 use support::procs::wait_until;
 use support::replication::{Replication, NO_GRANT_USER};
+use support::run::{check, path_str, reader, strings, Run, GET, RUN_TIMEOUT};
 use support::tmp::TempDir;
 use support::xinetd::Xinetd;
 
-const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: lb\r\n\r\n";
-/// Bound on one run of the binary.
-const RUN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound on one exchange with xinetd.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// "At once": no server involved, or a local one answering, well under the
@@ -99,94 +96,6 @@ fn wait_synced(node: &Mariadb) {
         last.is_ok()
     });
     assert!(ok, "not Synced after {SETTLE_TIMEOUT:?}: {last:?}");
-}
-
-// --- Running the binary --------------------------------------------------------
-
-/// One run of the binary with GET on a pipe as stdin (closed after it).
-struct Run {
-    args: Vec<String>,
-    stdout: Vec<u8>,
-    stderr: String,
-    code: Option<i32>,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn response(&self) -> Response {
-        Response::parse(&self.stdout)
-            .unwrap_or_else(|e| panic!("{:?}: {e}\nstderr: {}", self.args, self.stderr))
-    }
-
-    fn body(&self) -> String {
-        self.response().body_text()
-    }
-}
-
-/// Runs `inetd-health ARGS` with GET on stdin, bounded by [`RUN_TIMEOUT`].
-fn check(args: &[String]) -> Run {
-    let mut child = Command::new(inetd_health_bin())
-        .args(args)
-        .env_remove("REMOTE_HOST")
-        .env_remove("TCPREMOTEIP")
-        .env_remove("REMOTE_ADDR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {}: {e}", inetd_health_bin()));
-    let start = Instant::now();
-    let out = child.stdout.take().map(reader);
-    let err = child.stderr.take().map(reader);
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(GET);
-    }
-    let mut code = None;
-    let finished = wait_until(RUN_TIMEOUT, Duration::from_millis(2), || {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                code = status.code();
-                true
-            }
-            Ok(None) => false,
-            Err(_) => true,
-        }
-    });
-    let elapsed = start.elapsed();
-    if !finished {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
-    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&stderr).into_owned();
-    assert!(
-        finished,
-        "inetd-health {args:?} still running after {RUN_TIMEOUT:?}; stderr: {stderr}"
-    );
-    Run {
-        args: args.to_vec(),
-        stdout,
-        stderr,
-        code,
-        elapsed,
-    }
-}
-
-fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = from.read_to_end(&mut bytes);
-        bytes
-    })
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|a| a.to_string()).collect()
-}
-
-fn path_str(path: &Path) -> String {
-    path.to_str().expect("utf-8 path").to_string()
 }
 
 /// How a check reaches a server.

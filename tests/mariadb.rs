@@ -11,24 +11,19 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::client::exchange;
 use support::haproxy::{Haproxy, ServerState};
 use support::http::Response;
-use support::inetd_health_bin;
 use support::mariadb::{write_option_file_text, Mariadb, MONITOR_USER};
 use support::procs::{all_pids, cmdline_of, processes_matching, wait_until};
+use support::run::{check, path_str, run_with_input, strings, Run, GET};
 use support::tmp::TempDir;
 use support::xinetd::Xinetd;
 
-const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: lb\r\n\r\n";
-/// Bound on one run of the binary that is expected to finish promptly.
-const RUN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound on one exchange with xinetd.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// "At once": a refused connection or a missing socket, answered well under
@@ -42,101 +37,6 @@ const HAPROXY_INTER: Duration = Duration::from_millis(200);
 /// Slack on top of two check intervals: the check itself, HAProxy's
 /// scheduling, and the 50 ms polling of its stats socket.
 const HAPROXY_MARGIN: Duration = Duration::from_millis(600);
-
-// --- Running the binary --------------------------------------------------------
-
-/// One run of the binary with GET on a pipe as stdin (closed after it).
-struct Run {
-    stdout: Vec<u8>,
-    stderr: String,
-    code: Option<i32>,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn response(&self) -> Response {
-        Response::parse(&self.stdout).unwrap_or_else(|e| panic!("{e}\nstderr: {}", self.stderr))
-    }
-
-    fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-}
-
-fn cmd(args: &[String]) -> Command {
-    let mut c = Command::new(inetd_health_bin());
-    c.args(args)
-        .env_remove("REMOTE_HOST")
-        .env_remove("TCPREMOTEIP")
-        .env_remove("REMOTE_ADDR");
-    c
-}
-
-/// Runs `inetd-health ARGS` with `input` on stdin, bounded by [`RUN_TIMEOUT`].
-fn run_with_input(args: &[String], input: &[u8]) -> Run {
-    let mut child = cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {}: {e}", inetd_health_bin()));
-    let start = Instant::now();
-    let out = child.stdout.take().map(reader);
-    let err = child.stderr.take().map(reader);
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input);
-    }
-    let mut code = None;
-    let finished = wait_until(RUN_TIMEOUT, Duration::from_millis(2), || {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                code = status.code();
-                true
-            }
-            Ok(None) => false,
-            Err(_) => true,
-        }
-    });
-    let elapsed = start.elapsed();
-    if !finished {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
-    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&stderr).into_owned();
-    assert!(
-        finished,
-        "inetd-health {args:?} still running after {RUN_TIMEOUT:?}; stderr: {stderr}"
-    );
-    Run {
-        stdout,
-        stderr,
-        code,
-        elapsed,
-    }
-}
-
-fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = from.read_to_end(&mut bytes);
-        bytes
-    })
-}
-
-/// One HTTP check over pipes.
-fn check(args: &[String]) -> Run {
-    run_with_input(args, GET)
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|a| a.to_string()).collect()
-}
-
-fn path_str(path: &Path) -> String {
-    path.to_str().expect("utf-8 path").to_string()
-}
 
 /// `[OPTIONS...] mariadb --socket S [--defaults-extra-file F]`.
 fn over_socket(options: &[&str], db: &Mariadb, file: Option<&Path>) -> Vec<String> {

@@ -25,6 +25,7 @@ pub mod http;
 pub mod mariadb;
 pub mod procs;
 pub mod replication;
+pub mod run;
 pub mod tmp;
 pub mod xinetd;
 

@@ -1,0 +1,125 @@
+//! Running the binary under test once, over pipes: the request on stdin
+//! (closed after it), stdout and stderr captured, bounded in time.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::http::Response;
+use super::inetd_health_bin;
+use super::procs::wait_until;
+
+/// The request most checks are run with.
+pub const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: lb\r\n\r\n";
+
+/// Bound on one run; far above any check's own deadline.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One run of the binary.
+pub struct Run {
+    /// The arguments it ran with.
+    pub args: Vec<String>,
+    /// What it wrote to stdout (the response).
+    pub stdout: Vec<u8>,
+    /// What it wrote to stderr (the log line).
+    pub stderr: String,
+    /// Its exit code.
+    pub code: Option<i32>,
+    /// From start to exit.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The response, strictly parsed; panics (naming the run) if it is not one.
+    pub fn response(&self) -> Response {
+        Response::parse(&self.stdout)
+            .unwrap_or_else(|e| panic!("{:?}: {e}\nstderr: {}", self.args, self.stderr))
+    }
+
+    /// The response's body as text.
+    pub fn body(&self) -> String {
+        self.response().body_text()
+    }
+
+    /// stdout as text.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `inetd-health ARGS` with `input` on stdin and no super-server
+/// variables in the environment, bounded by [`RUN_TIMEOUT`].
+pub fn run_with_input(args: &[String], input: &[u8]) -> Run {
+    let mut child = Command::new(inetd_health_bin())
+        .args(args)
+        .env_remove("REMOTE_HOST")
+        .env_remove("TCPREMOTEIP")
+        .env_remove("REMOTE_ADDR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", inetd_health_bin()));
+    let start = Instant::now();
+    let out = child.stdout.take().map(reader);
+    let err = child.stderr.take().map(reader);
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    let mut code = None;
+    let finished = wait_until(RUN_TIMEOUT, Duration::from_millis(2), || {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                code = status.code();
+                true
+            }
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    });
+    let elapsed = start.elapsed();
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
+    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    assert!(
+        finished,
+        "inetd-health {args:?} still running after {RUN_TIMEOUT:?}; stderr: {stderr}"
+    );
+    Run {
+        args: args.to_vec(),
+        stdout,
+        stderr,
+        code,
+        elapsed,
+    }
+}
+
+/// One HTTP check over pipes: [`GET`] on stdin.
+pub fn check(args: &[String]) -> Run {
+    run_with_input(args, GET)
+}
+
+/// Reads a pipe to its end on a thread (so stdout and stderr never block
+/// each other).
+pub fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = from.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// Owned arguments.
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// A path as an argument.
+pub fn path_str(path: &Path) -> String {
+    path.to_str().expect("utf-8 path").to_string()
+}
