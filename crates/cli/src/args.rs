@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -240,22 +241,23 @@ impl Cli {
     /// first (it touches nothing), then the cache (a fresh result touches
     /// nothing), then the cap (only checks that would touch the server count).
     ///
-    /// `runtime_directory` is `$RUNTIME_DIRECTORY`; `identity` names the
-    /// service's files (its command line: two services sharing a directory
-    /// must not share results).
-    pub fn build(
-        &self,
-        runtime_directory: Option<PathBuf>,
-        identity: &[u8],
-    ) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
+    /// The state files live in --state-dir or `$RUNTIME_DIRECTORY`, named
+    /// after the command line (two services sharing a directory must not
+    /// share results); both are looked at only when a shared option asks.
+    pub fn build(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
         let mut check = self.check.build_check()?;
         if self.cache_ttl.is_some() || self.max_concurrent.is_some() {
-            let dir = self.state_dir.clone().or(runtime_directory).ok_or_else(|| {
+            let dir = self.state_dir.clone().or_else(runtime_directory).ok_or_else(|| {
                 anyhow::anyhow!(
                     "--cache-ttl and --max-concurrent keep files in a directory: give --state-dir DIR (or run under systemd with RuntimeDirectory=)"
                 )
             })?;
-            let base = dir.join(format!("inetd-health-{}", state::key(identity)));
+            let identity = std::env::args_os().skip(1).fold(Vec::new(), |mut acc, a| {
+                acc.extend_from_slice(a.as_bytes());
+                acc.push(0);
+                acc
+            });
+            let base = dir.join(format!("inetd-health-{}", state::key(&identity)));
             if let Some(n) = self.max_concurrent {
                 let slots = (0..n)
                     .map(|i| base.with_extension(format!("slot{i}")))
@@ -297,6 +299,14 @@ impl Cli {
             show_detail: self.show_output,
         }
     }
+}
+
+/// `$RUNTIME_DIRECTORY`, as systemd sets it for `RuntimeDirectory=`; it may
+/// list several directories separated by ':', the first is ours.
+fn runtime_directory() -> Option<PathBuf> {
+    let value = std::env::var_os("RUNTIME_DIRECTORY")?;
+    let first = value.as_bytes().split(|&b| b == b':').next()?;
+    (!first.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(first)))
 }
 
 fn after_help() -> String {

@@ -56,20 +56,7 @@ fn inetd_health_main() -> i32 {
 }
 
 fn run(cli: Cli, started: Instant, log: Log) -> i32 {
-    // systemd may list several directories, separated by ':'; the first is ours.
-    let runtime_directory = std::env::var_os("RUNTIME_DIRECTORY")
-        .and_then(|v| {
-            v.to_str()
-                .and_then(|v| v.split(':').next())
-                .map(std::path::PathBuf::from)
-        })
-        .filter(|p| !p.as_os_str().is_empty());
-    let identity: Vec<u8> = std::env::args_os().skip(1).fold(Vec::new(), |mut acc, a| {
-        acc.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()));
-        acc.push(0);
-        acc
-    });
-    let check = match cli.build(runtime_directory, &identity) {
+    let check = match cli.build() {
         Ok(check) => check,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),
     };
