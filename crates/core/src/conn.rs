@@ -108,6 +108,30 @@ where
     }
 }
 
+/// Connects to the first of `addrs` that accepts, each try bounded by what
+/// is left of `deadline`.
+///
+/// # Errors
+/// The last address tried and why it failed; `None` when the deadline
+/// passed before any try (or there was no address).
+pub fn connect_any(
+    addrs: &[SocketAddr],
+    deadline: Deadline,
+) -> Result<(TcpStream, SocketAddr), Option<(SocketAddr, io::Error)>> {
+    let mut last = None;
+    for &addr in addrs {
+        let left = deadline.remaining();
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    Err(last)
+}
+
 fn poll_fd(fd: BorrowedFd<'_>, deadline: Deadline) -> io::Result<bool> {
     loop {
         let mut pfd = libc::pollfd {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::tcp::resolve;
 use super::{Check, CheckError, Verdict};
-use crate::mysql::{Conn, Endpoint, MysqlError};
+use crate::mysql::{Conn, Endpoint, Greeting, MysqlError};
 use crate::option_file::{ClientOptions, Password};
 use crate::Deadline;
 
@@ -64,9 +64,7 @@ impl MariadbCheck {
 
     fn converse(&self, addrs: &[SocketAddr], deadline: Deadline) -> Result<Verdict, MysqlError> {
         if let Some(c) = &self.credentials {
-            let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
-            let greeting = conn.greeting()?;
-            conn.authenticate(&greeting, &c.user, c.password.expose())?;
+            let (conn, greeting) = login(&self.endpoint, addrs, c, deadline)?;
             conn.ping_and_quit()?;
             let version = greeting.version();
             return Ok(Verdict::healthy(format!(
@@ -125,6 +123,19 @@ pub(crate) fn addresses(
     }
 }
 
+/// Connects and logs in as `credentials`.
+fn login(
+    endpoint: &Endpoint,
+    addrs: &[SocketAddr],
+    credentials: &Credentials,
+    deadline: Deadline,
+) -> Result<(Conn, Greeting), MysqlError> {
+    let mut conn = Conn::connect(endpoint, addrs, deadline)?;
+    let greeting = conn.greeting()?;
+    conn.authenticate(&greeting, &credentials.user, credentials.password.expose())?;
+    Ok((conn, greeting))
+}
+
 /// Connects, logs in as `credentials`, runs `work`, and quits cleanly;
 /// returns what `work` returned and the server's version.
 pub(crate) fn session<T>(
@@ -134,9 +145,7 @@ pub(crate) fn session<T>(
     deadline: Deadline,
     work: impl FnOnce(&mut Conn) -> Result<T, MysqlError>,
 ) -> Result<(T, String), MysqlError> {
-    let mut conn = Conn::connect(endpoint, addrs, deadline)?;
-    let greeting = conn.greeting()?;
-    conn.authenticate(&greeting, &credentials.user, credentials.password.expose())?;
+    let (mut conn, greeting) = login(endpoint, addrs, credentials, deadline)?;
     let result = work(&mut conn)?;
     conn.quit();
     Ok((result, greeting.version().to_owned()))

@@ -1,10 +1,11 @@
 //! `tcp`: can a TCP connection be opened to HOST:PORT by the deadline?
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::mpsc;
 
 use super::{Check, CheckError, Verdict};
+use crate::conn::connect_any;
 use crate::{io_reason, Deadline};
 
 /// Connects to an address, then closes.
@@ -73,17 +74,10 @@ pub(crate) fn resolve(
 impl Check for TcpCheck {
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
         let addrs = resolve(&self.host, self.port, deadline)?;
-        let mut last: Option<(SocketAddr, io::Error)> = None;
-        for addr in addrs {
-            let left = deadline.remaining();
-            if left.is_zero() {
-                break;
-            }
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(_stream) => return Ok(Verdict::healthy(format!("connected to {addr}"))),
-                Err(e) => last = Some((addr, e)),
-            }
-        }
+        let last = match connect_any(&addrs, deadline) {
+            Ok((_stream, addr)) => return Ok(Verdict::healthy(format!("connected to {addr}"))),
+            Err(last) => last,
+        };
         Ok(Verdict::unhealthy(match last {
             Some((addr, e)) if e.kind() == io::ErrorKind::TimedOut => {
                 format!("{addr}: timed out connecting")

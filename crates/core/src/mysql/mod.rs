@@ -21,7 +21,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::conn::read_before;
+use crate::conn::{connect_any, read_before};
 use crate::{io_reason, Deadline};
 
 /// Capability flags (the subset this client uses).
@@ -591,27 +591,17 @@ impl Conn {
                 })?)
             }
             Endpoint::Tcp { .. } => {
-                let mut last = io::Error::from(io::ErrorKind::TimedOut);
-                let mut connected = None;
-                for addr in addrs {
-                    let left = deadline.remaining();
-                    if left.is_zero() {
-                        break;
+                let stream = match connect_any(addrs, deadline) {
+                    Ok((stream, _)) => stream,
+                    Err(Some((_, e))) if e.kind() != io::ErrorKind::TimedOut => {
+                        return Err(connect_error(e))
                     }
-                    match TcpStream::connect_timeout(addr, left) {
-                        Ok(s) => {
-                            connected = Some(s);
-                            break;
-                        }
-                        Err(e) => last = e,
+                    Err(_) => {
+                        return Err(MysqlError::TimedOut {
+                            step: "a connection",
+                        })
                     }
-                }
-                let stream = connected.ok_or_else(|| match last.kind() {
-                    io::ErrorKind::TimedOut => MysqlError::TimedOut {
-                        step: "a connection",
-                    },
-                    _ => connect_error(last),
-                })?;
+                };
                 // Nagle would hold our small packets back for the server's ACK.
                 let _ = stream.set_nodelay(true);
                 Stream::Tcp(stream)
@@ -679,9 +669,14 @@ impl Conn {
         packet.push(self.seq);
         packet.extend_from_slice(payload);
         self.seq = self.seq.wrapping_add(1);
+        self.write_raw(&packet, step)
+    }
+
+    /// Writes bytes that are already packets.
+    fn write_raw(&mut self, bytes: &[u8], step: &'static str) -> Result<(), MysqlError> {
         let r = match &mut self.stream {
-            Stream::Unix(s) => s.write_all(&packet),
-            Stream::Tcp(s) => s.write_all(&packet),
+            Stream::Unix(s) => s.write_all(bytes),
+            Stream::Tcp(s) => s.write_all(bytes),
         };
         r.map_err(|source| match source.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => MysqlError::TimedOut { step },
@@ -791,12 +786,7 @@ impl Conn {
     pub fn ping_and_quit(mut self) -> Result<(), MysqlError> {
         const STEP: &str = "the ping reply";
         // Each command is its own packet with sequence number 0.
-        let both = [1, 0, 0, 0, 0x0E, 1, 0, 0, 0, 0x01];
-        let r = match &mut self.stream {
-            Stream::Unix(s) => s.write_all(&both),
-            Stream::Tcp(s) => s.write_all(&both),
-        };
-        r.map_err(|source| MysqlError::Io { step: STEP, source })?;
+        self.write_raw(&[1, 0, 0, 0, 0x0E, 1, 0, 0, 0, 0x01], STEP)?;
         self.expect_ok(STEP)
     }
 
