@@ -107,26 +107,80 @@ fn failing_exec_is_503_and_still_exit_0() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// The migration trap of issue 8: `mysqladmin ping`, `grep -q`, `false`
+/// exit 1 on failure, which the Nagios convention would call a warning and
+/// serve as 200.
 #[test]
-fn warning_is_up_unless_told_otherwise() {
+fn exit_1_is_down_by_default() {
     let req = b"GET / HTTP/1.0\r\n\r\n";
-    let out = over_pipes(&["exec", "--", "false"], req);
-    assert_eq!(Response::parse(&out.stdout).unwrap().status, 200);
-    let out = over_pipes(&["--warning-is-down", "exec", "--", "false"], req);
-    let r = Response::parse(&out.stdout).unwrap();
+    for args in [
+        &["exec", "--", "false"][..],
+        &["exec", "--", "grep", "-q", "absent", "/dev/null"],
+        &["exec", "--", "sh", "-c", "exit 1"],
+    ] {
+        let out = over_pipes(args, req);
+        let r = Response::parse(&out.stdout).unwrap();
+        assert_eq!(
+            (r.status, r.body_text().as_str()),
+            (503, "unhealthy: exit status 1\n"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn nagios_warning_is_up_unless_told_otherwise() {
+    let req = b"GET / HTTP/1.0\r\n\r\n";
+    let warn = [
+        "exec",
+        "--nagios",
+        "--",
+        "sh",
+        "-c",
+        "echo 'LOAD WARNING - 9.1|load1=9.1;5;10;0'; exit 1",
+    ];
+    let r = Response::parse(&over_pipes(&warn, req).stdout).unwrap();
     assert_eq!(
         (r.status, r.body_text().as_str()),
-        (503, "warning: exit status 1\n")
+        (200, "warning: LOAD WARNING - 9.1\n")
+    );
+    let mut strict = vec!["--warning-is-down"];
+    strict.extend_from_slice(&warn);
+    let r = Response::parse(&over_pipes(&strict, req).stdout).unwrap();
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (503, "warning: LOAD WARNING - 9.1\n")
+    );
+    // UNKNOWN fails closed, whatever the warning policy.
+    let unknown = [
+        "exec",
+        "--nagios",
+        "--",
+        "sh",
+        "-c",
+        "echo 'UNKNOWN - no idea'; exit 3",
+    ];
+    let r = Response::parse(&over_pipes(&unknown, req).stdout).unwrap();
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (503, "unknown: UNKNOWN - no idea\n")
     );
 }
 
 #[test]
-fn check_output_only_behind_show_output() {
+fn check_output_only_behind_show_output_and_always_in_the_log() {
     let args = ["exec", "--", "sh", "-c", "echo 'OK - db password=s3cret'"];
     let out = over_pipes(&args, b"GET / HTTP/1.0\r\n\r\n");
     let r = Response::parse(&out.stdout).unwrap();
     assert!(!r.body_text().contains("s3cret"), "{r:?}");
-    assert!(!stderr_text(&out).contains("s3cret"));
+    let log = stderr_text(&out);
+    assert!(
+        log.contains(" reason=\"exit status 0\" ")
+            && log
+                .trim_end()
+                .ends_with(" detail=\"OK - db password=s3cret\""),
+        "{log}"
+    );
     let mut shown = vec!["--show-output"];
     shown.extend_from_slice(&args);
     let r = Response::parse(&over_pipes(&shown, b"GET / HTTP/1.0\r\n\r\n").stdout).unwrap();
@@ -331,13 +385,28 @@ fn once_prints_the_outcome_with_nagios_codes() {
         ),
         (
             vec!["--once", "exec", "--", "false"],
+            2,
+            "CRITICAL: exit status 1 (",
+        ),
+        (
+            vec!["--once", "exec", "--nagios", "--", "sh", "-c", "echo 'W - x|a=1s;2'; exit 1"],
             1,
-            "WARNING: exit status 1 (",
+            "WARNING: W - x (",
         ),
         (
             vec!["--once", "exec", "--", "sh", "-c", "exit 2"],
             2,
             "CRITICAL: exit status 2 (",
+        ),
+        (
+            vec!["--once", "exec", "--nagios", "--", "sh", "-c", "echo U; exit 3"],
+            3,
+            "UNKNOWN: U (",
+        ),
+        (
+            vec!["--once", "--disable-file", "/etc/passwd/x", "exec", "--", "true"],
+            3,
+            "UNKNOWN: cannot check disable file /etc/passwd/x: not a directory (",
         ),
         (
             vec!["--once", "exec", "--", "/nonexistent/check"],
@@ -350,6 +419,22 @@ fn once_prints_the_outcome_with_nagios_codes() {
         assert!(text.starts_with(start), "{args:?}: {text}");
         assert_eq!(out.status.code(), Some(code), "{args:?}");
     }
+    // Performance data is printed after a `|`, as plugins print it.
+    let out = cmd(&[
+        "--once",
+        "exec",
+        "--nagios",
+        "--",
+        "sh",
+        "-c",
+        "echo 'OK - fine|'\\''a b'\\''=1.5s;2;3;0 x=7'",
+    ])
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("OK: OK - fine ("), "{text}");
+    assert!(text.ends_with(") | 'a b'=1.5s;2;3;0 x=7\n"), "{text}");
 }
 
 #[test]

@@ -509,28 +509,13 @@ fn killed_check_is_503() {
     assert_unhealthy(&one_response(&exchange(xinetd.port(), GET, IO_TIMEOUT)));
 }
 
+/// /bin/false exits 1, as do most scripts and commands that fail: down.
 #[test]
-fn exit_1_is_warning_200_unless_warning_is_down() {
-    // /bin/false exits 1: a warning, which still takes traffic ...
-    let warn = Xinetd::start(&["exec", "--", "/bin/false"]);
-    let response = one_response(&exchange(warn.port(), GET, IO_TIMEOUT));
-    assert_eq!(response.status_line, "HTTP/1.1 200 OK", "{response:?}");
-    assert!(
-        response.body_text().starts_with("warning: "),
-        "{response:?}"
-    );
-    // ... unless warnings count as down.
-    let down = Xinetd::start(&["--warning-is-down", "exec", "--", "/bin/false"]);
+fn exit_1_is_503_by_default() {
+    let down = Xinetd::start(&["exec", "--", "/bin/false"]);
     let response = one_response(&exchange(down.port(), GET, IO_TIMEOUT));
-    assert_eq!(
-        response.status_line, "HTTP/1.1 503 Service Unavailable",
-        "{response:?}"
-    );
-    let body = response.body_text();
-    assert!(
-        body.starts_with("unhealthy: ") || body.starts_with("warning: "),
-        "{response:?}"
-    );
+    assert_unhealthy(&response);
+    assert_eq!(response.body_text(), "unhealthy: exit status 1\n");
 }
 
 #[test]
@@ -552,8 +537,8 @@ const GET_HEALTH_CHECK: &[&str] = &["http-check send meth GET uri /health ver HT
 
 /// A passing check.
 const PASSING: &[&str] = &["exec", "--", "/bin/true"];
-/// A failing check: /bin/false exits 1, a warning, counted as down.
-const FAILING: &[&str] = &["--warning-is-down", "exec", "--", "/bin/false"];
+/// A failing check: /bin/false exits 1.
+const FAILING: &[&str] = &["exec", "--", "/bin/false"];
 
 fn is_up(state: &ServerState) -> bool {
     state.status == "UP" && state.check_status == "L7OK" && state.check_code == "200"
@@ -613,19 +598,39 @@ fn haproxy_get_health_http11_sees_down_when_check_fails() {
     haproxy_sees(FAILING, GET_HEALTH_CHECK, is_down_503);
 }
 
-/// Exit 1 is a warning: the server keeps its traffic unless
-/// `--warning-is-down` says otherwise.
+/// Under `--nagios`, exit 1 is a warning: the server keeps its traffic
+/// unless `--warning-is-down` says otherwise.
 #[test]
-fn haproxy_keeps_a_warning_check_up() {
-    haproxy_sees(&["exec", "--", "/bin/false"], &[], is_up);
+fn haproxy_keeps_a_nagios_warning_up() {
+    haproxy_sees(&["exec", "--nagios", "--", "/bin/false"], &[], is_up);
 }
 
-/// Exit 2 (a Nagios CRITICAL; `ls` of a missing path exits 2) is down with
-/// no flag at all.
+#[test]
+fn haproxy_takes_a_nagios_warning_down_with_warning_is_down() {
+    haproxy_sees(
+        &["--warning-is-down", "exec", "--nagios", "--", "/bin/false"],
+        &[],
+        is_down_503,
+    );
+}
+
+/// Exit 2 (a Nagios CRITICAL; `ls` of a missing path exits 2) is down
+/// either way.
 #[test]
 fn haproxy_default_httpchk_sees_down_for_a_critical_check() {
     haproxy_sees(
         &["exec", "--", "/bin/ls", "/nonexistent/inetd-health"],
+        &[],
+        is_down_503,
+    );
+    haproxy_sees(
+        &[
+            "exec",
+            "--nagios",
+            "--",
+            "/bin/ls",
+            "/nonexistent/inetd-health",
+        ],
         &[],
         is_down_503,
     );

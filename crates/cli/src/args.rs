@@ -8,17 +8,19 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use inetd_health::check::exec::Convention;
 use inetd_health::check::galera::GaleraPolicy;
 use inetd_health::check::mariadb::{choose_endpoint, credentials_from, Credentials};
 use inetd_health::check::{Cached, Capped, GaleraCheck, Maintenance, ReplicaCheck};
 use inetd_health::mysql::Endpoint;
 use inetd_health::option_file::{self, ClientOptions};
-use inetd_health::state;
+use inetd_health::state::{self, StateDir};
 use inetd_health::{exit, Check, ExecCheck, Limits, MariadbCheck, Options, Policy, TcpCheck};
 
 const EXAMPLES: &str = "\
 Examples:
-  inetd-health exec -- /usr/lib/nagios/plugins/check_disk -w 10% -p /
+  inetd-health exec -- mysqladmin --defaults-extra-file=/etc/mysql/monitor.cnf ping
+  inetd-health exec --nagios -- /usr/lib/nagios/plugins/check_disk -w 10% -p /
   inetd-health --timeout 500ms tcp 127.0.0.1:5432
   inetd-health --listen 127.0.0.1:9200 exec -- true
   inetd-health --once tcp localhost:22
@@ -40,12 +42,14 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub read_timeout: Duration,
 
-    /// Answer 503, not 200, when the check warns (exec: exit status 1)
+    /// Answer 503, not 200, when the check warns (a Nagios plugin's
+    /// WARNING, with exec --nagios)
     #[arg(long)]
     pub warning_is_down: bool,
 
-    /// Put the check program's output in the response body (it may hold
-    /// secrets: anyone who can connect reads it)
+    /// Put the check's detail in the response body: a program's output, a
+    /// server's message (it may hold secrets or account names: anyone who
+    /// can connect reads it). It is always in the log line
     #[arg(long)]
     pub show_output: bool,
 
@@ -79,9 +83,15 @@ pub struct Cli {
     pub max_concurrent: Option<u32>,
 
     /// Directory for the state and slot files of --cache-ttl and
-    /// --max-concurrent [default: $RUNTIME_DIRECTORY, as systemd sets it]
+    /// --max-concurrent [default: $RUNTIME_DIRECTORY as systemd sets it,
+    /// else /run/inetd-health for root, $XDG_RUNTIME_DIR/inetd-health, or
+    /// /tmp/inetd-health-UID, created mode 0700]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// Where syslog lines go when stderr is the client's socket (xinetd)
+    #[arg(long, value_name = "PATH", default_value = crate::log::SYSLOG_SOCKET)]
+    pub syslog_socket: PathBuf,
 
     /// Run the check once, print the outcome and exit with the Nagios code
     /// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -95,9 +105,14 @@ pub struct Cli {
 /// The check to run.
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
-    /// Run PROGRAM without a shell: exit 0 healthy, 1 warning, anything else
-    /// (or the deadline) unhealthy, as for Nagios plugins
+    /// Run PROGRAM without a shell: exit 0 healthy, any other exit, a
+    /// signal or the deadline unhealthy (503)
     Exec {
+        /// Read the exit as a Nagios plugin's: 0 OK, 1 WARNING (200 unless
+        /// --warning-is-down), 2 CRITICAL, 3 UNKNOWN (503); the first line
+        /// of output is the reason, its performance data is kept
+        #[arg(long)]
+        nagios: bool,
         /// The program and its arguments (put `--` before them)
         #[arg(
             required = true,
@@ -197,7 +212,18 @@ impl ServerArgs {
 impl CheckCommand {
     fn build_check(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
         Ok(match self {
-            CheckCommand::Exec { argv } => Box::new(ExecCheck::new(argv.clone()).context("exec")?),
+            CheckCommand::Exec { nagios, argv } => {
+                let convention = if *nagios {
+                    Convention::Nagios
+                } else {
+                    Convention::ExitZero
+                };
+                Box::new(
+                    ExecCheck::new(argv.clone())
+                        .context("exec")?
+                        .convention(convention),
+                )
+            }
             CheckCommand::Tcp { target } => Box::new(TcpCheck::new(target).context("tcp")?),
             CheckCommand::Mariadb { server } => {
                 let (endpoint, credentials) = server.resolve().context("mariadb")?;
@@ -241,37 +267,34 @@ impl Cli {
     /// first (it touches nothing), then the cache (a fresh result touches
     /// nothing), then the cap (only checks that would touch the server count).
     ///
-    /// The state files live in --state-dir or `$RUNTIME_DIRECTORY`, named
-    /// after the command line (two services sharing a directory must not
-    /// share results); both are looked at only when a shared option asks.
+    /// The state files live in --state-dir, `$RUNTIME_DIRECTORY` or a
+    /// private directory of our own ([`state::default_dir`]), named after
+    /// the command line (two services sharing a directory must not share
+    /// results); all are looked at only when a shared option asks.
     pub fn build(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
         let mut check = self.check.build_check()?;
         if self.cache_ttl.is_some() || self.max_concurrent.is_some() {
-            let dir = self.state_dir.clone().or_else(runtime_directory).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--cache-ttl and --max-concurrent keep files in a directory: give --state-dir DIR (or run under systemd with RuntimeDirectory=)"
-                )
-            })?;
+            let dir = match self.state_dir.clone().or_else(runtime_directory) {
+                Some(dir) => StateDir::given(dir),
+                None => state::default_dir(
+                    // SAFETY: geteuid has no preconditions.
+                    unsafe { libc::geteuid() },
+                    std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+                ),
+            };
             let identity = std::env::args_os().skip(1).fold(Vec::new(), |mut acc, a| {
                 acc.extend_from_slice(a.as_bytes());
                 acc.push(0);
                 acc
             });
-            let base = dir.join(format!("inetd-health-{}", state::key(&identity)));
+            let name = format!("inetd-health-{}", state::key(&identity));
             if let Some(n) = self.max_concurrent {
-                let slots = (0..n)
-                    .map(|i| base.with_extension(format!("slot{i}")))
-                    .collect();
-                check = Box::new(Capped::new(check, slots));
+                check = Box::new(Capped::new(check, dir.clone(), &name, n));
             }
             if let Some(ttl) = self.cache_ttl {
                 let max_stale = self.max_stale.unwrap_or(ttl + self.timeout);
-                check = Box::new(Cached::new(
-                    check,
-                    base.with_extension("state"),
-                    ttl,
-                    max_stale,
-                ));
+                let file = format!("{name}.state");
+                check = Box::new(Cached::new(check, dir, &file, ttl, max_stale));
             }
         }
         if let Some(path) = &self.disable_file {
@@ -367,7 +390,26 @@ mod tests {
         .unwrap();
         assert_eq!(cli.timeout, Duration::from_secs(1));
         match cli.check {
-            CheckCommand::Exec { argv } => assert_eq!(argv, ["check_x", "-w", "5"]),
+            CheckCommand::Exec { nagios, argv } => {
+                assert!(!nagios);
+                assert_eq!(argv, ["check_x", "-w", "5"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "inetd-health",
+            "exec",
+            "--nagios",
+            "--",
+            "check_x",
+            "--nagios",
+        ])
+        .unwrap();
+        match cli.check {
+            CheckCommand::Exec { nagios, argv } => {
+                assert!(nagios);
+                assert_eq!(argv, ["check_x", "--nagios"]);
+            }
             other => panic!("{other:?}"),
         }
         let cli = Cli::try_parse_from(["inetd-health", "tcp", "127.0.0.1:3306"]).unwrap();

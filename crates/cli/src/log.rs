@@ -14,6 +14,7 @@
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::Path;
 use std::time::Duration;
 
 use inetd_health::check::human_duration;
@@ -24,22 +25,38 @@ use inetd_health::{Ending, Served};
 #[derive(Clone, Copy, Debug)]
 pub enum Log {
     Stderr,
-    Syslog,
+    /// Datagrams to the syslog daemon's socket.
+    Syslog(&'static Path),
 }
+
+/// Where the syslog daemon listens, unless `--syslog-socket` says otherwise.
+pub const SYSLOG_SOCKET: &str = "/dev/log";
 
 impl Log {
     /// Chooses the sink for this process.
     pub fn for_this_process() -> Self {
         if same_socket(io::stdin().as_fd(), io::stderr().as_fd()) {
-            Log::Syslog
+            Log::Syslog(Path::new(SYSLOG_SOCKET))
         } else {
             Log::Stderr
         }
     }
 
+    /// Sends syslog lines to `path` instead of `/dev/log` (a chroot, a
+    /// container, a test that reads them).
+    pub fn with_syslog_socket(self, path: Option<&Path>) -> Self {
+        match (self, path) {
+            // Leaked once per process: the log lives as long as it does.
+            (Log::Syslog(_), Some(path)) => {
+                Log::Syslog(Box::leak(path.to_path_buf().into_boxed_path()))
+            }
+            (log, _) => log,
+        }
+    }
+
     /// Whether lines go to syslog, which means stderr is the client's socket.
     pub fn is_syslog(&self) -> bool {
-        matches!(self, Log::Syslog)
+        matches!(self, Log::Syslog(_))
     }
 
     /// Sends a panic's message to the log too: Rust prints it on stderr,
@@ -82,16 +99,14 @@ impl Log {
                 let line = format!("inetd-health: {message}\n");
                 let _ = io::stderr().lock().write_all(line.as_bytes());
             }
-            Log::Syslog => {
+            Log::Syslog(path) => {
                 let line = syslog_line(level, std::process::id(), message);
                 // No syslog daemon: the line is lost, as with syslog(3).
-                let _ = send_to_syslog(SYSLOG_SOCKET, line.as_bytes());
+                let _ = send_to_syslog(path, line.as_bytes());
             }
         }
     }
 }
-
-const SYSLOG_SOCKET: &str = "/dev/log";
 
 /// An RFC 3164 line as local syslog daemons take it: facility daemon,
 /// the given severity, tag and pid, no timestamp.
@@ -101,7 +116,7 @@ fn syslog_line(level: libc::c_int, pid: u32, message: &str) -> String {
     format!("<{priority}>inetd-health[{pid}]: {message}")
 }
 
-fn send_to_syslog(path: &str, line: &[u8]) -> io::Result<()> {
+fn send_to_syslog(path: &Path, line: &[u8]) -> io::Result<()> {
     match UnixDatagram::unbound()?.send_to(line, path) {
         // Some older daemons listen on a stream socket: one line, ended by
         // a NUL, as glibc sends it there.
@@ -114,40 +129,64 @@ fn send_to_syslog(path: &str, line: &[u8]) -> io::Result<()> {
     }
 }
 
-/// `peer=… method=… path=… status=… reason="…" duration=…`
+/// `peer=… method=… path=… status=… reason="…" duration=… [detail="…"]`
+///
+/// The detail (a check program's output, a server's message naming the
+/// account) is logged, never sent: logs are the operator's, bodies anyone's.
 pub fn connection_line(peer: Option<&str>, served: &Served, took: Duration) -> String {
     let method = served.method.as_ref().map_or("-", |m| m.as_str());
     let path = served
         .target
         .as_deref()
-        .map_or_else(|| "-".to_owned(), |t| clean(t, 200));
+        .map_or_else(|| "-".to_owned(), |t| field(t, 200));
     let status = served
         .status
         .map_or_else(|| "-".to_owned(), |s| s.to_string());
-    format!(
+    let mut line = format!(
         "peer={} method={} path={} status={} reason=\"{}\" duration={}",
-        clean(peer.unwrap_or("-"), 64),
-        clean(method, 16),
+        field(peer.unwrap_or("-"), 64),
+        field(method, 16),
         path,
         status,
-        clean(&served.reason, 300).replace('"', "'"),
+        quoted(&served.reason, 300),
         human_duration(took)
-    )
+    );
+    let detail = served
+        .outcome
+        .as_ref()
+        .and_then(|o| o.verdict.detail.as_deref());
+    if let Some(detail) = detail.filter(|d| !d.is_empty()) {
+        let text = String::from_utf8_lossy(detail);
+        line.push_str(&format!(" detail=\"{}\"", quoted(text.trim_end(), 300)));
+    }
+    line
 }
 
-/// Request data in a log line: printable, bounded, one line.
-fn clean(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .flat_map(|c| {
-            if c.is_control() || c == ' ' {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
+/// A value inside `"…"`: printable, bounded, one line, no `"` to end it early.
+fn quoted(text: &str, max: usize) -> String {
+    escaped(text, max, |c| c.is_control()).replace('"', "'")
+}
+
+/// A bare value (request data among them): like [`quoted`], and a space
+/// cannot split it into two fields.
+fn field(text: &str, max: usize) -> String {
+    escaped(text, max, |c| {
+        c.is_control() || c.is_whitespace() || c == '"'
+    })
+}
+
+fn escaped(text: &str, max: usize, escape: impl Fn(char) -> bool) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        if c == ' ' && escape(c) {
+            // escape_default leaves a space as it is.
+            out.push_str("\\u{20}");
+        } else if escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
     if text.chars().count() > max {
         out.push('…');
     }
@@ -177,25 +216,34 @@ mod tests {
 
         let dgram_path = dir.join("dgram");
         let daemon = UnixDatagram::bind(&dgram_path).unwrap();
-        send_to_syslog(dgram_path.to_str().unwrap(), line.as_bytes()).unwrap();
+        send_to_syslog(&dgram_path, line.as_bytes()).unwrap();
         let mut buf = [0u8; 256];
         let n = daemon.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], line.as_bytes());
 
         let stream_path = dir.join("stream");
         let listener = std::os::unix::net::UnixListener::bind(&stream_path).unwrap();
-        send_to_syslog(stream_path.to_str().unwrap(), line.as_bytes()).unwrap();
+        send_to_syslog(&stream_path, line.as_bytes()).unwrap();
         let mut got = Vec::new();
         std::io::Read::read_to_end(&mut listener.accept().unwrap().0, &mut got).unwrap();
         assert_eq!(got, [line.as_bytes(), b"\0"].concat());
 
-        assert!(send_to_syslog(dir.join("absent").to_str().unwrap(), b"x").is_err());
+        assert!(send_to_syslog(&dir.join("absent"), b"x").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn request_data_is_escaped_and_bounded() {
-        assert_eq!(clean("/a\r\nX: y\x1b[2J", 100), "/a\\r\\nX: y\\u{1b}[2J");
-        assert_eq!(clean(&"x".repeat(5), 3), "xxx…");
+        assert_eq!(
+            field("/a\r\nX: y\x1b[2J", 100),
+            "/a\\r\\nX:\\u{20}y\\u{1b}[2J"
+        );
+        assert_eq!(field("a\"b\tc", 100), "a\\\"b\\tc");
+        assert_eq!(field(&"x".repeat(5), 3), "xxx…");
+        // Inside quotes spaces stay, and a quote cannot end the value.
+        assert_eq!(
+            quoted("exit status 2\n\"forged\" x", 100),
+            "exit status 2\\n'forged' x"
+        );
     }
 }

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use inetd_health::check::human_duration;
+use inetd_health::check::{human_duration, nagios};
 use inetd_health::{exit, run_check, serve, serve_check, Deadline, Fd, Response};
 
 use crate::args::Cli;
@@ -36,26 +36,55 @@ use crate::log::Log;
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // SAFETY: setting a signal's disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let closed = reopen_closed_std_fds();
     // std::env::args still works: on glibc, std takes argv from the
     // arguments glibc passes to initializers, not from its own main.
-    let code = inetd_health_main();
+    let code = inetd_health_main(closed);
     // Flush what --once printed; exit(3) would not flush Rust's stdout.
     let _ = io::Write::flush(&mut io::stdout());
     code
 }
 
+/// Which of fds 0, 1 and 2 the launcher left closed (bit N for fd N);
+/// each is reopened on `/dev/null` first.
+///
+/// std's own `main` does this, and `no_main` skips it. Without it the
+/// first file or pipe opened later (a state file, a check's output pipe)
+/// would take the lowest free number, 2 say, and receive log lines meant
+/// for stderr. The cost is one `fcntl` per fd when they are open.
 #[cfg_attr(test, allow(dead_code))]
-fn inetd_health_main() -> i32 {
+fn reopen_closed_std_fds() -> u32 {
+    let mut closed = 0;
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
+            || io::Error::last_os_error().raw_os_error() != Some(libc::EBADF);
+        if !open {
+            closed |= 1 << fd;
+            // SAFETY: open on a constant path; the lowest free number is
+            // `fd`, as the lower ones are open by now. Nothing to do if it
+            // fails: the fd stays closed, as the launcher left it.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+    closed
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn inetd_health_main(closed_std_fds: u32) -> i32 {
     let started = Instant::now();
     let log = Log::for_this_process();
-    log.route_panics();
     match Cli::try_parse() {
-        Ok(cli) => run(cli, started, log),
+        Ok(cli) => {
+            let log = log.with_syslog_socket(Some(&cli.syslog_socket));
+            log.route_panics();
+            run(cli, started, log, closed_std_fds)
+        }
         Err(e) => usage_error(e, log),
     }
 }
 
-fn run(cli: Cli, started: Instant, log: Log) -> i32 {
+fn run(cli: Cli, started: Instant, log: Log, closed_std_fds: u32) -> i32 {
     let check = match cli.build() {
         Ok(check) => check,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),
@@ -65,9 +94,20 @@ fn run(cli: Cli, started: Instant, log: Log) -> i32 {
 
     if cli.once {
         let outcome = run_check(&*check, Deadline::after(options.check_timeout));
-        let word = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][outcome.nagios_code() as usize];
+        let word = nagios::word_of(outcome.health());
+        let perfdata: Vec<String> = outcome
+            .verdict
+            .perfdata
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let perfdata = if perfdata.is_empty() {
+            String::new()
+        } else {
+            format!(" | {}", perfdata.join(" "))
+        };
         println!(
-            "{word}: {} ({})",
+            "{word}: {} ({}){perfdata}",
             outcome.reason(),
             human_duration(outcome.elapsed)
         );
@@ -85,6 +125,13 @@ fn run(cli: Cli, started: Instant, log: Log) -> i32 {
         if let Err(e) = result {
             log.error(&format!("{e:#}"));
         }
+        return exit::SYSTEM;
+    }
+
+    // The connection is stdin and stdout: without them there is no one
+    // to answer (started by hand with them closed, or a broken launcher).
+    if closed_std_fds & 0b11 != 0 {
+        log.error("no usable stdin/stdout: start inetd-health from a super-server (xinetd, systemd Accept=yes, tcpserver), or use --listen or --once");
         return exit::SYSTEM;
     }
 

@@ -13,7 +13,8 @@ pub const USAGE: i32 = 64;
 /// Bad client: it sent a malformed, oversize or slow request (answered
 /// 400, 405, 408 or 431), or it left in the middle of the exchange.
 pub const BAD_CLIENT: i32 = 65;
-/// System failure: no usable stdin/stdout, an address that cannot be bound.
+/// System failure: no usable stdin/stdout (fd 0 or 1 closed when serving
+/// a connection), an address that cannot be bound.
 pub const SYSTEM: i32 = 71;
 
 /// The table as text, for `--help`.
@@ -22,6 +23,7 @@ Exit status (serving):
   0   response sent (200 or 503), or the client sent nothing
   64  bad usage
   65  bad client (400, 405, 408, 431 sent, or the client left mid-request)
-  71  system failure
+  71  system failure (no usable stdin/stdout, an address that cannot be bound)
 Exit status (--once, the Nagios convention):
-  0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run)";
+  0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the checker could not decide: the
+  check could not run, a disable file or a state file could not be read)";

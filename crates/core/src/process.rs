@@ -277,6 +277,13 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     }
 }
 
+// The system tests' /proc helpers, shared so that the unit tests read
+// command lines the same way (arguments are NUL-separated there).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../../tests/support/procs.rs"]
+mod test_procs;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,12 +302,25 @@ mod tests {
         .unwrap()
     }
 
+    use super::test_procs as procs;
+
     fn alive_with_marker(marker: &str) -> bool {
-        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(marker))
-                .unwrap_or(false)
-        })
+        !procs::processes_matching(marker).is_empty()
+    }
+
+    #[test]
+    fn the_survivor_search_sees_a_live_process() {
+        // The helper below must find what it looks for, or the "nothing
+        // survived" tests could never fail.
+        let marker = format!("5.{}", procs::unique_digits());
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg(&marker)
+            .spawn()
+            .unwrap();
+        assert!(alive_with_marker(&format!("sleep {marker}")));
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        assert!(!alive_with_marker(&format!("sleep {marker}")));
     }
 
     #[test]

@@ -11,10 +11,11 @@
 //! however it exits (SIGKILL included), so a crashed check never leaves a
 //! slot taken or the cache locked.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,6 +41,120 @@ pub enum StateError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The state directory could not be created or is not ours alone.
+    #[error("state directory {}: {why}", path.display())]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// Where a service's state files live.
+///
+/// A directory the operator names (`--state-dir`, systemd's
+/// `RuntimeDirectory=`) is used as it is: its files are still private. A
+/// directory we pick ourselves in a shared place ([`default_dir`]) is
+/// created mode 0700 when missing, and refused when it is a symbolic link,
+/// not a directory, owned by another user, or open to group or others:
+/// whoever owns it could feed us results (the tmux rule for
+/// `/tmp/tmux-UID`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateDir {
+    path: PathBuf,
+    ours: bool,
+}
+
+impl StateDir {
+    /// A directory the operator chose, used as it is.
+    pub fn given(path: impl Into<PathBuf>) -> Self {
+        StateDir {
+            path: path.into(),
+            ours: false,
+        }
+    }
+
+    /// A directory of our own, created private and checked on every use.
+    pub fn private(path: impl Into<PathBuf>) -> Self {
+        StateDir {
+            path: path.into(),
+            ours: true,
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of the file `name` in it.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Makes the directory ready, before each use: a temp cleaner or an
+    /// operator may have removed it since the last poll. Costs one `mkdir`
+    /// and one `lstat` for a directory of our own, nothing for a given one.
+    ///
+    /// # Errors
+    /// [`StateError::Directory`] when it cannot be created or is refused.
+    pub fn prepare(&self) -> Result<(), StateError> {
+        if !self.ours {
+            return Ok(());
+        }
+        let refuse = |why: String| StateError::Directory {
+            path: self.path.clone(),
+            why,
+        };
+        match std::fs::DirBuilder::new().mode(0o700).create(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(refuse(format!(
+                    "cannot create it: {}",
+                    crate::io_reason(&e)
+                )))
+            }
+        }
+        let meta =
+            std::fs::symlink_metadata(&self.path).map_err(|e| refuse(crate::io_reason(&e)))?;
+        if meta.file_type().is_symlink() {
+            return Err(refuse("refused: it is a symbolic link".into()));
+        }
+        if !meta.is_dir() {
+            return Err(refuse("refused: not a directory".into()));
+        }
+        // SAFETY: geteuid has no preconditions.
+        if meta.uid() != unsafe { libc::geteuid() } {
+            return Err(refuse(format!(
+                "refused: owned by uid {}, not by us",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(refuse(format!(
+                "refused: mode {:04o} lets others in (want 0700)",
+                meta.mode() & 0o7777
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The state directory used when none is given: `/run/inetd-health` for
+/// root, else `$XDG_RUNTIME_DIR/inetd-health`, else
+/// `/tmp/inetd-health-UID`. The caller reads the environment (the library
+/// does not) and passes the effective uid and `XDG_RUNTIME_DIR`.
+pub fn default_dir(euid: u32, xdg_runtime_dir: Option<&OsStr>) -> StateDir {
+    let path = match xdg_runtime_dir {
+        _ if euid == 0 => PathBuf::from("/run/inetd-health"),
+        // Only an absolute path, as the XDG specification requires: a
+        // relative one would depend on the working directory.
+        Some(dir) if Path::new(dir).is_absolute() => Path::new(dir).join("inetd-health"),
+        _ => PathBuf::from(format!("/tmp/inetd-health-{euid}")),
+    };
+    StateDir::private(path)
 }
 
 /// Opens (creating if needed) a private state file.
@@ -230,6 +345,91 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(60));
         drop(a);
         assert!(try_lock(&b, Lock::Shared).unwrap());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn default_dirs() {
+        let dir =
+            |euid, xdg: Option<&str>| default_dir(euid, xdg.map(OsStr::new)).path().to_owned();
+        assert_eq!(dir(0, Some("/run/user/0")), Path::new("/run/inetd-health"));
+        assert_eq!(
+            dir(1000, Some("/run/user/1000")),
+            Path::new("/run/user/1000/inetd-health")
+        );
+        assert_eq!(dir(65534, None), Path::new("/tmp/inetd-health-65534"));
+        assert_eq!(
+            dir(65534, Some("relative")),
+            Path::new("/tmp/inetd-health-65534")
+        );
+    }
+
+    #[test]
+    fn a_private_dir_is_created_0700_and_refused_when_loose_or_a_link() {
+        let d = dir("private");
+        let ours = StateDir::private(d.join("ours"));
+        ours.prepare().unwrap();
+        let mode = std::fs::metadata(ours.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        ours.prepare().unwrap();
+
+        std::fs::set_permissions(ours.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            ours.prepare().unwrap_err().to_string(),
+            format!(
+                "state directory {}: refused: mode 0755 lets others in (want 0700)",
+                ours.path().display()
+            )
+        );
+
+        let link = StateDir::private(d.join("link"));
+        std::os::unix::fs::symlink(ours.path(), link.path()).unwrap();
+        assert!(link
+            .prepare()
+            .unwrap_err()
+            .to_string()
+            .ends_with("refused: it is a symbolic link"));
+
+        let file = StateDir::private(d.join("file"));
+        std::fs::write(file.path(), "").unwrap();
+        assert!(file
+            .prepare()
+            .unwrap_err()
+            .to_string()
+            .ends_with("refused: not a directory"));
+
+        let unreachable = StateDir::private(d.join("missing/parent"));
+        assert!(unreachable
+            .prepare()
+            .unwrap_err()
+            .to_string()
+            .ends_with("cannot create it: no such file or directory"));
+
+        // A directory the operator gave is taken as it is.
+        StateDir::given(ours.path()).prepare().unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_private_dir_owned_by_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            // Only root can hand a directory to someone else; CI runs as root.
+            eprintln!("not root: cannot make a directory owned by another user; not tested");
+            return;
+        }
+        let d = dir("owner");
+        let theirs = StateDir::private(d.join("theirs"));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(theirs.path())
+            .unwrap();
+        std::os::unix::fs::chown(theirs.path(), Some(65534), Some(65534)).unwrap();
+        assert!(theirs
+            .prepare()
+            .unwrap_err()
+            .to_string()
+            .ends_with("refused: owned by uid 65534, not by us"));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

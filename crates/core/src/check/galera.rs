@@ -6,7 +6,7 @@
 //! down has its own reason, so an authentication mistake never looks like a
 //! cluster problem.
 
-use super::mariadb::{addresses, session, Credentials};
+use super::mariadb::{addresses, down, session, Credentials};
 use super::{Check, CheckError, Verdict};
 use crate::mysql::{Endpoint, MysqlError, ResultSet};
 use crate::Deadline;
@@ -155,9 +155,10 @@ impl Check for GaleraCheck {
                 _ => Verdict::unhealthy("the state query returned no row"),
             },
             Err(MysqlError::Server(e)) if e.code == UNKNOWN_VARIABLE => {
-                Verdict::unhealthy(format!("wsrep not enabled: {e}"))
+                Verdict::unhealthy(format!("wsrep not enabled ({})", e.public_reason()))
+                    .with_detail(e.to_string().into_bytes())
             }
-            Err(e) => Verdict::unhealthy(e.to_string()),
+            Err(e) => down(&e),
         })
     }
 }

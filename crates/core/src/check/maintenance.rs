@@ -11,6 +11,11 @@ use crate::Deadline;
 /// Presence is what counts (an empty file, a dangling symlink). Keep the
 /// file in a directory only the operator can write: whoever can create it
 /// can take the node out of the load balancer.
+///
+/// When presence cannot be decided (the service's user may not search the
+/// directory, an I/O error: anything but "no such file"), the answer is
+/// unknown, a 503 "cannot check disable file PATH: REASON": the operator
+/// who created the file believes the node out, so it must not stay in.
 #[derive(Clone, Debug)]
 pub struct Maintenance<C> {
     path: PathBuf,
@@ -29,13 +34,18 @@ impl<C> Maintenance<C> {
 
 impl<C: Check> Check for Maintenance<C> {
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
-        if std::fs::symlink_metadata(&self.path).is_ok() {
-            return Ok(Verdict::unhealthy(format!(
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(_) => Ok(Verdict::unhealthy(format!(
                 "disabled by operator ({} exists)",
                 self.path.display()
-            )));
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.inner.run(deadline),
+            Err(e) => Ok(Verdict::unknown(format!(
+                "cannot check disable file {}: {}",
+                self.path.display(),
+                crate::io_reason(&e)
+            ))),
         }
-        self.inner.run(deadline)
     }
 }
 
@@ -72,5 +82,29 @@ mod tests {
         assert_eq!(runs.get(), 1);
         std::fs::remove_file(&path).unwrap();
         assert_eq!(check.run(deadline).unwrap().health, Health::Healthy);
+    }
+
+    #[test]
+    fn presence_that_cannot_be_decided_fails_closed() {
+        // A path through a regular file: ENOTDIR, not "absent".
+        let file = std::env::temp_dir().join(format!("ih-disable-file-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let path = file.join("disable");
+        let runs = Cell::new(0);
+        let v = Maintenance::new(&path, Counting(&runs))
+            .run(Deadline::after(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(
+            (v.health, v.reason),
+            (
+                Health::Unknown,
+                format!(
+                    "cannot check disable file {}: not a directory",
+                    path.display()
+                )
+            )
+        );
+        assert_eq!(runs.get(), 0);
+        std::fs::remove_file(&file).unwrap();
     }
 }

@@ -67,9 +67,9 @@ impl MariadbCheck {
             let (conn, greeting) = login(&self.endpoint, addrs, c, deadline)?;
             conn.ping_and_quit()?;
             let version = greeting.version();
+            // The account stays out of the reason (bodies are public).
             return Ok(Verdict::healthy(format!(
-                "MariaDB {version} is alive (ping as {})",
-                c.user
+                "MariaDB {version} is alive (login and ping)"
             )));
         }
         let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
@@ -78,7 +78,10 @@ impl MariadbCheck {
             // this host: the server read our connection and answered, which
             // is all a check without credentials asks.
             Err(MysqlError::Server(e)) if e.code == HOST_NOT_ALLOWED => {
-                return Ok(Verdict::healthy(format!("MariaDB is alive ({e})")));
+                return Ok(
+                    Verdict::healthy(format!("MariaDB is alive ({})", e.public_reason()))
+                        .with_detail(e.to_string().into_bytes()),
+                );
             }
             other => other?,
         };
@@ -106,9 +109,19 @@ impl Check for MariadbCheck {
     /// refusing is an unhealthy verdict whose reason says which.
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
         let addrs = addresses(&self.endpoint, deadline)?;
-        Ok(self
-            .converse(&addrs, deadline)
-            .unwrap_or_else(|e| Verdict::unhealthy(e.to_string())))
+        Ok(self.converse(&addrs, deadline).unwrap_or_else(|e| down(&e)))
+    }
+}
+
+/// The verdict for a conversation that failed: the public reason for the
+/// body, the whole error (which may name the account) as the detail.
+pub(crate) fn down(e: &MysqlError) -> Verdict {
+    let verdict = Verdict::unhealthy(e.public_reason());
+    let whole = e.to_string();
+    if whole == verdict.reason {
+        verdict
+    } else {
+        verdict.with_detail(whole.into_bytes())
     }
 }
 
@@ -291,7 +304,14 @@ mod tests {
         assert_eq!(v.health, super::super::Health::Healthy);
         assert_eq!(
             v.reason,
-            "MariaDB is alive (server error 1130: Host '10.0.0.5' is not allowed to connect to this MariaDB server)"
+            "MariaDB is alive (server error 1130: host not allowed to connect)"
+        );
+        assert_eq!(
+            v.detail.as_deref(),
+            Some(
+                b"server error 1130: Host '10.0.0.5' is not allowed to connect to this MariaDB server"
+                    .as_slice()
+            )
         );
         let creds = Credentials {
             user: "monitor".into(),

@@ -5,6 +5,22 @@
 //! that could not run at all (the program is missing, the address does not
 //! resolve), and even that becomes a 503 with its own reason, through
 //! [`run_check`].
+//!
+//! Whatever cannot be decided fails closed: a probe that could not run, a
+//! disable file whose presence cannot be read, a state file we cannot use
+//! are [`Health::Unknown`], answered 503 like a failing backend, but
+//! reported as the checker's own failure (Nagios UNKNOWN, exit 3).
+//!
+//! A verdict's `reason` is public: it goes into the response body, which
+//! anyone who can connect reads. What may name an account, a credential
+//! file or hold a program's output goes into `detail`, which is logged and
+//! shown in a body only when the operator asks (`--show-output`).
+//!
+//! The kinds: [`exec`] (a program, exit 0 or the Nagios convention),
+//! [`tcp`] (a connect), [`mariadb`] (a server's greeting, or a login and a
+//! ping), [`galera`] (a cluster node's state), [`replica`] (replication
+//! threads and lag); the wrappers: [`maintenance`] (the disable file),
+//! [`shared`] (the cache and the concurrency cap).
 
 use std::fmt;
 use std::time::Duration;
@@ -17,6 +33,7 @@ pub mod exec;
 pub mod galera;
 pub mod maintenance;
 pub mod mariadb;
+pub mod nagios;
 pub mod replica;
 pub mod shared;
 pub mod tcp;
@@ -25,6 +42,7 @@ pub use exec::ExecCheck;
 pub use galera::GaleraCheck;
 pub use maintenance::Maintenance;
 pub use mariadb::MariadbCheck;
+pub use nagios::{PerfData, PluginOutput};
 pub use replica::ReplicaCheck;
 pub use shared::{Cached, Capped};
 pub use tcp::TcpCheck;
@@ -34,10 +52,15 @@ pub use tcp::TcpCheck;
 pub enum Health {
     /// Take traffic.
     Healthy,
-    /// Take traffic, but something deserves a look (Nagios exit 1).
+    /// Take traffic, but something deserves a look (a Nagios plugin's
+    /// WARNING).
     Warning,
-    /// Take no traffic.
+    /// Take no traffic: the backend is down.
     Unhealthy,
+    /// Take no traffic: the checker could not decide (the probe could not
+    /// run, our own files failed, a plugin said UNKNOWN). Fails closed like
+    /// [`Health::Unhealthy`], but names the checker, not the backend.
+    Unknown,
 }
 
 impl Health {
@@ -47,7 +70,20 @@ impl Health {
             Health::Healthy => "healthy",
             Health::Warning => "warning",
             Health::Unhealthy => "unhealthy",
+            Health::Unknown => "unknown",
         }
+    }
+
+    /// Parses [`Health::as_str`]'s words.
+    pub fn from_word(word: &str) -> Option<Health> {
+        [
+            Health::Healthy,
+            Health::Warning,
+            Health::Unhealthy,
+            Health::Unknown,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == word)
     }
 }
 
@@ -58,15 +94,19 @@ impl fmt::Display for Health {
 }
 
 /// What a check found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
     /// The health found.
     pub health: Health,
-    /// A short reason, safe for logs and bodies (no secrets, one line).
+    /// A short public reason, for bodies and logs: one line, no account
+    /// names, no credential paths, no program output.
     pub reason: String,
-    /// Extra detail that may hold secrets (a program's output); shown only
-    /// when the operator asks.
+    /// What may not be public (a program's output, a server's message
+    /// naming the account): logged, and put in a body only when the
+    /// operator asks.
     pub detail: Option<Vec<u8>>,
+    /// Numbers the check measured (a Nagios plugin's performance data).
+    pub perfdata: Vec<PerfData>,
 }
 
 impl Verdict {
@@ -85,11 +125,18 @@ impl Verdict {
         Verdict::new(Health::Unhealthy, reason)
     }
 
-    fn new(health: Health, reason: impl Into<String>) -> Self {
+    /// A verdict of a checker that could not decide.
+    pub fn unknown(reason: impl Into<String>) -> Self {
+        Verdict::new(Health::Unknown, reason)
+    }
+
+    /// A verdict of `health`.
+    pub fn new(health: Health, reason: impl Into<String>) -> Self {
         Verdict {
             health,
             reason: reason.into(),
             detail: None,
+            perfdata: Vec::new(),
         }
     }
 
@@ -170,18 +217,13 @@ impl Outcome {
     }
 
     /// The Nagios plugin exit code of this outcome: 0 OK, 1 WARNING,
-    /// 2 CRITICAL, 3 UNKNOWN (the probe could not run).
+    /// 2 CRITICAL, 3 UNKNOWN (the checker could not decide).
     pub fn nagios_code(&self) -> i32 {
-        match (&self.error, self.verdict.health) {
-            (Some(_), _) => 3,
-            (None, Health::Healthy) => 0,
-            (None, Health::Warning) => 1,
-            (None, Health::Unhealthy) => 2,
-        }
+        nagios::exit_code_of(self.verdict.health)
     }
 }
 
-/// Runs a check, timing it and turning a probe error into an unhealthy
+/// Runs a check, timing it and turning a probe error into an unknown
 /// outcome.
 pub fn run_check<C: Check + ?Sized>(check: &C, deadline: Deadline) -> Outcome {
     let clock = Stopwatch::start();
@@ -194,7 +236,7 @@ pub fn run_check<C: Check + ?Sized>(check: &C, deadline: Deadline) -> Outcome {
             elapsed,
         },
         Err(e) => Outcome {
-            verdict: Verdict::unhealthy(format!("check could not run: {e}")),
+            verdict: Verdict::unknown(format!("check could not run: {e}")),
             error: Some(e),
             elapsed,
         },
@@ -206,9 +248,9 @@ pub fn run_check<C: Check + ?Sized>(check: &C, deadline: Deadline) -> Outcome {
 pub struct Policy {
     /// Answer 503 for a warning (default: 200, as a warning still serves).
     pub warning_is_down: bool,
-    /// Put the check's detail (a program's output) in the body. Off by
-    /// default: the output may hold secrets and the body goes to anyone who
-    /// can connect.
+    /// Put the check's detail (a program's output, a server's message) in
+    /// the body. Off by default: it may hold secrets or account names, and
+    /// the body goes to anyone who can connect.
     pub show_detail: bool,
 }
 
@@ -218,7 +260,7 @@ impl Policy {
         match health {
             Health::Healthy => 200,
             Health::Warning if !self.warning_is_down => 200,
-            Health::Warning | Health::Unhealthy => 503,
+            Health::Warning | Health::Unhealthy | Health::Unknown => 503,
         }
     }
 
@@ -300,13 +342,13 @@ mod tests {
     #[test]
     fn probe_error_is_a_503_with_its_reason() {
         let o = run_check(&Fixed(Err(())), Deadline::after(Duration::from_secs(1)));
-        assert_eq!(o.health(), Health::Unhealthy);
+        assert_eq!(o.health(), Health::Unknown);
         assert_eq!(o.nagios_code(), 3);
         let r = Policy::default().response(&o);
         assert_eq!(r.status(), 503);
         assert_eq!(
             r.body(),
-            b"unhealthy: check could not run: bad target \"x\": expected HOST:PORT\n"
+            b"unknown: check could not run: bad target \"x\": expected HOST:PORT\n"
         );
     }
 
@@ -315,6 +357,27 @@ mod tests {
         assert_eq!(outcome(Verdict::healthy("a")).nagios_code(), 0);
         assert_eq!(outcome(Verdict::warning("a")).nagios_code(), 1);
         assert_eq!(outcome(Verdict::unhealthy("a")).nagios_code(), 2);
+        assert_eq!(outcome(Verdict::unknown("a")).nagios_code(), 3);
+    }
+
+    #[test]
+    fn unknown_fails_closed_whatever_the_policy() {
+        for warning_is_down in [false, true] {
+            let p = Policy {
+                warning_is_down,
+                show_detail: false,
+            };
+            assert_eq!(p.status(Health::Unknown), 503);
+        }
+        for h in [
+            Health::Healthy,
+            Health::Warning,
+            Health::Unhealthy,
+            Health::Unknown,
+        ] {
+            assert_eq!(Health::from_word(h.as_str()), Some(h));
+        }
+        assert_eq!(Health::from_word("ok"), None);
     }
 
     #[test]

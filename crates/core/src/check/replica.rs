@@ -5,7 +5,7 @@
 //! scripts' string comparison passes `10 < 5`). NULL lag is down: it means
 //! the SQL thread is not applying, whatever else the row says.
 
-use super::mariadb::{addresses, session, Credentials};
+use super::mariadb::{addresses, down, session, Credentials};
 use super::{Check, CheckError, Verdict};
 use crate::mysql::{Endpoint, ResultSet};
 use crate::Deadline;
@@ -69,28 +69,32 @@ pub fn replica_verdict(set: &ResultSet, max_lag: u64) -> Verdict {
         return Verdict::unhealthy("not a replica (SHOW SLAVE STATUS is empty)");
     }
     let get = |name: &str| -> &str { set.get(0, name).unwrap_or("") };
-    let last_error = |errno: &str, error: &str| {
+    // The last error's number is public; its text names the replication
+    // account and the primary's address, so it is detail.
+    let stopped = |what: &str, errno: &str, error: &str| {
         let text = get(error);
         if text.is_empty() {
-            String::new()
-        } else {
-            let short: String = text.chars().take(200).collect();
-            format!(": error {}: {short}", get(errno))
+            return Verdict::unhealthy(what);
         }
+        let number = get(errno);
+        Verdict::unhealthy(format!("{what}: error {number}"))
+            .with_detail(format!("error {number}: {text}").into_bytes())
     };
     let io = get("Slave_IO_Running");
     if io != "Yes" {
-        return Verdict::unhealthy(format!(
-            "replication IO thread not running (Slave_IO_Running = {io}){}",
-            last_error("Last_IO_Errno", "Last_IO_Error")
-        ));
+        return stopped(
+            &format!("replication IO thread not running (Slave_IO_Running = {io})"),
+            "Last_IO_Errno",
+            "Last_IO_Error",
+        );
     }
     let sql = get("Slave_SQL_Running");
     if sql != "Yes" {
-        return Verdict::unhealthy(format!(
-            "replication SQL thread not running (Slave_SQL_Running = {sql}){}",
-            last_error("Last_SQL_Errno", "Last_SQL_Error")
-        ));
+        return stopped(
+            &format!("replication SQL thread not running (Slave_SQL_Running = {sql})"),
+            "Last_SQL_Errno",
+            "Last_SQL_Error",
+        );
     }
     let Some(lag) = set.get(0, "Seconds_Behind_Master") else {
         return Verdict::unhealthy("lag unknown (Seconds_Behind_Master is NULL)");
@@ -120,7 +124,7 @@ impl Check for ReplicaCheck {
                 Some(set) => replica_verdict(set, self.max_lag),
                 None => Verdict::unhealthy("SHOW SLAVE STATUS returned nothing"),
             },
-            Err(e) => Verdict::unhealthy(e.to_string()),
+            Err(e) => down(&e),
         })
     }
 }
@@ -190,7 +194,13 @@ mod tests {
     fn threads_and_errors() {
         assert_eq!(
             v(status("Yes", "No", None), 5).1,
-            "replication SQL thread not running (Slave_SQL_Running = No): error 1062: Duplicate entry '1' for key 'PRIMARY'"
+            "replication SQL thread not running (Slave_SQL_Running = No): error 1062"
+        );
+        assert_eq!(
+            replica_verdict(&status("Yes", "No", None), 5)
+                .detail
+                .as_deref(),
+            Some(b"error 1062: Duplicate entry '1' for key 'PRIMARY'".as_slice())
         );
         assert_eq!(
             v(status("Connecting", "Yes", None), 5).1,

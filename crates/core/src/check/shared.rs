@@ -13,17 +13,24 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{human_duration, Check, CheckError, Health, Verdict};
-use crate::state::{lock_before, open_private, try_lock, unlock, Lock, StateError};
+use crate::state::{lock_before, open_private, try_lock, unlock, Lock, StateDir, StateError};
 use crate::Deadline;
 
 /// Largest state file read: a verdict and at most a few KiB of detail.
 const MAX_RECORD: u64 = 1 << 20;
-const MAGIC: &str = "inetd-health-state 1";
+const MAGIC: &str = "inetd-health-state 2";
+
+/// The verdict for our own state failing: the checker, not the backend,
+/// is broken, and it cannot tell whether the backend is up.
+fn checker_failure(e: &StateError) -> Verdict {
+    Verdict::unknown(format!("checker failure: {e}"))
+}
 
 /// Serves a recent outcome from a state file instead of running the check.
 #[derive(Debug)]
 pub struct Cached<C> {
     inner: C,
+    dir: StateDir,
     path: PathBuf,
     ttl: Duration,
     max_stale: Duration,
@@ -31,12 +38,13 @@ pub struct Cached<C> {
 }
 
 impl<C> Cached<C> {
-    /// Caches `inner`'s outcome in `path` for `ttl`; never serves one older
-    /// than `max_stale` (which is at least `ttl`).
-    pub fn new(inner: C, path: impl Into<PathBuf>, ttl: Duration, max_stale: Duration) -> Self {
+    /// Caches `inner`'s outcome in the file `name` of `dir` for `ttl`;
+    /// never serves one older than `max_stale` (which is at least `ttl`).
+    pub fn new(inner: C, dir: StateDir, name: &str, ttl: Duration, max_stale: Duration) -> Self {
         Cached {
             inner,
-            path: path.into(),
+            path: dir.file(name),
+            dir,
             ttl,
             max_stale: max_stale.max(ttl),
             clock: SystemTime::now,
@@ -69,13 +77,16 @@ impl<C> Cached<C> {
 
 impl<C: Check> Check for Cached<C> {
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
-        let state_error = |e: StateError| Ok(Verdict::unhealthy(e.to_string()));
+        let state_error = |e: StateError| Ok(checker_failure(&e));
         let io_error = |source| {
             state_error(StateError::Io {
                 path: self.path.clone(),
                 source,
             })
         };
+        if let Err(e) = self.dir.prepare() {
+            return state_error(e);
+        }
         let file = match open_private(&self.path) {
             Ok(f) => f,
             Err(e) => return state_error(e),
@@ -143,22 +154,30 @@ impl<C: Check> Check for Cached<C> {
 #[derive(Debug)]
 pub struct Capped<C> {
     inner: C,
+    dir: StateDir,
     slots: Vec<PathBuf>,
 }
 
 impl<C> Capped<C> {
-    /// Runs `inner` only while holding one of the slot files `slots`.
-    pub fn new(inner: C, slots: Vec<PathBuf>) -> Self {
-        Capped { inner, slots }
+    /// Runs `inner` only while holding one of `n` slot files, named
+    /// `NAME.slot0`… in `dir`.
+    pub fn new(inner: C, dir: StateDir, name: &str, n: u32) -> Self {
+        let slots = (0..n)
+            .map(|i| dir.file(&format!("{name}.slot{i}")))
+            .collect();
+        Capped { inner, dir, slots }
     }
 }
 
 impl<C: Check> Check for Capped<C> {
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
+        if let Err(e) = self.dir.prepare() {
+            return Ok(checker_failure(&e));
+        }
         for path in &self.slots {
             let slot = match open_private(path) {
                 Ok(f) => f,
-                Err(e) => return Ok(Verdict::unhealthy(e.to_string())),
+                Err(e) => return Ok(checker_failure(&e)),
             };
             match try_lock(&slot, Lock::Exclusive) {
                 // The slot is held until `slot` is dropped, after the check.
@@ -169,7 +188,7 @@ impl<C: Check> Check for Capped<C> {
                         path: path.clone(),
                         source,
                     };
-                    return Ok(Verdict::unhealthy(e.to_string()));
+                    return Ok(checker_failure(&e));
                 }
             }
         }
@@ -181,7 +200,7 @@ impl<C: Check> Check for Capped<C> {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Record {
     at: SystemTime,
     verdict: Verdict,
@@ -189,12 +208,20 @@ struct Record {
 
 fn encode(record: &Record) -> Vec<u8> {
     let at = record.at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let reason = record.verdict.reason.replace(['\n', '\r'], " ");
+    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+    let perfdata: Vec<String> = record
+        .verdict
+        .perfdata
+        .iter()
+        .map(|p| one_line(&p.to_string()))
+        .collect();
     let mut out = format!(
-        "{MAGIC}\n{}.{:09}\n{}\n{reason}\n",
+        "{MAGIC}\n{}.{:09}\n{}\n{}\n{}\n",
         at.as_secs(),
         at.subsec_nanos(),
-        record.verdict.health
+        record.verdict.health,
+        one_line(&record.verdict.reason),
+        perfdata.join(" "),
     )
     .into_bytes();
     match &record.verdict.detail {
@@ -210,20 +237,16 @@ fn encode(record: &Record) -> Vec<u8> {
 /// Parses a record; `None` for an empty, torn or foreign file (a writer
 /// that died mid-write), which then counts as no result.
 fn decode(bytes: &[u8]) -> Option<Record> {
-    let mut lines = bytes.splitn(5, |&b| b == b'\n');
+    let mut lines = bytes.splitn(6, |&b| b == b'\n');
     let mut line = || std::str::from_utf8(lines.next()?).ok();
     if line()? != MAGIC {
         return None;
     }
     let (secs, nanos) = line()?.split_once('.')?;
     let at = UNIX_EPOCH + Duration::new(secs.parse().ok()?, nanos.parse().ok()?);
-    let health = match line()? {
-        "healthy" => Health::Healthy,
-        "warning" => Health::Warning,
-        "unhealthy" => Health::Unhealthy,
-        _ => return None,
-    };
+    let health = Health::from_word(line()?)?;
     let reason = line()?.to_owned();
+    let perfdata = super::PluginOutput::parse(format!("|{}", line()?).as_bytes()).perfdata;
     let rest = lines.next()?;
     let detail = if rest == b"-\n" {
         None
@@ -239,6 +262,7 @@ fn decode(bytes: &[u8]) -> Option<Record> {
             health,
             reason,
             detail,
+            perfdata,
         },
     })
 }
@@ -259,7 +283,7 @@ fn write(mut file: &File, record: &Record) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
     use std::sync::Arc;
 
     fn dir(name: &str) -> PathBuf {
@@ -267,6 +291,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    fn cached<C>(check: C, d: &std::path::Path, ttl: Duration, max_stale: Duration) -> Cached<C> {
+        Cached::new(check, StateDir::given(d), "s.state", ttl, max_stale)
     }
 
     struct Counting {
@@ -296,33 +324,39 @@ mod tests {
     fn records_round_trip_and_torn_ones_are_ignored() {
         let r = Record {
             at: UNIX_EPOCH + Duration::new(1_795_478_399, 123_456_789),
-            verdict: Verdict::warning("exit status 1\nforged").with_detail(b"a\nb\x00c".to_vec()),
+            verdict: Verdict {
+                perfdata: crate::check::PluginOutput::parse(b"|a=1;2;3;0;9 'b c'=2.5MB x=U")
+                    .perfdata,
+                ..Verdict::warning("exit status 1\nforged").with_detail(b"a\nb\x00c".to_vec())
+            },
         };
         let bytes = encode(&r);
         let back = decode(&bytes).unwrap();
         assert_eq!(back.at, r.at);
         assert_eq!(back.verdict.reason, "exit status 1 forged");
         assert_eq!(back.verdict.detail, r.verdict.detail);
+        assert_eq!(back.verdict.perfdata, r.verdict.perfdata);
+        assert_eq!(back.verdict.perfdata.len(), 3);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_none(), "cut {cut}");
         }
-        let plain = Record {
-            at: r.at,
-            verdict: Verdict::unhealthy("down"),
-        };
-        assert_eq!(decode(&encode(&plain)), Some(plain));
+        for verdict in [
+            Verdict::unhealthy("down"),
+            Verdict::unknown("checker failure"),
+        ] {
+            let plain = Record { at: r.at, verdict };
+            assert_eq!(decode(&encode(&plain)), Some(plain));
+        }
+        // A record of the previous format is no result, not a misread one.
+        let old = b"inetd-health-state 1\n1.000000000\nhealthy\nok\n-\n";
+        assert!(decode(old).is_none());
     }
 
     #[test]
     fn within_the_ttl_the_check_runs_once_and_failures_stay_failures() {
         let d = dir("ttl");
         let (check, runs) = counting(Verdict::unhealthy("exit status 2"), 0);
-        let cached = Cached::new(
-            check,
-            d.join("s.state"),
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-        );
+        let cached = cached(check, &d, Duration::from_secs(60), Duration::from_secs(60));
         let deadline = Deadline::after(Duration::from_secs(2));
         let first = cached.run(deadline).unwrap();
         assert_eq!(first.reason, "exit status 2");
@@ -343,9 +377,9 @@ mod tests {
     fn past_the_ttl_it_runs_again() {
         let d = dir("stale");
         let (check, runs) = counting(Verdict::healthy("ok"), 0);
-        let cached = Cached::new(
+        let cached = cached(
             check,
-            d.join("s.state"),
+            &d,
             Duration::from_millis(50),
             Duration::from_millis(50),
         );
@@ -360,11 +394,10 @@ mod tests {
     #[test]
     fn single_flight_across_concurrent_callers() {
         let d = dir("flight");
-        let path = d.join("s.state");
         let runs = Arc::new(AtomicU32::new(0));
         let threads: Vec<_> = (0..8)
             .map(|_| {
-                let (path, runs) = (path.clone(), runs.clone());
+                let (d, runs) = (d.clone(), runs.clone());
                 std::thread::spawn(move || {
                     let check = Counting {
                         runs,
@@ -372,14 +405,9 @@ mod tests {
                         takes: Duration::from_millis(200),
                     };
                     // Each thread opens the file itself, as separate processes do.
-                    Cached::new(
-                        check,
-                        path,
-                        Duration::from_secs(10),
-                        Duration::from_secs(10),
-                    )
-                    .run(Deadline::after(Duration::from_secs(2)))
-                    .unwrap()
+                    cached(check, &d, Duration::from_secs(10), Duration::from_secs(10))
+                        .run(Deadline::after(Duration::from_secs(2)))
+                        .unwrap()
                 })
             })
             .collect();
@@ -391,34 +419,23 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_past_its_deadline_never_gets_a_result_older_than_max_stale() {
+    fn a_waiter_with_nothing_read_by_its_deadline_gets_no_result() {
         let d = dir("deadline");
-        let path = d.join("s.state");
         let refresher = {
-            let path = path.clone();
+            let d = d.clone();
             std::thread::spawn(move || {
                 let (check, _) = counting(Verdict::healthy("slow"), 500);
-                Cached::new(
-                    check,
-                    path,
-                    Duration::from_secs(10),
-                    Duration::from_secs(10),
-                )
-                .run(Deadline::after(Duration::from_secs(5)))
-                .unwrap()
+                cached(check, &d, Duration::from_secs(10), Duration::from_secs(10))
+                    .run(Deadline::after(Duration::from_secs(5)))
+                    .unwrap()
             })
         };
         std::thread::sleep(Duration::from_millis(50));
         let (check, runs) = counting(Verdict::healthy("never"), 0);
         let start = std::time::Instant::now();
-        let v = Cached::new(
-            check,
-            &path,
-            Duration::from_secs(10),
-            Duration::from_secs(10),
-        )
-        .run(Deadline::after(Duration::from_millis(150)))
-        .unwrap();
+        let v = cached(check, &d, Duration::from_secs(10), Duration::from_secs(10))
+            .run(Deadline::after(Duration::from_millis(150)))
+            .unwrap();
         assert_eq!(v.reason, "no fresh result: another check is still running");
         assert!(start.elapsed() < Duration::from_millis(400));
         assert_eq!(runs.load(Ordering::SeqCst), 0);
@@ -426,21 +443,125 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// The clock of [`a_waiter_never_gets_a_record_older_than_max_stale`],
+    /// in seconds since the epoch.
+    static NOW: AtomicU64 = AtomicU64::new(1_000);
+    fn test_clock() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(NOW.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn a_waiter_never_gets_a_record_older_than_max_stale() {
+        let d = dir("max-stale");
+        let (ttl, max_stale) = (Duration::from_secs(10), Duration::from_secs(30));
+        let (check, runs) = counting(Verdict::healthy("fresh"), 0);
+        let cache = cached(check, &d, ttl, max_stale).with_clock(test_clock);
+        let quick = || Deadline::after(Duration::from_millis(100));
+        NOW.store(1_000, Ordering::SeqCst);
+        assert_eq!(cache.run(quick()).unwrap().reason, "fresh");
+
+        // Another process reads the record and holds its shared lock: this
+        // caller finds the record stale and cannot take the lock to refresh
+        // it, so it falls back on what it read.
+        let other = open_private(&d.join("s.state")).unwrap();
+        assert!(try_lock(&other, Lock::Shared).unwrap());
+        NOW.store(1_020, Ordering::SeqCst);
+        assert_eq!(
+            cache.run(quick()).unwrap().reason,
+            "fresh (cached, 20.00s old)"
+        );
+        NOW.store(1_029, Ordering::SeqCst);
+        assert_eq!(
+            cache.run(quick()).unwrap().reason,
+            "fresh (cached, 29.00s old)"
+        );
+        for past in [1_030, 1_040, 100_000] {
+            NOW.store(past, Ordering::SeqCst);
+            let v = cache.run(quick()).unwrap();
+            assert_eq!(
+                (v.health, v.reason.as_str()),
+                (
+                    Health::Unhealthy,
+                    "no fresh result: another check is still running"
+                ),
+                "at +{}s",
+                past - 1_000
+            );
+        }
+        // A record from the future (the clock went back) is never served.
+        NOW.store(900, Ordering::SeqCst);
+        assert_eq!(
+            cache.run(quick()).unwrap().reason,
+            "no fresh result: another check is still running"
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        drop(other);
+        NOW.store(1_050, Ordering::SeqCst);
+        assert_eq!(cache.run(quick()).unwrap().reason, "fresh");
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn our_own_state_failing_is_the_checkers_failure_not_the_backends() {
+        let d = dir("broken");
+        let loose = d.join("s.state");
+        std::fs::write(&loose, "").unwrap();
+        std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let (check, runs) = counting(Verdict::healthy("ok"), 0);
+        let v = cached(check, &d, Duration::from_secs(1), Duration::from_secs(1))
+            .run(Deadline::after(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(
+            (v.health, v.reason),
+            (
+                Health::Unknown,
+                format!(
+                    "checker failure: state file {}: refused: not mode 0600",
+                    loose.display()
+                )
+            )
+        );
+        let (check, _) = counting(Verdict::healthy("ok"), 0);
+        std::fs::create_dir(d.join("c.slot0")).unwrap();
+        let v = Capped::new(check, StateDir::given(&d), "c", 1)
+            .run(Deadline::after(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(v.health, Health::Unknown);
+        assert!(
+            v.reason.starts_with("checker failure: state file "),
+            "{}",
+            v.reason
+        );
+        let (check, _) = counting(Verdict::healthy("ok"), 0);
+        let v = Capped::new(check, StateDir::private(d.join("missing/dir")), "c", 1)
+            .run(Deadline::after(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(v.health, Health::Unknown);
+        assert!(
+            v.reason.starts_with("checker failure: state directory "),
+            "{}",
+            v.reason
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn the_cap_refuses_the_n_plus_first() {
         let d = dir("cap");
-        let slots: Vec<PathBuf> = (0..2).map(|i| d.join(format!("slot{i}"))).collect();
         let runs = Arc::new(AtomicU32::new(0));
         let busy: Vec<_> = (0..2)
             .map(|_| {
-                let (slots, runs) = (slots.clone(), runs.clone());
+                let (d, runs) = (d.clone(), runs.clone());
                 std::thread::spawn(move || {
                     let c = Counting {
                         runs,
                         verdict: Verdict::healthy("ok"),
                         takes: Duration::from_millis(300),
                     };
-                    Capped::new(c, slots)
+                    Capped::new(c, StateDir::given(&d), "c", 2)
                         .run(Deadline::after(Duration::from_secs(2)))
                         .unwrap()
                 })
@@ -448,7 +569,7 @@ mod tests {
             .collect();
         std::thread::sleep(Duration::from_millis(100));
         let (c, third) = counting(Verdict::healthy("ok"), 0);
-        let v = Capped::new(c, slots.clone())
+        let v = Capped::new(c, StateDir::given(&d), "c", 2)
             .run(Deadline::after(Duration::from_secs(2)))
             .unwrap();
         assert_eq!(v.reason, "checker saturated: 2 checks already running");
@@ -458,7 +579,7 @@ mod tests {
         }
         let (c, _) = counting(Verdict::healthy("free again"), 0);
         assert_eq!(
-            Capped::new(c, slots)
+            Capped::new(c, StateDir::given(&d), "c", 2)
                 .run(Deadline::after(Duration::from_secs(2)))
                 .unwrap()
                 .reason,

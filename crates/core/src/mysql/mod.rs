@@ -49,6 +49,29 @@ pub const NATIVE_PASSWORD: &str = "mysql_native_password";
 /// a bound on what a broken or hostile server can make us allocate.
 pub const MAX_PACKET: usize = 1 << 20;
 
+/// The largest payload one packet header can carry (a 3-byte length).
+const MAX_CHUNK: usize = 0xFF_FFFF;
+
+/// Frames `payload` as packets starting at sequence number `seq`; returns
+/// them and the next sequence number. A payload of [`MAX_CHUNK`] bytes or
+/// more is split into chunks of that size, each with its own header and
+/// number, ended by a shorter (possibly empty) one, as the protocol says.
+pub fn frame(payload: &[u8], mut seq: u8) -> (Vec<u8>, u8) {
+    let mut out = Vec::with_capacity(payload.len() + 4 * (1 + payload.len() / MAX_CHUNK));
+    let mut rest = payload;
+    loop {
+        let chunk = &rest[..rest.len().min(MAX_CHUNK)];
+        out.extend_from_slice(&(chunk.len() as u32).to_le_bytes()[..3]);
+        out.push(seq);
+        out.extend_from_slice(chunk);
+        seq = seq.wrapping_add(1);
+        rest = &rest[chunk.len()..];
+        if chunk.len() < MAX_CHUNK {
+            return (out, seq);
+        }
+    }
+}
+
 /// An error packet from the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerError {
@@ -460,8 +483,10 @@ pub fn parse_result_set(
     }
 }
 
-/// Why talking to the server failed. The messages are the reasons a check
-/// reports: no secrets, one line.
+/// Why talking to the server failed. The messages are one line and hold no
+/// password, but a server's message may name the account
+/// (`Access denied for user 'monitor'@'localhost'`): what goes into a
+/// response body is [`MysqlError::public_reason`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MysqlError {
@@ -518,6 +543,43 @@ pub enum MysqlError {
         /// The plugin's name.
         plugin: String,
     },
+}
+
+impl MysqlError {
+    /// The reason for a response body: this error without what the server
+    /// said in words (which may name the account, a database or a host),
+    /// keeping its error number and what a load-balancer operator needs
+    /// ("access denied", "server error 1040: too many connections").
+    pub fn public_reason(&self) -> String {
+        match self {
+            MysqlError::Server(e) => e.public_reason(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ServerError {
+    /// The error in words safe for anyone to read: the number and a fixed
+    /// description for the errors a check meets, the number alone for the
+    /// others; never the server's own message.
+    pub fn public_reason(&self) -> String {
+        let what = match self.code {
+            1044 | 1045 | 1698 => return "access denied".to_owned(),
+            1040 => "too many connections",
+            1203 => "too many connections for the account (max_user_connections)",
+            1226 => "the account exceeded a resource limit",
+            1129 => "host blocked after too many connection errors (mariadb-admin flush-hosts)",
+            1130 => "host not allowed to connect",
+            1142 | 1143 | 1227 => "permission denied for the check's query",
+            1053 => "server shutdown in progress",
+            1047 => "unknown command (node not ready)",
+            1193 => "unknown system variable",
+            1617 => "no such replication connection",
+            1461 | 1135 => "server out of resources",
+            _ => return format!("server error {}", self.code),
+        };
+        format!("server error {}: {what}", self.code)
+    }
 }
 
 /// Where the server listens.
@@ -661,15 +723,12 @@ impl Conn {
         Ok(())
     }
 
-    /// Writes one packet with the next sequence number.
+    /// Writes one packet with the next sequence number (several, as the
+    /// protocol splits a payload of 16 MiB or more).
     pub fn write_packet(&mut self, payload: &[u8], step: &'static str) -> Result<(), MysqlError> {
-        let len = payload.len().min(MAX_PACKET) as u32;
-        let mut packet = Vec::with_capacity(4 + payload.len());
-        packet.extend_from_slice(&len.to_le_bytes()[..3]);
-        packet.push(self.seq);
-        packet.extend_from_slice(payload);
-        self.seq = self.seq.wrapping_add(1);
-        self.write_raw(&packet, step)
+        let (packets, next) = frame(payload, self.seq);
+        self.seq = next;
+        self.write_raw(&packets, step)
     }
 
     /// Writes bytes that are already packets.

@@ -523,3 +523,59 @@ fn truncated_rows_are_protocol_errors() {
     server.join().unwrap();
     assert!(matches!(e, MysqlError::Protocol { .. }), "{e}");
 }
+
+#[test]
+fn payloads_of_16_mib_or_more_are_split_as_the_protocol_says() {
+    // Small: one packet.
+    assert_eq!(frame(b"\x0e", 0), (vec![1, 0, 0, 0, 0x0e], 1));
+    assert_eq!(frame(b"", 255), (vec![0, 0, 0, 255], 0));
+    // One byte over a chunk: a full chunk, then the byte, numbered on.
+    let big = vec![0xAB; 0xFF_FFFF + 1];
+    let (out, next) = frame(&big, 7);
+    assert_eq!(out.len(), big.len() + 8);
+    assert_eq!(&out[..4], &[0xFF, 0xFF, 0xFF, 7]);
+    assert_eq!(&out[4 + 0xFF_FFFF..][..5], &[1, 0, 0, 8, 0xAB]);
+    assert_eq!(next, 9);
+    // Exactly one chunk: ended by an empty packet, or the server waits.
+    let (out, next) = frame(&big[..0xFF_FFFF], 0);
+    assert_eq!(out.len(), 0xFF_FFFF + 8);
+    assert_eq!(&out[out.len() - 4..], &[0, 0, 0, 1]);
+    assert_eq!(next, 2);
+    // Above the old 1 MiB cap, the header says the real length.
+    let (out, _) = frame(&vec![0; (1 << 20) + 3], 0);
+    assert_eq!(&out[..3], &((1u32 << 20) + 3).to_le_bytes()[..3]);
+}
+
+#[test]
+fn public_reasons_never_carry_the_servers_words() {
+    let e = |code, msg: &str| {
+        MysqlError::Server(ServerError {
+            code,
+            sql_state: Some("28000".into()),
+            message: msg.into(),
+        })
+    };
+    for (err, public) in [
+        (
+            e(1045, "Access denied for user 'judge'@'localhost' (using password: YES)"),
+            "access denied",
+        ),
+        (e(1044, "Access denied for user 'judge'@'%' to database 'x'"), "access denied"),
+        (e(1698, "Access denied for user 'judge'@'localhost'"), "access denied"),
+        (e(1040, "Too many connections"), "server error 1040: too many connections"),
+        (
+            e(1227, "Access denied; you need (at least one of) the PROCESS privilege(s) for user 'judge'"),
+            "server error 1227: permission denied for the check's query",
+        ),
+        (e(4242, "something about 'judge'"), "server error 4242"),
+    ] {
+        let reason = err.public_reason();
+        assert_eq!(reason, public);
+        assert!(!reason.contains("judge"));
+        assert!(err.to_string().contains("judge") || err.to_string().contains("Too many"));
+    }
+    let timed_out = MysqlError::TimedOut {
+        step: "the server's greeting",
+    };
+    assert_eq!(timed_out.public_reason(), timed_out.to_string());
+}
