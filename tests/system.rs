@@ -15,6 +15,7 @@ use support::client::{
 };
 use support::haproxy::{Haproxy, ServerState};
 use support::http::Response;
+use support::netns::{in_private_network, Aborts};
 use support::procs::{processes_matching, unique_digits, wait_until};
 use support::tmp::TempDir;
 use support::xinetd::Xinetd;
@@ -82,8 +83,26 @@ fn assert_exit_statuses(xinetd: &Xinetd, want: &[i32]) {
 
 // --- 1. No connection reset --------------------------------------------------
 
+/// Runs `body` in a network namespace of its own and asserts that the
+/// kernel aborted no connection there: none closed with unread data
+/// (TCPAbortOnClose, the shell scripts' reset) or reset after close
+/// (TCPAbortOnData). A client that got its whole response before a
+/// close-without-drain reset would not notice; these counters do.
+fn without_aborts(body: impl FnOnce() + Send) {
+    in_private_network(|| {
+        let before = Aborts::now();
+        body();
+        let after = Aborts::now();
+        assert_eq!(after, before, "the kernel aborted connections");
+    });
+}
+
 #[test]
 fn no_reset_over_300_sequential_requests() {
+    without_aborts(no_reset_over_300_sequential_requests_body);
+}
+
+fn no_reset_over_300_sequential_requests_body() {
     let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
     let mut resets = 0;
     for i in 0..300 {
@@ -110,13 +129,15 @@ fn no_reset_over_300_sequential_requests() {
 /// response. Here the client sends a second, pipelined request with the first.
 #[test]
 fn shell_script_reset_on_unread_request() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
-    let pipelined = [GET, GET].concat();
-    for _ in 0..50 {
-        let ex = exchange(xinetd.port(), &pipelined, IO_TIMEOUT);
-        assert_healthy(&one_response(&ex));
-    }
-    assert_exit_statuses(&xinetd, &[0; 50]);
+    without_aborts(|| {
+        let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+        let pipelined = [GET, GET].concat();
+        for _ in 0..50 {
+            let ex = exchange(xinetd.port(), &pipelined, IO_TIMEOUT);
+            assert_healthy(&one_response(&ex));
+        }
+        assert_exit_statuses(&xinetd, &[0; 50]);
+    });
 }
 
 /// Same bug, with bytes that arrive after the server has read the head,
@@ -124,36 +145,40 @@ fn shell_script_reset_on_unread_request() {
 /// no single read of the head could have taken them in.
 #[test]
 fn reset_on_request_bytes_arriving_during_the_check() {
-    let xinetd = xinetd_with_script(&[], "sleep 0.3");
-    for _ in 0..5 {
-        let ex = exchange_in_two_writes(
-            xinetd.port(),
-            GET,
-            Duration::from_millis(100),
-            GET,
-            IO_TIMEOUT,
-        );
-        assert_healthy(&one_response(&ex));
-    }
-    assert_exit_statuses(&xinetd, &[0; 5]);
+    without_aborts(|| {
+        let xinetd = xinetd_with_script(&[], "sleep 0.3");
+        for _ in 0..5 {
+            let ex = exchange_in_two_writes(
+                xinetd.port(),
+                GET,
+                Duration::from_millis(100),
+                GET,
+                IO_TIMEOUT,
+            );
+            assert_healthy(&one_response(&ex));
+        }
+        assert_exit_statuses(&xinetd, &[0; 5]);
+    });
 }
 
 /// Same bug, with a request body the server has no use for, larger than
 /// any read buffer sized for an 8 KiB head.
 #[test]
 fn reset_on_unread_request_body() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
-    let body = vec![b'x'; 16 * 1024];
-    let request = [
-        b"GET /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 16384\r\n\r\n".as_slice(),
-        &body,
-    ]
-    .concat();
-    for _ in 0..50 {
-        let ex = exchange(xinetd.port(), &request, IO_TIMEOUT);
-        assert_healthy(&one_response(&ex));
-    }
-    assert_exit_statuses(&xinetd, &[0; 50]);
+    without_aborts(|| {
+        let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+        let body = vec![b'x'; 16 * 1024];
+        let request = [
+            b"GET /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 16384\r\n\r\n".as_slice(),
+            &body,
+        ]
+        .concat();
+        for _ in 0..50 {
+            let ex = exchange(xinetd.port(), &request, IO_TIMEOUT);
+            assert_healthy(&one_response(&ex));
+        }
+        assert_exit_statuses(&xinetd, &[0; 50]);
+    });
 }
 
 // --- 2. HEAD ----------------------------------------------------------------
@@ -362,6 +387,51 @@ fn slow_partial_head_gets_408_at_the_read_deadline() {
     );
 }
 
+/// A client that sends a byte every 0.4 s never lets a per-read idle timer
+/// fire; the read deadline is for the whole head, so it still gets its 408
+/// at the deadline.
+#[test]
+fn byte_every_400ms_gets_408_at_the_whole_head_deadline() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let xinetd = Xinetd::start(&["--read-timeout", "1s", "exec", "--", "/bin/true"]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", xinetd.port())).expect("connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let start = std::time::Instant::now();
+    let dripping = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // A head that never ends: one byte at a time, well within any
+            // per-read timeout.
+            let head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
+                .iter()
+                .chain(std::iter::repeat(&b'a'));
+            for &byte in head.take(25) {
+                if stop.load(Ordering::SeqCst) || writer.write_all(&[byte]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(400));
+            }
+        })
+    };
+    let mut first = [0u8; 1];
+    let got = stream.read(&mut first);
+    let took = start.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    dripping.join().unwrap();
+    assert_eq!(got.ok(), Some(1), "no response");
+    let response = Response::parse(&[&first[..], &rest].concat()).expect("one response");
+    assert_eq!(response.status_line, "HTTP/1.1 408 Request Timeout");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(1400),
+        "answered after {took:?}; want the 1 s deadline, not a per-read timer"
+    );
+}
+
 // --- 6. Client that closes without a byte ------------------------------------
 
 #[test]
@@ -434,23 +504,43 @@ fn hung_check_is_503_at_the_deadline_and_leaves_no_process() {
 // --- 8. Nothing but the response on the wire ------------------------------------
 
 /// Under xinetd fds 0, 1 and 2 are all the socket: a log line written to
-/// stderr would reach the client after (or before) the response.
+/// stderr would reach the client after (or before) the response. The line
+/// is written after the write side is shut down, where a line on stderr
+/// would only fail, so the wire alone cannot show where it went: the test
+/// owns the syslog socket and reads one line per connection there.
 #[test]
 fn log_line_never_reaches_the_wire() {
-    let up = Xinetd::start(&["exec", "--", "/bin/true"]);
-    let down = xinetd_with_script(&[], "exit 2");
-    let cases: [(&Xinetd, &[u8], &str); 5] = [
-        (&up, GET, "HTTP/1.1 200 OK"),
-        (&down, GET, "HTTP/1.1 503 Service Unavailable"),
+    let dir = TempDir::new("syslog");
+    let socket = dir.join("log");
+    let syslog =
+        std::os::unix::net::UnixDatagram::bind(&socket).expect("binding the syslog socket");
+    syslog.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let socket = socket.to_str().unwrap();
+    let up = Xinetd::start(&["--syslog-socket", socket, "exec", "--", "/bin/true"]);
+    let down = xinetd_with_script(&["--syslog-socket", socket], "echo the-detail; exit 2");
+    let cases: [(&Xinetd, &[u8], &str, &str); 5] = [
+        (&up, GET, "HTTP/1.1 200 OK", "<30>"),
+        (&down, GET, "HTTP/1.1 503 Service Unavailable", "<28>"),
         (
             &up,
             b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n",
             "HTTP/1.1 405 Method Not Allowed",
+            "<28>",
         ),
-        (&up, b"\x01\x02\x03\r\n\r\n", "HTTP/1.1 400 Bad Request"),
-        (&up, b"OPTIONS / HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK"),
+        (
+            &up,
+            b"\x01\x02\x03\r\n\r\n",
+            "HTTP/1.1 400 Bad Request",
+            "<28>",
+        ),
+        (
+            &up,
+            b"OPTIONS / HTTP/1.0\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            "<30>",
+        ),
     ];
-    for (xinetd, request, status_line) in cases {
+    for (xinetd, request, status_line, priority) in cases {
         let ex = exchange(xinetd.port(), request, IO_TIMEOUT);
         assert!(
             ex.bytes.starts_with(status_line.as_bytes()),
@@ -460,6 +550,23 @@ fn log_line_never_reaches_the_wire() {
         // Strict parse: exactly head + Content-Length bytes, nothing after.
         let response = one_response(&ex);
         assert_eq!(response.status_line, status_line);
+        // ... and the connection's line went to syslog.
+        let mut buf = [0u8; 2048];
+        let n = syslog
+            .recv(&mut buf)
+            .expect("a syslog line for the connection");
+        let line = String::from_utf8_lossy(&buf[..n]);
+        let status = &status_line[9..12];
+        assert!(
+            line.starts_with(&format!("{priority}inetd-health["))
+                && line.contains("]: peer=127.0.0.1 ")
+                && line.contains(&format!(" status={status} ")),
+            "{line}"
+        );
+        if status == "503" {
+            assert!(line.ends_with(" detail=\"the-detail\""), "{line}");
+            assert!(!ex.text().contains("the-detail"), "{}", ex.text());
+        }
     }
 }
 
@@ -656,19 +763,24 @@ fn example(name: &str) -> std::path::PathBuf {
 /// reset every connection.
 #[test]
 fn hello_example_exact_length_and_no_reset() {
-    let xinetd = Xinetd::start_server(&example("hello"), &[]);
-    for request in [GET, b"OPTIONS / HTTP/1.0\r\n\r\n".as_slice()] {
-        for _ in 0..50 {
-            let ex = exchange(xinetd.port(), request, IO_TIMEOUT);
-            let r = one_response(&ex);
-            assert_eq!(r.status_line, "HTTP/1.1 200 OK");
-            r.assert_standard_headers();
-            assert_eq!(r.body_text(), "Hello, World\n");
-            assert_eq!(r.content_length(), Some(13));
+    let hello = example("hello");
+    without_aborts(|| {
+        let xinetd = Xinetd::start_server(&hello, &[]);
+        for request in [GET, b"OPTIONS / HTTP/1.0\r\n\r\n".as_slice()] {
+            for _ in 0..50 {
+                let ex = exchange(xinetd.port(), request, IO_TIMEOUT);
+                let r = one_response(&ex);
+                assert_eq!(r.status_line, "HTTP/1.1 200 OK");
+                r.assert_standard_headers();
+                assert_eq!(r.body_text(), "Hello, World\n");
+                assert_eq!(r.content_length(), Some(13));
+            }
         }
-    }
-    let ex = exchange(xinetd.port(), b"DELETE / HTTP/1.1\r\n\r\n", IO_TIMEOUT);
-    assert_eq!(one_response(&ex).status, 405);
+        let ex = exchange(xinetd.port(), b"DELETE / HTTP/1.1\r\n\r\n", IO_TIMEOUT);
+        assert_eq!(one_response(&ex).status, 405);
+        let left = xinetd.wait_for_no_children(REAP_TIMEOUT);
+        assert!(left.is_empty(), "servers still running: {left:?}");
+    });
 }
 
 /// The seed's echo (`while read i; do echo -e ${i}; done`) answered `hello`

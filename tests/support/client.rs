@@ -23,7 +23,7 @@ pub fn loopback(port: u16) -> SocketAddr {
 /// (which under inetd would start a server).
 pub fn is_listening(port: u16) -> bool {
     let want = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp")
+    std::fs::read_to_string("/proc/thread-self/net/tcp")
         .map(|table| {
             table.lines().skip(1).any(|line| {
                 let mut fields = line.split_whitespace();
@@ -231,7 +231,7 @@ fn read_to_end(stream: &mut TcpStream, start: Instant, timeout: Duration) -> Exc
 /// TIME_WAIT, `08` CLOSE_WAIT, `0A` LISTEN...), from `/proc/net/tcp`.
 pub fn tcp_sockets_on(port: u16) -> Vec<(String, u16)> {
     let want = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp")
+    std::fs::read_to_string("/proc/thread-self/net/tcp")
         .unwrap_or_default()
         .lines()
         .skip(1)
@@ -260,7 +260,7 @@ pub fn open_connections_on(port: u16) -> Vec<(String, u16)> {
 /// 127.0.0.1:`port` (the `rx_queue` of its LISTEN line), if it listens.
 pub fn accept_queue_len(port: u16) -> Option<usize> {
     let want = format!("0100007F:{port:04X}");
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let table = std::fs::read_to_string("/proc/thread-self/net/tcp").ok()?;
     table.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() < 5 || fields[1] != want || fields[3] != "0A" {

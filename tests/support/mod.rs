@@ -12,6 +12,7 @@
 //! - [`xinetd`]: a private xinetd serving one service on a loopback port.
 //! - [`haproxy`]: a private HAProxy health-checking one server.
 //! - [`mariadb`]: a private MariaDB server (self-contained: std and libc only).
+//! - [`netns`]: a private network namespace and its TCP abort counters.
 //! - [`galera`]: a private single-node Galera cluster (a `mariadb` server with wsrep).
 //! - [`replication`]: a private primary/replica pair of `mariadb` servers.
 
@@ -23,6 +24,7 @@ pub mod galera;
 pub mod haproxy;
 pub mod http;
 pub mod mariadb;
+pub mod netns;
 pub mod procs;
 pub mod replication;
 pub mod run;

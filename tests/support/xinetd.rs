@@ -43,6 +43,13 @@ impl Xinetd {
     /// Like [`Xinetd::start_server`], using `dir` (which may already hold
     /// scripts the service runs) for xinetd's files.
     pub fn start_with(dir: TempDir, server: &Path, args: &[&str]) -> Xinetd {
+        Xinetd::start_as(dir, "root", server, args)
+    }
+
+    /// Like [`Xinetd::start_with`], with the service running as `user`
+    /// (xinetd's `user =`): the server and anything it runs must be
+    /// reachable by that user.
+    pub fn start_as(dir: TempDir, user: &str, server: &Path, args: &[&str]) -> Xinetd {
         let xinetd = require_program("xinetd");
         for arg in args {
             assert!(
@@ -54,7 +61,7 @@ impl Xinetd {
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
             let conf = dir.join("xinetd.conf");
-            std::fs::write(&conf, config(dir.path(), port, server, args))
+            std::fs::write(&conf, config(dir.path(), port, user, server, args))
                 .unwrap_or_else(|e| panic!("writing {}: {e}", conf.display()));
             let stdout = std::fs::File::create(dir.join("xinetd.stdout")).expect("stdout file");
             let stderr = std::fs::File::create(dir.join("xinetd.stderr")).expect("stderr file");
@@ -170,7 +177,7 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn config(dir: &Path, port: u16, server: &Path, args: &[&str]) -> String {
+fn config(dir: &Path, port: u16, user: &str, server: &Path, args: &[&str]) -> String {
     let server_args = if args.is_empty() {
         String::new()
     } else {
@@ -194,7 +201,7 @@ service inetd-health-test
 \tsocket_type     = stream
 \tprotocol        = tcp
 \twait            = no
-\tuser            = root
+\tuser            = {user}
 \tserver          = {server}
 {server_args}\tcps             = 10000 1
 \tinstances       = 500
