@@ -1,5 +1,5 @@
 //! The `galera` and `replica` checks and `--disable-file` against real
-//! servers (see SPEC-HA.md): a single-node Galera cluster and a
+//! servers (docs/clustercheck.md says what they do): a single-node Galera cluster and a
 //! primary/replica pair on loopback, driven over pipes and under a real
 //! xinetd, with a real HAProxy following a node's state.
 //!

@@ -1,4 +1,5 @@
-//! The `mariadb` check against real MariaDB servers (see SPEC-MARIADB.md).
+//! The `mariadb` check against real MariaDB servers (docs/mariadb.md says
+//! what it does).
 //!
 //! Servers come from `support::mariadb`: one shared server for every test
 //! that leaves it running and untouched ([`Mariadb::shared`], stopped at
@@ -19,7 +20,7 @@ use support::client::exchange;
 use support::haproxy::{Haproxy, ServerState};
 use support::http::Response;
 use support::mariadb::{write_option_file_text, Mariadb, MONITOR_USER};
-use support::procs::{all_pids, cmdline_of, processes_matching, wait_until};
+use support::procs::{all_pids, cmdline_of, processes_matching, require_program, wait_until};
 use support::run::{check, path_str, run_with_input, strings, Run, GET};
 use support::tmp::TempDir;
 use support::xinetd::Xinetd;
@@ -657,6 +658,54 @@ fn haproxy_sees_mariadb_go_down_and_come_back() {
         up_after <= bound,
         "UP {up_after:?} after the restart; want within {bound:?} (rise 2)"
     );
+}
+
+/// The seed's check, migrated as users do: `exec -- mysqladmin ping`.
+/// `mysqladmin ping` exits 1 when the server is down, which the Nagios
+/// convention would have served as a 200 warning; by default it is down.
+#[test]
+fn exec_mysqladmin_ping_is_503_and_haproxy_down_while_mariadb_is_stopped() {
+    let mut db = Mariadb::start();
+    let mysqladmin = require_program("mysqladmin");
+    let socket = format!("--socket={}", db.socket().display());
+    let xinetd = Xinetd::start(&[
+        "exec",
+        "--",
+        mysqladmin.to_str().unwrap(),
+        "--no-defaults",
+        &socket,
+        "--connect-timeout=1",
+        "ping",
+    ]);
+    let get = || {
+        let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
+        ex.assert_clean_close();
+        Response::parse(&ex.bytes).unwrap()
+    };
+    let r = get();
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (200, "healthy: exit status 0\n")
+    );
+    let haproxy = Haproxy::start(xinetd.port(), &[]);
+    haproxy
+        .wait_for_state(Duration::from_secs(8), is_up)
+        .unwrap_or_else(|e| panic!("UP while MariaDB runs: {e}"));
+
+    db.stop();
+    let r = get();
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (503, "unhealthy: exit status 1\n")
+    );
+    haproxy
+        .wait_for_state(Duration::from_secs(8), is_down)
+        .unwrap_or_else(|e| panic!("DOWN while MariaDB is stopped: {e}"));
+
+    db.start_again();
+    haproxy
+        .wait_for_state(Duration::from_secs(8), is_up)
+        .unwrap_or_else(|e| panic!("UP after the restart: {e}"));
 }
 
 // --- Secrets -----------------------------------------------------------------------

@@ -551,3 +551,73 @@ impl Drop for KillOnDrop {
         unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
     }
 }
+
+/// `cmd` with descriptors `fds` closed in the child, as a broken launcher
+/// (or `prog <&- >&-` in a shell) starts it.
+fn with_closed(args: &[&str], fds: &'static [i32]) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = cmd(args);
+    // SAFETY: close(2) is async-signal-safe; nothing else runs in the
+    // child between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            for &fd in fds {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    c
+}
+
+#[test]
+fn no_stdin_or_stdout_is_a_system_failure_71() {
+    for closed in [&[0][..], &[1], &[0, 1]] {
+        let mut c = with_closed(&["exec", "--", "true"], closed);
+        if !closed.contains(&0) {
+            c.stdin(Stdio::null());
+        }
+        if !closed.contains(&1) {
+            c.stdout(Stdio::null());
+        }
+        let out = c.stderr(Stdio::piped()).output().unwrap();
+        assert_eq!(out.status.code(), Some(71), "fds {closed:?} closed");
+        assert!(
+            stderr_text(&out).contains("no usable stdin/stdout"),
+            "{}",
+            stderr_text(&out)
+        );
+    }
+}
+
+/// With fd 2 closed, the first descriptor opened later (the check's output
+/// pipe, its pidfd) would become fd 2 and take the log line; it is
+/// reopened on /dev/null at start instead.
+#[test]
+fn a_closed_stderr_is_reopened_on_dev_null() {
+    let mut child = with_closed(
+        &[
+            "--show-output",
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "readlink /proc/$PPID/fd/2",
+        ],
+        &[2],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r = Response::parse(&out.stdout).unwrap();
+    assert_eq!(r.body_text(), "healthy: exit status 0\n/dev/null\n");
+    assert_eq!(out.status.code(), Some(0));
+}

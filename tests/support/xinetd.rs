@@ -73,6 +73,10 @@ impl Xinetd {
                     .arg(&conf)
                     .arg("-pidfile")
                     .arg(dir.join("xinetd.pid"))
+                    // The servers' defaults (the state directory) must not
+                    // depend on the environment the tests were started in.
+                    .env_remove("RUNTIME_DIRECTORY")
+                    .env_remove("XDG_RUNTIME_DIR")
                     .stdin(Stdio::null())
                     .stdout(stdout)
                     .stderr(stderr),
