@@ -53,7 +53,7 @@ pub const MAX_PACKET: usize = 1 << 20;
 const MAX_CHUNK: usize = 0xFF_FFFF;
 
 /// Frames `payload` as packets starting at sequence number `seq`; returns
-/// them and the next sequence number. A payload of [`MAX_CHUNK`] bytes or
+/// them and the next sequence number. A payload of 16 MiB - 1 bytes or
 /// more is split into chunks of that size, each with its own header and
 /// number, ended by a shorter (possibly empty) one, as the protocol says.
 pub fn frame(payload: &[u8], mut seq: u8) -> (Vec<u8>, u8) {
