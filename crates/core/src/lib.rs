@@ -17,7 +17,10 @@
 //!   `Connection: close`) and leaves in one write;
 //! - the close is polite: the write side is shut down, late input drained;
 //! - a check runs under a deadline, and a check program that hangs is
-//!   killed with all its descendants.
+//!   killed with all its descendants;
+//! - it fails closed: whatever cannot be decided is a 503 with its reason,
+//!   and a body carries a public reason only (account names and program
+//!   output stay in the log).
 //!
 //! ```
 //! use std::time::Duration;
@@ -37,13 +40,14 @@
 //! - [`http`]: the request head (pure parse, bounded read) and the response.
 //! - [`conn`]: the socket edge: deadline reads, half-close and drain, the
 //!   peer's address.
-//! - [`check`]: the [`Check`] trait, outcomes, and the `exec`, `tcp` and
-//!   `mariadb` checks.
+//! - [`check`]: the [`Check`] trait, outcomes, the checks (`exec`, `tcp`,
+//!   `mariadb`, `galera`, `replica`), the wrappers (maintenance switch,
+//!   cache, concurrency cap) and the Nagios plugin convention.
 //! - [`mysql`]: the MariaDB/MySQL client protocol, as much as a check needs.
 //! - [`option_file`]: MySQL option files, where credentials come from.
 //! - [`process`]: child processes, the only place with process control.
-//! - [`state`]: files shared by a service's processes (cache, slots), the
-//!   only place with `flock`.
+//! - [`state`]: the directory and files shared by a service's processes
+//!   (cache, slots), the only place with `flock`.
 //! - [`deadline`]: the one [`Deadline`] passed down.
 //! - [`exit`]: exit codes.
 //!
@@ -64,8 +68,8 @@ pub mod serve;
 pub mod state;
 
 pub use check::{
-    run_check, Check, CheckError, ExecCheck, Health, MariadbCheck, Outcome, Policy, TcpCheck,
-    Verdict,
+    run_check, Check, CheckError, ExecCheck, Health, MariadbCheck, Outcome, PerfData, Policy,
+    TcpCheck, Verdict,
 };
 pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;
