@@ -44,13 +44,11 @@ impl Log {
 
     /// Sends syslog lines to `path` instead of `/dev/log` (a chroot, a
     /// container, a test that reads them).
-    pub fn with_syslog_socket(self, path: Option<&Path>) -> Self {
-        match (self, path) {
+    pub fn with_syslog_socket(self, path: &Path) -> Self {
+        match self {
             // Leaked once per process: the log lives as long as it does.
-            (Log::Syslog(_), Some(path)) => {
-                Log::Syslog(Box::leak(path.to_path_buf().into_boxed_path()))
-            }
-            (log, _) => log,
+            Log::Syslog(_) => Log::Syslog(Box::leak(path.to_path_buf().into_boxed_path())),
+            log => log,
         }
     }
 

@@ -76,7 +76,7 @@ fn inetd_health_main(closed_std_fds: u32) -> i32 {
     let log = Log::for_this_process();
     match Cli::try_parse() {
         Ok(cli) => {
-            let log = log.with_syslog_socket(Some(&cli.syslog_socket));
+            let log = log.with_syslog_socket(&cli.syslog_socket);
             log.route_panics();
             run(cli, started, log, closed_std_fds)
         }
