@@ -294,11 +294,7 @@ macro_rules! stream_edges {
 stream_edges!(TcpStream, &TcpStream, UnixStream, &UnixStream);
 
 fn fstat(fd: BorrowedFd<'_>) -> Option<libc::stat> {
-    // SAFETY: an all-zero stat is a valid value to be overwritten by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is a live descriptor; st is a valid out pointer.
-    let r = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) };
-    (r == 0).then_some(st)
+    crate::sys::fstat(fd).ok()
 }
 
 /// Whether `fd` is a socket.

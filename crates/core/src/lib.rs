@@ -64,8 +64,12 @@ pub mod http;
 pub mod mysql;
 pub mod option_file;
 pub mod process;
+pub mod render;
+pub mod route;
 pub mod serve;
+pub mod spec;
 pub mod state;
+mod sys;
 
 pub use check::{
     run_check, Check, CheckError, ExecCheck, Health, MariadbCheck, Outcome, PerfData, Policy,

@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// Groups a client reads, as MariaDB's own clients do.
@@ -237,12 +237,7 @@ pub fn load(path: &Path) -> Result<ClientOptions, OptionFileError> {
         source,
     };
     let mut file = std::fs::File::open(path).map_err(io_error)?;
-    // SAFETY: an all-zero stat is valid; fstat fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat on a descriptor we own, valid out pointer.
-    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
-        return Err(io_error(io::Error::last_os_error()));
-    }
+    let st = crate::sys::fstat(file.as_fd()).map_err(io_error)?;
     let mode = st.st_mode & 0o7777;
     let refuse = |what| OptionFileError::NotAnOptionFile {
         path: path.to_owned(),
@@ -266,8 +261,7 @@ pub fn load(path: &Path) -> Result<ClientOptions, OptionFileError> {
             mode,
         });
     }
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = crate::sys::euid();
     if st.st_uid != euid && st.st_uid != 0 {
         return Err(OptionFileError::WrongOwner {
             path: path.to_owned(),

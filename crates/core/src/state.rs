@@ -14,7 +14,7 @@
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,8 +125,7 @@ impl StateDir {
         if !meta.is_dir() {
             return Err(refuse("refused: not a directory".into()));
         }
-        // SAFETY: geteuid has no preconditions.
-        if meta.uid() != unsafe { libc::geteuid() } {
+        if meta.uid() != crate::sys::euid() {
             return Err(refuse(format!(
                 "refused: owned by uid {}, not by us",
                 meta.uid()
@@ -180,15 +179,10 @@ pub fn open_private(path: &Path) -> Result<File, StateError> {
                 source,
             },
         })?;
-    // SAFETY: an all-zero stat is valid; fstat fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat on a descriptor we own.
-    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
-        return Err(StateError::Io {
-            path: path.to_owned(),
-            source: io::Error::last_os_error(),
-        });
-    }
+    let st = crate::sys::fstat(file.as_fd()).map_err(|source| StateError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let refuse = |why| StateError::Refused {
         path: path.to_owned(),
         why,
@@ -196,8 +190,7 @@ pub fn open_private(path: &Path) -> Result<File, StateError> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(refuse("not a regular file"));
     }
-    // SAFETY: geteuid has no preconditions.
-    if st.st_uid != unsafe { libc::geteuid() } {
+    if st.st_uid != crate::sys::euid() {
         return Err(refuse("owned by another user"));
     }
     if st.st_mode & 0o777 != 0o600 {

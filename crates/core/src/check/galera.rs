@@ -7,7 +7,7 @@
 //! cluster problem.
 
 use super::mariadb::{addresses, down, session, Credentials};
-use super::{Check, CheckError, Verdict};
+use super::{Check, CheckError, Fact, Verdict};
 use crate::mysql::{Endpoint, MysqlError, ResultSet};
 use crate::Deadline;
 
@@ -82,6 +82,14 @@ impl GaleraState {
     /// what an operator must fix first: no wsrep, no primary component,
     /// not ready, the node's own state, rejected queries, read-only.
     pub fn verdict(&self, policy: &GaleraPolicy) -> Verdict {
+        let verdict = self.judge(policy);
+        match self.local_state {
+            Some(n) if self.wsrep_on => verdict.with_fact(Fact::GaleraLocalState(n)),
+            _ => verdict,
+        }
+    }
+
+    fn judge(&self, policy: &GaleraPolicy) -> Verdict {
         if !self.wsrep_on {
             return Verdict::unhealthy("wsrep not enabled (wsrep_on is OFF): not a Galera node");
         }

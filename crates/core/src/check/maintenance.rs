@@ -35,10 +35,13 @@ impl<C> Maintenance<C> {
 impl<C: Check> Check for Maintenance<C> {
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
         match std::fs::symlink_metadata(&self.path) {
-            Ok(_) => Ok(Verdict::unhealthy(format!(
-                "disabled by operator ({} exists)",
-                self.path.display()
-            ))),
+            Ok(_) => Ok(Verdict {
+                disabled: true,
+                ..Verdict::unhealthy(format!(
+                    "disabled by operator ({} exists)",
+                    self.path.display()
+                ))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.inner.run(deadline),
             Err(e) => Ok(Verdict::unknown(format!(
                 "cannot check disable file {}: {}",
@@ -79,6 +82,7 @@ mod tests {
             v.reason,
             format!("disabled by operator ({} exists)", path.display())
         );
+        assert!(v.disabled);
         assert_eq!(runs.get(), 1);
         std::fs::remove_file(&path).unwrap();
         assert_eq!(check.run(deadline).unwrap().health, Health::Healthy);

@@ -107,6 +107,88 @@ pub struct Verdict {
     pub detail: Option<Vec<u8>>,
     /// Numbers the check measured (a Nagios plugin's performance data).
     pub perfdata: Vec<PerfData>,
+    /// Facts of known meaning the check read (a replica's lag, a Galera
+    /// node's state), for JSON and Prometheus.
+    pub facts: Vec<Fact>,
+    /// Set when the verdict was served from the cache: its age.
+    pub cached_age: Option<Duration>,
+    /// Set when the check was disabled by the operator (the disable file)
+    /// and did not run.
+    pub disabled: bool,
+}
+
+/// A number a check read, whose meaning is fixed: what JSON calls an
+/// observed value and Prometheus a gauge of its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Fact {
+    /// A replica's `Seconds_Behind_Master`.
+    ReplicaLagSeconds(u64),
+    /// A Galera node's `wsrep_local_state` (1 Joining, 2 Donor/Desynced,
+    /// 3 Joined, 4 Synced).
+    GaleraLocalState(u32),
+}
+
+impl Fact {
+    /// The measurement's name in JSON (`CHECK:NAME`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fact::ReplicaLagSeconds(_) => "lag",
+            Fact::GaleraLocalState(_) => "localState",
+        }
+    }
+
+    /// The Prometheus metric family.
+    pub fn metric(&self) -> &'static str {
+        match self {
+            Fact::ReplicaLagSeconds(_) => "inetd_health_replica_lag_seconds",
+            Fact::GaleraLocalState(_) => "inetd_health_galera_local_state",
+        }
+    }
+
+    /// The family's help text.
+    pub fn help(&self) -> &'static str {
+        match self {
+            Fact::ReplicaLagSeconds(_) => "Replication lag (Seconds_Behind_Master) of the replica.",
+            Fact::GaleraLocalState(_) => {
+                "wsrep_local_state of the Galera node: 1 Joining, 2 Donor/Desynced, 3 Joined, 4 Synced."
+            }
+        }
+    }
+
+    /// The unit, as JSON's `observedUnit` spells it (empty for none).
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Fact::ReplicaLagSeconds(_) => "s",
+            Fact::GaleraLocalState(_) => "",
+        }
+    }
+
+    /// The value.
+    pub fn value(&self) -> f64 {
+        match *self {
+            Fact::ReplicaLagSeconds(s) => s as f64,
+            Fact::GaleraLocalState(n) => f64::from(n),
+        }
+    }
+
+    /// `NAME=VALUE`, as state files keep it.
+    pub fn encode(&self) -> String {
+        match self {
+            Fact::ReplicaLagSeconds(s) => format!("replica_lag_seconds={s}"),
+            Fact::GaleraLocalState(n) => format!("galera_local_state={n}"),
+        }
+    }
+
+    /// Parses [`Fact::encode`]'s form.
+    pub fn decode(text: &str) -> Option<Fact> {
+        let (name, value) = text.split_once('=')?;
+        match name {
+            "replica_lag_seconds" => value.parse().ok().map(Fact::ReplicaLagSeconds),
+            "galera_local_state" => value.parse().ok().map(Fact::GaleraLocalState),
+            _ => None,
+        }
+    }
 }
 
 impl Verdict {
@@ -137,7 +219,16 @@ impl Verdict {
             reason: reason.into(),
             detail: None,
             perfdata: Vec::new(),
+            facts: Vec::new(),
+            cached_age: None,
+            disabled: false,
         }
+    }
+
+    /// Adds a fact (see [`Verdict::facts`]).
+    pub fn with_fact(mut self, fact: Fact) -> Self {
+        self.facts.push(fact);
+        self
     }
 
     /// Attaches detail (see [`Verdict::detail`]).

@@ -6,7 +6,7 @@
 //! the SQL thread is not applying, whatever else the row says.
 
 use super::mariadb::{addresses, down, session, Credentials};
-use super::{Check, CheckError, Verdict};
+use super::{Check, CheckError, Fact, Verdict};
 use crate::mysql::{Endpoint, ResultSet};
 use crate::Deadline;
 
@@ -102,8 +102,10 @@ pub fn replica_verdict(set: &ResultSet, max_lag: u64) -> Verdict {
     match lag.trim().parse::<u64>() {
         Ok(lag) if lag <= max_lag => {
             Verdict::healthy(format!("replicating, lag {lag}s (max {max_lag}s)"))
+                .with_fact(Fact::ReplicaLagSeconds(lag))
         }
-        Ok(lag) => Verdict::unhealthy(format!("lag {lag}s exceeds the limit of {max_lag}s")),
+        Ok(lag) => Verdict::unhealthy(format!("lag {lag}s exceeds the limit of {max_lag}s"))
+            .with_fact(Fact::ReplicaLagSeconds(lag)),
         Err(_) => Verdict::unhealthy(format!("lag unreadable (Seconds_Behind_Master = {lag:?})")),
     }
 }

@@ -66,11 +66,9 @@ impl<C> Cached<C> {
 
     fn served(&self, record: &Record) -> Verdict {
         let mut v = record.verdict.clone();
-        v.reason = format!(
-            "{} (cached, {} old)",
-            v.reason,
-            human_duration(self.age(record))
-        );
+        let age = self.age(record);
+        v.reason = format!("{} (cached, {} old)", v.reason, human_duration(age));
+        v.cached_age = Some(age);
         v
     }
 }
@@ -215,13 +213,15 @@ fn encode(record: &Record) -> Vec<u8> {
         .iter()
         .map(|p| one_line(&p.to_string()))
         .collect();
+    let facts: Vec<String> = record.verdict.facts.iter().map(|f| f.encode()).collect();
     let mut out = format!(
-        "{MAGIC}\n{}.{:09}\n{}\n{}\n{}\n",
+        "{MAGIC}\n{}.{:09}\n{}\n{}\n{}\n{}\n",
         at.as_secs(),
         at.subsec_nanos(),
         record.verdict.health,
         one_line(&record.verdict.reason),
         perfdata.join(" "),
+        facts.join(" "),
     )
     .into_bytes();
     match &record.verdict.detail {
@@ -237,7 +237,7 @@ fn encode(record: &Record) -> Vec<u8> {
 /// Parses a record; `None` for an empty, torn or foreign file (a writer
 /// that died mid-write), which then counts as no result.
 fn decode(bytes: &[u8]) -> Option<Record> {
-    let mut lines = bytes.splitn(6, |&b| b == b'\n');
+    let mut lines = bytes.splitn(7, |&b| b == b'\n');
     let mut line = || std::str::from_utf8(lines.next()?).ok();
     if line()? != MAGIC {
         return None;
@@ -247,6 +247,10 @@ fn decode(bytes: &[u8]) -> Option<Record> {
     let health = Health::from_word(line()?)?;
     let reason = line()?.to_owned();
     let perfdata = super::PluginOutput::parse(format!("|{}", line()?).as_bytes()).perfdata;
+    let facts = line()?
+        .split_whitespace()
+        .map(super::Fact::decode)
+        .collect::<Option<Vec<_>>>()?;
     let rest = lines.next()?;
     let detail = if rest == b"-\n" {
         None
@@ -259,10 +263,10 @@ fn decode(bytes: &[u8]) -> Option<Record> {
     Some(Record {
         at,
         verdict: Verdict {
-            health,
-            reason,
             detail,
             perfdata,
+            facts,
+            ..Verdict::new(health, reason)
         },
     })
 }
@@ -327,6 +331,10 @@ mod tests {
             verdict: Verdict {
                 perfdata: crate::check::PluginOutput::parse(b"|a=1;2;3;0;9 'b c'=2.5MB x=U")
                     .perfdata,
+                facts: vec![
+                    crate::check::Fact::ReplicaLagSeconds(7),
+                    crate::check::Fact::GaleraLocalState(4),
+                ],
                 ..Verdict::warning("exit status 1\nforged").with_detail(b"a\nb\x00c".to_vec())
             },
         };
@@ -337,6 +345,7 @@ mod tests {
         assert_eq!(back.verdict.detail, r.verdict.detail);
         assert_eq!(back.verdict.perfdata, r.verdict.perfdata);
         assert_eq!(back.verdict.perfdata.len(), 3);
+        assert_eq!(back.verdict.facts, r.verdict.facts);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_none(), "cut {cut}");
         }

@@ -12,4 +12,4 @@ pub mod response;
 
 pub use parse::{parse_head, Method, ParseError, Parsed, RequestHead};
 pub use read::{read_head, Limits, ReadError};
-pub use response::{http_date, reason_phrase, Response};
+pub use response::{http_date, reason_phrase, rfc3339, Response};

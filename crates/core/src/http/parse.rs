@@ -55,6 +55,9 @@ pub struct RequestHead {
     pub minor_version: u8,
     /// The `Host` header, if any (HTTP/1.0 clients such as keepalived send none).
     pub host: Option<String>,
+    /// The `Accept` header, several joined with `, ` as RFC 9110 allows;
+    /// `None` when absent (HAProxy, keepalived).
+    pub accept: Option<String>,
     /// Size of the head in bytes, final blank line included.
     pub head_len: usize,
 }
@@ -124,11 +127,28 @@ fn parse_into<'b>(
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("host"))
         .map(|h| String::from_utf8_lossy(h.value).trim().to_owned());
+    let mut accept: Option<String> = None;
+    for h in req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("accept"))
+    {
+        let value = String::from_utf8_lossy(h.value);
+        let value = value.trim();
+        match &mut accept {
+            Some(all) => {
+                all.push_str(", ");
+                all.push_str(value);
+            }
+            None => accept = Some(value.to_owned()),
+        }
+    }
     Ok(Parsed::Complete(RequestHead {
         method: Method::from_token(method),
         target: target.to_owned(),
         minor_version,
         host,
+        accept,
         head_len,
     }))
 }
@@ -179,6 +199,11 @@ mod tests {
         assert_eq!(h.target, "/healthz");
         assert_eq!(h.minor_version, 1);
         assert_eq!(h.host.as_deref(), Some("10.0.0.1:9200"));
+        assert_eq!(h.accept.as_deref(), Some("*/*"));
+        assert_eq!(complete(HAPROXY).accept, None);
+        let two =
+            complete(b"GET / HTTP/1.1\r\nAccept: text/plain\r\naccept:  application/json \r\n\r\n");
+        assert_eq!(two.accept.as_deref(), Some("text/plain, application/json"));
     }
 
     #[test]

@@ -154,6 +154,22 @@ pub fn http_date(t: SystemTime) -> String {
     )
 }
 
+/// Formats a time as RFC 3339 in UTC with milliseconds, as JSON bodies
+/// carry it: `1994-11-06T08:49:37.000Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
 /// calendar (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -176,6 +192,16 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(at(784_111_777)), "1994-11-06T08:49:37.000Z");
+        assert_eq!(
+            rfc3339(at(1_795_478_399) + Duration::from_millis(42)),
+            "2026-11-23T23:59:59.042Z"
+        );
+        assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

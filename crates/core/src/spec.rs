@@ -1,0 +1,393 @@
+//! One description of a check, whoever wrote it: the command line and the
+//! config file both produce [`Spec`]s, and [`Spec::build`] turns one into
+//! the runnable check with its wrappers, always in the same order.
+//!
+//! Adding a kind of check is one file under `check/` and one arm of
+//! [`Kind`].
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::check::exec::Convention;
+use crate::check::galera::GaleraPolicy;
+use crate::check::mariadb::{choose_endpoint, credentials_from, Credentials};
+use crate::check::{
+    Cached, Capped, Check, ExecCheck, GaleraCheck, Maintenance, MariadbCheck, ReplicaCheck,
+    TcpCheck,
+};
+use crate::mysql::Endpoint;
+use crate::option_file::{self, ClientOptions, OptionFileError};
+use crate::state::{self, StateDir};
+
+/// The deadline of a check unless its spec says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What is checked, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Run a program without a shell (see [`crate::check::exec`]).
+    Exec {
+        /// The program and its arguments.
+        command: Vec<OsString>,
+        /// Read its exit as a Nagios plugin's.
+        nagios: bool,
+    },
+    /// Open a TCP connection to `HOST:PORT`.
+    Tcp {
+        /// Where to connect.
+        target: String,
+    },
+    /// A MariaDB server's greeting, or a login and a ping.
+    Mariadb(Server),
+    /// A Galera node's state.
+    Galera {
+        /// The node.
+        server: Server,
+        /// A donor takes traffic too.
+        available_when_donor: bool,
+        /// A read-only node does not.
+        read_only_is_down: bool,
+    },
+    /// An asynchronous replica's threads and lag.
+    Replica {
+        /// The replica.
+        server: Server,
+        /// Largest acceptable lag, in seconds.
+        max_lag: u64,
+        /// A multi-source connection's name.
+        connection_name: Option<String>,
+    },
+}
+
+impl Kind {
+    /// The kind's name, as the command line and the config file spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Exec { .. } => "exec",
+            Kind::Tcp { .. } => "tcp",
+            Kind::Mariadb(_) => "mariadb",
+            Kind::Galera { .. } => "galera",
+            Kind::Replica { .. } => "replica",
+        }
+    }
+}
+
+/// Where a database server is, and the option file with the account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Server {
+    /// The unix socket.
+    pub socket: Option<PathBuf>,
+    /// A host to reach over TCP.
+    pub host: Option<String>,
+    /// The TCP port.
+    pub port: Option<u16>,
+    /// A MySQL option file (`[client]` user, password, socket, host, port).
+    pub defaults_extra_file: Option<PathBuf>,
+}
+
+/// The description of one check: its kind and every wrapper around it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// What is checked.
+    pub kind: Kind,
+    /// The check's deadline, from when the request has been read.
+    pub timeout: Duration,
+    /// A warning takes the backend out (503).
+    pub warning_is_down: bool,
+    /// Put the check's detail (program output, server messages) in bodies.
+    pub show_output: bool,
+    /// While this file exists, the check is disabled and does not run.
+    pub disable_file: Option<PathBuf>,
+    /// Share outcomes between processes for this long.
+    pub cache_ttl: Option<Duration>,
+    /// Never serve a shared outcome older than this (default: the TTL plus
+    /// the timeout).
+    pub max_stale: Option<Duration>,
+    /// At most this many of this check run at once, host-wide.
+    pub max_concurrent: Option<u32>,
+}
+
+impl Spec {
+    /// A spec of `kind` with every wrapper off and the default timeout.
+    pub fn new(kind: Kind) -> Self {
+        Spec {
+            kind,
+            timeout: DEFAULT_TIMEOUT,
+            warning_is_down: false,
+            show_output: false,
+            disable_file: None,
+            cache_ttl: None,
+            max_stale: None,
+            max_concurrent: None,
+        }
+    }
+
+    /// A stable identity: the same for the same check, different for
+    /// different ones, across processes and versions of this program's
+    /// arguments. State files are named after it, so each check has its
+    /// own cache and slots, and two services running the same check share
+    /// them. What only shapes the answer (timeout, policy, the disable
+    /// file, which wraps the cache) is left out; what changes the result
+    /// is in.
+    pub fn identity(&self) -> String {
+        let mut id: Vec<u8> = Vec::new();
+        let mut put = |part: &[u8]| {
+            id.extend_from_slice(part);
+            id.push(0);
+        };
+        put(self.kind.name().as_bytes());
+        match &self.kind {
+            Kind::Exec { command, nagios } => {
+                put(if *nagios { b"nagios" } else { b"exit-zero" });
+                for arg in command {
+                    put(arg.as_bytes());
+                }
+            }
+            Kind::Tcp { target } => put(target.as_bytes()),
+            Kind::Mariadb(server) => server.identity(&mut put),
+            Kind::Galera {
+                server,
+                available_when_donor,
+                read_only_is_down,
+            } => {
+                server.identity(&mut put);
+                put(&[
+                    u8::from(*available_when_donor),
+                    u8::from(*read_only_is_down),
+                ]);
+            }
+            Kind::Replica {
+                server,
+                max_lag,
+                connection_name,
+            } => {
+                server.identity(&mut put);
+                put(max_lag.to_string().as_bytes());
+                put(connection_name.as_deref().unwrap_or("").as_bytes());
+            }
+        }
+        state::key(&id)
+    }
+
+    /// Builds the check: the kind, then the cap (only checks that would
+    /// touch the server count), the cache (a fresh result touches nothing)
+    /// and the maintenance switch (it touches nothing at all), outermost
+    /// last. Option files are read here.
+    ///
+    /// # Errors
+    /// [`SpecError`] for what cannot be built: an empty command, a bad
+    /// target, an option file that is refused or malformed, a database
+    /// check that needs an account and has none.
+    pub fn build(&self, state_dir: &StateDir) -> Result<Box<dyn Check + Send + Sync>, SpecError> {
+        let mut check: Box<dyn Check + Send + Sync> = match &self.kind {
+            Kind::Exec { command, nagios } => {
+                let convention = if *nagios {
+                    Convention::Nagios
+                } else {
+                    Convention::ExitZero
+                };
+                let check = ExecCheck::new(command.clone()).map_err(|_| SpecError::NoProgram)?;
+                Box::new(check.convention(convention))
+            }
+            Kind::Tcp { target } => {
+                Box::new(TcpCheck::new(target).map_err(|_| SpecError::BadTarget(target.clone()))?)
+            }
+            Kind::Mariadb(server) => {
+                let (endpoint, credentials) = server.resolve()?;
+                let check = MariadbCheck::new(endpoint);
+                Box::new(match credentials {
+                    Some(c) => check.with_credentials(c),
+                    None => check,
+                })
+            }
+            Kind::Galera {
+                server,
+                available_when_donor,
+                read_only_is_down,
+            } => {
+                let (endpoint, credentials) = server.resolve_with_account("galera")?;
+                let policy = GaleraPolicy {
+                    available_when_donor: *available_when_donor,
+                    read_only_is_down: *read_only_is_down,
+                };
+                Box::new(GaleraCheck::new(endpoint, credentials, policy))
+            }
+            Kind::Replica {
+                server,
+                max_lag,
+                connection_name,
+            } => {
+                let (endpoint, credentials) = server.resolve_with_account("replica")?;
+                Box::new(
+                    ReplicaCheck::new(endpoint, credentials, *max_lag, connection_name.clone())
+                        .map_err(|e| SpecError::BadConnectionName(e.0))?,
+                )
+            }
+        };
+        if self.cache_ttl.is_some() || self.max_concurrent.is_some() {
+            let name = format!("inetd-health-{}", self.identity());
+            if let Some(n) = self.max_concurrent {
+                check = Box::new(Capped::new(check, state_dir.clone(), &name, n));
+            }
+            if let Some(ttl) = self.cache_ttl {
+                let max_stale = self.max_stale.unwrap_or(ttl + self.timeout);
+                let file = format!("{name}.state");
+                check = Box::new(Cached::new(check, state_dir.clone(), &file, ttl, max_stale));
+            }
+        }
+        if let Some(path) = &self.disable_file {
+            check = Box::new(Maintenance::new(path, check));
+        }
+        Ok(check)
+    }
+}
+
+impl Server {
+    fn identity(&self, put: &mut impl FnMut(&[u8])) {
+        put(self
+            .socket
+            .as_deref()
+            .map_or(&[][..], |p| p.as_os_str().as_bytes()));
+        put(self.host.as_deref().unwrap_or("").as_bytes());
+        put(self
+            .port
+            .map(|p| p.to_string())
+            .unwrap_or_default()
+            .as_bytes());
+        put(self
+            .defaults_extra_file
+            .as_deref()
+            .map_or(&[][..], |p| p.as_os_str().as_bytes()));
+    }
+
+    /// Where to connect and the account, the option file read.
+    ///
+    /// # Errors
+    /// The option file is refused or malformed, or names a password
+    /// without a user.
+    pub fn resolve(&self) -> Result<(Endpoint, Option<Credentials>), SpecError> {
+        let file = match &self.defaults_extra_file {
+            Some(path) => option_file::load(path)?,
+            None => ClientOptions::default(),
+        };
+        let endpoint = choose_endpoint(
+            self.socket.as_deref(),
+            self.host.as_deref(),
+            self.port,
+            &file,
+        );
+        let credentials = credentials_from(&file).map_err(SpecError::Account)?;
+        Ok((endpoint, credentials))
+    }
+
+    fn resolve_with_account(
+        &self,
+        kind: &'static str,
+    ) -> Result<(Endpoint, Credentials), SpecError> {
+        match self.resolve()? {
+            (endpoint, Some(credentials)) => Ok((endpoint, credentials)),
+            (_, None) => Err(SpecError::NeedsAccount(kind)),
+        }
+    }
+}
+
+/// Why a spec could not be built. The messages may name files: they are
+/// for the operator (the log, the terminal), never a response body.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// `exec` without a program.
+    #[error("exec: no program given")]
+    NoProgram,
+    /// A `tcp` target that is not `HOST:PORT`.
+    #[error("tcp: bad target {0:?}: expected HOST:PORT")]
+    BadTarget(String),
+    /// The option file could not be used.
+    #[error("defaults-extra-file: {0}")]
+    OptionFile(#[from] OptionFileError),
+    /// The option file's account is incomplete.
+    #[error("defaults-extra-file: {0}")]
+    Account(&'static str),
+    /// A state check without an account.
+    #[error(
+        "{0} reads the node's state over a login: give defaults-extra-file with a [client] user"
+    )]
+    NeedsAccount(&'static str),
+    /// A replication connection name that cannot go into a statement.
+    #[error(
+        "replica: bad connection name {0:?}: use letters, digits, '_', '-' or '.', at most 64"
+    )]
+    BadConnectionName(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(args: &[&str]) -> Kind {
+        Kind::Exec {
+            command: args.iter().map(OsString::from).collect(),
+            nagios: false,
+        }
+    }
+
+    #[test]
+    fn identity_is_stable_and_tells_checks_apart() {
+        let a = Spec::new(exec(&["check", "a b"]));
+        assert_eq!(a.identity(), Spec::new(exec(&["check", "a b"])).identity());
+        assert_eq!(a.identity().len(), 16);
+        // Argument boundaries count: "a b" is not "a", "b".
+        assert_ne!(
+            a.identity(),
+            Spec::new(exec(&["check", "a", "b"])).identity()
+        );
+        let nagios = Spec::new(Kind::Exec {
+            command: vec!["check".into(), "a b".into()],
+            nagios: true,
+        });
+        assert_ne!(a.identity(), nagios.identity());
+        // What only shapes the answer does not split the cache.
+        let slower = Spec {
+            timeout: Duration::from_secs(9),
+            warning_is_down: true,
+            ..a.clone()
+        };
+        assert_eq!(a.identity(), slower.identity());
+        let tcp = |t: &str| Spec::new(Kind::Tcp { target: t.into() }).identity();
+        assert_ne!(tcp("a:1"), tcp("a:2"));
+        let replica = |lag| {
+            Spec::new(Kind::Replica {
+                server: Server::default(),
+                max_lag: lag,
+                connection_name: None,
+            })
+            .identity()
+        };
+        assert_ne!(replica(5), replica(6));
+    }
+
+    #[test]
+    fn build_errors_say_what_to_fix() {
+        let dir = StateDir::given(std::env::temp_dir());
+        let err = |kind| Spec::new(kind).build(&dir).err().unwrap().to_string();
+        assert_eq!(err(exec(&[])), "exec: no program given");
+        assert_eq!(
+            err(Kind::Tcp {
+                target: "nope".into()
+            }),
+            "tcp: bad target \"nope\": expected HOST:PORT"
+        );
+        assert_eq!(
+            err(Kind::Galera {
+                server: Server::default(),
+                available_when_donor: false,
+                read_only_is_down: false
+            }),
+            "galera reads the node's state over a login: give defaults-extra-file with a [client] user"
+        );
+        assert!(Spec::new(exec(&["true"])).build(&dir).is_ok());
+    }
+}
