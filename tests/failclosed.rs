@@ -240,17 +240,18 @@ fn cache_without_a_state_dir(user: &str) {
     assert!(meta.is_dir());
     assert_eq!(meta.mode() & 0o777, 0o700, "{}", state_dir.display());
     assert_eq!(meta.uid(), uid);
-    // The file is named after the service's arguments, as the binary does.
-    let identity: Vec<u8> = args
-        .iter()
-        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
-        .collect();
-    let file = state_dir.join(format!(
-        "inetd-health-{}.state",
-        inetd_health::state::key(&identity)
-    ));
-    let meta =
-        std::fs::symlink_metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    // The file is named after the check's identity, as the binary does.
+    let spec = inetd_health::spec::Spec::new(inetd_health::spec::Kind::Exec {
+        command: vec![script.clone().into()],
+        nagios: false,
+    });
+    let file = state_dir.join(format!("inetd-health-{}.state", spec.identity()));
+    let meta = std::fs::symlink_metadata(&file).unwrap_or_else(|e| {
+        let there: Vec<_> = std::fs::read_dir(&state_dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        panic!("{}: {e}; the directory holds {there:?}", file.display())
+    });
     assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, uid));
     std::fs::remove_file(&file).unwrap();
 }

@@ -6,19 +6,18 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use inetd_health::check::exec::Convention;
-use inetd_health::check::galera::GaleraPolicy;
-use inetd_health::check::mariadb::{choose_endpoint, credentials_from, Credentials};
-use inetd_health::check::{Cached, Capped, GaleraCheck, Maintenance, ReplicaCheck};
-use inetd_health::mysql::Endpoint;
-use inetd_health::option_file::{self, ClientOptions};
+use inetd_health::config::{self, parse_duration};
+use inetd_health::render::Statuses;
+use inetd_health::route::Routes;
+use inetd_health::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
 use inetd_health::state::{self, StateDir};
-use inetd_health::{exit, Check, ExecCheck, Limits, MariadbCheck, Options, Policy, TcpCheck};
+use inetd_health::{exit, Limits, Options, Service};
 
 const EXAMPLES: &str = "\
 Examples:
+  inetd-health --config /etc/inetd-health/config.toml
+  inetd-health --config /etc/inetd-health/config.toml --check-config
   inetd-health exec -- mysqladmin --defaults-extra-file=/etc/mysql/monitor.cnf ping
   inetd-health exec --nagios -- /usr/lib/nagios/plugins/check_disk -w 10% -p /
   inetd-health --timeout 500ms tcp 127.0.0.1:5432
@@ -28,19 +27,30 @@ Examples:
   inetd-health galera --defaults-extra-file /etc/mysql/monitor.cnf
   inetd-health replica --defaults-extra-file /etc/mysql/monitor.cnf --max-lag 30";
 
-/// Answer one HTTP health check on stdin/stdout, as started by xinetd,
-/// systemd (Accept=yes) or tcpserver: 200 when the check passes, 503 when not.
+/// Answer HTTP health checks on stdin/stdout, as started by xinetd,
+/// systemd (Accept=yes) or tcpserver: 200 when the checks pass, 503 when
+/// not. One check from the command line, or many on routes from --config.
 #[derive(Debug, Parser)]
 #[command(name = "inetd-health", version, after_help = after_help())]
 pub struct Cli {
-    /// Deadline for the check; a check still running then is killed and
-    /// answered 503
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Serve the checks and routes of this TOML file (see docs/config.md)
+    /// instead of one check named on the command line
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
-    /// Deadline for the client's request head (408 past it)
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub read_timeout: Duration,
+    /// With --config: check the file (and every option file it names),
+    /// say what is wrong with line and column, and exit (0 or 64)
+    #[arg(long, requires = "config")]
+    pub check_config: bool,
+
+    /// Deadline for the check; a check still running then is killed and
+    /// answered 503 [default: 2s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Deadline for the client's request head (408 past it) [default: 2s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub read_timeout: Option<Duration>,
 
     /// Answer 503, not 200, when the check warns (a Nagios plugin's
     /// WARNING, with exec --nagios)
@@ -53,8 +63,18 @@ pub struct Cli {
     #[arg(long)]
     pub show_output: bool,
 
+    /// Status for a warning that takes traffic: 200, or 429 (Consul's
+    /// warning) [default: 200]
+    #[arg(long, value_name = "CODE", value_parser = status_of(&[200, 429]))]
+    pub warning_status: Option<u16>,
+
+    /// Status for a check disabled by its disable file: 503, or 404
+    /// (HAProxy's http-check disable-on-404 drains the server) [default: 503]
+    #[arg(long, value_name = "CODE", value_parser = status_of(&[503, 404]))]
+    pub disabled_status: Option<u16>,
+
     /// Serve on this TCP address instead of stdin/stdout, e.g. 127.0.0.1:9200
-    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "check_config"])]
     pub listen: Option<SocketAddr>,
 
     /// With --listen: connections served at once; more wait in the backlog
@@ -93,13 +113,13 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", default_value = crate::log::SYSLOG_SOCKET)]
     pub syslog_socket: PathBuf,
 
-    /// Run the check once, print the outcome and exit with the Nagios code
-    /// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
+    /// Run the checks once, print them as a Nagios plugin does and exit
+    /// with its code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
     #[arg(long)]
     pub once: bool,
 
     #[command(subcommand)]
-    pub check: CheckCommand,
+    pub check: Option<CheckCommand>,
 }
 
 /// The check to run.
@@ -181,146 +201,158 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    fn resolve(&self) -> anyhow::Result<(Endpoint, Option<Credentials>)> {
-        let file = match &self.defaults_extra_file {
-            Some(path) => option_file::load(path).context("--defaults-extra-file")?,
-            None => ClientOptions::default(),
-        };
-        let endpoint = choose_endpoint(
-            self.socket.as_deref(),
-            self.host.as_deref(),
-            self.port,
-            &file,
-        );
-        let credentials = credentials_from(&file)
-            .map_err(anyhow::Error::msg)
-            .context("--defaults-extra-file")?;
-        Ok((endpoint, credentials))
-    }
-
-    /// For the state checks, which need an account.
-    fn resolve_with_account(&self, check: &str) -> anyhow::Result<(Endpoint, Credentials)> {
-        match self.resolve()? {
-            (endpoint, Some(credentials)) => Ok((endpoint, credentials)),
-            (_, None) => anyhow::bail!(
-                "{check} reads the node's state over a login: give --defaults-extra-file with a [client] user"
-            ),
+    fn server(&self) -> Server {
+        Server {
+            socket: self.socket.clone(),
+            host: self.host.clone(),
+            port: self.port,
+            defaults_extra_file: self.defaults_extra_file.clone(),
         }
     }
 }
 
 impl CheckCommand {
-    fn build_check(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
-        Ok(match self {
-            CheckCommand::Exec { nagios, argv } => {
-                let convention = if *nagios {
-                    Convention::Nagios
-                } else {
-                    Convention::ExitZero
-                };
-                Box::new(
-                    ExecCheck::new(argv.clone())
-                        .context("exec")?
-                        .convention(convention),
-                )
-            }
-            CheckCommand::Tcp { target } => Box::new(TcpCheck::new(target).context("tcp")?),
-            CheckCommand::Mariadb { server } => {
-                let (endpoint, credentials) = server.resolve().context("mariadb")?;
-                let check = MariadbCheck::new(endpoint);
-                Box::new(match credentials {
-                    Some(c) => check.with_credentials(c),
-                    None => check,
-                })
-            }
+    fn kind(&self) -> Kind {
+        match self {
+            CheckCommand::Exec { nagios, argv } => Kind::Exec {
+                command: argv.clone(),
+                nagios: *nagios,
+            },
+            CheckCommand::Tcp { target } => Kind::Tcp {
+                target: target.clone(),
+            },
+            CheckCommand::Mariadb { server } => Kind::Mariadb(server.server()),
             CheckCommand::Galera {
                 server,
                 available_when_donor,
                 read_only_is_down,
-            } => {
-                let (endpoint, credentials) =
-                    server.resolve_with_account("galera").context("galera")?;
-                let policy = GaleraPolicy {
-                    available_when_donor: *available_when_donor,
-                    read_only_is_down: *read_only_is_down,
-                };
-                Box::new(GaleraCheck::new(endpoint, credentials, policy))
-            }
+            } => Kind::Galera {
+                server: server.server(),
+                available_when_donor: *available_when_donor,
+                read_only_is_down: *read_only_is_down,
+            },
             CheckCommand::Replica {
                 server,
                 max_lag,
                 connection_name,
-            } => {
-                let (endpoint, credentials) =
-                    server.resolve_with_account("replica").context("replica")?;
-                Box::new(
-                    ReplicaCheck::new(endpoint, credentials, *max_lag, connection_name.clone())
-                        .context("replica")?,
-                )
-            }
-        })
+            } => Kind::Replica {
+                server: server.server(),
+                max_lag: *max_lag,
+                connection_name: connection_name.clone(),
+            },
+        }
     }
 }
 
-impl Cli {
-    /// The check to run, wrapped as the options say: the maintenance switch
-    /// first (it touches nothing), then the cache (a fresh result touches
-    /// nothing), then the cap (only checks that would touch the server count).
-    ///
-    /// The state files live in --state-dir, `$RUNTIME_DIRECTORY` or a
-    /// private directory of our own ([`state::default_dir`]), named after
-    /// the command line (two services sharing a directory must not share
-    /// results); all are looked at only when a shared option asks.
-    pub fn build(&self) -> anyhow::Result<Box<dyn Check + Send + Sync>> {
-        let mut check = self.check.build_check()?;
-        if self.cache_ttl.is_some() || self.max_concurrent.is_some() {
-            let dir = match self.state_dir.clone().or_else(runtime_directory) {
-                Some(dir) => StateDir::given(dir),
-                None => state::default_dir(
-                    // SAFETY: geteuid has no preconditions.
-                    unsafe { libc::geteuid() },
-                    std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
-                ),
-            };
-            let identity = std::env::args_os().skip(1).fold(Vec::new(), |mut acc, a| {
-                acc.extend_from_slice(a.as_bytes());
-                acc.push(0);
-                acc
-            });
-            let name = format!("inetd-health-{}", state::key(&identity));
-            if let Some(n) = self.max_concurrent {
-                check = Box::new(Capped::new(check, dir.clone(), &name, n));
-            }
-            if let Some(ttl) = self.cache_ttl {
-                let max_stale = self.max_stale.unwrap_or(ttl + self.timeout);
-                let file = format!("{name}.state");
-                check = Box::new(Cached::new(check, dir, &file, ttl, max_stale));
-            }
-        }
-        if let Some(path) = &self.disable_file {
-            check = Box::new(Maintenance::new(path, check));
-        }
-        Ok(check)
-    }
+/// What was asked for, checked: the service to run and the settings of the
+/// connection.
+pub struct Plan {
+    pub service: Service,
+    pub options: Options,
+    /// Built and checked in full before serving: the single check of the
+    /// command line (a mistake in it is answered 500 to every poll), and
+    /// --check-config.
+    pub eager: bool,
+}
 
-    /// Connection settings.
-    pub fn options(&self) -> Options {
-        Options {
+impl Cli {
+    /// The service: from --config, or the one check of the command line
+    /// served on every path.
+    ///
+    /// # Errors
+    /// Neither or both of --config and a check; a check option given with
+    /// --config (it belongs in the file); a config file that is refused.
+    pub fn plan(&self) -> anyhow::Result<Plan> {
+        let (checks, routes, config_statuses, config_read_timeout, config_state_dir, eager) =
+            match (&self.config, &self.check) {
+                (Some(_), Some(_)) => anyhow::bail!(
+                    "give either --config FILE or a check (exec, tcp, mariadb, galera, replica), not both"
+                ),
+                (None, None) => anyhow::bail!(
+                    "give a check (exec, tcp, mariadb, galera, replica) or --config FILE; see --help"
+                ),
+                (None, Some(command)) => {
+                    let spec = Spec {
+                        timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                        warning_is_down: self.warning_is_down,
+                        show_output: self.show_output,
+                        disable_file: self.disable_file.clone(),
+                        cache_ttl: self.cache_ttl,
+                        max_stale: self.max_stale,
+                        max_concurrent: self.max_concurrent,
+                        ..Spec::new(command.kind())
+                    };
+                    let name = spec.kind.name().to_owned();
+                    (vec![(name, spec)], Routes::Any(vec![0]), None, None, None, true)
+                }
+                (Some(path), None) => {
+                    self.refuse_check_options_with_config(path)?;
+                    let c = config::load(path)?;
+                    (
+                        c.checks,
+                        c.routes,
+                        Some(c.statuses),
+                        c.read_timeout,
+                        c.state_dir,
+                        self.check_config,
+                    )
+                }
+            };
+        let defaults = config_statuses.unwrap_or_default();
+        let statuses = Statuses {
+            warning: self.warning_status.unwrap_or(defaults.warning),
+            disabled: self.disabled_status.unwrap_or(defaults.disabled),
+        };
+        let state_dir = match self
+            .state_dir
+            .clone()
+            .or(config_state_dir)
+            .or_else(runtime_directory)
+        {
+            Some(dir) => StateDir::given(dir),
+            None => state::default_dir(
+                // SAFETY: geteuid has no preconditions.
+                unsafe { libc::geteuid() },
+                std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+            ),
+        };
+        let options = Options {
             limits: Limits {
-                read_timeout: self.read_timeout,
+                read_timeout: self
+                    .read_timeout
+                    .or(config_read_timeout)
+                    .unwrap_or(DEFAULT_TIMEOUT),
                 ..Limits::default()
             },
-            check_timeout: self.timeout,
             ..Options::default()
-        }
+        };
+        Ok(Plan {
+            service: Service::new(checks, routes, statuses, state_dir),
+            options,
+            eager,
+        })
     }
 
-    /// How outcomes are answered.
-    pub fn policy(&self) -> Policy {
-        Policy {
-            warning_is_down: self.warning_is_down,
-            show_detail: self.show_output,
+    /// With --config a check's settings live in the file: a flag could not
+    /// say which check it meant.
+    fn refuse_check_options_with_config(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let given = [
+            ("--timeout", self.timeout.is_some()),
+            ("--warning-is-down", self.warning_is_down),
+            ("--show-output", self.show_output),
+            ("--disable-file", self.disable_file.is_some()),
+            ("--cache-ttl", self.cache_ttl.is_some()),
+            ("--max-stale", self.max_stale.is_some()),
+            ("--max-concurrent", self.max_concurrent.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} sets a check's behaviour: with --config, set {} in {}'s [defaults] or in the check's table",
+                &flag[2..],
+                path.display()
+            );
         }
+        Ok(())
     }
 }
 
@@ -336,44 +368,18 @@ fn after_help() -> String {
     format!("{}\n\n{EXAMPLES}", exit::TABLE)
 }
 
-/// Parses `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (try 500ms, 2s, 1m)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
-    };
-    if !seconds.is_finite() || !(0.001..=86_400.0).contains(&seconds) {
-        return Err(format!("{text:?} is out of range (1ms to 24h)"));
+/// A status code out of `allowed`.
+fn status_of(allowed: &'static [u16]) -> impl Fn(&str) -> Result<u16, String> + Clone {
+    move |text| match text.parse::<u16>() {
+        Ok(code) if allowed.contains(&code) => Ok(code),
+        _ => Err(format!("use {} or {}", allowed[0], allowed[1])),
     }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        for bad in ["", "s", "2h", "-1s", "0", "1e9", "1..2s", "100000"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn the_documented_forms_parse() {
@@ -388,8 +394,8 @@ mod tests {
             "5",
         ])
         .unwrap();
-        assert_eq!(cli.timeout, Duration::from_secs(1));
-        match cli.check {
+        assert_eq!(cli.timeout, Some(Duration::from_secs(1)));
+        match cli.check.unwrap() {
             CheckCommand::Exec { nagios, argv } => {
                 assert!(!nagios);
                 assert_eq!(argv, ["check_x", "-w", "5"]);
@@ -405,7 +411,7 @@ mod tests {
             "--nagios",
         ])
         .unwrap();
-        match cli.check {
+        match cli.check.unwrap() {
             CheckCommand::Exec { nagios, argv } => {
                 assert!(nagios);
                 assert_eq!(argv, ["check_x", "--nagios"]);
@@ -414,7 +420,7 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["inetd-health", "tcp", "127.0.0.1:3306"]).unwrap();
         assert!(
-            matches!(cli.check, CheckCommand::Tcp { ref target } if target == "127.0.0.1:3306")
+            matches!(cli.check, Some(CheckCommand::Tcp { ref target }) if target == "127.0.0.1:3306")
         );
         assert!(Cli::try_parse_from(["inetd-health", "exec"]).is_err());
         assert!(Cli::try_parse_from([

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use inetd_health::{serve_check, Check, Options, Policy};
+use inetd_health::{serve_service, Options, Service};
 
 use crate::log::Log;
 
@@ -14,9 +14,8 @@ use crate::log::Log;
 pub fn run(
     addr: SocketAddr,
     max_connections: u32,
-    check: &(dyn Check + Send + Sync),
+    service: &Service,
     options: &Options,
-    policy: &Policy,
     log: &Log,
 ) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;
@@ -41,7 +40,7 @@ pub fn run(
         let slots = &slots;
         scope.spawn(move || {
             let started = Instant::now();
-            let served = serve_check(&mut &stream, &mut &stream, options, check, policy);
+            let served = serve_service(&mut &stream, &mut &stream, options, service);
             log.connection(Some(&peer.ip().to_string()), &served, started.elapsed());
             slots.release();
         });

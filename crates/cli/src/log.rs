@@ -149,13 +149,21 @@ pub fn connection_line(peer: Option<&str>, served: &Served, took: Duration) -> S
         quoted(&served.reason, 300),
         human_duration(took)
     );
-    let detail = served
-        .outcome
-        .as_ref()
-        .and_then(|o| o.verdict.detail.as_deref());
-    if let Some(detail) = detail.filter(|d| !d.is_empty()) {
-        let text = String::from_utf8_lossy(detail);
-        line.push_str(&format!(" detail=\"{}\"", quoted(text.trim_end(), 300)));
+    let details: Vec<String> = served
+        .results
+        .iter()
+        .filter_map(|r| {
+            let detail = r.outcome.verdict.detail.as_deref()?;
+            let text = String::from_utf8_lossy(detail);
+            let text = text.trim_end();
+            (!text.is_empty()).then(|| match served.results.len() {
+                1 => text.to_owned(),
+                _ => format!("{}: {text}", r.name),
+            })
+        })
+        .collect();
+    if !details.is_empty() {
+        line.push_str(&format!(" detail=\"{}\"", quoted(&details.join("; "), 300)));
     }
     line
 }

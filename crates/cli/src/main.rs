@@ -1,9 +1,10 @@
 //! `inetd-health`: one HTTP health check per connection.
 //!
-//! Thin glue: arguments become library types, then one of three loops runs:
-//! one connection on stdin/stdout (xinetd, systemd `Accept=yes`,
-//! tcpserver), an accept loop (`--listen`), or the check once for a
-//! terminal (`--once`).
+//! Thin glue: arguments (and the config file) become a library `Service`,
+//! then one of four things runs: one connection on stdin/stdout (xinetd,
+//! systemd `Accept=yes`, tcpserver), an accept loop (`--listen`), every
+//! check once for a terminal (`--once`), or a check of the config
+//! (`--check-config`).
 //!
 //! The entry point is a plain C `main` (`no_main`): std's runtime set-up
 //! before `main` (reading `/proc/self/maps` for the stack guard, an
@@ -25,8 +26,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use inetd_health::check::{human_duration, nagios};
-use inetd_health::{exit, run_check, serve, serve_check, Deadline, Fd, Response};
+use inetd_health::route::Routes;
+use inetd_health::{exit, render, serve, serve_service, Fd, Response};
 
 use crate::args::Cli;
 use crate::log::Log;
@@ -85,42 +86,54 @@ fn inetd_health_main(closed_std_fds: u32) -> i32 {
 }
 
 fn run(cli: Cli, started: Instant, log: Log, closed_std_fds: u32) -> i32 {
-    let check = match cli.build() {
-        Ok(check) => check,
+    let plan = match cli.plan() {
+        Ok(plan) => plan,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),
     };
-    let options = cli.options();
-    let policy = cli.policy();
+    if plan.eager {
+        if let Err((name, why)) = plan.service.build_all() {
+            let what = if cli.config.is_some() {
+                format!("check {name}: {why}")
+            } else {
+                why
+            };
+            return bad_configuration(&what, log);
+        }
+    }
+    let (service, options) = (plan.service, plan.options);
 
-    if cli.once {
-        let outcome = run_check(&*check, Deadline::after(options.check_timeout));
-        let word = nagios::word_of(outcome.health());
-        let perfdata: Vec<String> = outcome
-            .verdict
-            .perfdata
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let perfdata = if perfdata.is_empty() {
-            String::new()
-        } else {
-            format!(" | {}", perfdata.join(" "))
+    if cli.check_config {
+        let routes = match service.routes() {
+            Routes::Table(table) => table.len(),
+            Routes::Any(_) => 1,
         };
         println!(
-            "{word}: {} ({}){perfdata}",
-            outcome.reason(),
-            human_duration(outcome.elapsed)
+            "{}: ok: {} checks, {routes} routes",
+            cli.config
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-"))
+                .display(),
+            service.names().len()
         );
-        if policy.show_detail {
-            if let Some(detail) = &outcome.verdict.detail {
+        return exit::OK;
+    }
+
+    if cli.once {
+        let all: Vec<usize> = (0..service.names().len()).collect();
+        let results = service.run(&all, std::time::SystemTime::now);
+        let (text, code) = render::nagios(&results);
+        print!("{text}");
+        // The detail is asked for per check; print it after the plugin lines.
+        for r in results.iter().filter(|r| r.show_output) {
+            if let Some(detail) = &r.outcome.verdict.detail {
                 print!("{}", String::from_utf8_lossy(detail));
             }
         }
-        return outcome.nagios_code();
+        return code;
     }
 
     if let Some(addr) = cli.listen {
-        let result = listen::run(addr, cli.max_connections, &*check, &options, &policy, &log)
+        let result = listen::run(addr, cli.max_connections, &service, &options, &log)
             .with_context(|| format!("serving on {addr}"));
         if let Err(e) = result {
             log.error(&format!("{e:#}"));
@@ -138,12 +151,11 @@ fn run(cli: Cli, started: Instant, log: Log, closed_std_fds: u32) -> i32 {
     // Asked before serving: once the client has closed, getpeername fails.
     let peer = log::peer_from_environment();
     let (stdin, stdout) = (io::stdin(), io::stdout());
-    let served = serve_check(
+    let served = serve_service(
         &mut Fd::new(stdin.as_fd()),
         &mut Fd::new(stdout.as_fd()),
         &options,
-        &*check,
-        &policy,
+        &service,
     );
     log.connection(peer.as_deref(), &served, started.elapsed());
     served.exit_code()

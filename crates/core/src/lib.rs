@@ -57,6 +57,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod config;
 pub mod conn;
 pub mod deadline;
 pub mod exit;
@@ -78,7 +79,7 @@ pub use check::{
 pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;
 pub use http::{Limits, Method, RequestHead, Response};
-pub use serve::{serve, serve_check, Ending, Options, Served};
+pub use serve::{serve, serve_check, serve_service, Ending, Options, Served, Service};
 
 /// An I/O error as a reason: the OS's text, lowercase, without Rust's
 /// " (os error N)" suffix ("connection refused", "no such file or directory").

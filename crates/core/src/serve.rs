@@ -1,11 +1,23 @@
-//! One connection: read the request, route it, run the check, respond, close.
+//! One connection, read forward: read the request, route it, run the
+//! checks, render the answer, send it, close.
+//!
+//! [`serve_service`] is that pipeline for a [`Service`] (named checks and
+//! routes, from a config file or a command line); [`serve_check`] serves one
+//! check on every path; [`serve`] takes any handler. Each step is a function
+//! with plain inputs and outputs: [`crate::route::select`],
+//! [`Service::run`], [`crate::render::render`].
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use crate::check::{run_check, Check, Outcome, Policy};
+use crate::check::{run_check, Check, Outcome, Policy, Verdict};
 use crate::conn::{close_politely, Input, Output};
 use crate::exit;
 use crate::http::{read_head, Limits, Method, ReadError, RequestHead, Response};
+use crate::render::{self, CheckResult, Format, Statuses};
+use crate::route::{self, Miss, Routes};
+use crate::spec::Spec;
+use crate::state::StateDir;
 use crate::Deadline;
 
 /// The methods answered, as sent in `Allow`.
@@ -68,8 +80,8 @@ pub struct Served {
     pub reason: String,
     /// How the connection ended.
     pub ending: Ending,
-    /// The check's outcome, when a check ran.
-    pub outcome: Option<Outcome>,
+    /// The checks that ran, with their outcomes.
+    pub results: Vec<CheckResult>,
 }
 
 impl Served {
@@ -124,7 +136,7 @@ where
         status: Some(response.status()),
         reason,
         ending,
-        outcome: None,
+        results: Vec::new(),
     };
     send(input, output, options, &response, head_only, &mut served);
     served
@@ -153,8 +165,204 @@ where
     });
     if let Some(o) = outcome {
         served.reason = o.reason().to_owned();
-        served.outcome = Some(o);
+        served.results.push(CheckResult {
+            name: "check".into(),
+            outcome: o,
+            at: (options.clock)(),
+            warning_is_down: policy.warning_is_down,
+            show_output: policy.show_detail,
+        });
     }
+    served
+}
+
+/// Named checks and the routes to them: what one process serves.
+#[derive(Debug)]
+pub struct Service {
+    entries: Vec<Entry>,
+    routes: Routes,
+    statuses: Statuses,
+    state_dir: StateDir,
+}
+
+struct Entry {
+    name: String,
+    spec: Spec,
+    // Built on first use: a request runs only its route's checks, so only
+    // those read their option files; a long-lived process builds each once.
+    built: OnceLock<Result<Box<dyn Check + Send + Sync>, String>>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("name", &self.name)
+            .field("spec", &self.spec)
+            .field("built", &self.built.get().map(|b| b.is_ok()))
+            .finish()
+    }
+}
+
+impl Service {
+    /// A service of `checks` (name and spec) reached by `routes`, keeping
+    /// shared state in `state_dir`.
+    pub fn new(
+        checks: Vec<(String, Spec)>,
+        routes: Routes,
+        statuses: Statuses,
+        state_dir: StateDir,
+    ) -> Self {
+        Service {
+            entries: checks
+                .into_iter()
+                .map(|(name, spec)| Entry {
+                    name,
+                    spec,
+                    built: OnceLock::new(),
+                })
+                .collect(),
+            routes,
+            statuses,
+            state_dir,
+        }
+    }
+
+    /// The check names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// The status codes in use.
+    pub fn statuses(&self) -> &Statuses {
+        &self.statuses
+    }
+
+    /// The routes.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// Builds every check now (reading their option files), as `--check-config`
+    /// and the single-check command line do before serving.
+    ///
+    /// # Errors
+    /// The first check that cannot be built: its name and why.
+    pub fn build_all(&self) -> Result<(), (String, String)> {
+        for e in &self.entries {
+            if let Err(why) = self.built(e) {
+                return Err((e.name.clone(), why.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn built<'a>(&self, e: &'a Entry) -> &'a Result<Box<dyn Check + Send + Sync>, String> {
+        e.built
+            .get_or_init(|| e.spec.build(&self.state_dir).map_err(|err| err.to_string()))
+    }
+
+    /// Runs the checks `indices` at once, each under its own timeout, and
+    /// returns their results in the same order. A check that cannot be
+    /// built is unknown, its reason public and its error in the detail.
+    pub fn run(&self, indices: &[usize], clock: fn() -> SystemTime) -> Vec<CheckResult> {
+        let run_one = |i: usize| {
+            let e = &self.entries[i];
+            let outcome = match self.built(e) {
+                Ok(check) => run_check(&**check, Deadline::after(e.spec.timeout)),
+                Err(why) => Outcome {
+                    verdict: Verdict::unknown("checker failure: check misconfigured, see the log")
+                        .with_detail(why.clone().into_bytes()),
+                    error: None,
+                    elapsed: Duration::ZERO,
+                },
+            };
+            CheckResult {
+                name: e.name.clone(),
+                outcome,
+                at: clock(),
+                warning_is_down: e.spec.warning_is_down,
+                show_output: e.spec.show_output,
+            }
+        };
+        match indices {
+            [] => Vec::new(),
+            [one] => vec![run_one(*one)],
+            [first, rest @ ..] => std::thread::scope(|scope| {
+                // The first runs here, the others on threads of their own:
+                // a route takes as long as its slowest check, not the sum.
+                let others: Vec<_> = rest
+                    .iter()
+                    .map(|&i| scope.spawn(move || run_one(i)))
+                    .collect();
+                let mut results = vec![run_one(*first)];
+                for (handle, &i) in others.into_iter().zip(rest) {
+                    results.push(handle.join().unwrap_or_else(|_| {
+                        // A panicking check (a bug) fails closed.
+                        let e = &self.entries[i];
+                        CheckResult {
+                            name: e.name.clone(),
+                            outcome: Outcome {
+                                verdict: Verdict::unknown("checker failure: the check panicked"),
+                                error: None,
+                                elapsed: Duration::ZERO,
+                            },
+                            at: clock(),
+                            warning_is_down: e.spec.warning_is_down,
+                            show_output: e.spec.show_output,
+                        }
+                    }));
+                }
+                results
+            }),
+        }
+    }
+}
+
+/// Serves one connection for `service`: the request selects a route (or
+/// one check of it, `/metrics`, …), its checks run concurrently, and the
+/// answer is rendered in the format asked for.
+pub fn serve_service<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    service: &Service,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    let names = service.names();
+    let mut results = Vec::new();
+    let mut served = serve(input, output, options, |head| {
+        let selection = match route::select(&service.routes, &names, &head.target) {
+            Ok(s) => s,
+            Err(Miss::NotFound(body)) => return Response::text(404, body),
+        };
+        let query_format = selection.format.as_deref();
+        let format = if selection.metrics && query_format.is_none() {
+            Format::Prometheus
+        } else {
+            match render::negotiate(query_format, head.accept.as_deref()) {
+                Ok(f) => f,
+                Err(why) => return Response::text(400, format!("{why}\n")),
+            }
+        };
+        results = service.run(&selection.checks, options.clock);
+        render::render(format, &results, selection.verbose, &service.statuses)
+    });
+    if served.ending == Ending::Answered && served.status == Some(404) {
+        served.ending = Ending::Rejected;
+        served.reason = "no such path".into();
+    } else if served.ending == Ending::Answered && served.status == Some(400) {
+        served.ending = Ending::Rejected;
+        served.reason = "unknown format".into();
+    } else if !results.is_empty() {
+        served.reason = match results.as_slice() {
+            [one] => one.outcome.reason().to_owned(),
+            several => render::summary(several),
+        };
+    }
+    served.results = results;
     served
 }
 
@@ -169,7 +377,7 @@ where
         status: None,
         reason: e.to_string(),
         ending: Ending::Silent,
-        outcome: None,
+        results: Vec::new(),
     };
     match e.status() {
         None if matches!(e, ReadError::Silent) => {}
@@ -392,6 +600,6 @@ mod tests {
     #[test]
     fn outcome_is_kept_for_the_log() {
         let (_, served, _) = exchange(b"GET / HTTP/1.1\r\n\r\n", Verdict::warning("exit status 1"));
-        assert_eq!(served.outcome.unwrap().health(), Health::Warning);
+        assert_eq!(served.results[0].outcome.health(), Health::Warning);
     }
 }
