@@ -129,6 +129,7 @@ fn main() {
     };
 
     let (f, cli, tcp) = (floors.as_ref(), rust.cli.as_ref(), tcp_target.as_str());
+    let (config6, config4) = write_configs(work.path(), tcp).expect("writing the bench's configs");
     let mut candidates: Vec<Candidate> = [
         candidate("C hello", Kind::Hello, true, f.map(|f| &f.hello), &[]),
         candidate(
@@ -148,6 +149,13 @@ fn main() {
         candidate("C tcp", Kind::Tcp, true, f.map(|f| &f.tcp), &[tcp]),
         candidate("inetd-health tcp", Kind::Tcp, false, cli, &["tcp", tcp]),
         candidate(
+            CONFIG_ONE_OF_SIX,
+            Kind::Tcp,
+            false,
+            cli,
+            &["--config", &config6],
+        ),
+        candidate(
             "C exec /bin/true",
             Kind::Exec,
             true,
@@ -161,6 +169,7 @@ fn main() {
             cli,
             &["exec", "--", "/bin/true"],
         ),
+        candidate(CONFIG_FOUR, Kind::Exec, false, cli, &["--config", &config4]),
     ]
     .into_iter()
     .flatten()
@@ -352,6 +361,7 @@ fn main() {
     };
     listener.stop();
     print_table(&candidates, &results, &rss);
+    print_config(&candidates, &results);
     if let Some(db) = db {
         print_mariadb(&candidates, &results, &db);
         db.stop();
@@ -436,6 +446,117 @@ impl Drop for ReplicaPair {
     fn drop(&mut self) {
         self.pair.primary.stop();
         self.pair.replica.stop();
+    }
+}
+
+const CONFIG_ONE_OF_SIX: &str = "config: tcp, 1 of 6 checks";
+const CONFIG_FOUR: &str = "config: route of 4 checks";
+const EXEC_ALONE: &str = "inetd-health exec";
+/// Issue 9's bars: a route of one tcp check from a config of six checks and
+/// four routes at most 1.10x the C tcp floor (p50 and CPU); a route of four
+/// checks at most 1.15x its slowest check served alone (p50).
+const CONFIG_FLOOR_BAR: f64 = 1.10;
+const CONFIG_ROUTE_BAR: f64 = 1.15;
+
+/// The configs the config candidates serve, written into `dir`: six checks
+/// and four routes, `/` running the tcp check alone; and a route of four
+/// checks at `/` (two tcp, two exec), whose slowest, `exec /bin/true`, is
+/// also a candidate on its own. The database checks of the first are never
+/// built (no route of `/` names them): their files need not exist, as a
+/// poll of `/` never reads them.
+fn write_configs(dir: &Path, tcp: &str) -> io::Result<(String, String)> {
+    let six = format!(
+        r#"[defaults]
+timeout = "2s"
+
+[checks.port]
+kind = "tcp"
+target = "{tcp}"
+
+[checks.true]
+kind = "exec"
+command = ["/bin/true"]
+
+[checks.disk]
+kind = "exec"
+command = ["/usr/lib/nagios/plugins/check_disk", "-w", "10%", "-p", "/"]
+nagios = true
+
+[checks.db]
+kind = "mariadb"
+defaults-extra-file = "/etc/mysql/monitor.cnf"
+
+[checks.galera]
+kind = "galera"
+defaults-extra-file = "/etc/mysql/monitor.cnf"
+cache-ttl = "1s"
+
+[checks.replica]
+kind = "replica"
+defaults-extra-file = "/etc/mysql/monitor.cnf"
+max-lag = 30
+
+[routes]
+"/" = ["port"]
+"/live" = ["db"]
+"/ready" = ["galera", "disk", "port"]
+"/replica" = ["replica", "true"]
+"#
+    );
+    let four = format!(
+        r#"[checks.port]
+kind = "tcp"
+target = "{tcp}"
+
+[checks.port2]
+kind = "tcp"
+target = "{tcp}"
+
+[checks.true]
+kind = "exec"
+command = ["/bin/true"]
+
+[checks.true2]
+kind = "exec"
+command = ["/bin/true"]
+"#
+    );
+    let mut paths = Vec::new();
+    for (name, text) in [("config6.toml", six), ("config4.toml", four)] {
+        let path = dir.join(name);
+        fs::write(&path, text)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+        paths.push(path.display().to_string());
+    }
+    Ok((paths.remove(0), paths.remove(0)))
+}
+
+fn print_config(candidates: &[Candidate], results: &[Vec<Round>]) {
+    let summary = |name: &str| {
+        candidates
+            .iter()
+            .zip(results)
+            .find(|(c, _)| c.name == name)
+            .map(|(_, r)| summarize(r))
+    };
+    if let (Some(config), Some(floor)) = (summary(CONFIG_ONE_OF_SIX), summary("C tcp")) {
+        if let (Some(p50), Some(cpu)) = (
+            fraction(config.p50, floor.p50),
+            fraction(config.cpu_per_request, floor.cpu_per_request),
+        ) {
+            println!(
+                "(config) {CONFIG_ONE_OF_SIX} vs C tcp: p50 {p50:.3}x, CPU {cpu:.3}x; bar <= {CONFIG_FLOOR_BAR}x: {}",
+                if p50 <= CONFIG_FLOOR_BAR && cpu <= CONFIG_FLOOR_BAR { "met" } else { "MISSED" }
+            );
+        }
+    }
+    if let (Some(four), Some(alone)) = (summary(CONFIG_FOUR), summary(EXEC_ALONE)) {
+        if let Some(p50) = fraction(four.p50, alone.p50) {
+            println!(
+                "(config) {CONFIG_FOUR} vs its slowest check alone ({EXEC_ALONE}): p50 {p50:.3}x; bar <= {CONFIG_ROUTE_BAR}x: {}",
+                if p50 <= CONFIG_ROUTE_BAR { "met" } else { "MISSED" }
+            );
+        }
     }
 }
 

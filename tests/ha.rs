@@ -836,3 +836,155 @@ fn replica_under_xinetd() {
     pair.wait_in_sync("");
     assert_eq!(xinetd.wait_for_exits(2, IO_TIMEOUT), [0, 0]);
 }
+
+// --- Many checks from a config file ------------------------------------------------
+
+/// The config of the issue that brought config files, against the real
+/// servers: `db` a plain MariaDB, `galera` the Galera node (cached), `disk`
+/// an exec check, three routes; under a real xinetd.
+#[test]
+fn config_of_mariadb_galera_and_exec_checks_on_three_routes_under_xinetd() {
+    let (_lock, node) = galera();
+    let db = Mariadb::shared();
+    let dir = TempDir::new("ha-config");
+    let db_file = monitor_file(db, &dir);
+    let node_dir = TempDir::new("ha-config-node");
+    let node_file = monitor_file(node, &node_dir);
+    let disk_fails = dir.join("disk-fails");
+    let disk = dir.script(
+        "disk.sh",
+        &format!(
+            "if [ -e {} ]; then echo 'DISK CRITICAL - free space: / 1%'; exit 2; fi; echo 'DISK OK'",
+            disk_fails.display()
+        ),
+    );
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[defaults]
+timeout = "2s"
+
+[checks.db]
+kind = "mariadb"
+socket = "{db_socket}"
+defaults-extra-file = "{db_file}"
+
+[checks.galera]
+kind = "galera"
+socket = "{node_socket}"
+defaults-extra-file = "{node_file}"
+cache-ttl = "1s"
+state-dir-is-not-a-check-setting = false
+"#,
+            db_socket = db.socket().display(),
+            db_file = db_file.display(),
+            node_socket = node.socket().display(),
+            node_file = node_file.display(),
+        ),
+    )
+    .unwrap();
+    // First, a mistake: refused with its line and column, under xinetd a 500.
+    let xinetd = Xinetd::start(&["--config", config.to_str().unwrap()]);
+    let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
+    let r = Response::parse(&ex.bytes).unwrap_or_else(|e| panic!("{e}: {:?}", ex.text()));
+    assert_eq!(r.status, 500, "{r:?}");
+    drop(xinetd);
+
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("state-dir-is-not-a-check-setting = false\n", "")
+        + &format!(
+            r#"
+[checks.disk]
+kind = "exec"
+command = ["{disk}"]
+nagios = true
+
+[routes]
+"/" = ["galera"]
+"/live" = ["db"]
+"/ready" = ["galera", "disk", "db"]
+"#,
+            disk = disk.display()
+        );
+    std::fs::write(&config, text).unwrap();
+    let xinetd = Xinetd::start(&["--config", config.to_str().unwrap()]);
+    let get = |target: &str| {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let ex = exchange(xinetd.port(), request.as_bytes(), IO_TIMEOUT);
+        ex.assert_clean_close();
+        let r = Response::parse(&ex.bytes).unwrap_or_else(|e| panic!("{e}: {:?}", ex.text()));
+        if !target.contains("format=") && target != "/metrics" {
+            r.assert_standard_headers();
+        }
+        (r.status, r.body_text())
+    };
+    assert_eq!(get("/"), (200, "healthy: synced\n".to_owned()));
+    let (status, body) = get("/live");
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("healthy: MariaDB ") && body.ends_with(" is alive (login and ping)\n"),
+        "{body}"
+    );
+    assert_eq!(
+        get("/ready"),
+        (200, "healthy: 3 checks passed\n".to_owned())
+    );
+    let (_, verbose) = get("/ready?verbose");
+    let lines: Vec<&str> = verbose.lines().collect();
+    assert_eq!(lines.len(), 4, "{verbose}");
+    assert!(lines[0].starts_with("[+]galera ok: synced"), "{verbose}");
+    assert_eq!(lines[1], "[+]disk ok: DISK OK");
+    assert!(lines[2].starts_with("[+]db ok: MariaDB "), "{verbose}");
+
+    // The node desyncs: / and /ready fail (once the 1 s cache is stale),
+    // /live does not; the JSON says which and why.
+    node.sql("SET GLOBAL wsrep_desync = ON;");
+    let mut last = (0, String::new());
+    let down = wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        last = get("/ready");
+        last.0 == 503
+    });
+    assert!(down, "{last:?}");
+    assert!(
+        last.1.starts_with("unhealthy: 1 of 3 checks failed\n[-]galera failed: donor/desynced (state 2: Donor/Desynced)"),
+        "{}",
+        last.1
+    );
+    assert_eq!(get("/live").0, 200);
+    let (status, json) = get("/ready?format=json");
+    assert_eq!(status, 503);
+    for part in [
+        "\"status\":\"fail\"",
+        "\"galera\":[{\"status\":\"fail\",\"output\":\"donor/desynced (state 2: Donor/Desynced)",
+        "\"galera:localState\":[{\"status\":\"fail\",\"observedValue\":2,",
+        "\"disk\":[{\"status\":\"pass\",\"output\":\"DISK OK\"",
+    ] {
+        assert!(json.contains(part), "{part} not in {json}");
+    }
+    let (status, metrics) = get("/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "inetd_health_check_success{check=\"galera\"} 0",
+        "inetd_health_check_success{check=\"db\"} 1",
+        "inetd_health_galera_local_state{check=\"galera\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+    node.sql("SET GLOBAL wsrep_desync = OFF;");
+    wait_synced(node);
+    std::fs::write(&disk_fails, "").unwrap();
+    let up = wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        get("/").0 == 200
+    });
+    assert!(up, "galera not back");
+    let (status, body) = get("/ready/disk");
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "unhealthy: DISK CRITICAL - free space: / 1%\n")
+    );
+}
