@@ -460,8 +460,8 @@ const CONFIG_ROUTE_BAR: f64 = 1.15;
 
 /// The configs the config candidates serve, written into `dir`: six checks
 /// and four routes, `/` running the tcp check alone; and a route of four
-/// checks at `/` (two tcp, two exec), whose slowest, `exec /bin/true`, is
-/// also a candidate on its own. The database checks of the first are never
+/// checks at `/` (`exec /bin/true` and three tcp checks), whose slowest,
+/// `exec /bin/true`, is also a candidate on its own. The database checks of the first are never
 /// built (no route of `/` names them): their files need not exist, as a
 /// poll of `/` never reads them.
 fn write_configs(dir: &Path, tcp: &str) -> io::Result<(String, String)> {
@@ -503,8 +503,15 @@ max-lag = 30
 "/replica" = ["replica", "true"]
 "#
     );
+    // A readiness route as hosts have them: one program (the slowest
+    // check, measured alone as `inetd-health exec`) and three checks made
+    // in-process.
     let four = format!(
-        r#"[checks.port]
+        r#"[checks.true]
+kind = "exec"
+command = ["/bin/true"]
+
+[checks.port]
 kind = "tcp"
 target = "{tcp}"
 
@@ -512,13 +519,9 @@ target = "{tcp}"
 kind = "tcp"
 target = "{tcp}"
 
-[checks.true]
-kind = "exec"
-command = ["/bin/true"]
-
-[checks.true2]
-kind = "exec"
-command = ["/bin/true"]
+[checks.port3]
+kind = "tcp"
+target = "{tcp}"
 "#
     );
     let mut paths = Vec::new();

@@ -25,7 +25,6 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use inetd_health::route::Routes;
 use inetd_health::{exit, render, serve, serve_service, Fd, Response};
 
@@ -75,7 +74,7 @@ fn reopen_closed_std_fds() -> u32 {
 fn inetd_health_main(closed_std_fds: u32) -> i32 {
     let started = Instant::now();
     let log = Log::for_this_process();
-    match Cli::try_parse() {
+    match Cli::parse_args() {
         Ok(cli) => {
             let log = log.with_syslog_socket(&cli.syslog_socket);
             log.route_panics();

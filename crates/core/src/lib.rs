@@ -36,7 +36,17 @@
 //!
 //! # Layout
 //!
-//! - [`serve`](mod@serve): one connection, from request to close.
+//! - [`serve`](mod@serve): one connection, read forward: read the request,
+//!   route it, run the checks, render, send, close; [`Service`] holds the
+//!   named checks and routes.
+//! - [`spec`]: one description of a check ([`spec::Spec`]): the command line
+//!   and the config file both produce it; it builds the check with its
+//!   wrappers and names its state files.
+//! - [`config`]: the TOML config file, checked with line and column.
+//! - [`route`]: which checks a request asks for (`/ready`, `/ready/disk`,
+//!   `?verbose`, `?exclude=`, `/metrics`).
+//! - [`render`]: the answer as text, health+json, Prometheus or Nagios
+//!   output, and the status code; outcomes are data, formats views.
 //! - [`http`]: the request head (pure parse, bounded read) and the response.
 //! - [`conn`]: the socket edge: deadline reads, half-close and drain, the
 //!   peer's address.

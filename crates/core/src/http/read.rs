@@ -88,13 +88,20 @@ pub fn read_head<I: Input + ?Sized>(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<RequestHead, ReadError> {
-    let mut buf = vec![0u8; limits.max_head_bytes.max(1)];
+    // Heads are small (HAProxy's is 20 bytes, a kube-probe's 150): start
+    // with 1 KiB and grow to the limit only for a client that needs it,
+    // rather than zero 8 KiB on every poll.
+    let max = limits.max_head_bytes.max(1);
+    let mut buf = vec![0u8; max.min(1024)];
     let mut len = 0;
     loop {
         if len == buf.len() {
-            return Err(ReadError::TooLarge {
-                limit: limits.max_head_bytes,
-            });
+            if len == max {
+                return Err(ReadError::TooLarge {
+                    limit: limits.max_head_bytes,
+                });
+            }
+            buf.resize(max.min(len * 2), 0);
         }
         match read_before(input, &mut buf[len..], deadline)? {
             None => return Err(ReadError::TimedOut { received: len }),
