@@ -10,8 +10,9 @@
 pub const OK: i32 = 0;
 /// Bad usage: unknown option, bad duration, missing program.
 pub const USAGE: i32 = 64;
-/// Bad client: it sent a malformed, oversize or slow request (answered
-/// 400, 405, 408 or 431), or it left in the middle of the exchange.
+/// Bad client: it sent a malformed, oversize or slow request, or asked for
+/// a path no route has (answered 400, 404, 405, 408 or 431), or it left in
+/// the middle of the exchange.
 pub const BAD_CLIENT: i32 = 65;
 /// System failure: no usable stdin/stdout (fd 0 or 1 closed when serving
 /// a connection), an address that cannot be bound.
@@ -21,8 +22,8 @@ pub const SYSTEM: i32 = 71;
 pub const TABLE: &str = "\
 Exit status (serving):
   0   response sent (200 or 503), or the client sent nothing
-  64  bad usage
-  65  bad client (400, 405, 408, 431 sent, or the client left mid-request)
+  64  bad usage (a bad option, a config file that is refused)
+  65  bad client (400, 404, 405, 408, 431 sent, or the client left mid-request)
   71  system failure (no usable stdin/stdout, an address that cannot be bound)
 Exit status (--once, the Nagios convention):
   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the checker could not decide: the
