@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use inetd_health::allow::Allowlist;
 use inetd_health::config::{self, parse_duration};
 use inetd_health::render::Statuses;
 use inetd_health::route::Routes;
@@ -74,6 +75,12 @@ pub struct Cli {
     /// (HAProxy's http-check disable-on-404 drains the server) [default: 503]
     #[arg(long, value_name = "CODE", value_parser = status_of(&[503, 404]))]
     pub disabled_status: Option<u16>,
+
+    /// Serve only clients whose address (as the kernel reports it) is in
+    /// one of these networks; others get 403 and run nothing. Repeatable,
+    /// and over the config file's `allow`
+    #[arg(long, value_name = "CIDR[,CIDR...]", value_parser = parse_allow)]
+    pub allow: Vec<AllowArg>,
 
     /// Serve on this TCP address instead of stdin/stdout, e.g. 127.0.0.1:9200
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "check_config"])]
@@ -304,6 +311,7 @@ impl Cli {
             max_concurrent: None,
             state_dir: None,
             syslog_socket: PathBuf::from(crate::log::SYSLOG_SOCKET),
+            allow: Vec::new(),
             once: false,
             check: None,
         })
@@ -316,6 +324,7 @@ impl Cli {
     /// Neither or both of --config and a check; a check option given with
     /// --config (it belongs in the file); a config file that is refused.
     pub fn plan(&self) -> anyhow::Result<Plan> {
+        let mut config_allow = None;
         let (checks, routes, config_statuses, config_read_timeout, config_state_dir, eager) =
             match (&self.config, &self.check) {
                 (Some(_), Some(_)) => anyhow::bail!(
@@ -341,6 +350,7 @@ impl Cli {
                 (Some(path), None) => {
                     self.refuse_check_options_with_config(path)?;
                     let c = config::load(path)?;
+                    config_allow = c.allow;
                     (
                         c.checks,
                         c.routes,
@@ -379,8 +389,22 @@ impl Cli {
             },
             ..Options::default()
         };
+        let allow = if self.allow.is_empty() {
+            config_allow
+        } else {
+            Some(
+                self.allow
+                    .iter()
+                    .flat_map(|a| a.0.iter().copied())
+                    .collect(),
+            )
+        };
+        let mut service = Service::new(checks, routes, statuses, state_dir);
+        if let Some(nets) = allow {
+            service = service.with_allowlist(Allowlist::new(nets));
+        }
         Ok(Plan {
-            service: Service::new(checks, routes, statuses, state_dir),
+            service,
             options,
             eager,
         })
@@ -419,6 +443,14 @@ fn runtime_directory() -> Option<PathBuf> {
 
 fn after_help() -> String {
     format!("{}\n\n{EXAMPLES}", exit::TABLE)
+}
+
+/// The networks of one `--allow`.
+#[derive(Clone, Debug)]
+pub struct AllowArg(pub Vec<ipnet::IpNet>);
+
+fn parse_allow(text: &str) -> Result<AllowArg, String> {
+    Allowlist::parse_list(text).map(AllowArg)
 }
 
 /// A status code out of `allowed`.

@@ -40,7 +40,13 @@ pub fn run(
         let slots = &slots;
         scope.spawn(move || {
             let started = Instant::now();
-            let served = serve_service(&mut &stream, &mut &stream, options, service);
+            let served = serve_service(
+                &mut &stream,
+                &mut &stream,
+                options,
+                service,
+                Some(peer.ip()),
+            );
             log.connection(Some(&peer.ip().to_string()), &served, started.elapsed());
             slots.release();
         });

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use inetd_health::check::human_duration;
-use inetd_health::conn::{peer_address, same_socket};
+use inetd_health::conn::same_socket;
 use inetd_health::{Ending, Served};
 
 /// Where log lines go.
@@ -199,14 +199,13 @@ fn escaped(text: &str, max: usize, escape: impl Fn(char) -> bool) -> String {
     out
 }
 
-/// The client's address as the super-server reports it: xinetd sets
-/// `REMOTE_HOST`, tcpserver `TCPREMOTEIP`, systemd `REMOTE_ADDR`; failing
-/// those, the socket itself is asked.
+/// The client's address as the super-server reports it, for the log:
+/// xinetd sets `REMOTE_HOST`, tcpserver `TCPREMOTEIP`, systemd
+/// `REMOTE_ADDR`. Never used to decide access (`--allow` asks the kernel).
 pub fn peer_from_environment() -> Option<String> {
     ["REMOTE_HOST", "TCPREMOTEIP", "REMOTE_ADDR"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .or_else(|| peer_address(io::stdin().as_fd()).map(|a| a.ip().to_string()))
 }
 
 #[cfg(test)]

@@ -154,13 +154,17 @@ fn run(cli: Cli, started: Instant, log: Log, closed_std_fds: u32) -> i32 {
     }
 
     // Asked before serving: once the client has closed, getpeername fails.
-    let peer = log::peer_from_environment();
+    // The kernel's address decides access; the launcher's variables only
+    // name the peer in the log.
+    let kernel_peer = inetd_health::conn::peer_address(io::stdin().as_fd()).map(|a| a.ip());
+    let peer = log::peer_from_environment().or_else(|| kernel_peer.map(|ip| ip.to_string()));
     let (stdin, stdout) = (io::stdin(), io::stdout());
     let served = serve_service(
         &mut Fd::new(stdin.as_fd()),
         &mut Fd::new(stdout.as_fd()),
         &options,
         &service,
+        kernel_peer,
     );
     log.connection(peer.as_deref(), &served, started.elapsed());
     served.exit_code()

@@ -55,6 +55,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// `warning-status` and `disabled-status`.
     pub statuses: Statuses,
+    /// `allow`: the networks whose peers are served, if set.
+    pub allow: Option<Vec<ipnet::IpNet>>,
 }
 
 /// Why a config was refused. Its message starts with the file (and where
@@ -236,7 +238,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 format!("{key} is {} or {}", allowed[0], allowed[1]),
             )),
         };
+    let allow = match &raw.allow {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|entry| {
+                    crate::allow::parse_net(entry.get_ref()).map_err(|why| at(entry.span(), why))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
     Ok(Config {
+        allow,
         checks,
         routes: Routes::Table(routes),
         read_timeout: raw.read_timeout.map(|d| d.into_inner().0),
@@ -469,6 +482,7 @@ struct RawConfig {
     state_dir: Option<Spanned<String>>,
     warning_status: Option<Spanned<u16>>,
     disabled_status: Option<Spanned<u16>>,
+    allow: Option<Vec<Spanned<String>>>,
     defaults: Option<Spanned<RawCheck>>,
     #[serde(default)]
     checks: BTreeMap<Spanned<String>, Spanned<RawCheck>>,
@@ -672,6 +686,20 @@ nagios = true
         );
         assert_eq!(c.read_timeout, Some(Duration::from_secs(1)));
         assert_eq!(c.state_dir.as_deref(), Some(Path::new("/run/x")));
+        assert_eq!(c.allow, None);
+        let c = parsed(
+            "allow = [\"127.0.0.0/8\", \"::1\"]\n[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.allow.unwrap().len(), 2);
+        let e = parsed(
+            "allow = [\"127.0.0.0/8\", \"lan\"]\n[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("x.toml:1:25: \"lan\" is not an address or a network"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@
 //!   and the config file both produce it; it builds the check with its
 //!   wrappers and names its state files.
 //! - [`config`]: the TOML config file, checked with line and column.
+//! - [`allow`]: the address allowlist, on the kernel's peer address.
 //! - [`route`]: which checks a request asks for (`/ready`, `/ready/disk`,
 //!   `?verbose`, `?exclude=`, `/metrics`).
 //! - [`render`]: the answer as text, health+json, Prometheus or Nagios
@@ -66,6 +67,7 @@
 
 #![deny(missing_docs)]
 
+pub mod allow;
 pub mod check;
 pub mod config;
 pub mod conn;

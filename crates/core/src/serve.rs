@@ -7,9 +7,11 @@
 //! with plain inputs and outputs: [`crate::route::select`],
 //! [`Service::run`], [`crate::render::render`].
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
+use crate::allow::Allowlist;
 use crate::check::{run_check, Check, Outcome, Policy, Verdict};
 use crate::conn::{close_politely, Input, Output};
 use crate::exit;
@@ -187,6 +189,7 @@ pub struct Service {
     routes: Routes,
     statuses: Statuses,
     state_dir: StateDir,
+    allow: Option<Allowlist>,
 }
 
 struct Entry {
@@ -228,7 +231,14 @@ impl Service {
             routes,
             statuses,
             state_dir,
+            allow: None,
         }
+    }
+
+    /// Serves only peers in `allow`; the others get 403 and run nothing.
+    pub fn with_allowlist(mut self, allow: Allowlist) -> Self {
+        self.allow = Some(allow);
+        self
     }
 
     /// The check names, in order.
@@ -359,12 +369,16 @@ impl Service {
 
 /// Serves one connection for `service`: the request selects a route (or
 /// one check of it, `/metrics`, …), its checks run concurrently, and the
-/// answer is rendered in the format asked for.
+/// answer is rendered in the format asked for. `peer` is the client's
+/// address as the kernel knows it (`getpeername`, `accept`): with an
+/// allowlist, a peer outside it (or one that cannot be told) gets 403 and
+/// runs nothing.
 pub fn serve_service<I, O>(
     input: &mut I,
     output: &mut O,
     options: &Options,
     service: &Service,
+    peer: Option<IpAddr>,
 ) -> Served
 where
     I: Input + ?Sized,
@@ -372,7 +386,14 @@ where
 {
     let names = service.names();
     let mut results = Vec::new();
+    let mut denied = false;
     let mut served = serve(input, output, options, |head| {
+        if let Some(allow) = &service.allow {
+            if !allow.allows(peer) {
+                denied = true;
+                return Response::text(403, "forbidden: this address may not ask\n");
+            }
+        }
         let selection = match route::select(&service.routes, &names, &head.target) {
             Ok(s) => s,
             Err(Miss::NotFound(body)) => return Response::text(404, body),
@@ -389,7 +410,13 @@ where
         results = service.run(&selection.checks, options.clock);
         render::render(format, &results, selection.verbose, &service.statuses)
     });
-    if served.ending == Ending::Answered && served.status == Some(404) {
+    if denied {
+        served.ending = Ending::Rejected;
+        served.reason = match peer {
+            Some(ip) => format!("peer {} not allowed", crate::allow::unmapped(ip)),
+            None => "peer address unknown: not allowed".into(),
+        };
+    } else if served.ending == Ending::Answered && served.status == Some(404) {
         served.ending = Ending::Rejected;
         served.reason = "no such path".into();
     } else if served.ending == Ending::Answered && served.status == Some(400) {
