@@ -1,60 +1,312 @@
-//! `--listen`: the same per-connection code behind an accept loop, for
-//! trying the tool without a super-server (and for systemd `Accept=no`).
+//! The long-lived forms: `--listen ADDR`, and systemd `Accept=no` (one
+//! process on the listening sockets systemd passes). The same
+//! per-connection code as one connection on stdin/stdout, behind one event
+//! loop.
+//!
+//! Waiting for a request head costs a few hundred bytes and no thread: the
+//! loop reads the heads of every connection at once, with `poll(2)`, and
+//! hands a connection to a thread only when its head is complete (or can
+//! never be: garbage, too large, too slow). Only those threads are capped
+//! (`--max-connections`), so a crowd of idle clients cannot make a poll
+//! wait for a slot.
+//!
+//! SIGTERM or SIGINT stops accepting; connections already accepted are
+//! answered within their deadlines, then the process exits 0. A second
+//! signal exits at once. Under systemd, `READY=1` is sent once listening,
+//! `STOPPING=1` at the first signal, `WATCHDOG=1` every half watchdog
+//! interval.
 
-use std::io;
-use std::net::{SocketAddr, TcpListener};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
-use inetd_health::{serve_service, Options, Service};
+use inetd_health::http::{HeadReader, ReadError, RequestHead};
+use inetd_health::{serve_service_head, Options, Service};
 
 use crate::log::Log;
+use crate::notify::Notifier;
 
-/// Serves until accepting fails for good; returns only with that error.
-pub fn run(
+/// A connection whose head is still arriving.
+struct Pending {
+    stream: TcpStream,
+    peer: SocketAddr,
+    head: HeadReader,
+    deadline: Instant,
+    accepted: Instant,
+}
+
+/// A connection ready for a worker: its head, or why there is none.
+struct Ready {
+    stream: TcpStream,
+    peer: SocketAddr,
+    head: Result<RequestHead, ReadError>,
+    accepted: Instant,
+}
+
+/// Binds `addr` (`--listen`) and serves it.
+///
+/// # Errors
+/// The address cannot be bound, or serving fails for good.
+pub fn bind_and_run(
     addr: SocketAddr,
     max_connections: u32,
     service: &Service,
     options: &Options,
     log: &Log,
-) -> io::Result<()> {
+) -> io::Result<i32> {
     let listener = TcpListener::bind(addr)?;
-    log.info(&format!("listening on {}", listener.local_addr()?));
-    let slots = Slots::new(max_connections as usize);
-    std::thread::scope(|scope| loop {
-        // Waiting for a slot before accepting leaves the excess in the
-        // kernel's backlog, where it costs no thread and no memory here.
-        slots.acquire();
-        let (stream, peer) = match listener.accept() {
-            Ok(conn) => conn,
-            Err(e) => {
-                slots.release();
-                if transient(&e) {
-                    log.error(&format!("accept: {e}"));
-                    std::thread::sleep(Duration::from_millis(50));
+    run(vec![listener], max_connections, service, options, log, None)
+}
+
+/// Serves `listeners` until a signal stops it; returns the exit code.
+///
+/// # Errors
+/// Setting up the signal descriptor, or polling, failing.
+pub fn run(
+    listeners: Vec<TcpListener>,
+    max_connections: u32,
+    service: &Service,
+    options: &Options,
+    log: &Log,
+    notifier: Option<Notifier>,
+) -> io::Result<i32> {
+    let signals = SignalFd::new()?;
+    for l in &listeners {
+        l.set_nonblocking(true)?;
+        log.info(&format!("listening on {}", l.local_addr()?));
+    }
+    let mut listeners = listeners;
+    // Workers say they are done by a byte here, which wakes the loop to
+    // start the next ready connection.
+    let (wake_rx, wake_tx) = UnixStream::pair()?;
+    wake_rx.set_nonblocking(true)?;
+    if let Some(n) = &notifier {
+        n.send("READY=1");
+    }
+    let max = max_connections.max(1) as usize;
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut ready: VecDeque<Ready> = VecDeque::new();
+    let mut in_flight = 0usize;
+    let mut stopping = false;
+    let mut next_ping = notifier
+        .as_ref()
+        .and_then(|n| n.watchdog)
+        .map(|every| Instant::now() + every);
+
+    std::thread::scope(|scope| -> io::Result<i32> {
+        loop {
+            while in_flight < max {
+                let Some(job) = ready.pop_front() else { break };
+                let wake = wake_tx.try_clone()?;
+                in_flight += 1;
+                scope.spawn(move || {
+                    let Ready {
+                        stream,
+                        peer,
+                        head,
+                        accepted,
+                    } = job;
+                    let _ = stream.set_nonblocking(false);
+                    let served = serve_service_head(
+                        &mut &stream,
+                        &mut &stream,
+                        options,
+                        service,
+                        Some(peer.ip()),
+                        head,
+                    );
+                    drop(stream);
+                    log.connection(Some(&peer.ip().to_string()), &served, accepted.elapsed());
+                    let _ = (&wake).write_all(&[1]);
+                });
+            }
+            if stopping && pending.is_empty() && ready.is_empty() && in_flight == 0 {
+                if let Some(n) = &notifier {
+                    n.send("STATUS=stopped");
+                }
+                return Ok(inetd_health::exit::OK);
+            }
+
+            let now = Instant::now();
+            let mut fds = vec![poll_in(signals.fd()), poll_in(wake_rx.as_raw_fd())];
+            let listeners_at = fds.len();
+            fds.extend(listeners.iter().map(|l| poll_in(l.as_raw_fd())));
+            let pending_at = fds.len();
+            fds.extend(pending.iter().map(|p| poll_in(p.stream.as_raw_fd())));
+            let mut wait = pending
+                .iter()
+                .map(|p| p.deadline.saturating_duration_since(now))
+                .min();
+            if let Some(at) = next_ping {
+                let until = at.saturating_duration_since(now);
+                wait = Some(wait.map_or(until, |w| w.min(until)));
+            }
+            let timeout = wait.map_or(-1, |w| {
+                // Round up: waking a millisecond early would spin.
+                w.as_millis().min(60_000) as libc::c_int + 1
+            });
+            // SAFETY: fds is a valid array of pollfd of the given length.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
             }
-        };
-        let slots = &slots;
-        scope.spawn(move || {
-            let started = Instant::now();
-            let served = serve_service(
-                &mut &stream,
-                &mut &stream,
-                options,
-                service,
-                Some(peer.ip()),
-            );
-            log.connection(Some(&peer.ip().to_string()), &served, started.elapsed());
-            slots.release();
-        });
+
+            if fds[0].revents != 0 {
+                if let Some(signo) = signals.read() {
+                    if stopping {
+                        log.info(&format!("signal {signo} again: exiting now"));
+                        // Threads still answering are cut off: the operator asked.
+                        std::process::exit(128 + signo);
+                    }
+                    stopping = true;
+                    log.info(&format!(
+                        "signal {signo}: no longer accepting; answering the {} connections accepted",
+                        pending.len() + ready.len() + in_flight
+                    ));
+                    if let Some(n) = &notifier {
+                        n.send("STOPPING=1");
+                    }
+                    // What completed its handshake is taken first: closing
+                    // a listener resets the connections still in its
+                    // backlog. Closing our copy stops accepting; under
+                    // systemd the socket stays open in systemd, and what
+                    // arrives now waits there for the next instance.
+                    for l in &listeners {
+                        accept_all(l, &mut pending, options, log);
+                    }
+                    listeners.clear();
+                    continue;
+                }
+            }
+            if fds[1].revents != 0 {
+                let mut done = [0u8; 64];
+                while let Ok(k) = (&wake_rx).read(&mut done) {
+                    if k == 0 {
+                        break;
+                    }
+                    in_flight = in_flight.saturating_sub(k);
+                }
+            }
+            if !stopping {
+                for (i, l) in listeners.iter().enumerate() {
+                    if fds[listeners_at + i].revents == 0 {
+                        continue;
+                    }
+                    accept_all(l, &mut pending, options, log);
+                }
+            }
+            // Heads: read what arrived, hand over what is complete, time out
+            // what is late. Walk backwards so removals keep indices valid.
+            let now = Instant::now();
+            for i in (0..pending.len()).rev() {
+                let readable = fds.get(pending_at + i).is_some_and(|f| f.revents != 0);
+                let outcome = if readable {
+                    read_some(&mut pending[i])
+                } else {
+                    None
+                };
+                let outcome = outcome.or_else(|| {
+                    (pending[i].deadline <= now).then(|| Some(Err(pending[i].head.timed_out())))
+                });
+                match outcome {
+                    None => {}
+                    // The client closed without a byte (a TCP check), or the
+                    // connection broke: nothing to answer.
+                    Some(None) => {
+                        pending.swap_remove(i);
+                    }
+                    Some(Some(head)) => {
+                        let p = pending.swap_remove(i);
+                        ready.push_back(Ready {
+                            stream: p.stream,
+                            peer: p.peer,
+                            head,
+                            accepted: p.accepted,
+                        });
+                    }
+                }
+            }
+            if let (Some(at), Some(n)) = (next_ping, &notifier) {
+                if Instant::now() >= at {
+                    n.send("WATCHDOG=1");
+                    next_ping = n.watchdog.map(|every| Instant::now() + every);
+                }
+            }
+        }
     })
 }
 
-/// Errors after which accepting again makes sense (out of descriptors, a
-/// connection aborted before it was taken).
+/// Accepts every connection waiting on `listener`.
+fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>, options: &Options, log: &Log) {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if stream.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                let now = Instant::now();
+                pending.push(Pending {
+                    stream,
+                    peer,
+                    head: HeadReader::new(options.limits),
+                    deadline: now + options.limits.read_timeout,
+                    accepted: now,
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if transient(&e) => {
+                // Out of descriptors: the connections stay in the backlog
+                // until some close.
+                log.error(&format!("accept: {e}"));
+                return;
+            }
+            Err(e) => {
+                log.error(&format!("accept: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Reads what arrived on a pending connection. `None`: nothing decided
+/// yet; `Some(None)`: nothing to answer (closed silently, broken);
+/// `Some(Some(head))`: hand it over.
+fn read_some(p: &mut Pending) -> Option<Option<Result<RequestHead, ReadError>>> {
+    loop {
+        let space = match p.head.space() {
+            Ok(space) => space,
+            Err(too_large) => return Some(Some(Err(too_large))),
+        };
+        match (&p.stream).read(space) {
+            Ok(n) => match p.head.filled(n) {
+                Some(Err(ReadError::Silent)) => return Some(None),
+                Some(done) => return Some(Some(done)),
+                None if n == 0 => return Some(None),
+                None => continue,
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Some(None),
+        }
+    }
+}
+
+fn poll_in(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// Errors after which accepting again later makes sense.
 fn transient(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -70,32 +322,47 @@ fn transient(e: &io::Error) -> bool {
     )
 }
 
-struct Slots {
-    used: Mutex<usize>,
-    freed: Condvar,
-    max: usize,
-}
+/// SIGTERM and SIGINT as a descriptor the loop polls: blocked for every
+/// thread (the workers started later inherit the mask), read here.
+struct SignalFd(OwnedFd);
 
-impl Slots {
-    fn new(max: usize) -> Self {
-        Slots {
-            used: Mutex::new(0),
-            freed: Condvar::new(),
-            max,
+impl SignalFd {
+    fn new() -> io::Result<SignalFd> {
+        // SAFETY: sigset operations on a local set; sigprocmask/signalfd
+        // with valid pointers. The mask is set before any worker exists.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(SignalFd(OwnedFd::from_raw_fd(fd)))
         }
     }
 
-    fn acquire(&self) {
-        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        while *used >= self.max {
-            used = self.freed.wait(used).unwrap_or_else(|p| p.into_inner());
-        }
-        *used += 1;
+    fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
     }
 
-    fn release(&self) {
-        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        *used -= 1;
-        self.freed.notify_one();
+    /// The signal received, if any.
+    fn read(&self) -> Option<i32> {
+        // SAFETY: an all-zero siginfo is valid; read fills it.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: reading into a buffer of `size` bytes.
+        let n = unsafe {
+            libc::read(
+                self.fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
+        (n as usize == size).then_some(info.ssi_signo as i32)
     }
 }

@@ -16,9 +16,11 @@
 
 #![cfg_attr(not(test), no_main)]
 
+mod activation;
 mod args;
 mod listen;
 mod log;
+mod notify;
 
 use std::io;
 use std::os::fd::AsFd;
@@ -28,6 +30,7 @@ use anyhow::Context as _;
 use inetd_health::route::Routes;
 use inetd_health::{exit, render, serve, serve_service, Fd, Response};
 
+use crate::activation::Launch;
 use crate::args::Cli;
 use crate::log::Log;
 
@@ -79,18 +82,35 @@ fn reopen_closed_std_fds() -> u32 {
 #[cfg_attr(test, allow(dead_code))]
 fn inetd_health_main(closed_std_fds: u32) -> i32 {
     let started = Instant::now();
+    // Before any thread: these read and remove environment variables.
+    let launch = activation::detect();
+    let notifier = notify::Notifier::from_environment();
     let log = Log::for_this_process();
     match Cli::parse_args() {
         Ok(cli) => {
             let log = log.with_syslog_socket(&cli.syslog_socket);
             log.route_panics();
-            run(cli, started, log, closed_std_fds)
+            let launch = match launch {
+                Ok(launch) => launch,
+                Err(activation::BadActivation(why)) => {
+                    log.error(&format!("socket activation: {why}"));
+                    return exit::SYSTEM;
+                }
+            };
+            run(cli, started, log, closed_std_fds, launch, notifier)
         }
         Err(e) => usage_error(e, log),
     }
 }
 
-fn run(cli: Cli, started: Instant, log: Log, closed_std_fds: u32) -> i32 {
+fn run(
+    cli: Cli,
+    started: Instant,
+    log: Log,
+    closed_std_fds: u32,
+    launch: Launch,
+    notifier: Option<notify::Notifier>,
+) -> i32 {
     let plan = match cli.plan() {
         Ok(plan) => plan,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),
@@ -137,13 +157,42 @@ fn run(cli: Cli, started: Instant, log: Log, closed_std_fds: u32) -> i32 {
         return code;
     }
 
-    if let Some(addr) = cli.listen {
-        let result = listen::run(addr, cli.max_connections, &service, &options, &log)
-            .with_context(|| format!("serving on {addr}"));
-        if let Err(e) = result {
-            log.error(&format!("{e:#}"));
+    let served = match (launch, cli.listen) {
+        (Launch::Listeners(listeners), _) => Some(
+            listen::run(
+                listeners,
+                cli.max_connections,
+                &service,
+                &options,
+                &log,
+                notifier,
+            )
+            .context("serving the sockets systemd passed"),
+        ),
+        (_, Some(addr)) => Some(
+            listen::bind_and_run(addr, cli.max_connections, &service, &options, &log)
+                .with_context(|| format!("serving on {addr}")),
+        ),
+        (Launch::Connection(fd), None) => {
+            // systemd Accept=yes with the connection on fd 3.
+            let stream = std::net::TcpStream::from(fd);
+            let kernel_peer = stream.peer_addr().ok().map(|a| a.ip());
+            let peer =
+                log::peer_from_environment().or_else(|| kernel_peer.map(|ip| ip.to_string()));
+            let served = serve_service(&mut &stream, &mut &stream, &options, &service, kernel_peer);
+            log.connection(peer.as_deref(), &served, started.elapsed());
+            return served.exit_code();
         }
-        return exit::SYSTEM;
+        (Launch::Stdio, None) => None,
+    };
+    if let Some(result) = served {
+        return match result {
+            Ok(code) => code,
+            Err(e) => {
+                log.error(&format!("{e:#}"));
+                exit::SYSTEM
+            }
+        };
     }
 
     // The connection is stdin and stdout: without them there is no one

@@ -297,6 +297,24 @@ fn fstat(fd: BorrowedFd<'_>) -> Option<libc::stat> {
     crate::sys::fstat(fd).ok()
 }
 
+/// Whether `fd` is a listening socket (`SO_ACCEPTCONN`): what systemd hands
+/// over with `Accept=no`, where `Accept=yes` hands over a connection.
+///
+/// # Errors
+/// `fd` is not a socket, or not open.
+pub fn is_listening(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    crate::sys::accepts_connections(fd)
+}
+
+/// Marks `fd` close-on-exec, so that check programs do not inherit it
+/// (systemd's fd 3 is not for them).
+///
+/// # Errors
+/// `fd` is not open.
+pub fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    crate::sys::set_cloexec(fd)
+}
+
 /// Whether `fd` is a socket.
 pub fn is_socket(fd: BorrowedFd<'_>) -> bool {
     fstat(fd).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)

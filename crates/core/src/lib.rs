@@ -91,7 +91,10 @@ pub use check::{
 pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;
 pub use http::{Limits, Method, RequestHead, Response};
-pub use serve::{serve, serve_check, serve_service, Ending, Options, Served, Service};
+pub use serve::{
+    serve, serve_check, serve_head, serve_service, serve_service_head, Ending, Options, Served,
+    Service,
+};
 
 /// An I/O error as a reason: the OS's text, lowercase, without Rust's
 /// " (os error N)" suffix ("connection refused", "no such file or directory").

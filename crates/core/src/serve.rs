@@ -109,7 +109,26 @@ where
     F: FnOnce(&RequestHead) -> Response,
 {
     let deadline = Deadline::after(options.limits.read_timeout);
-    let head = match read_head(input, &options.limits, deadline) {
+    let head = read_head(input, &options.limits, deadline);
+    serve_head(input, output, options, head, handler)
+}
+
+/// [`serve`] for a connection whose request head was read already (or
+/// failed to arrive): an event loop reads heads of many connections at
+/// once, and hands each complete one over.
+pub fn serve_head<I, O, F>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    head: Result<RequestHead, ReadError>,
+    handler: F,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+    F: FnOnce(&RequestHead) -> Response,
+{
+    let head = match head {
         Ok(head) => head,
         Err(e) => return refuse(input, output, options, e),
     };
@@ -384,10 +403,28 @@ where
     I: Input + ?Sized,
     O: Output + ?Sized,
 {
+    let deadline = Deadline::after(options.limits.read_timeout);
+    let head = read_head(input, &options.limits, deadline);
+    serve_service_head(input, output, options, service, peer, head)
+}
+
+/// [`serve_service`] for a connection whose head was read already.
+pub fn serve_service_head<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    service: &Service,
+    peer: Option<IpAddr>,
+    head: Result<RequestHead, ReadError>,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
     let names = service.names();
     let mut results = Vec::new();
     let mut denied = false;
-    let mut served = serve(input, output, options, |head| {
+    let mut served = serve_head(input, output, options, head, |head| {
         if let Some(allow) = &service.allow {
             if !allow.allows(peer) {
                 denied = true;

@@ -88,33 +88,92 @@ pub fn read_head<I: Input + ?Sized>(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<RequestHead, ReadError> {
-    // Heads are small (HAProxy's is 20 bytes, a kube-probe's 150): start
-    // with 1 KiB and grow to the limit only for a client that needs it,
-    // rather than zero 8 KiB on every poll.
-    let max = limits.max_head_bytes.max(1);
-    let mut buf = vec![0u8; max.min(1024)];
-    let mut len = 0;
+    let mut head = HeadReader::new(*limits);
     loop {
-        if len == buf.len() {
-            if len == max {
+        let n = match read_before(input, head.space()?, deadline)? {
+            None => return Err(head.timed_out()),
+            Some(n) => n,
+        };
+        if let Some(done) = head.filled(n) {
+            return done;
+        }
+    }
+}
+
+/// A request head arriving in pieces, for a loop that reads many
+/// connections at once (`--listen`, systemd `Accept=no`): read into
+/// [`HeadReader::space`], report with [`HeadReader::filled`], which says
+/// when the head is complete or can never be. [`read_head`] is the same
+/// for one blocking connection.
+#[derive(Debug)]
+pub struct HeadReader {
+    buf: Vec<u8>,
+    len: usize,
+    limits: Limits,
+}
+
+impl HeadReader {
+    /// An empty head, bounded by `limits` (all but the time, which the
+    /// caller keeps).
+    pub fn new(limits: Limits) -> Self {
+        // Heads are small (HAProxy's is 20 bytes, a kube-probe's 150):
+        // start with 1 KiB and grow to the limit only for a client that
+        // needs it, rather than zero 8 KiB on every poll.
+        let max = limits.max_head_bytes.max(1);
+        HeadReader {
+            buf: vec![0u8; max.min(1024)],
+            len: 0,
+            limits,
+        }
+    }
+
+    /// Where the next bytes go.
+    ///
+    /// # Errors
+    /// [`ReadError::TooLarge`] once the head has reached the limit without
+    /// ending.
+    pub fn space(&mut self) -> Result<&mut [u8], ReadError> {
+        let max = self.limits.max_head_bytes.max(1);
+        if self.len == self.buf.len() {
+            if self.len == max {
                 return Err(ReadError::TooLarge {
-                    limit: limits.max_head_bytes,
+                    limit: self.limits.max_head_bytes,
                 });
             }
-            buf.resize(max.min(len * 2), 0);
+            self.buf.resize(max.min(self.len * 2), 0);
         }
-        match read_before(input, &mut buf[len..], deadline)? {
-            None => return Err(ReadError::TimedOut { received: len }),
-            Some(0) if len == 0 => return Err(ReadError::Silent),
-            Some(0) => return Err(ReadError::Truncated),
-            Some(n) => len += n,
+        Ok(&mut self.buf[self.len..])
+    }
+
+    /// Takes `n` bytes just read into [`HeadReader::space`] (0: the client
+    /// closed). `None` while the head is incomplete and may still come.
+    pub fn filled(&mut self, n: usize) -> Option<Result<RequestHead, ReadError>> {
+        if n == 0 {
+            return Some(Err(if self.len == 0 {
+                ReadError::Silent
+            } else {
+                ReadError::Truncated
+            }));
         }
+        self.len += n;
         // httparse is stateless, so each round parses from the start; the
         // head is at most a few KiB and this keeps garbage answered at once
         // rather than at the deadline.
-        if let Parsed::Complete(head) = parse_head(&buf[..len], limits.max_headers)? {
-            return Ok(head);
+        match parse_head(&self.buf[..self.len], self.limits.max_headers) {
+            Ok(Parsed::Complete(head)) => Some(Ok(head)),
+            Ok(Parsed::Partial) => None,
+            Err(e) => Some(Err(e.into())),
         }
+    }
+
+    /// The error for a head that did not arrive in time.
+    pub fn timed_out(&self) -> ReadError {
+        ReadError::TimedOut { received: self.len }
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> usize {
+        self.len
     }
 }
 
