@@ -9,8 +9,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::client::exchange;
+use support::client::{exchange, free_port, is_listening};
 use support::http::Response;
+use support::procs::{require_program, wait_until, ProcessGuard};
 use support::run::run_with_input;
 use support::tmp::TempDir;
 use support::xinetd::Xinetd;
@@ -149,4 +150,202 @@ fn allowlist_over_ipv6_matches_the_accepted_peer() {
         &["--allow", "127.0.0.0/8", "exec", "--", "true"],
     );
     assert_eq!(get_status(addr_v4), 200);
+}
+
+// --- systemd socket activation --------------------------------------------------
+
+/// `systemd-socket-activate ARGS... inetd-health CHECK...`, its stderr in
+/// `dir/stderr`; retried on a new port if another process took it.
+fn activate(
+    dir: &TempDir,
+    ports: usize,
+    flags: &[&str],
+    args: &[&str],
+) -> (ProcessGuard, Vec<u16>) {
+    let activate = require_program("systemd-socket-activate");
+    let mut last = String::new();
+    for _ in 0..3 {
+        let chosen: Vec<u16> = (0..ports).map(|_| free_port()).collect();
+        let mut cmd = Command::new(&activate);
+        for (i, port) in chosen.iter().enumerate() {
+            // The first on IPv4, the second on IPv6 loopback.
+            let addr = if i == 0 {
+                format!("127.0.0.1:{port}")
+            } else {
+                format!("[::1]:{port}")
+            };
+            cmd.arg(format!("--listen={addr}"));
+        }
+        cmd.args(flags)
+            .arg(support::inetd_health_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr")).unwrap());
+        let mut process = ProcessGuard::spawn("systemd-socket-activate", &mut cmd).unwrap();
+        let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            is_listening(chosen[0]) || process.try_wait().is_some()
+        });
+        if up && process.try_wait().is_none() {
+            return (process, chosen);
+        }
+        last = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    }
+    panic!("systemd-socket-activate did not start: {last}");
+}
+
+/// What the check program sees of its descriptors and environment.
+const SEE: &str = "if [ -e /proc/$$/fd/3 ]; then echo fd-3-inherited; else echo no-fd-3; fi; env | grep -E '^(LISTEN_|NOTIFY_SOCKET|WATCHDOG_)' || echo no-activation-variables";
+
+fn get_body(addr: SocketAddr) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(GET).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let r = Response::parse(&got)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&got)));
+    (r.status, r.body_text())
+}
+
+#[test]
+fn accept_yes_with_the_connection_on_stdin_and_on_fd_3() {
+    let dir = TempDir::new("activate");
+    let see = dir.script("see", SEE);
+    let see = see.to_str().unwrap();
+    for flags in [&["--accept", "--inetd"][..], &["--accept"]] {
+        let (_process, ports) = activate(&dir, 1, flags, &["--show-output", "exec", "--", see]);
+        let (status, body) = get_body(support::client::loopback(ports[0]));
+        assert_eq!(status, 200, "{flags:?}: {body}");
+        let mut lines = body.lines().skip(1);
+        assert_eq!(lines.next(), Some("no-fd-3"), "{flags:?}: {body}");
+        assert_eq!(
+            lines.next(),
+            Some("no-activation-variables"),
+            "{flags:?}: {body}"
+        );
+    }
+}
+
+#[test]
+fn accept_no_serves_ipv4_and_ipv6_sockets_notifies_and_stops_on_sigterm() {
+    let dir = TempDir::new("activate-no");
+    let notify_path = dir.join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let see = dir.script("see", SEE);
+    let (mut process, ports) = activate(
+        &dir,
+        2,
+        &[&format!("--setenv=NOTIFY_SOCKET={}", notify_path.display())],
+        &["--show-output", "exec", "--", see.to_str().unwrap()],
+    );
+    // systemd-socket-activate starts the program at the first connection.
+    let (status, body) = get_body(support::client::loopback(ports[0]));
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("READY=1 on the notify socket");
+    assert_eq!(&buf[..n], b"READY=1");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body.lines().skip(1).collect::<Vec<_>>(),
+        ["no-fd-3", "no-activation-variables"],
+        "{body}"
+    );
+    let v6: SocketAddr = format!("[::1]:{}", ports[1]).parse().unwrap();
+    assert_eq!(get_body(v6).0, 200);
+
+    support::procs::signal(process.pid(), libc::SIGTERM);
+    let n = notify.recv(&mut buf).expect("STOPPING=1");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    let status = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        process.try_wait().is_some()
+    });
+    assert!(status, "still running after SIGTERM");
+    assert_eq!(process.try_wait().and_then(|s| s.code()), Some(0));
+}
+
+/// 200 requests at concurrency 16 while the process gets SIGTERM: every
+/// connection it accepted is answered whole, none reset or empty, and it
+/// exits 0.
+#[test]
+fn sigterm_under_load_answers_every_accepted_connection() {
+    let dir = TempDir::new("restart");
+    let (mut process, ports) = activate(
+        &dir,
+        1,
+        &[],
+        &["--max-connections", "16", "exec", "--", "sleep", "0.05"],
+    );
+    let addr = support::client::loopback(ports[0]);
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                let mut answered = 0;
+                let mut refused = 0;
+                while sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 200 {
+                    let Ok(mut s) = TcpStream::connect_timeout(&addr, IO_TIMEOUT) else {
+                        // Not accepted: the process stopped listening.
+                        refused += 1;
+                        continue;
+                    };
+                    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    if s.write_all(GET).is_err() {
+                        panic!("write failed on an accepted connection");
+                    }
+                    let mut got = Vec::new();
+                    match s.read_to_end(&mut got) {
+                        Ok(_) => {}
+                        Err(e) => panic!("accepted connection broken: {e}"),
+                    }
+                    let r = Response::parse(&got)
+                        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&got)));
+                    assert!(r.status == 200 || r.status == 503, "{r:?}");
+                    answered += 1;
+                }
+                (answered, refused)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    support::procs::signal(process.pid(), libc::SIGTERM);
+    let mut answered = 0;
+    for c in clients {
+        answered += c.join().expect("a client saw a reset or an empty reply").0;
+    }
+    assert!(answered >= 16, "only {answered} answered before the stop");
+    let exited = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        process.try_wait().is_some()
+    });
+    assert!(exited);
+    assert_eq!(process.try_wait().and_then(|s| s.code()), Some(0));
+}
+
+/// 500 connections that send nothing do not make a poll wait: heads are
+/// read by one loop, and only checks take one of the 64 slots.
+#[test]
+fn idle_connections_do_not_starve_polls() {
+    let (listener, addr) = listen(
+        "127.0.0.1:0",
+        &["--read-timeout", "5s", "exec", "--", "true"],
+    );
+    let idle: Vec<TcpStream> = (0..500)
+        .map(|_| TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap())
+        .collect();
+    let mut took = Vec::new();
+    for _ in 0..50 {
+        let start = std::time::Instant::now();
+        assert_eq!(get_status(addr), 200);
+        took.push(start.elapsed());
+    }
+    took.sort();
+    let p99 = took[took.len() * 99 / 100 - 1];
+    let peak = support::procs::status_kib(listener.0.id(), "VmHWM");
+    eprintln!(
+        "with 500 idle connections: p50 {:?}, p99 {p99:?}, peak RSS {peak:?} KiB",
+        took[took.len() / 2]
+    );
+    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+    drop(idle);
 }

@@ -10,9 +10,10 @@
 //! (`--max-connections`), so a crowd of idle clients cannot make a poll
 //! wait for a slot.
 //!
-//! SIGTERM or SIGINT stops accepting; connections already accepted are
-//! answered within their deadlines, then the process exits 0. A second
-//! signal exits at once. Under systemd, `READY=1` is sent once listening,
+//! SIGTERM or SIGINT stops checking: connections already accepted are
+//! answered within their deadlines, those still arriving are answered 503
+//! "shutting down" at once (for at most five seconds), and the process
+//! exits 0 when none is left. A second signal exits at once. Under systemd, `READY=1` is sent once listening,
 //! `STOPPING=1` at the first signal, `WATCHDOG=1` every half watchdog
 //! interval.
 
@@ -24,7 +25,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 use inetd_health::http::{HeadReader, ReadError, RequestHead};
-use inetd_health::{serve_service_head, Options, Service};
+use inetd_health::{serve_head, serve_service_head, Options, Response, Service};
 
 use crate::log::Log;
 use crate::notify::Notifier;
@@ -36,6 +37,8 @@ struct Pending {
     head: HeadReader,
     deadline: Instant,
     accepted: Instant,
+    /// Accepted after the stop signal: answered 503 without a check.
+    late: bool,
 }
 
 /// A connection ready for a worker: its head, or why there is none.
@@ -44,7 +47,13 @@ struct Ready {
     peer: SocketAddr,
     head: Result<RequestHead, ReadError>,
     accepted: Instant,
+    late: bool,
 }
+
+/// After the stop signal, how long connections still arriving are answered
+/// (503, "shutting down") rather than left in the backlog, where closing
+/// the socket would reset them. Past it the socket is closed regardless.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Binds `addr` (`--listen`) and serves it.
 ///
@@ -90,7 +99,7 @@ pub fn run(
     let mut pending: Vec<Pending> = Vec::new();
     let mut ready: VecDeque<Ready> = VecDeque::new();
     let mut in_flight = 0usize;
-    let mut stopping = false;
+    let mut stopping: Option<Instant> = None;
     let mut next_ping = notifier
         .as_ref()
         .and_then(|n| n.watchdog)
@@ -108,26 +117,38 @@ pub fn run(
                         peer,
                         head,
                         accepted,
+                        late,
                     } = job;
                     let _ = stream.set_nonblocking(false);
-                    let served = serve_service_head(
-                        &mut &stream,
-                        &mut &stream,
-                        options,
-                        service,
-                        Some(peer.ip()),
-                        head,
-                    );
+                    let served = if late {
+                        serve_head(&mut &stream, &mut &stream, options, head, |_| {
+                            Response::text(503, "unhealthy: shutting down\n")
+                        })
+                    } else {
+                        serve_service_head(
+                            &mut &stream,
+                            &mut &stream,
+                            options,
+                            service,
+                            Some(peer.ip()),
+                            head,
+                        )
+                    };
                     drop(stream);
                     log.connection(Some(&peer.ip().to_string()), &served, accepted.elapsed());
                     let _ = (&wake).write_all(&[1]);
                 });
             }
-            if stopping && pending.is_empty() && ready.is_empty() && in_flight == 0 {
-                if let Some(n) = &notifier {
-                    n.send("STATUS=stopped");
+            if let Some(since) = stopping {
+                let idle = pending.is_empty() && ready.is_empty() && in_flight == 0;
+                if (idle && !listeners.iter().any(backlog_waiting)) || since.elapsed() > STOP_GRACE
+                {
+                    if idle {
+                        return Ok(inetd_health::exit::OK);
+                    }
+                    // Still answering past the grace: stop taking more.
+                    listeners.clear();
                 }
-                return Ok(inetd_health::exit::OK);
             }
 
             let now = Instant::now();
@@ -160,28 +181,19 @@ pub fn run(
 
             if fds[0].revents != 0 {
                 if let Some(signo) = signals.read() {
-                    if stopping {
+                    if stopping.is_some() {
                         log.info(&format!("signal {signo} again: exiting now"));
                         // Threads still answering are cut off: the operator asked.
                         std::process::exit(128 + signo);
                     }
-                    stopping = true;
+                    stopping = Some(Instant::now());
                     log.info(&format!(
-                        "signal {signo}: no longer accepting; answering the {} connections accepted",
+                        "signal {signo}: stopping; answering the {} connections accepted",
                         pending.len() + ready.len() + in_flight
                     ));
                     if let Some(n) = &notifier {
                         n.send("STOPPING=1");
                     }
-                    // What completed its handshake is taken first: closing
-                    // a listener resets the connections still in its
-                    // backlog. Closing our copy stops accepting; under
-                    // systemd the socket stays open in systemd, and what
-                    // arrives now waits there for the next instance.
-                    for l in &listeners {
-                        accept_all(l, &mut pending, options, log);
-                    }
-                    listeners.clear();
                     continue;
                 }
             }
@@ -194,12 +206,15 @@ pub fn run(
                     in_flight = in_flight.saturating_sub(k);
                 }
             }
-            if !stopping {
-                for (i, l) in listeners.iter().enumerate() {
-                    if fds[listeners_at + i].revents == 0 {
-                        continue;
-                    }
-                    accept_all(l, &mut pending, options, log);
+            // After the stop signal connections are still taken from the
+            // backlog, and answered 503 without a check: closing a socket
+            // resets whatever waits in its backlog, and a poller must see
+            // an answer, not a reset. (Under systemd the socket stays open
+            // in systemd, and nothing would be lost; with --listen, or a
+            // launcher that execs us, it would.)
+            for (i, l) in listeners.iter().enumerate() {
+                if fds[listeners_at + i].revents != 0 {
+                    accept_all(l, &mut pending, options, log, stopping.is_some());
                 }
             }
             // Heads: read what arrived, hand over what is complete, time out
@@ -229,6 +244,7 @@ pub fn run(
                             peer: p.peer,
                             head,
                             accepted: p.accepted,
+                            late: p.late,
                         });
                     }
                 }
@@ -244,7 +260,13 @@ pub fn run(
 }
 
 /// Accepts every connection waiting on `listener`.
-fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>, options: &Options, log: &Log) {
+fn accept_all(
+    listener: &TcpListener,
+    pending: &mut Vec<Pending>,
+    options: &Options,
+    log: &Log,
+    late: bool,
+) {
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -258,6 +280,7 @@ fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>, options: &Opti
                     head: HeadReader::new(options.limits),
                     deadline: now + options.limits.read_timeout,
                     accepted: now,
+                    late,
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -296,6 +319,13 @@ fn read_some(p: &mut Pending) -> Option<Option<Result<RequestHead, ReadError>>> 
             Err(_) => return Some(None),
         }
     }
+}
+
+/// Whether a connection waits in `listener`'s backlog, without taking it.
+fn backlog_waiting(listener: &TcpListener) -> bool {
+    let mut fd = poll_in(listener.as_raw_fd());
+    // SAFETY: one valid pollfd; a zero timeout only looks.
+    unsafe { libc::poll(&mut fd, 1, 0) > 0 }
 }
 
 fn poll_in(fd: RawFd) -> libc::pollfd {
