@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::client::{exchange, free_port, is_listening};
+use support::haproxy::{Haproxy, ServerState};
 use support::http::Response;
 use support::procs::{require_program, wait_until, ProcessGuard};
 use support::run::run_with_input;
@@ -348,4 +349,129 @@ fn idle_connections_do_not_starve_polls() {
     );
     assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
     drop(idle);
+}
+
+// --- HAProxy agent-check on the same port -------------------------------------------
+
+/// The agent line, by hand: nothing sent (HAProxy's agent-check), a line
+/// sent (`agent-send`), and HTTP on the same port unaffected; a TCP check
+/// that connects and closes still runs nothing.
+#[test]
+fn agent_lines_on_the_same_port_as_http() {
+    let dir = TempDir::new("agent");
+    let (script, count) = counting_check(&dir);
+    let xinetd = Xinetd::start(&["--agent", "exec", "--", &script]);
+    let read_line = |send: &[u8]| {
+        let mut s = TcpStream::connect(("127.0.0.1", xinetd.port())).unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        s.write_all(send).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        String::from_utf8(got).unwrap()
+    };
+    assert_eq!(read_line(b""), "up ready 100%\n");
+    assert_eq!(read_line(b"hello agent\n"), "up ready 100%\n");
+    let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
+    ex.assert_clean_close();
+    assert_eq!(Response::parse(&ex.bytes).unwrap().status, 200);
+    assert_eq!(runs(&count), 3);
+    // Connect and close at once: nothing runs.
+    drop(TcpStream::connect(("127.0.0.1", xinetd.port())).unwrap());
+    xinetd.wait_for_exits(4, IO_TIMEOUT);
+    assert_eq!(runs(&count), 3);
+}
+
+fn agent_is(want: impl Fn(&ServerState) -> bool) -> impl Fn(&ServerState) -> bool {
+    move |s: &ServerState| want(s)
+}
+
+/// A real HAProxy polls `option httpchk` and `agent-check` on the same
+/// port: the agent sets the weight for a warning, drains while the disable
+/// file exists, takes the server down with the reason, and back.
+#[test]
+fn haproxy_follows_the_agent_on_the_http_port() {
+    let dir = TempDir::new("agent-haproxy");
+    let state = dir.join("state");
+    std::fs::write(&state, "ok").unwrap();
+    let disable = dir.join("disable");
+    let check = dir.script(
+        "check",
+        &format!(
+            "case $(cat {}) in ok) echo 'OK - fine'; exit 0;; warn) echo 'WARN - slow'; exit 1;; *) echo 'CRIT - broken'; exit 2;; esac",
+            state.display()
+        ),
+    );
+    // HTTP polls `/` (the application); the agent reports `/agent`, which
+    // adds the operator's drain switch, so HAProxy drains the server
+    // without its HTTP check failing.
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "agent = true\nagent-route = \"/agent\"\n\
+             [checks.app]\nkind = \"exec\"\nnagios = true\ncommand = [\"{}\"]\n\
+             [checks.drain]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\ndisable-file = \"{}\"\n\
+             [routes]\n\"/\" = [\"app\"]\n\"/agent\" = [\"app\", \"drain\"]\n",
+            check.display(),
+            disable.display()
+        ),
+    )
+    .unwrap();
+    let xinetd = Xinetd::start(&["--config", config.to_str().unwrap()]);
+    let haproxy = Haproxy::start_with(
+        xinetd.port(),
+        &[],
+        &format!(
+            "weight 100 agent-check agent-port {} agent-inter 300ms",
+            xinetd.port()
+        ),
+    );
+    let wait = |what: &str, want: &dyn Fn(&ServerState) -> bool| {
+        haproxy
+            .wait_for_state(Duration::from_secs(10), |s| want(s))
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    };
+    let up = wait(
+        "UP at full weight",
+        &agent_is(|s| s.status == "UP" && s.weight == "100"),
+    );
+    assert_eq!(up.check_code, "200", "{up:?}");
+
+    std::fs::write(&state, "warn").unwrap();
+    let warned = wait("weight 50 on a warning", &agent_is(|s| s.weight == "50"));
+    assert_eq!(warned.status, "UP", "{warned:?}");
+
+    std::fs::write(&state, "ok").unwrap();
+    wait(
+        "weight back to 100",
+        &agent_is(|s| s.weight == "100" && s.status == "UP"),
+    );
+
+    std::fs::write(&disable, "").unwrap();
+    wait(
+        "DRAIN while disabled",
+        &agent_is(|s| s.status.starts_with("DRAIN")),
+    );
+    std::fs::remove_file(&disable).unwrap();
+    wait("UP again", &agent_is(|s| s.status == "UP"));
+
+    std::fs::write(&state, "crit").unwrap();
+    let down = wait(
+        "DOWN on a failure",
+        &agent_is(|s| s.status.starts_with("DOWN")),
+    );
+    eprintln!("down: {down:?}");
+    // What the agent says now, with the reason.
+    let mut agent = TcpStream::connect(("127.0.0.1", xinetd.port())).unwrap();
+    agent.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut line = String::new();
+    agent.read_to_string(&mut line).unwrap();
+    assert_eq!(line, "down #app: CRIT - broken\n");
+    std::fs::write(&state, "ok").unwrap();
+    let back = wait(
+        "UP after the failure",
+        &agent_is(|s| s.status == "UP" && s.weight == "100"),
+    );
+    // The HTTP check kept working all along on the same port.
+    assert_eq!(back.check_status, "L7OK", "{back:?}");
 }

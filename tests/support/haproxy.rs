@@ -31,6 +31,12 @@ pub struct ServerState {
     pub check_code: String,
     /// `last_chk`: HAProxy's description of the last check.
     pub last_chk: String,
+    /// `weight`: the server's effective weight.
+    pub weight: String,
+    /// `agent_status`: the last agent check's status (`L7OK`, …).
+    pub agent_status: String,
+    /// `last_agt`: what the last agent check said.
+    pub last_agt: String,
 }
 
 /// `haproxy -f CFG -db` in the foreground, with a `listen` section on a free
@@ -48,14 +54,23 @@ impl Haproxy {
     /// (`fall 2 rise 2`), with `option httpchk` followed by `check_lines`
     /// (extra lines for the `listen` section, e.g. an `http-check send`).
     pub fn start(server_port: u16, check_lines: &[&str]) -> Haproxy {
+        Haproxy::start_with(server_port, check_lines, "")
+    }
+
+    /// Like [`Haproxy::start`], with `server_options` added to the server
+    /// line (e.g. `agent-check agent-port P agent-inter 500ms`).
+    pub fn start_with(server_port: u16, check_lines: &[&str], server_options: &str) -> Haproxy {
         let haproxy = require_program("haproxy");
         let dir = TempDir::new("haproxy");
         let mut last_error = String::new();
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
             let cfg = dir.join("haproxy.cfg");
-            std::fs::write(&cfg, config(dir.path(), port, server_port, check_lines))
-                .unwrap_or_else(|e| panic!("writing {}: {e}", cfg.display()));
+            std::fs::write(
+                &cfg,
+                config(dir.path(), port, server_port, check_lines, server_options),
+            )
+            .unwrap_or_else(|e| panic!("writing {}: {e}", cfg.display()));
             let output = std::fs::File::create(dir.join("haproxy.out")).expect("output file");
             let errors = output.try_clone().expect("output file");
             let mut process = ProcessGuard::spawn(
@@ -180,6 +195,8 @@ pub fn parse_server_state(csv: &str, proxy: &str, server: &str) -> Option<Server
     let (px, sv) = (column("pxname")?, column("svname")?);
     let (status, check_status) = (column("status")?, column("check_status")?);
     let (check_code, last_chk) = (column("check_code")?, column("last_chk"));
+    let (weight, agent_status, last_agt) =
+        (column("weight"), column("agent_status"), column("last_agt"));
     lines.find_map(|line| {
         let fields: Vec<&str> = line.split(',').collect();
         let get = |i: usize| fields.get(i).copied().unwrap_or_default().to_string();
@@ -188,11 +205,24 @@ pub fn parse_server_state(csv: &str, proxy: &str, server: &str) -> Option<Server
             check_status: get(check_status).trim_start_matches("* ").to_string(),
             check_code: get(check_code),
             last_chk: last_chk.map(get).unwrap_or_default(),
+            weight: weight.map(get).unwrap_or_default(),
+            agent_status: agent_status
+                .map(get)
+                .unwrap_or_default()
+                .trim_start_matches("* ")
+                .to_string(),
+            last_agt: last_agt.map(get).unwrap_or_default(),
         })
     })
 }
 
-fn config(dir: &Path, port: u16, server_port: u16, check_lines: &[&str]) -> String {
+fn config(
+    dir: &Path,
+    port: u16,
+    server_port: u16,
+    check_lines: &[&str],
+    server_options: &str,
+) -> String {
     let extra: String = check_lines.iter().map(|l| format!("    {l}\n")).collect();
     format!(
         "global
@@ -209,7 +239,7 @@ defaults
 listen {PROXY}
     bind 127.0.0.1:{port}
     option httpchk
-{extra}    server {SERVER} 127.0.0.1:{server_port} check inter 200ms fall 2 rise 2
+{extra}    server {SERVER} 127.0.0.1:{server_port} check inter 200ms fall 2 rise 2 {server_options}
 ",
         sock = dir.join("haproxy.sock").display(),
     )

@@ -82,6 +82,27 @@ pub struct Cli {
     #[arg(long, value_name = "CIDR[,CIDR...]", value_parser = parse_allow)]
     pub allow: Vec<AllowArg>,
 
+    /// Answer HAProxy's agent-check on the same port: a connection silent
+    /// for --agent-wait, or whose first line is not HTTP, gets one line
+    /// (up ready 100%, up ready 50% for a warning, drain while disabled,
+    /// down #REASON) for the checks of --agent-route
+    #[arg(long)]
+    pub agent: bool,
+
+    /// With --agent: the route whose checks the agent reports [default: /]
+    #[arg(long, value_name = "PATH", requires = "agent")]
+    pub agent_route: Option<String>,
+
+    /// With --agent: how long a silent connection is waited for before it
+    /// is taken for an agent [default: 100ms]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "agent")]
+    pub agent_wait: Option<Duration>,
+
+    /// With --agent: the weight announced while a check warns, in percent
+    /// [default: 50]
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100), requires = "agent")]
+    pub agent_warning_weight: Option<u8>,
+
     /// Serve on this TCP address instead of stdin/stdout, e.g. 127.0.0.1:9200
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "check_config"])]
     pub listen: Option<SocketAddr>,
@@ -312,6 +333,10 @@ impl Cli {
             state_dir: None,
             syslog_socket: PathBuf::from(crate::log::SYSLOG_SOCKET),
             allow: Vec::new(),
+            agent: false,
+            agent_route: None,
+            agent_wait: None,
+            agent_warning_weight: None,
             once: false,
             check: None,
         })
@@ -325,6 +350,7 @@ impl Cli {
     /// --config (it belongs in the file); a config file that is refused.
     pub fn plan(&self) -> anyhow::Result<Plan> {
         let mut config_allow = None;
+        let mut config_agent = None;
         let (checks, routes, config_statuses, config_read_timeout, config_state_dir, eager) =
             match (&self.config, &self.check) {
                 (Some(_), Some(_)) => anyhow::bail!(
@@ -351,6 +377,7 @@ impl Cli {
                     self.refuse_check_options_with_config(path)?;
                     let c = config::load(path)?;
                     config_allow = c.allow;
+                    config_agent = c.agent;
                     (
                         c.checks,
                         c.routes,
@@ -402,6 +429,25 @@ impl Cli {
         let mut service = Service::new(checks, routes, statuses, state_dir);
         if let Some(nets) = allow {
             service = service.with_allowlist(Allowlist::new(nets));
+        }
+        let agent = match (self.agent, config_agent) {
+            (false, agent) => agent,
+            (true, from_file) => {
+                let mut settings = from_file.unwrap_or_default();
+                if let Some(route) = &self.agent_route {
+                    settings.route = route.clone();
+                }
+                if let Some(wait) = self.agent_wait {
+                    settings.wait = wait;
+                }
+                if let Some(weight) = self.agent_warning_weight {
+                    settings.warning_weight = weight;
+                }
+                Some(settings)
+            }
+        };
+        if let Some(settings) = agent {
+            service = service.with_agent(settings);
         }
         Ok(Plan {
             service,

@@ -24,8 +24,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
+use inetd_health::agent::classify;
 use inetd_health::http::{HeadReader, ReadError, RequestHead};
-use inetd_health::{serve_head, serve_service_head, Options, Response, Service};
+use inetd_health::{answer_agent, serve_head, serve_service_head, Options, Response, Service};
 
 use crate::log::Log;
 use crate::notify::Notifier;
@@ -39,13 +40,23 @@ struct Pending {
     accepted: Instant,
     /// Accepted after the stop signal: answered 503 without a check.
     late: bool,
+    /// With --agent: when a connection still silent is an agent's.
+    agent_at: Option<Instant>,
 }
 
-/// A connection ready for a worker: its head, or why there is none.
+/// What a connection asked for.
+enum Job {
+    /// An HTTP request: its head, or why there is none.
+    Http(Result<RequestHead, ReadError>),
+    /// HAProxy's agent-check: one line.
+    Agent,
+}
+
+/// A connection ready for a worker.
 struct Ready {
     stream: TcpStream,
     peer: SocketAddr,
-    head: Result<RequestHead, ReadError>,
+    job: Job,
     accepted: Instant,
     late: bool,
 }
@@ -115,24 +126,32 @@ pub fn run(
                     let Ready {
                         stream,
                         peer,
-                        head,
+                        job,
                         accepted,
                         late,
                     } = job;
                     let _ = stream.set_nonblocking(false);
-                    let served = if late {
-                        serve_head(&mut &stream, &mut &stream, options, head, |_| {
-                            Response::text(503, "unhealthy: shutting down\n")
-                        })
-                    } else {
-                        serve_service_head(
+                    let served = match job {
+                        Job::Agent => answer_agent(
+                            &mut &stream,
+                            &mut &stream,
+                            options,
+                            service,
+                            Some(peer.ip()),
+                        ),
+                        Job::Http(head) if late => {
+                            serve_head(&mut &stream, &mut &stream, options, head, |_| {
+                                Response::text(503, "unhealthy: shutting down\n")
+                            })
+                        }
+                        Job::Http(head) => serve_service_head(
                             &mut &stream,
                             &mut &stream,
                             options,
                             service,
                             Some(peer.ip()),
                             head,
-                        )
+                        ),
                     };
                     drop(stream);
                     log.connection(Some(&peer.ip().to_string()), &served, accepted.elapsed());
@@ -159,7 +178,13 @@ pub fn run(
             fds.extend(pending.iter().map(|p| poll_in(p.stream.as_raw_fd())));
             let mut wait = pending
                 .iter()
-                .map(|p| p.deadline.saturating_duration_since(now))
+                .map(|p| {
+                    let until = p
+                        .agent_at
+                        .filter(|_| p.head.received() == 0)
+                        .unwrap_or(p.deadline);
+                    until.min(p.deadline).saturating_duration_since(now)
+                })
                 .min();
             if let Some(at) = next_ping {
                 let until = at.saturating_duration_since(now);
@@ -214,7 +239,7 @@ pub fn run(
             // launcher that execs us, it would.)
             for (i, l) in listeners.iter().enumerate() {
                 if fds[listeners_at + i].revents != 0 {
-                    accept_all(l, &mut pending, options, log, stopping.is_some());
+                    accept_all(l, &mut pending, options, log, stopping.is_some(), service);
                 }
             }
             // Heads: read what arrived, hand over what is complete, time out
@@ -227,8 +252,15 @@ pub fn run(
                 } else {
                     None
                 };
+                let p = &pending[i];
                 let outcome = outcome.or_else(|| {
-                    (pending[i].deadline <= now).then(|| Some(Err(pending[i].head.timed_out())))
+                    let silent_agent =
+                        p.head.received() == 0 && p.agent_at.is_some_and(|at| at <= now);
+                    if silent_agent {
+                        Some(Some(Job::Agent))
+                    } else {
+                        (p.deadline <= now).then(|| Some(Job::Http(Err(p.head.timed_out()))))
+                    }
                 });
                 match outcome {
                     None => {}
@@ -237,12 +269,12 @@ pub fn run(
                     Some(None) => {
                         pending.swap_remove(i);
                     }
-                    Some(Some(head)) => {
+                    Some(Some(job)) => {
                         let p = pending.swap_remove(i);
                         ready.push_back(Ready {
                             stream: p.stream,
                             peer: p.peer,
-                            head,
+                            job,
                             accepted: p.accepted,
                             late: p.late,
                         });
@@ -266,6 +298,7 @@ fn accept_all(
     options: &Options,
     log: &Log,
     late: bool,
+    service: &Service,
 ) {
     loop {
         match listener.accept() {
@@ -281,6 +314,7 @@ fn accept_all(
                     deadline: now + options.limits.read_timeout,
                     accepted: now,
                     late,
+                    agent_at: service.agent().map(|a| now + a.wait),
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -300,20 +334,29 @@ fn accept_all(
 
 /// Reads what arrived on a pending connection. `None`: nothing decided
 /// yet; `Some(None)`: nothing to answer (closed silently, broken);
-/// `Some(Some(head))`: hand it over.
-fn read_some(p: &mut Pending) -> Option<Option<Result<RequestHead, ReadError>>> {
+/// `Some(Some(job))`: hand it over.
+fn read_some(p: &mut Pending) -> Option<Option<Job>> {
     loop {
         let space = match p.head.space() {
             Ok(space) => space,
-            Err(too_large) => return Some(Some(Err(too_large))),
+            Err(too_large) => return Some(Some(Job::Http(Err(too_large)))),
         };
         match (&p.stream).read(space) {
-            Ok(n) => match p.head.filled(n) {
-                Some(Err(ReadError::Silent)) => return Some(None),
-                Some(done) => return Some(Some(done)),
-                None if n == 0 => return Some(None),
-                None => continue,
+            Ok(0) => match p.head.filled(0) {
+                Some(Err(ReadError::Silent)) | None => return Some(None),
+                Some(done) => return Some(Some(Job::Http(done))),
             },
+            Ok(n) => {
+                p.head.add(n);
+                // An agent's agent-send line is not an HTTP request line.
+                if p.agent_at.is_some() && classify(p.head.bytes()) == Some(false) {
+                    return Some(Some(Job::Agent));
+                }
+                match p.head.parse() {
+                    Some(done) => return Some(Some(Job::Http(done))),
+                    None => continue,
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Some(None),

@@ -57,6 +57,8 @@ pub struct Config {
     pub statuses: Statuses,
     /// `allow`: the networks whose peers are served, if set.
     pub allow: Option<Vec<ipnet::IpNet>>,
+    /// `agent = true` and its settings: answer HAProxy's agent-check.
+    pub agent: Option<crate::agent::AgentSettings>,
 }
 
 /// Why a config was refused. Its message starts with the file (and where
@@ -248,7 +250,49 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
+    let agent_settings =
+        raw.agent_route.is_some() || raw.agent_wait.is_some() || raw.agent_warning_weight.is_some();
+    let agent = match raw.agent.as_ref().map(|a| *a.get_ref()) {
+        Some(true) => {
+            let mut settings = crate::agent::AgentSettings::default();
+            if let Some(route) = &raw.agent_route {
+                let known = routes.iter().any(|r| &r.path == route.get_ref());
+                if !known {
+                    return Err(at(
+                        route.span(),
+                        format!("agent-route {:?} is not a route", route.get_ref()),
+                    ));
+                }
+                settings.route = route.get_ref().clone();
+            }
+            if let Some(wait) = &raw.agent_wait {
+                settings.wait = wait.get_ref().0;
+            }
+            if let Some(weight) = &raw.agent_warning_weight {
+                if !(1..=100).contains(weight.get_ref()) {
+                    return Err(at(
+                        weight.span(),
+                        "agent-warning-weight is 1 to 100 (percent)".into(),
+                    ));
+                }
+                settings.warning_weight = *weight.get_ref();
+            }
+            Some(settings)
+        }
+        _ if agent_settings => {
+            let span = raw
+                .agent_route
+                .as_ref()
+                .map(Spanned::span)
+                .or(raw.agent_wait.as_ref().map(Spanned::span))
+                .or(raw.agent_warning_weight.as_ref().map(Spanned::span))
+                .unwrap_or(0..0);
+            return Err(at(span, "agent settings without agent = true".into()));
+        }
+        _ => None,
+    };
     Ok(Config {
+        agent,
         allow,
         checks,
         routes: Routes::Table(routes),
@@ -483,6 +527,10 @@ struct RawConfig {
     warning_status: Option<Spanned<u16>>,
     disabled_status: Option<Spanned<u16>>,
     allow: Option<Vec<Spanned<String>>>,
+    agent: Option<Spanned<bool>>,
+    agent_route: Option<Spanned<String>>,
+    agent_wait: Option<Spanned<Dur>>,
+    agent_warning_weight: Option<Spanned<u8>>,
     defaults: Option<Spanned<RawCheck>>,
     #[serde(default)]
     checks: BTreeMap<Spanned<String>, Spanned<RawCheck>>,

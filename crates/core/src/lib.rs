@@ -44,6 +44,8 @@
 //!   wrappers and names its state files.
 //! - [`config`]: the TOML config file, checked with line and column.
 //! - [`allow`]: the address allowlist, on the kernel's peer address.
+//! - [`agent`]: HAProxy's agent-check on the same port: telling an agent
+//!   from an HTTP client, and its one-line answer.
 //! - [`route`]: which checks a request asks for (`/ready`, `/ready/disk`,
 //!   `?verbose`, `?exclude=`, `/metrics`).
 //! - [`render`]: the answer as text, health+json, Prometheus or Nagios
@@ -67,6 +69,7 @@
 
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod allow;
 pub mod check;
 pub mod config;
@@ -92,8 +95,8 @@ pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;
 pub use http::{Limits, Method, RequestHead, Response};
 pub use serve::{
-    serve, serve_check, serve_head, serve_service, serve_service_head, Ending, Options, Served,
-    Service,
+    answer_agent, serve, serve_check, serve_head, serve_service, serve_service_head, Ending,
+    Options, Served, Service,
 };
 
 /// An I/O error as a reason: the OS's text, lowercase, without Rust's

@@ -11,11 +11,12 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
+use crate::agent::{sniff, AgentSettings, Sniffed};
 use crate::allow::Allowlist;
 use crate::check::{run_check, Check, Outcome, Policy, Verdict};
 use crate::conn::{close_politely, Input, Output};
 use crate::exit;
-use crate::http::{read_head, Limits, Method, ReadError, RequestHead, Response};
+use crate::http::{read_head, read_head_with, Limits, Method, ReadError, RequestHead, Response};
 use crate::render::{self, CheckResult, Format, Statuses};
 use crate::route::{self, Miss, Routes};
 use crate::spec::{Kind, Spec};
@@ -209,6 +210,7 @@ pub struct Service {
     statuses: Statuses,
     state_dir: StateDir,
     allow: Option<Allowlist>,
+    agent: Option<AgentSettings>,
 }
 
 struct Entry {
@@ -251,7 +253,20 @@ impl Service {
             statuses,
             state_dir,
             allow: None,
+            agent: None,
         }
+    }
+
+    /// Answers HAProxy's agent-check on the same port (see
+    /// [`crate::agent`]).
+    pub fn with_agent(mut self, agent: AgentSettings) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// The agent's settings, if it answers agents.
+    pub fn agent(&self) -> Option<&AgentSettings> {
+        self.agent.as_ref()
     }
 
     /// Serves only peers in `allow`; the others get 403 and run nothing.
@@ -404,8 +419,63 @@ where
     O: Output + ?Sized,
 {
     let deadline = Deadline::after(options.limits.read_timeout);
-    let head = read_head(input, &options.limits, deadline);
+    let head = match &service.agent {
+        None => read_head(input, &options.limits, deadline),
+        Some(settings) => match sniff(input, &options.limits, settings, deadline) {
+            Sniffed::Http(head) => read_head_with(input, head, deadline),
+            Sniffed::Agent => return answer_agent(input, output, options, service, peer),
+            Sniffed::Silent => Err(ReadError::Silent),
+            Sniffed::Broken => Err(ReadError::Io(std::io::ErrorKind::ConnectionReset.into())),
+        },
+    };
     serve_service_head(input, output, options, service, peer, head)
+}
+
+/// Answers an agent-check: the agent route's checks, one line, close.
+/// A peer outside the allowlist gets nothing.
+pub fn answer_agent<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    service: &Service,
+    peer: Option<IpAddr>,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    let mut served = Served {
+        method: None,
+        target: Some("agent".into()),
+        status: None,
+        reason: String::new(),
+        ending: Ending::Answered,
+        results: Vec::new(),
+    };
+    if let Some(allow) = &service.allow {
+        if !allow.allows(peer) {
+            served.ending = Ending::Rejected;
+            served.reason = "agent check from a peer not allowed".into();
+            let _ = close_politely(input, output, options.drain);
+            return served;
+        }
+    }
+    let settings = service.agent.clone().unwrap_or_default();
+    let names = service.names();
+    let checks = match route::select(&service.routes, &names, &settings.route) {
+        Ok(selection) => selection.checks,
+        Err(_) => Vec::new(),
+    };
+    served.results = service.run(&checks, options.clock);
+    let line = crate::agent::line(&served.results, &settings);
+    served.reason = line.trim_end().to_owned();
+    if let Err(e) = output.write_all(line.as_bytes()) {
+        served.ending = Ending::Broken;
+        served.reason = format!("{}; writing the agent line: {e}", served.reason);
+        return served;
+    }
+    let _ = close_politely(input, output, options.drain);
+    served
 }
 
 /// [`serve_service`] for a connection whose head was read already.

@@ -11,5 +11,5 @@ pub mod read;
 pub mod response;
 
 pub use parse::{parse_head, Method, ParseError, Parsed, RequestHead};
-pub use read::{read_head, HeadReader, Limits, ReadError};
+pub use read::{read_head, read_head_with, HeadReader, Limits, ReadError};
 pub use response::{http_date, reason_phrase, rfc3339, Response};

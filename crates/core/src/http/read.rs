@@ -88,7 +88,24 @@ pub fn read_head<I: Input + ?Sized>(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<RequestHead, ReadError> {
-    let mut head = HeadReader::new(*limits);
+    read_head_with(input, HeadReader::new(*limits), deadline)
+}
+
+/// [`read_head`] going on from what `head` holds already (bytes read to
+/// tell an agent from an HTTP client).
+///
+/// # Errors
+/// As [`read_head`].
+pub fn read_head_with<I: Input + ?Sized>(
+    input: &mut I,
+    mut head: HeadReader,
+    deadline: Deadline,
+) -> Result<RequestHead, ReadError> {
+    if head.received() > 0 {
+        if let Some(done) = head.parse() {
+            return done;
+        }
+    }
     loop {
         let n = match read_before(input, head.space()?, deadline)? {
             None => return Err(head.timed_out()),
@@ -155,7 +172,18 @@ impl HeadReader {
                 ReadError::Truncated
             }));
         }
-        self.len += n;
+        self.add(n);
+        self.parse()
+    }
+
+    /// Takes `n` bytes just read into [`HeadReader::space`] without
+    /// parsing them yet.
+    pub fn add(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.buf.len());
+    }
+
+    /// Parses what has arrived: `None` while it is a valid beginning.
+    pub fn parse(&self) -> Option<Result<RequestHead, ReadError>> {
         // httparse is stateless, so each round parses from the start; the
         // head is at most a few KiB and this keeps garbage answered at once
         // rather than at the deadline.
@@ -164,6 +192,11 @@ impl HeadReader {
             Ok(Parsed::Partial) => None,
             Err(e) => Some(Err(e.into())),
         }
+    }
+
+    /// The bytes received so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 
     /// The error for a head that did not arrive in time.
