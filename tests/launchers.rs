@@ -475,3 +475,60 @@ fn haproxy_follows_the_agent_on_the_http_port() {
     // The HTTP check kept working all along on the same port.
     assert_eq!(back.check_status, "L7OK", "{back:?}");
 }
+
+// --- tcpserver -----------------------------------------------------------------------
+
+/// ucspi-tcp's `tcpserver -RHl0`: the connection on stdin/stdout, stderr
+/// tcpserver's own; the peer from `TCPREMOTEIP`, logged on stderr; no reset.
+#[test]
+fn under_tcpserver() {
+    let tcpserver = require_program("tcpserver");
+    let dir = TempDir::new("tcpserver");
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
+        let mut process = ProcessGuard::spawn(
+            "tcpserver",
+            Command::new(&tcpserver)
+                .args(["-RHl0", "127.0.0.1", &port.to_string()])
+                .arg(support::inetd_health_bin())
+                .args(["exec", "--", "/bin/sh", "-c"])
+                .arg(format!("test ! -e {}", dir.join("down").display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(stderr),
+        )
+        .unwrap();
+        let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            is_listening(port) || process.try_wait().is_some()
+        });
+        if !up || process.try_wait().is_some() {
+            last = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+            continue;
+        }
+        let ex = exchange(port, GET, IO_TIMEOUT);
+        ex.assert_clean_close();
+        let r = Response::parse(&ex.bytes).unwrap();
+        assert_eq!(
+            (r.status, r.body_text().as_str()),
+            (200, "healthy: exit status 0\n")
+        );
+        std::fs::write(dir.join("down"), "").unwrap();
+        let ex = exchange(port, b"OPTIONS / HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+        ex.assert_clean_close();
+        assert_eq!(Response::parse(&ex.bytes).unwrap().status, 503);
+        let logged = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            let text = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+            text.contains("inetd-health: peer=127.0.0.1 method=GET path=/ status=200 ")
+                && text.contains("inetd-health: peer=127.0.0.1 method=OPTIONS path=/ status=503 ")
+        });
+        assert!(
+            logged,
+            "{}",
+            std::fs::read_to_string(dir.join("stderr")).unwrap_or_default()
+        );
+        return;
+    }
+    panic!("tcpserver did not start: {last}");
+}

@@ -22,8 +22,16 @@ impl Notifier {
         let path = std::env::var_os("NOTIFY_SOCKET");
         let usec = std::env::var("WATCHDOG_USEC").ok();
         let pid = std::env::var("WATCHDOG_PID").ok();
-        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
-            std::env::remove_var(name);
+        // Only what is there: unsetting scans the whole environment, and
+        // every poll under inetd would pay it for nothing.
+        for (name, present) in [
+            ("NOTIFY_SOCKET", path.is_some()),
+            ("WATCHDOG_USEC", usec.is_some()),
+            ("WATCHDOG_PID", pid.is_some()),
+        ] {
+            if present {
+                std::env::remove_var(name);
+            }
         }
         let path = path?;
         let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
