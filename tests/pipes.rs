@@ -621,3 +621,49 @@ fn a_closed_stderr_is_reopened_on_dev_null() {
     assert_eq!(r.body_text(), "healthy: exit status 0\n/dev/null\n");
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// The man page and completions come from the clap definitions: the
+/// generator writes them, `man` renders the page, and both carry what the
+/// binary accepts.
+#[test]
+fn man_page_and_completions_are_generated_from_the_definitions() {
+    let dir = TempDir::new("docs");
+    let out = Command::new(env!("CARGO_BIN_EXE_inetd-health-docs"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = dir.join("man/inetd-health.1");
+    // No hyphenation, no justification: words stay whole, one space apart.
+    let rendered = Command::new("man")
+        .args(["--nh", "--nj", "-l"])
+        .arg(&page)
+        .env("MANWIDTH", "100")
+        .env("MANPAGER", "cat")
+        .output()
+        .expect("man (man-db) renders the page");
+    assert!(rendered.status.success());
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    for want in [
+        "inetd-health - Answer HTTP health checks",
+        "--config <FILE>",
+        "--agent",
+        "64  bad usage",
+        "Config file (--config FILE, TOML",
+        "inetd-health-exec(1)",
+    ] {
+        assert!(text.contains(want), "{want:?} not in the man page:\n{text}");
+    }
+    assert!(dir.join("man/inetd-health-galera.1").exists());
+    let bash = std::fs::read_to_string(dir.join("completions/inetd-health.bash")).unwrap();
+    assert!(
+        bash.contains("--config") && bash.contains("--max-concurrent"),
+        "{bash}"
+    );
+    assert!(dir.join("completions/_inetd-health").exists());
+    assert!(dir.join("completions/inetd-health.fish").exists());
+}

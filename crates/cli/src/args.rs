@@ -30,6 +30,9 @@ Examples:
 
 const DEFAULT_MAX_CONNECTIONS: u32 = 64;
 
+/// Where the syslog daemon listens, unless `--syslog-socket` says otherwise.
+pub const SYSLOG_SOCKET: &str = "/dev/log";
+
 /// Answer HTTP health checks on stdin/stdout, as started by xinetd,
 /// systemd (Accept=yes) or tcpserver: 200 when the checks pass, 503 when
 /// not. One check from the command line, or many on routes from --config.
@@ -140,7 +143,7 @@ pub struct Cli {
     pub state_dir: Option<PathBuf>,
 
     /// Where syslog lines go when stderr is the client's socket (xinetd)
-    #[arg(long, value_name = "PATH", default_value = crate::log::SYSLOG_SOCKET)]
+    #[arg(long, value_name = "PATH", default_value = SYSLOG_SOCKET)]
     pub syslog_socket: PathBuf,
 
     /// Run the checks once, print them as a Nagios plugin does and exit
@@ -331,7 +334,7 @@ impl Cli {
             max_stale: None,
             max_concurrent: None,
             state_dir: None,
-            syslog_socket: PathBuf::from(crate::log::SYSLOG_SOCKET),
+            syslog_socket: PathBuf::from(SYSLOG_SOCKET),
             allow: Vec::new(),
             agent: false,
             agent_route: None,
@@ -487,8 +490,28 @@ fn runtime_directory() -> Option<PathBuf> {
     (!first.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(first)))
 }
 
+/// The config file in brief, for `--help` and the man page.
+const CONFIG: &str = "\
+Config file (--config FILE, TOML; docs/config.md has it all):
+  read-timeout, state-dir, allow = [CIDR...], warning-status = 200|429,
+  disabled-status = 503|404, agent = true, agent-route, agent-wait,
+  agent-warning-weight
+  [defaults]        any check setting below but kind, command, target
+  [checks.NAME]     kind = exec|tcp|mariadb|galera|replica, and its settings:
+                    exec: command = [PROGRAM, ARG...], nagios
+                    tcp: target = \"HOST:PORT\"
+                    mariadb, galera, replica: socket, host, port,
+                      defaults-extra-file; galera: available-when-donor,
+                      read-only-is-down; replica: max-lag, connection-name
+                    every kind: timeout, warning-is-down, show-output,
+                      disable-file, cache-ttl, max-stale, max-concurrent
+  [routes]          \"/PATH\" = [NAME...]   (none: \"/\" runs every check)
+Requests: GET /ROUTE, /ROUTE/CHECK, /metrics (Prometheus); ?verbose,
+  ?exclude=NAME, ?format=text|json|prometheus, or Accept:
+  application/health+json, text/plain; version=0.0.4";
+
 fn after_help() -> String {
-    format!("{}\n\n{EXAMPLES}", exit::TABLE)
+    format!("{}\n\n{CONFIG}\n\n{EXAMPLES}", exit::TABLE)
 }
 
 /// The networks of one `--allow`.

@@ -29,8 +29,7 @@ pub enum Log {
     Syslog(&'static Path),
 }
 
-/// Where the syslog daemon listens, unless `--syslog-socket` says otherwise.
-pub const SYSLOG_SOCKET: &str = "/dev/log";
+pub use crate::args::SYSLOG_SOCKET;
 
 impl Log {
     /// Chooses the sink for this process.
