@@ -158,6 +158,9 @@ pub struct Cli {
 /// The check to run.
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
+    /// With --config: write the glue for a launcher or poller (xinetd,
+    /// systemd, tcpserver, haproxy, keepalived, k8s), sized for the pollers
+    Gen(crate::gen::GenArgs),
     /// Run PROGRAM without a shell: exit 0 healthy, any other exit, a
     /// signal or the deadline unhealthy (503)
     Exec {
@@ -247,6 +250,10 @@ impl ServerArgs {
 impl CheckCommand {
     fn kind(&self) -> Kind {
         match self {
+            // plan() never asks (gen serves nothing); a harmless answer.
+            CheckCommand::Gen(_) => Kind::Tcp {
+                target: String::new(),
+            },
             CheckCommand::Exec { nagios, argv } => Kind::Exec {
                 command: argv.clone(),
                 nagios: *nagios,
@@ -356,9 +363,12 @@ impl Cli {
         let mut config_agent = None;
         let (checks, routes, config_statuses, config_read_timeout, config_state_dir, eager) =
             match (&self.config, &self.check) {
-                (Some(_), Some(_)) => anyhow::bail!(
+                (Some(_), Some(command)) if !matches!(command, CheckCommand::Gen(_)) => anyhow::bail!(
                     "give either --config FILE or a check (exec, tcp, mariadb, galera, replica), not both"
                 ),
+                (None, Some(CheckCommand::Gen(_))) => {
+                    anyhow::bail!("gen writes the glue for a config: give --config FILE")
+                }
                 (None, None) => anyhow::bail!(
                     "give a check (exec, tcp, mariadb, galera, replica) or --config FILE; see --help"
                 ),
@@ -376,7 +386,7 @@ impl Cli {
                     let name = spec.kind.name().to_owned();
                     (vec![(name, spec)], Routes::Any(vec![0]), None, None, None, true)
                 }
-                (Some(path), None) => {
+                (Some(path), _) => {
                     self.refuse_check_options_with_config(path)?;
                     let c = config::load(path)?;
                     config_allow = c.allow;

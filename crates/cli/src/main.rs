@@ -18,6 +18,7 @@
 
 mod activation;
 mod args;
+mod gen;
 mod listen;
 mod log;
 mod notify;
@@ -126,6 +127,50 @@ fn run(
         }
     }
     let (service, options) = (plan.service, plan.options);
+
+    if let Some(args::CheckCommand::Gen(g)) = &cli.check {
+        let program = std::env::current_exe()
+            .and_then(|p| p.canonicalize())
+            .unwrap_or_else(|_| std::path::PathBuf::from("/usr/bin/inetd-health"));
+        let mut serving = vec![
+            "--config".to_owned(),
+            cli.config
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+                .to_string(),
+        ];
+        let allow: Vec<String> = cli
+            .allow
+            .iter()
+            .flat_map(|a| a.0.iter().map(ToString::to_string))
+            .collect();
+        if !allow.is_empty() {
+            serving.push("--allow".into());
+            serving.push(allow.join(","));
+        }
+        if cli.agent {
+            serving.push("--agent".into());
+        }
+        let facts = gen::Facts {
+            program,
+            args: serving,
+            read_timeout: options.limits.read_timeout,
+            check_timeout: service.longest_timeout(),
+            service: &service,
+            allow,
+            agent: cli.agent || service.agent().is_some(),
+        };
+        return match gen::generate(g, &facts)
+            .and_then(|files| gen::write(&files, g.output_dir.as_deref()))
+        {
+            Ok(()) => exit::OK,
+            Err(why) => {
+                eprintln!("inetd-health: gen: {why}");
+                exit::USAGE
+            }
+        };
+    }
 
     if cli.check_config {
         let routes = match service.routes() {

@@ -275,6 +275,15 @@ impl Service {
         self
     }
 
+    /// The longest timeout of its checks.
+    pub fn longest_timeout(&self) -> Duration {
+        self.entries
+            .iter()
+            .map(|e| e.spec.timeout)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The check names, in order.
     pub fn names(&self) -> Vec<String> {
         self.entries.iter().map(|e| e.name.clone()).collect()

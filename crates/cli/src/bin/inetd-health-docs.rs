@@ -12,6 +12,9 @@
 #[allow(dead_code)]
 #[path = "../args.rs"]
 mod args;
+#[allow(dead_code)]
+#[path = "../gen.rs"]
+mod gen;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,261 @@
+//! `gen`: every generated file is accepted by its real program's own
+//! checker (xinetd started on it, `systemd-analyze verify`, `haproxy -c`,
+//! `keepalived -t`, a YAML parser for Kubernetes), and the generated xinetd
+//! and systemd set-ups answer when started.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::client::{exchange, free_port, is_listening};
+use support::http::Response;
+use support::procs::{require_program, wait_until, ProcessGuard};
+use support::tmp::TempDir;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+const GET: &[u8] = b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// A world-readable directory with a copy of the binary (the generated
+/// xinetd stanza runs it as `nobody`) and a config of two passing checks.
+fn setup() -> (TempDir, PathBuf, PathBuf) {
+    let dir = TempDir::new("gen");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("inetd-health");
+    std::fs::copy(support::inetd_health_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "[checks.a]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n\
+         [checks.b]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n\
+         [routes]\n\"/live\" = [\"a\"]\n\"/ready\" = [\"a\", \"b\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    (dir, bin, config)
+}
+
+fn gen(bin: &Path, config: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin)
+        .args(["--config", config.to_str().unwrap(), "gen"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn answers(port: u16) -> u16 {
+    let ex = exchange(port, GET, IO_TIMEOUT);
+    ex.assert_clean_close();
+    Response::parse(&ex.bytes)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", ex.text()))
+        .status
+}
+
+#[test]
+fn xinetd_stanza_is_sized_for_the_pollers_and_serves() {
+    let xinetd = require_program("xinetd");
+    let (dir, bin, config) = setup();
+    let port = free_port();
+    let stanza = gen(
+        &bin,
+        &config,
+        &[
+            "xinetd",
+            "--port",
+            &port.to_string(),
+            "--pollers",
+            "20",
+            "--interval",
+            "1s",
+        ],
+    );
+    // 20 polls a second: cps well above, instances for 4.5 s of them twice.
+    assert!(stanza.contains("\tcps             = 80 5\n"), "{stanza}");
+    assert!(stanza.contains("\tinstances       = 180\n"), "{stanza}");
+    assert!(stanza.contains("\tuser            = nobody\n"), "{stanza}");
+    let conf = dir.join("xinetd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "defaults\n{{\n\tlog_type = FILE {}\n\tlog_on_success = PID EXIT\n}}\n{stanza}",
+            dir.join("xinetd.log").display()
+        ),
+    )
+    .unwrap();
+    let mut process = ProcessGuard::spawn(
+        "xinetd",
+        Command::new(&xinetd)
+            .args(["-dontfork", "-f", conf.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || is_listening(port) || process.try_wait().is_some()
+        ),
+        "xinetd did not start on the generated stanza"
+    );
+    assert_eq!(answers(port), 200);
+    process.stop();
+}
+
+#[test]
+fn systemd_units_verify_and_their_exec_start_lines_serve() {
+    let analyze = require_program("systemd-analyze");
+    let activate = require_program("systemd-socket-activate");
+    let (dir, bin, config) = setup();
+    let units = dir.join("units");
+    gen(
+        &bin,
+        &config,
+        &["systemd", "--output-dir", units.to_str().unwrap()],
+    );
+    for unit in [
+        "inetd-health.socket",
+        "inetd-health@.service",
+        "inetd-health-daemon.socket",
+        "inetd-health-daemon.service",
+    ] {
+        let out = Command::new(&analyze)
+            .args(["verify", units.join(unit).to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && err.trim().is_empty(),
+            "{unit}: {err}"
+        );
+    }
+    for (unit, flags) in [
+        ("inetd-health@.service", &["--accept", "--inetd"][..]),
+        ("inetd-health-daemon.service", &[][..]),
+    ] {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        let argv: Vec<&str> = exec.trim_start_matches('-').split_whitespace().collect();
+        let port = free_port();
+        let mut process = ProcessGuard::spawn(
+            "systemd-socket-activate",
+            Command::new(&activate)
+                .arg(format!("--listen=127.0.0.1:{port}"))
+                .args(flags)
+                .args(&argv)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
+        assert!(wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || is_listening(port)
+        ));
+        assert_eq!(answers(port), 200, "{unit}");
+        process.stop();
+    }
+}
+
+#[test]
+fn haproxy_keepalived_and_k8s_accept_theirs() {
+    let (dir, bin, config) = setup();
+    let haproxy = gen(&bin, &config, &["haproxy", "--port", "9200"]);
+    assert!(
+        haproxy.contains("http-check send meth GET uri /ready ver HTTP/1.1"),
+        "{haproxy}"
+    );
+    let with_agent = Command::new(&bin)
+        .args([
+            "--agent",
+            "--config",
+            config.to_str().unwrap(),
+            "gen",
+            "haproxy",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&with_agent.stdout).contains(" agent-check agent-port 9200 "));
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n    mode http\n    timeout client 5s\nfrontend fe\n    bind 127.0.0.1:{}\n    default_backend inetd_health_checked\n{haproxy}",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(require_program("haproxy"))
+        .args(["-c", "-f", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "haproxy -c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("WARNING"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let keepalived = gen(&bin, &config, &["keepalived"]);
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, &keepalived).unwrap();
+    let out = Command::new(require_program("keepalived"))
+        .args(["-t", "-f", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keepalived -t: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let k8s = gen(
+        &bin,
+        &config,
+        &["k8s", "--port", "9300", "--interval", "5s"],
+    );
+    let yaml = dir.join("probes.yaml");
+    std::fs::write(&yaml, &k8s).unwrap();
+    let check = "import sys, yaml\n\
+                 d = yaml.safe_load(open(sys.argv[1]))\n\
+                 assert d['readinessProbe']['httpGet'] == {'path': '/ready', 'port': 9300}, d\n\
+                 assert d['livenessProbe']['httpGet'] == {'path': '/live', 'port': 9300}, d\n\
+                 assert d['readinessProbe']['periodSeconds'] == 5, d\n";
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", check, yaml.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{k8s}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let tcpserver = gen(&bin, &config, &["tcpserver"]);
+    assert!(
+        tcpserver.contains(&format!(
+            "tcpserver -RHl0 -c 16 127.0.0.1 9200 {} --config ",
+            bin.canonicalize().unwrap().display()
+        )),
+        "{tcpserver}"
+    );
+}
