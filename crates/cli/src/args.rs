@@ -161,6 +161,11 @@ pub enum CheckCommand {
     /// With --config: write the glue for a launcher or poller (xinetd,
     /// systemd, tcpserver, haproxy, keepalived, k8s), sized for the pollers
     Gen(crate::gen::GenArgs),
+    /// Poll a health endpoint (any, ours or not) as HAProxy, keepalived,
+    /// Kubernetes and an agent-check do, and a burst; say what each poller
+    /// would see and what is wrong. Exit 0 when every poller is satisfied,
+    /// 1 when one is not
+    Doctor(crate::doctor::DoctorArgs),
     /// Run PROGRAM without a shell: exit 0 healthy, any other exit, a
     /// signal or the deadline unhealthy (503)
     Exec {
@@ -250,8 +255,9 @@ impl ServerArgs {
 impl CheckCommand {
     fn kind(&self) -> Kind {
         match self {
-            // plan() never asks (gen serves nothing); a harmless answer.
-            CheckCommand::Gen(_) => Kind::Tcp {
+            // plan() never asks (gen and doctor serve nothing); a
+            // harmless answer.
+            CheckCommand::Gen(_) | CheckCommand::Doctor(_) => Kind::Tcp {
                 target: String::new(),
             },
             CheckCommand::Exec { nagios, argv } => Kind::Exec {

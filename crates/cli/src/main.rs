@@ -18,6 +18,7 @@
 
 mod activation;
 mod args;
+mod doctor;
 mod gen;
 mod listen;
 mod log;
@@ -112,6 +113,9 @@ fn run(
     launch: Launch,
     notifier: Option<notify::Notifier>,
 ) -> i32 {
+    if let Some(args::CheckCommand::Doctor(d)) = &cli.check {
+        return doctor::run(d);
+    }
     let plan = match cli.plan() {
         Ok(plan) => plan,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),

@@ -25,6 +25,7 @@ Exit status (serving):
   64  bad usage (a bad option, a config file that is refused)
   65  bad client (400, 404, 405, 408, 431 sent, or the client left mid-request)
   71  system failure (no usable stdin/stdout, an address that cannot be bound)
+Exit status (doctor): 0 every poller would be satisfied, 1 one would not
 Exit status (--once, the Nagios convention):
   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the checker could not decide: the
   check could not run, a disable file or a state file could not be read)";

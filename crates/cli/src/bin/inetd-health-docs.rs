@@ -13,6 +13,9 @@
 #[path = "../args.rs"]
 mod args;
 #[allow(dead_code)]
+#[path = "../doctor.rs"]
+mod doctor;
+#[allow(dead_code)]
 #[path = "../gen.rs"]
 mod gen;
 
