@@ -215,6 +215,10 @@ fn haproxy_keepalived_and_k8s_accept_theirs() {
     );
 
     let keepalived = gen(&bin, &config, &["keepalived"]);
+    // The digest of /ready's healthy answer (two checks), as genhash
+    // prints it.
+    let digest = format!("digest {}", md5_of("healthy: 2 checks passed\n"));
+    assert!(keepalived.contains(&digest), "{digest} not in {keepalived}");
     let conf = dir.join("keepalived.conf");
     std::fs::write(&conf, &keepalived).unwrap();
     let out = Command::new(require_program("keepalived"))
@@ -258,4 +262,26 @@ fn haproxy_keepalived_and_k8s_accept_theirs() {
         )),
         "{tcpserver}"
     );
+}
+
+/// MD5 through coreutils' md5sum, a reference independent of ours.
+fn md5_of(text: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("md5sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
