@@ -160,22 +160,8 @@ fn description(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::{Outcome, Verdict};
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    fn result(name: &str, verdict: Verdict) -> CheckResult {
-        CheckResult {
-            name: name.into(),
-            outcome: Outcome {
-                verdict,
-                error: None,
-                elapsed: Duration::from_millis(1),
-            },
-            at: UNIX_EPOCH + Duration::from_secs(1),
-            warning_is_down: false,
-            show_output: false,
-        }
-    }
+    use crate::check::Verdict;
+    use crate::render::sample_result as result;
 
     #[test]
     fn lines_for_each_state() {
@@ -216,7 +202,6 @@ mod tests {
             ),
             "down #b: bad?up 100%?# ?\n"
         );
-        let _ = SystemTime::now();
     }
 
     #[test]

@@ -652,24 +652,29 @@ pub fn nagios(results: &[CheckResult]) -> (String, i32) {
     (out, code)
 }
 
+/// A result of `verdict` for unit tests: 12 ms, at a fixed time.
+#[cfg(test)]
+pub(crate) fn sample_result(name: &str, verdict: crate::check::Verdict) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        outcome: Outcome {
+            verdict,
+            error: None,
+            elapsed: Duration::from_millis(12),
+        },
+        at: std::time::UNIX_EPOCH + Duration::from_secs(784_111_777),
+        warning_is_down: false,
+        show_output: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::{Fact, PluginOutput, Verdict};
-    use std::time::UNIX_EPOCH;
 
     fn result(name: &str, verdict: Verdict) -> CheckResult {
-        CheckResult {
-            name: name.into(),
-            outcome: Outcome {
-                verdict,
-                error: None,
-                elapsed: Duration::from_millis(12),
-            },
-            at: UNIX_EPOCH + Duration::from_secs(784_111_777),
-            warning_is_down: false,
-            show_output: false,
-        }
+        sample_result(name, verdict)
     }
 
     fn body(r: &Response) -> String {
