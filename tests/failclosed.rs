@@ -55,8 +55,7 @@ fn open_dir(label: &str) -> TempDir {
 /// build directory is (a CI clone may live under a private directory).
 fn binary_in(dir: &TempDir) -> PathBuf {
     let copy = dir.join("inetd-health");
-    std::fs::copy(support::inetd_health_bin(), &copy).expect("copying the binary");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::procs::copy_executable(Path::new(support::inetd_health_bin()), &copy);
     copy
 }
 

@@ -24,8 +24,7 @@ fn setup() -> (TempDir, PathBuf, PathBuf) {
     let dir = TempDir::new("gen");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("inetd-health");
-    std::fs::copy(support::inetd_health_bin(), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::procs::copy_executable(Path::new(support::inetd_health_bin()), &bin);
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -284,4 +283,42 @@ fn md5_of(text: &str) -> String {
         .next()
         .unwrap()
         .to_owned()
+}
+
+/// Without a config file: the serving options before `gen`, the check
+/// after `--`, as the launcher will run them.
+#[test]
+fn gen_from_a_check_on_the_command_line() {
+    let (_dir, bin, _config) = setup();
+    let out = Command::new(&bin)
+        .args([
+            "--timeout",
+            "1s",
+            "gen",
+            "xinetd",
+            "--pollers",
+            "10",
+            "--interval",
+            "1s",
+            "--",
+            "exec",
+            "--",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stanza = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stanza.contains("\tserver_args     = --timeout 1s exec -- /bin/true\n"),
+        "{stanza}"
+    );
+    // 10 polls a second, each at most 2 s + 1 s + 0.5 s: twice 35.
+    assert!(stanza.contains("\tinstances       = 70\n"), "{stanza}");
+    let none = Command::new(&bin).args(["gen", "xinetd"]).output().unwrap();
+    assert_eq!(none.status.code(), Some(64));
 }

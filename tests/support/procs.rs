@@ -279,3 +279,20 @@ pub fn child_pids(parent: u32) -> Vec<u32> {
     }
     pids
 }
+
+/// Copies an executable to `to`, mode 0755, and returns once it can be
+/// run. Another test thread that forks while the copy is open for writing
+/// hands the child a descriptor of it, and `exec` fails with ETXTBSY until
+/// that child has exec'd in turn: a few milliseconds at most.
+pub fn copy_executable(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runs = wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
+        !matches!(
+            Command::new(to).arg("--version").output(),
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY)
+        )
+    });
+    assert!(runs, "{} stayed busy", to.display());
+}

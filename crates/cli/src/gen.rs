@@ -52,6 +52,10 @@ pub struct GenArgs {
     /// Write the files here (systemd writes several) instead of stdout
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Instead of --config: the check the service runs, after `--`
+    /// (`gen xinetd -- tcp 127.0.0.1:3306`)
+    #[arg(last = true, value_name = "CHECK")]
+    pub check: Vec<String>,
 }
 
 /// What the generators need of the service.

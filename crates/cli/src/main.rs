@@ -35,6 +35,7 @@ use inetd_health::{exit, render, serve, serve_service, Fd, Response};
 use crate::activation::Launch;
 use crate::args::Cli;
 use crate::log::Log;
+use clap::Parser as _;
 
 #[cfg(not(test))]
 #[no_mangle]
@@ -116,6 +117,9 @@ fn run(
     if let Some(args::CheckCommand::Doctor(d)) = &cli.check {
         return doctor::run(d);
     }
+    if let Some(args::CheckCommand::Gen(g)) = &cli.check {
+        return run_gen(&cli, g, log);
+    }
     let plan = match cli.plan() {
         Ok(plan) => plan,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),
@@ -131,50 +135,6 @@ fn run(
         }
     }
     let (service, options) = (plan.service, plan.options);
-
-    if let Some(args::CheckCommand::Gen(g)) = &cli.check {
-        let program = std::env::current_exe()
-            .and_then(|p| p.canonicalize())
-            .unwrap_or_else(|_| std::path::PathBuf::from("/usr/bin/inetd-health"));
-        let mut serving = vec![
-            "--config".to_owned(),
-            cli.config
-                .as_deref()
-                .unwrap_or(std::path::Path::new(""))
-                .display()
-                .to_string(),
-        ];
-        let allow: Vec<String> = cli
-            .allow
-            .iter()
-            .flat_map(|a| a.0.iter().map(ToString::to_string))
-            .collect();
-        if !allow.is_empty() {
-            serving.push("--allow".into());
-            serving.push(allow.join(","));
-        }
-        if cli.agent {
-            serving.push("--agent".into());
-        }
-        let facts = gen::Facts {
-            program,
-            args: serving,
-            read_timeout: options.limits.read_timeout,
-            check_timeout: service.longest_timeout(),
-            service: &service,
-            allow,
-            agent: cli.agent || service.agent().is_some(),
-        };
-        return match gen::generate(g, &facts)
-            .and_then(|files| gen::write(&files, g.output_dir.as_deref()))
-        {
-            Ok(()) => exit::OK,
-            Err(why) => {
-                eprintln!("inetd-health: gen: {why}");
-                exit::USAGE
-            }
-        };
-    }
 
     if cli.check_config {
         let routes = match service.routes() {
@@ -266,6 +226,80 @@ fn run(
     );
     log.connection(peer.as_deref(), &served, started.elapsed());
     served.exit_code()
+}
+
+/// `gen`: the glue for the service that `--config FILE` (with the serving
+/// options) or the check after `--` describes.
+fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
+    let (serving, planned) = match (&cli.config, g.check.is_empty()) {
+        (Some(path), true) => {
+            let mut serving = vec!["--config".to_owned(), path.display().to_string()];
+            let allow: Vec<String> = cli
+                .allow
+                .iter()
+                .flat_map(|a| a.0.iter().map(ToString::to_string))
+                .collect();
+            if !allow.is_empty() {
+                serving.push("--allow".into());
+                serving.push(allow.join(","));
+            }
+            if cli.agent {
+                serving.push("--agent".into());
+            }
+            (serving, cli.plan())
+        }
+        (None, false) => {
+            // The serving options are what came before `gen`; the check is
+            // what came after `--`: together, what the launcher will run.
+            let raw: Vec<String> = std::env::args().skip(1).collect();
+            let before_gen = raw.iter().position(|a| a == "gen").unwrap_or(0);
+            let serving: Vec<String> = raw[..before_gen]
+                .iter()
+                .chain(g.check.iter())
+                .cloned()
+                .collect();
+            let parsed = Cli::try_parse_from(std::iter::once("inetd-health".to_owned()).chain(serving.iter().cloned()));
+            match parsed {
+                Ok(check_cli) => (serving, check_cli.plan()),
+                Err(e) => return bad_configuration(&format!("gen: the check after --: {}", e.render().to_string().trim()), log),
+            }
+        }
+        _ => {
+            return bad_configuration(
+                "gen writes the glue for a service: give --config FILE, or the check after -- (gen xinetd -- tcp 127.0.0.1:3306)",
+                log,
+            )
+        }
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(e) => return bad_configuration(&format!("{e:#}"), log),
+    };
+    let program = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .unwrap_or_else(|_| std::path::PathBuf::from("/usr/bin/inetd-health"));
+    let allow: Vec<String> = serving
+        .iter()
+        .zip(serving.iter().skip(1))
+        .filter(|(flag, _)| *flag == "--allow")
+        .flat_map(|(_, list)| list.split(',').map(str::to_owned))
+        .collect();
+    let facts = gen::Facts {
+        program,
+        args: serving.clone(),
+        read_timeout: plan.options.limits.read_timeout,
+        check_timeout: plan.service.longest_timeout(),
+        service: &plan.service,
+        allow,
+        agent: serving.iter().any(|a| a == "--agent") || plan.service.agent().is_some(),
+    };
+    match gen::generate(g, &facts).and_then(|files| gen::write(&files, g.output_dir.as_deref())) {
+        Ok(()) => exit::OK,
+        Err(why) => {
+            eprintln!("inetd-health: gen: {why}");
+            exit::USAGE
+        }
+    }
 }
 
 /// Arguments clap rejected. Under xinetd stderr is the client's socket, so
