@@ -23,7 +23,7 @@ pub const TABLE: &str = "\
 Exit status (serving):
   0   response sent (200 or 503), or the client sent nothing
   64  bad usage (a bad option, a config file that is refused)
-  65  bad client (400, 404, 405, 408, 431 sent, or the client left mid-request)
+  65  bad client (400, 403, 404, 405, 408, 431 sent, or the client left mid-request)
   71  system failure (no usable stdin/stdout, an address that cannot be bound)
 Exit status (doctor): 0 every poller would be satisfied, 1 one would not
 Exit status (--once, the Nagios convention):
