@@ -7,13 +7,11 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
-use support::client::{free_port, is_listening};
+use support::client::free_port;
 use support::mariadb::Mariadb;
-use support::procs::{require_program, wait_until, ProcessGuard};
 use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use support::xinetd::{run_config, Xinetd};
 
 fn doctor(port: u16, extra: &[&str]) -> Output {
     Command::new(support::inetd_health_bin())
@@ -115,37 +113,18 @@ fn a_405_for_options_fails_haproxys_default_check() {
 /// xinetd with `cps = 5 10`: the burst finds the service gone dark.
 #[test]
 fn a_low_cps_shuts_the_service_down_under_a_burst() {
-    let xinetd = require_program("xinetd");
     let dir = TempDir::new("doctor-cps");
     let port = free_port();
-    let conf = dir.join("xinetd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "defaults\n{{\n\tlog_type = FILE {log}\n}}\n\
-             service doctor-cps\n{{\n\ttype = UNLISTED\n\tport = {port}\n\tbind = 127.0.0.1\n\
-             \tsocket_type = stream\n\tprotocol = tcp\n\twait = no\n\tuser = root\n\
-             \tserver = {bin}\n\tserver_args = exec -- /bin/true\n\tcps = 5 10\n\
-             \tinstances = UNLIMITED\n\tper_source = UNLIMITED\n\tflags = REUSE\n\tdisable = no\n}}\n",
-            log = dir.join("xinetd.log").display(),
-            bin = support::inetd_health_bin(),
-        ),
-    )
-    .unwrap();
-    let mut process = ProcessGuard::spawn(
-        "xinetd",
-        Command::new(&xinetd)
-            .args(["-dontfork", "-f", conf.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .unwrap();
-    assert!(wait_until(
-        Duration::from_secs(5),
-        Duration::from_millis(20),
-        || is_listening(port)
-    ));
+    let conf = format!(
+        "defaults\n{{\n\tlog_type = FILE {log}\n}}\n\
+         service doctor-cps\n{{\n\ttype = UNLISTED\n\tport = {port}\n\tbind = 127.0.0.1\n\
+         \tsocket_type = stream\n\tprotocol = tcp\n\twait = no\n\tuser = root\n\
+         \tserver = {bin}\n\tserver_args = exec -- /bin/true\n\tcps = 5 10\n\
+         \tinstances = UNLIMITED\n\tper_source = UNLIMITED\n\tflags = REUSE\n\tdisable = no\n}}\n",
+        log = dir.join("xinetd.log").display(),
+        bin = support::inetd_health_bin(),
+    );
+    let mut process = run_config(&dir, &conf, port);
     let out = doctor(port, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");

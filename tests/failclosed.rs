@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::client::{exchange, free_port, is_listening, Exchange};
+use support::activate::socket_activate;
+use support::client::{exchange, Exchange};
 use support::http::Response;
-use support::procs::{require_program, wait_until, ProcessGuard};
+use support::procs::wait_until;
 use support::tmp::TempDir;
 use support::xinetd::Xinetd;
 
@@ -272,46 +273,33 @@ fn cache_ttl_without_state_dir_under_xinetd_as_nobody() {
 /// connection's line goes there, and only the response goes on the wire.
 #[test]
 fn under_systemd_socket_activation_the_log_line_goes_to_stderr() {
-    let activate = require_program("systemd-socket-activate");
     let dir = TempDir::new("activate");
     let stderr_path = dir.join("stderr");
-    let mut last = String::new();
-    for _ in 0..3 {
-        let port = free_port();
-        let stderr = std::fs::File::create(&stderr_path).unwrap();
-        let mut process = ProcessGuard::spawn(
-            "systemd-socket-activate",
-            Command::new(&activate)
-                .arg(format!("--listen=127.0.0.1:{port}"))
-                .args(["--inetd", "--accept", support::inetd_health_bin()])
-                .args(["exec", "--", "sh", "-c", "echo private-output; exit 2"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr),
-        )
-        .expect("starting systemd-socket-activate");
-        if !wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-            is_listening(port) || process.try_wait().is_some()
-        }) || process.try_wait().is_some()
-        {
-            last = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            continue;
-        }
-        let r = one_response(&exchange(port, GET, IO_TIMEOUT));
-        assert_eq!(
-            (r.status, r.body_text().as_str()),
-            (503, "unhealthy: exit status 2\n")
-        );
-        let want = "inetd-health: peer=127.0.0.1 method=GET path=/ status=503 reason=\"exit status 2\" duration=";
-        let logged = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-            std::fs::read_to_string(&stderr_path)
-                .unwrap_or_default()
-                .contains(want)
-        });
-        let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        assert!(logged, "stderr: {text}");
-        assert!(text.contains(" detail=\"private-output\""), "{text}");
-        return;
-    }
-    panic!("systemd-socket-activate did not start: {last}");
+    let (_process, ports) = socket_activate(
+        &dir,
+        1,
+        &["--inetd", "--accept"],
+        &[
+            support::inetd_health_bin(),
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "echo private-output; exit 2",
+        ],
+    );
+    let r = one_response(&exchange(ports[0], GET, IO_TIMEOUT));
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (503, "unhealthy: exit status 2\n")
+    );
+    let want = "inetd-health: peer=127.0.0.1 method=GET path=/ status=503 reason=\"exit status 2\" duration=";
+    let logged = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        std::fs::read_to_string(&stderr_path)
+            .unwrap_or_default()
+            .contains(want)
+    });
+    let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(logged, "stderr: {text}");
+    assert!(text.contains(" detail=\"private-output\""), "{text}");
 }

@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::client::{exchange, free_port, is_listening};
+use support::activate::{exec_start, socket_activate};
+use support::client::{exchange, free_port};
 use support::http::Response;
-use support::procs::{require_program, wait_until, ProcessGuard};
+use support::procs::require_program;
 use support::tmp::TempDir;
+use support::xinetd::run_config;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const GET: &[u8] = b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -61,7 +63,6 @@ fn answers(port: u16) -> u16 {
 
 #[test]
 fn xinetd_stanza_is_sized_for_the_pollers_and_serves() {
-    let xinetd = require_program("xinetd");
     let (dir, bin, config) = setup();
     let port = free_port();
     let stanza = gen(
@@ -81,32 +82,11 @@ fn xinetd_stanza_is_sized_for_the_pollers_and_serves() {
     assert!(stanza.contains("\tcps             = 80 5\n"), "{stanza}");
     assert!(stanza.contains("\tinstances       = 180\n"), "{stanza}");
     assert!(stanza.contains("\tuser            = nobody\n"), "{stanza}");
-    let conf = dir.join("xinetd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "defaults\n{{\n\tlog_type = FILE {}\n\tlog_on_success = PID EXIT\n}}\n{stanza}",
-            dir.join("xinetd.log").display()
-        ),
-    )
-    .unwrap();
-    let mut process = ProcessGuard::spawn(
-        "xinetd",
-        Command::new(&xinetd)
-            .args(["-dontfork", "-f", conf.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .unwrap();
-    assert!(
-        wait_until(
-            Duration::from_secs(5),
-            Duration::from_millis(20),
-            || is_listening(port) || process.try_wait().is_some()
-        ),
-        "xinetd did not start on the generated stanza"
+    let conf = format!(
+        "defaults\n{{\n\tlog_type = FILE {}\n\tlog_on_success = PID EXIT\n}}\n{stanza}",
+        dir.join("xinetd.log").display()
     );
+    let mut process = run_config(&dir, &conf, port);
     assert_eq!(answers(port), 200);
     process.stop();
 }
@@ -114,7 +94,6 @@ fn xinetd_stanza_is_sized_for_the_pollers_and_serves() {
 #[test]
 fn systemd_units_verify_and_their_exec_start_lines_serve() {
     let analyze = require_program("systemd-analyze");
-    let activate = require_program("systemd-socket-activate");
     let (dir, bin, config) = setup();
     let units = dir.join("units");
     gen(
@@ -142,30 +121,10 @@ fn systemd_units_verify_and_their_exec_start_lines_serve() {
         ("inetd-health@.service", &["--accept", "--inetd"][..]),
         ("inetd-health-daemon.service", &[][..]),
     ] {
-        let text = std::fs::read_to_string(units.join(unit)).unwrap();
-        let exec = text
-            .lines()
-            .find_map(|l| l.strip_prefix("ExecStart="))
-            .unwrap();
-        let argv: Vec<&str> = exec.trim_start_matches('-').split_whitespace().collect();
-        let port = free_port();
-        let mut process = ProcessGuard::spawn(
-            "systemd-socket-activate",
-            Command::new(&activate)
-                .arg(format!("--listen=127.0.0.1:{port}"))
-                .args(flags)
-                .args(&argv)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .unwrap();
-        assert!(wait_until(
-            Duration::from_secs(5),
-            Duration::from_millis(20),
-            || is_listening(port)
-        ));
-        assert_eq!(answers(port), 200, "{unit}");
+        let argv = exec_start(&std::fs::read_to_string(units.join(unit)).unwrap());
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let (mut process, ports) = socket_activate(&dir, 1, flags, &argv);
+        assert_eq!(answers(ports[0]), 200, "{unit}");
         process.stop();
     }
 }

@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use support::activate::socket_activate;
 use support::client::{exchange, free_port, is_listening};
 use support::haproxy::{Haproxy, ServerState};
 use support::http::Response;
@@ -155,44 +156,18 @@ fn allowlist_over_ipv6_matches_the_accepted_peer() {
 
 // --- systemd socket activation --------------------------------------------------
 
-/// `systemd-socket-activate ARGS... inetd-health CHECK...`, its stderr in
-/// `dir/stderr`; retried on a new port if another process took it.
+/// `systemd-socket-activate FLAGS... inetd-health ARGS...` on `ports`
+/// loopback sockets (IPv4, then IPv6).
 fn activate(
     dir: &TempDir,
     ports: usize,
     flags: &[&str],
     args: &[&str],
 ) -> (ProcessGuard, Vec<u16>) {
-    let activate = require_program("systemd-socket-activate");
-    let mut last = String::new();
-    for _ in 0..3 {
-        let chosen: Vec<u16> = (0..ports).map(|_| free_port()).collect();
-        let mut cmd = Command::new(&activate);
-        for (i, port) in chosen.iter().enumerate() {
-            // The first on IPv4, the second on IPv6 loopback.
-            let addr = if i == 0 {
-                format!("127.0.0.1:{port}")
-            } else {
-                format!("[::1]:{port}")
-            };
-            cmd.arg(format!("--listen={addr}"));
-        }
-        cmd.args(flags)
-            .arg(support::inetd_health_bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr")).unwrap());
-        let mut process = ProcessGuard::spawn("systemd-socket-activate", &mut cmd).unwrap();
-        let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-            is_listening(chosen[0]) || process.try_wait().is_some()
-        });
-        if up && process.try_wait().is_none() {
-            return (process, chosen);
-        }
-        last = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
-    }
-    panic!("systemd-socket-activate did not start: {last}");
+    let argv: Vec<&str> = std::iter::once(support::inetd_health_bin())
+        .chain(args.iter().copied())
+        .collect();
+    socket_activate(dir, ports, flags, &argv)
 }
 
 /// What the check program sees of its descriptors and environment.

@@ -8,12 +8,12 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use support::client::{exchange, free_port, is_listening};
+use support::activate::{exec_start, socket_activate};
+use support::client::exchange;
 use support::http::Response;
-use support::procs::{require_program, wait_until, ProcessGuard};
 use support::tmp::TempDir;
 use support::xinetd::Xinetd;
 
@@ -105,33 +105,13 @@ fn install_run_under_xinetd_and_the_units_then_remove() {
         ("inetd-health@.service", &["--accept", "--inetd"][..]),
         ("inetd-health-daemon.service", &[][..]),
     ] {
-        let text = std::fs::read_to_string(Path::new("/lib/systemd/system").join(unit)).unwrap();
-        let exec = text
-            .lines()
-            .find_map(|l| l.strip_prefix("ExecStart="))
-            .unwrap_or_else(|| panic!("{unit} has no ExecStart"));
-        let argv: Vec<&str> = exec.trim_start_matches('-').split_whitespace().collect();
-        let activate = require_program("systemd-socket-activate");
-        let dir = TempDir::new("package");
-        let port = free_port();
-        let mut process = ProcessGuard::spawn(
-            "systemd-socket-activate",
-            Command::new(&activate)
-                .arg(format!("--listen=127.0.0.1:{port}"))
-                .args(flags)
-                .args(&argv)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.join("stderr")).unwrap()),
-        )
-        .unwrap();
-        assert!(
-            wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-                is_listening(port)
-            }),
-            "{unit}: not listening: {}",
-            std::fs::read_to_string(dir.join("stderr")).unwrap_or_default()
+        let argv = exec_start(
+            &std::fs::read_to_string(Path::new("/lib/systemd/system").join(unit)).unwrap(),
         );
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let dir = TempDir::new("package");
+        let (mut process, ports) = socket_activate(&dir, 1, flags, &argv);
+        let port = ports[0];
         answers(port);
         answers(port);
         process.stop();

@@ -7,6 +7,7 @@
 //! - [`procs`]: a process guard (SIGTERM, then SIGKILL, then reap), `/proc`
 //!   scans, bounded polling, locating system programs.
 //! - [`tmp`]: a temporary directory removed on drop.
+//! - [`activate`]: systemd-socket-activate on free ports, a unit's ExecStart line.
 //! - [`client`]: free ports and a raw TCP client that reports resets and timing.
 //! - [`http`]: a strict parser for one HTTP/1.x response.
 //! - [`xinetd`]: a private xinetd serving one service on a loopback port.
@@ -19,6 +20,7 @@
 // Each test crate that declares `mod support;` uses only part of it.
 #![allow(dead_code)]
 
+pub mod activate;
 pub mod client;
 pub mod galera;
 pub mod haproxy;

@@ -218,3 +218,31 @@ service inetd-health-test
         server = server.display(),
     )
 }
+
+/// `xinetd -dontfork` on a config of the caller's (`text`, written to
+/// `dir/xinetd.conf`), once it listens on 127.0.0.1:`port`: for stanzas the
+/// test did not write itself (`gen`'s) or settings [`Xinetd`] fixes (`cps`).
+pub fn run_config(dir: &TempDir, text: &str, port: u16) -> ProcessGuard {
+    let xinetd = require_program("xinetd");
+    let conf = dir.join("xinetd.conf");
+    std::fs::write(&conf, text).unwrap_or_else(|e| panic!("writing {}: {e}", conf.display()));
+    let mut process = ProcessGuard::spawn(
+        "xinetd",
+        Command::new(&xinetd)
+            .arg("-dontfork")
+            .arg("-f")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap_or_else(|e| panic!("starting {}: {e}", xinetd.display()));
+    let up = wait_until(START_TIMEOUT, Duration::from_millis(20), || {
+        is_listening(port) || process.try_wait().is_some()
+    });
+    assert!(
+        up && process.try_wait().is_none(),
+        "xinetd did not start listening on {port}:\n{text}"
+    );
+    process
+}
