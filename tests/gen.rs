@@ -281,3 +281,31 @@ fn gen_from_a_check_on_the_command_line() {
     let none = Command::new(&bin).args(["gen", "xinetd"]).output().unwrap();
     assert_eq!(none.status.code(), Some(64));
 }
+
+/// With a config file, every serving option given before `gen` reaches
+/// the launcher's command line as written, not only `--config`.
+#[test]
+fn gen_with_a_config_keeps_the_serving_options_given() {
+    let (_dir, bin, config) = setup();
+    let out = Command::new(&bin)
+        .args(["--read-timeout", "3s", "--allow", "127.0.0.1", "--config"])
+        .arg(&config)
+        .args(["gen", "xinetd"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stanza = String::from_utf8_lossy(&out.stdout);
+    let expected = format!(
+        "\tserver_args     = --read-timeout 3s --allow 127.0.0.1 --config {}\n",
+        config.display()
+    );
+    assert!(stanza.contains(&expected), "{expected} not in {stanza}");
+    assert!(
+        stanza.contains("\tonly_from       = 127.0.0.1/32\n"),
+        "{stanza}"
+    );
+}

@@ -186,11 +186,15 @@ fn run(
             // systemd Accept=yes with the connection on fd 3.
             let stream = std::net::TcpStream::from(fd);
             let kernel_peer = stream.peer_addr().ok().map(|a| a.ip());
-            let peer =
-                log::peer_from_environment().or_else(|| kernel_peer.map(|ip| ip.to_string()));
-            let served = serve_service(&mut &stream, &mut &stream, &options, &service, kernel_peer);
-            log.connection(peer.as_deref(), &served, started.elapsed());
-            return served.exit_code();
+            return serve_one(
+                &mut &stream,
+                &mut &stream,
+                kernel_peer,
+                &options,
+                &service,
+                log,
+                started,
+            );
         }
         (Launch::Stdio, None) => None,
     };
@@ -212,18 +216,37 @@ fn run(
     }
 
     // Asked before serving: once the client has closed, getpeername fails.
-    // The kernel's address decides access; the launcher's variables only
-    // name the peer in the log.
     let kernel_peer = inetd_health::conn::peer_address(io::stdin().as_fd()).map(|a| a.ip());
-    let peer = log::peer_from_environment().or_else(|| kernel_peer.map(|ip| ip.to_string()));
     let (stdin, stdout) = (io::stdin(), io::stdout());
-    let served = serve_service(
+    serve_one(
         &mut Fd::new(stdin.as_fd()),
         &mut Fd::new(stdout.as_fd()),
+        kernel_peer,
         &options,
         &service,
-        kernel_peer,
-    );
+        log,
+        started,
+    )
+}
+
+/// Serves the one connection a launcher handed over, logs it, and returns
+/// the exit code. The kernel's address (`kernel_peer`) decides access; the
+/// launcher's variables only name the peer in the log.
+fn serve_one<I, O>(
+    input: &mut I,
+    output: &mut O,
+    kernel_peer: Option<std::net::IpAddr>,
+    options: &inetd_health::Options,
+    service: &inetd_health::Service,
+    log: Log,
+    started: Instant,
+) -> i32
+where
+    I: inetd_health::Input + ?Sized,
+    O: inetd_health::Output + ?Sized,
+{
+    let peer = log::peer_from_environment().or_else(|| kernel_peer.map(|ip| ip.to_string()));
+    let served = serve_service(input, output, options, service, kernel_peer);
     log.connection(peer.as_deref(), &served, started.elapsed());
     served.exit_code()
 }
@@ -231,37 +254,30 @@ fn run(
 /// `gen`: the glue for the service that `--config FILE` (with the serving
 /// options) or the check after `--` describes.
 fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
-    let (serving, planned) = match (&cli.config, g.check.is_empty()) {
-        (Some(path), true) => {
-            let mut serving = vec!["--config".to_owned(), path.display().to_string()];
-            let allow: Vec<String> = cli
-                .allow
-                .iter()
-                .flat_map(|a| a.0.iter().map(ToString::to_string))
-                .collect();
-            if !allow.is_empty() {
-                serving.push("--allow".into());
-                serving.push(allow.join(","));
-            }
-            if cli.agent {
-                serving.push("--agent".into());
-            }
-            (serving, cli.plan())
-        }
+    // What the launcher will run: the serving options, which are what came
+    // before `gen` (`--config FILE` among them), and the check after `--`
+    // when there is no config.
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let before_gen = raw.iter().position(|a| a == "gen").unwrap_or(raw.len());
+    let serving: Vec<String> = raw[..before_gen]
+        .iter()
+        .chain(g.check.iter())
+        .cloned()
+        .collect();
+    let parsed;
+    let serving_cli = match (&cli.config, g.check.is_empty()) {
+        (Some(_), true) => cli,
         (None, false) => {
-            // The serving options are what came before `gen`; the check is
-            // what came after `--`: together, what the launcher will run.
-            let raw: Vec<String> = std::env::args().skip(1).collect();
-            let before_gen = raw.iter().position(|a| a == "gen").unwrap_or(0);
-            let serving: Vec<String> = raw[..before_gen]
-                .iter()
-                .chain(g.check.iter())
-                .cloned()
-                .collect();
-            let parsed = Cli::try_parse_from(std::iter::once("inetd-health".to_owned()).chain(serving.iter().cloned()));
-            match parsed {
-                Ok(check_cli) => (serving, check_cli.plan()),
-                Err(e) => return bad_configuration(&format!("gen: the check after --: {}", e.render().to_string().trim()), log),
+            let args = std::iter::once("inetd-health".to_owned()).chain(serving.iter().cloned());
+            match Cli::try_parse_from(args) {
+                Ok(check_cli) => {
+                    parsed = check_cli;
+                    &parsed
+                }
+                Err(e) => {
+                    let why = e.render().to_string();
+                    return bad_configuration(&format!("gen: the check after --: {}", why.trim()), log);
+                }
             }
         }
         _ => {
@@ -271,27 +287,26 @@ fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
             )
         }
     };
-    let plan = match planned {
+    let plan = match serving_cli.plan() {
         Ok(plan) => plan,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),
     };
     let program = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .unwrap_or_else(|_| std::path::PathBuf::from("/usr/bin/inetd-health"));
-    let allow: Vec<String> = serving
+    let allow: Vec<String> = serving_cli
+        .allow
         .iter()
-        .zip(serving.iter().skip(1))
-        .filter(|(flag, _)| *flag == "--allow")
-        .flat_map(|(_, list)| list.split(',').map(str::to_owned))
+        .flat_map(|a| a.0.iter().map(ToString::to_string))
         .collect();
     let facts = gen::Facts {
         program,
-        args: serving.clone(),
+        args: serving,
         read_timeout: plan.options.limits.read_timeout,
         check_timeout: plan.service.longest_timeout(),
         service: &plan.service,
         allow,
-        agent: serving.iter().any(|a| a == "--agent") || plan.service.agent().is_some(),
+        agent: serving_cli.agent || plan.service.agent().is_some(),
     };
     match gen::generate(g, &facts).and_then(|files| gen::write(&files, g.output_dir.as_deref())) {
         Ok(()) => exit::OK,
