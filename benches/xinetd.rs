@@ -541,13 +541,7 @@ target = "{tcp}"
 }
 
 fn print_config(candidates: &[Candidate], results: &[Vec<Round>]) {
-    let summary = |name: &str| {
-        candidates
-            .iter()
-            .zip(results)
-            .find(|(c, _)| c.name == name)
-            .map(|(_, r)| summarize(r))
-    };
+    let summary = |name: &str| summary_of(candidates, results, name);
     if let (Some(config), Some(floor)) = (summary(CONFIG_ONE_OF_SIX), summary("C tcp")) {
         if let (Some(p50), Some(cpu)) = (
             fraction(config.p50, floor.p50),
@@ -589,13 +583,7 @@ fn print_galera(candidates: &[Candidate], results: &[Vec<Round>], g: &Db) {
         g.server.pid(),
         g.socket
     );
-    let summary = |name: &str| {
-        candidates
-            .iter()
-            .zip(results)
-            .find(|(c, _)| c.name == name)
-            .map(|(_, r)| summarize(r))
-    };
+    let summary = |name: &str| summary_of(candidates, results, name);
     if let (Some(rust), Some(script)) = (summary(GALERA_CHECK), summary(GALERA_SCRIPT)) {
         if let (Some(cpu), Some(p50)) = (
             fraction(rust.cpu_per_request, script.cpu_per_request),
@@ -1360,6 +1348,15 @@ struct Summary {
     failures: usize,
     not_ok: usize,
     rounds: usize,
+}
+
+/// The summary of the candidate called `name`, when it was run.
+fn summary_of(candidates: &[Candidate], results: &[Vec<Round>], name: &str) -> Option<Summary> {
+    candidates
+        .iter()
+        .zip(results)
+        .find(|(c, _)| c.name == name)
+        .map(|(_, r)| summarize(r))
 }
 
 /// p50 is the median of the rounds' p50s and CPU the median of the rounds'
