@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::activate::{exec_start, socket_activate};
+use support::activate::{activate_unit, SERVICE_UNITS};
 use support::client::{exchange, free_port};
 use support::http::Response;
 use support::procs::require_program;
@@ -117,14 +117,10 @@ fn systemd_units_verify_and_their_exec_start_lines_serve() {
             "{unit}: {err}"
         );
     }
-    for (unit, flags) in [
-        ("inetd-health@.service", &["--accept", "--inetd"][..]),
-        ("inetd-health-daemon.service", &[][..]),
-    ] {
-        let argv = exec_start(&std::fs::read_to_string(units.join(unit)).unwrap());
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let (mut process, ports) = socket_activate(&dir, 1, flags, &argv);
-        assert_eq!(answers(ports[0]), 200, "{unit}");
+    for (unit, flags) in SERVICE_UNITS {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        let (mut process, port) = activate_unit(&dir, &text, flags);
+        assert_eq!(answers(port), 200, "{unit}");
         process.stop();
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::activate::{exec_start, socket_activate};
+use support::activate::{activate_unit, SERVICE_UNITS};
 use support::client::exchange;
 use support::http::Response;
 use support::tmp::TempDir;
@@ -101,17 +101,10 @@ fn install_run_under_xinetd_and_the_units_then_remove() {
     drop(xinetd);
 
     // From the installed units' ExecStart lines.
-    for (unit, flags) in [
-        ("inetd-health@.service", &["--accept", "--inetd"][..]),
-        ("inetd-health-daemon.service", &[][..]),
-    ] {
-        let argv = exec_start(
-            &std::fs::read_to_string(Path::new("/lib/systemd/system").join(unit)).unwrap(),
-        );
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    for (unit, flags) in SERVICE_UNITS {
+        let text = std::fs::read_to_string(Path::new("/lib/systemd/system").join(unit)).unwrap();
         let dir = TempDir::new("package");
-        let (mut process, ports) = socket_activate(&dir, 1, flags, &argv);
-        let port = ports[0];
+        let (mut process, port) = activate_unit(&dir, &text, flags);
         answers(port);
         answers(port);
         process.stop();

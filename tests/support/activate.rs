@@ -57,3 +57,21 @@ pub fn exec_start(unit_text: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The service units `gen systemd` writes and the package installs, each
+/// with the `systemd-socket-activate` flags that stand in for its socket
+/// unit: `Accept=yes` with the connection on stdin for the template, a
+/// listening socket on fd 3 for the daemon.
+pub const SERVICE_UNITS: [(&str, &[&str]); 2] = [
+    ("inetd-health@.service", &["--accept", "--inetd"]),
+    ("inetd-health-daemon.service", &[]),
+];
+
+/// Runs the `ExecStart=` command of `unit_text` as systemd would for a
+/// socket on one loopback port, with `flags` (from [`SERVICE_UNITS`]).
+pub fn activate_unit(dir: &TempDir, unit_text: &str, flags: &[&str]) -> (ProcessGuard, u16) {
+    let argv = exec_start(unit_text);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (process, ports) = socket_activate(dir, 1, flags, &argv);
+    (process, ports[0])
+}
