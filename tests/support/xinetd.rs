@@ -67,17 +67,9 @@ impl Xinetd {
             let stderr = std::fs::File::create(dir.join("xinetd.stderr")).expect("stderr file");
             let mut process = ProcessGuard::spawn(
                 "xinetd",
-                Command::new(&xinetd)
-                    .arg("-dontfork")
-                    .arg("-f")
-                    .arg(&conf)
+                command(&xinetd, &conf)
                     .arg("-pidfile")
                     .arg(dir.join("xinetd.pid"))
-                    // The servers' defaults (the state directory) must not
-                    // depend on the environment the tests were started in.
-                    .env_remove("RUNTIME_DIRECTORY")
-                    .env_remove("XDG_RUNTIME_DIR")
-                    .stdin(Stdio::null())
                     .stdout(stdout)
                     .stderr(stderr),
             )
@@ -219,6 +211,21 @@ service inetd-health-test
     )
 }
 
+/// `xinetd -dontfork -f conf`, in the foreground so its pid is the one to
+/// stop, with no stdin.
+fn command(xinetd: &Path, conf: &Path) -> Command {
+    let mut cmd = Command::new(xinetd);
+    cmd.arg("-dontfork")
+        .arg("-f")
+        .arg(conf)
+        // The servers' defaults (the state directory) must not depend on
+        // the environment the tests were started in.
+        .env_remove("RUNTIME_DIRECTORY")
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(Stdio::null());
+    cmd
+}
+
 /// `xinetd -dontfork` on a config of the caller's (`text`, written to
 /// `dir/xinetd.conf`), once it listens on 127.0.0.1:`port`: for stanzas the
 /// test did not write itself (`gen`'s) or settings [`Xinetd`] fixes (`cps`).
@@ -228,11 +235,7 @@ pub fn run_config(dir: &TempDir, text: &str, port: u16) -> ProcessGuard {
     std::fs::write(&conf, text).unwrap_or_else(|e| panic!("writing {}: {e}", conf.display()));
     let mut process = ProcessGuard::spawn(
         "xinetd",
-        Command::new(&xinetd)
-            .arg("-dontfork")
-            .arg("-f")
-            .arg(&conf)
-            .stdin(Stdio::null())
+        command(&xinetd, &conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     )
