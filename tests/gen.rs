@@ -40,14 +40,19 @@ fn setup() -> (TempDir, PathBuf, PathBuf) {
 }
 
 fn gen(bin: &Path, config: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin)
-        .args(["--config", config.to_str().unwrap(), "gen"])
-        .args(args)
-        .output()
-        .unwrap();
+    stdout_of(
+        Command::new(bin)
+            .args(["--config", config.to_str().unwrap(), "gen"])
+            .args(args),
+    )
+}
+
+/// What `cmd` printed, once it succeeded.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "gen {args:?}: {}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
@@ -133,17 +138,17 @@ fn haproxy_keepalived_and_k8s_accept_theirs() {
         haproxy.contains("http-check send meth GET uri /ready ver HTTP/1.1"),
         "{haproxy}"
     );
-    let with_agent = Command::new(&bin)
-        .args([
-            "--agent",
-            "--config",
-            config.to_str().unwrap(),
-            "gen",
-            "haproxy",
-        ])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&with_agent.stdout).contains(" agent-check agent-port 9200 "));
+    let with_agent = stdout_of(Command::new(&bin).args([
+        "--agent",
+        "--config",
+        config.to_str().unwrap(),
+        "gen",
+        "haproxy",
+    ]));
+    assert!(
+        with_agent.contains(" agent-check agent-port 9200 "),
+        "{with_agent}"
+    );
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(
         &cfg,
@@ -245,29 +250,20 @@ fn md5_of(text: &str) -> String {
 #[test]
 fn gen_from_a_check_on_the_command_line() {
     let (_dir, bin, _config) = setup();
-    let out = Command::new(&bin)
-        .args([
-            "--timeout",
-            "1s",
-            "gen",
-            "xinetd",
-            "--pollers",
-            "10",
-            "--interval",
-            "1s",
-            "--",
-            "exec",
-            "--",
-            "/bin/true",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stanza = String::from_utf8_lossy(&out.stdout);
+    let stanza = stdout_of(Command::new(&bin).args([
+        "--timeout",
+        "1s",
+        "gen",
+        "xinetd",
+        "--pollers",
+        "10",
+        "--interval",
+        "1s",
+        "--",
+        "exec",
+        "--",
+        "/bin/true",
+    ]));
     assert!(
         stanza.contains("\tserver_args     = --timeout 1s exec -- /bin/true\n"),
         "{stanza}"
@@ -283,18 +279,12 @@ fn gen_from_a_check_on_the_command_line() {
 #[test]
 fn gen_with_a_config_keeps_the_serving_options_given() {
     let (_dir, bin, config) = setup();
-    let out = Command::new(&bin)
-        .args(["--read-timeout", "3s", "--allow", "127.0.0.1", "--config"])
-        .arg(&config)
-        .args(["gen", "xinetd"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stanza = stdout_of(
+        Command::new(&bin)
+            .args(["--read-timeout", "3s", "--allow", "127.0.0.1", "--config"])
+            .arg(&config)
+            .args(["gen", "xinetd"]),
     );
-    let stanza = String::from_utf8_lossy(&out.stdout);
     let expected = format!(
         "\tserver_args     = --read-timeout 3s --allow 127.0.0.1 --config {}\n",
         config.display()
