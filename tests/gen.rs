@@ -13,7 +13,7 @@ use std::time::Duration;
 use support::activate::{activate_unit, SERVICE_UNITS};
 use support::client::{exchange, free_port};
 use support::http::Response;
-use support::procs::require_program;
+use support::procs::{require_program, stdout_of};
 use support::tmp::TempDir;
 use support::xinetd::run_config;
 
@@ -45,17 +45,6 @@ fn gen(bin: &Path, config: &Path, args: &[&str]) -> String {
             .args(["--config", config.to_str().unwrap(), "gen"])
             .args(args),
     )
-}
-
-/// What `cmd` printed, once it succeeded.
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn answers(port: u16) -> u16 {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use support::activate::{activate_unit, SERVICE_UNITS};
 use support::client::exchange;
 use support::http::Response;
+use support::procs::stdout_of;
 use support::tmp::TempDir;
 use support::xinetd::Xinetd;
 
@@ -85,15 +86,7 @@ fn install_run_under_xinetd_and_the_units_then_remove() {
     }
     let installed = Path::new("/usr/bin/inetd-health");
     // The installed config is accepted as it is.
-    let out = Command::new(installed)
-        .args(["--config", CONFFILE, "--check-config"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(Command::new(installed).args(["--config", CONFFILE, "--check-config"]));
 
     // Under xinetd, as the shipped stanza has it.
     let xinetd = Xinetd::start_server(installed, &["--config", CONFFILE]);

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use support::http::Response;
 use support::inetd_health_bin;
+use support::procs::stdout_of;
 use support::tmp::TempDir;
 
 fn cmd(args: &[&str]) -> Command {
@@ -628,15 +629,7 @@ fn a_closed_stderr_is_reopened_on_dev_null() {
 #[test]
 fn man_page_and_completions_are_generated_from_the_definitions() {
     let dir = TempDir::new("docs");
-    let out = Command::new(env!("CARGO_BIN_EXE_inetd-health-docs"))
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(Command::new(env!("CARGO_BIN_EXE_inetd-health-docs")).arg(dir.path()));
     let page = dir.join("man/inetd-health.1");
     // No hyphenation, no justification: words stay whole, one space apart.
     let rendered = Command::new("man")

@@ -176,6 +176,20 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .find(|candidate| is_executable(candidate))
 }
 
+/// What `cmd` printed on stdout, once it has exited successfully; its
+/// stderr in the failure otherwise.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Like [`find_program`], but a missing program fails the test with a
 /// message saying how to get it. System tests never skip.
 pub fn require_program(name: &str) -> PathBuf {
