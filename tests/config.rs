@@ -437,6 +437,65 @@ fn a_route_runs_its_checks_concurrently_under_xinetd() {
     }
 }
 
+/// Each poll keeps the parsed config for the next (a snapshot in the state
+/// directory, once the file has been still for two seconds), and an edit
+/// is served at the very next poll all the same, even one that keeps the
+/// file's size and modification time.
+#[test]
+fn an_edit_is_served_at_the_next_poll_though_the_parse_is_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("config-kept");
+    let state = dir.join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The trailing space keeps the two versions the same length.
+    let passing = "[checks.a]\nkind = \"exec\"\ncommand = [\"/bin/true\"] \n";
+    let failing = "[checks.a]\nkind = \"exec\"\ncommand = [\"/bin/false\"]\n";
+    assert_eq!(passing.len(), failing.len());
+    let config = config_in(&dir, passing);
+    let xinetd = Xinetd::start(&[
+        "--state-dir",
+        &path_str(&state),
+        "--config",
+        &path_str(&config),
+    ]);
+    let poll = || {
+        let ex = exchange(
+            xinetd.port(),
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            IO_TIMEOUT,
+        );
+        ex.assert_clean_close();
+        let r = Response::parse(&ex.bytes).unwrap();
+        (r.status, r.body_text())
+    };
+    let healthy = (200, "healthy: exit status 0\n".to_owned());
+    assert_eq!(poll(), healthy);
+    let snapshots = || -> Vec<String> {
+        std::fs::read_dir(&state)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("inetd-health-config-"))
+            .collect()
+    };
+    assert_eq!(snapshots(), Vec::<String>::new(), "kept before it settled");
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(poll(), healthy);
+    assert_eq!(snapshots().len(), 1, "{:?}", snapshots());
+    assert_eq!(poll(), healthy);
+
+    let modified = std::fs::metadata(&config).unwrap().modified().unwrap();
+    std::fs::write(&config, failing).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&config)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(poll(), (503, "unhealthy: exit status 1\n".to_owned()));
+}
+
 fn is_up(state: &ServerState) -> bool {
     state.status == "UP" && state.check_status == "L7OK"
 }

@@ -12,7 +12,6 @@
 //! received it anyway.
 
 use std::io::{self, Write};
-use std::os::fd::AsFd;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::time::Duration;
@@ -34,7 +33,7 @@ pub use crate::args::SYSLOG_SOCKET;
 impl Log {
     /// Chooses the sink for this process.
     pub fn for_this_process() -> Self {
-        if same_socket(io::stdin().as_fd(), io::stderr().as_fd()) {
+        if same_socket(crate::std_fd(0), crate::std_fd(2)) {
             Log::Syslog(Path::new(SYSLOG_SOCKET))
         } else {
             Log::Stderr

@@ -38,12 +38,15 @@ use toml::Spanned;
 use crate::render::Statuses;
 use crate::route::{Route, Routes, METRICS};
 use crate::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
+use crate::state::StateDir;
+
+mod snapshot;
 
 /// Largest config file read.
 const MAX_SIZE: u64 = 1 << 20;
 
 /// A config, checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Config {
     /// The checks by name, in name order.
     pub checks: Vec<(String, Spec)>,
@@ -97,11 +100,40 @@ pub enum ConfigError {
 /// [`ConfigError`], naming the file and, for what is inside, the line and
 /// column.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let (file, st) = open_trusted(path)?;
+    parse(&read_text(file, &st, path)?, path)
+}
+
+/// [`load`], keeping the parsed config in `dir` for the next process that
+/// loads the same file: a poll that finds it skips the parse, the largest
+/// part of its start-up. What is kept is used only for the file as it is
+/// now (same inode, size, owner, mode, times) and this same binary, so the
+/// result is always what [`load`] would return; the file's own checks are
+/// made on every call. See [`snapshot`](self) in the source for the rules.
+///
+/// # Errors
+/// As [`load`]. Nothing about the kept copy is an error: without a usable
+/// `dir`, the file is parsed.
+pub fn load_kept(path: &Path, dir: &StateDir) -> Result<Config, ConfigError> {
+    let (file, st) = open_trusted(path)?;
+    let Some(snapshot) = snapshot::Snapshot::new(path, &st, dir) else {
+        return parse(&read_text(file, &st, path)?, path);
+    };
+    if let Some(config) = snapshot.read() {
+        return Ok(config);
+    }
+    let config = parse(&read_text(file, &st, path)?, path)?;
+    snapshot.write(&config, std::time::SystemTime::now());
+    Ok(config)
+}
+
+/// Opens the config file and makes the checks [`load`] describes on it.
+fn open_trusted(path: &Path) -> Result<(std::fs::File, libc::stat), ConfigError> {
     let refuse = |why: String| ConfigError::File {
         path: path.to_owned(),
         why,
     };
-    let mut file = std::fs::File::open(path).map_err(|e| refuse(crate::io_reason(&e)))?;
+    let file = std::fs::File::open(path).map_err(|e| refuse(crate::io_reason(&e)))?;
     let st = crate::sys::fstat(file.as_fd()).map_err(|e| refuse(crate::io_reason(&e)))?;
     let mode = st.st_mode & 0o7777;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -122,12 +154,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             st.st_uid
         )));
     }
-    let mut text = String::new();
-    file.by_ref()
-        .take(MAX_SIZE)
+    Ok((file, st))
+}
+
+/// The text of the opened file, in one read for the size `fstat` gave.
+fn read_text(file: std::fs::File, st: &libc::stat, path: &Path) -> Result<String, ConfigError> {
+    let mut text = String::with_capacity(st.st_size as usize + 1);
+    file.take(MAX_SIZE)
         .read_to_string(&mut text)
-        .map_err(|e| refuse(crate::io_reason(&e)))?;
-    parse(&text, path)
+        .map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            why: crate::io_reason(&e),
+        })?;
+    Ok(text)
 }
 
 /// Parses config text; `path` is only for messages.
@@ -639,7 +678,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = r#"
+    pub(super) const EXAMPLE: &str = r#"
 [defaults]
 timeout = "2s"
 
