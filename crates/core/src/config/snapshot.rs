@@ -9,8 +9,9 @@
 //!
 //! A snapshot is used only when it was made from this very file as it is
 //! now, by this very binary: its header holds the file's device, inode,
-//! size, owner, mode, modification and change times, and the same of
-//! `/proc/self/exe`; any difference, and the file is parsed again. The
+//! size, owner, mode, modification and change times, and the binary's GNU
+//! build ID (read from memory; without one, what `stat` says of
+//! `/proc/self/exe`); any difference, and the file is parsed again. The
 //! change time (ctime) cannot be set back by anyone, so an edit is always
 //! seen, but it ticks coarsely: two edits of the same size within one tick
 //! would look alike. A file changed less than two seconds ago is therefore
@@ -18,11 +19,12 @@
 //!
 //! The snapshot names the programs we run, so it is trusted as the state
 //! files are: opened without following a symlink, and used only when it is
-//! a regular file of ours, mode 0600, in a directory that passed
-//! [`StateDir::prepare`]. Whatever goes wrong with it (no directory, a
-//! refused or unreadable file, a header or body that does not decode)
-//! falls back to parsing: a snapshot can make a poll faster, never change
-//! its answer.
+//! a regular file of ours, mode 0600, starting with the header this file
+//! and binary give. It is written only into a directory that passed
+//! [`StateDir::prepare`], as a new file renamed into place. Whatever goes
+//! wrong with it (no directory, a refused or unreadable file, a header or
+//! body that does not match or decode) falls back to parsing: a snapshot
+//! can make a poll faster, never change its answer.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
@@ -36,15 +38,37 @@ use super::{Config, MAX_SIZE};
 use crate::state::{self, StateDir};
 
 /// What the file starts with; the number changes when the header does.
-const MAGIC: &[u8; 8] = b"ihcfg\x00\x00\x01";
+const MAGIC: &[u8; 8] = b"ihcfg\x00\x00\x02";
 
 /// How long a file must have been still before it is kept: more than the
 /// coarsest tick of a file system's timestamps.
 const SETTLED: Duration = Duration::from_secs(2);
 
+/// What identifies this binary: its build ID (no system call), else what
+/// `stat` says of `/proc/self/exe` (4 µs here: the kernel resolves the
+/// link).
+fn binary_identity() -> Option<Vec<u8>> {
+    if let Some(id) = crate::sys::build_id() {
+        return Some(id.iter().copied().take(64).collect());
+    }
+    let exe = std::fs::metadata("/proc/self/exe").ok()?;
+    let mut bytes = Vec::with_capacity(5 * 8);
+    for n in [
+        exe.dev(),
+        exe.ino(),
+        exe.size(),
+        exe.mtime() as u64,
+        exe.mtime_nsec() as u64,
+    ] {
+        bytes.extend_from_slice(&n.to_le_bytes());
+    }
+    Some(bytes)
+}
+
 /// Where a config's snapshot is, and the header it must start with.
 pub(super) struct Snapshot {
     file: PathBuf,
+    dir: StateDir,
     header: Vec<u8>,
     changed: SystemTime,
 }
@@ -54,18 +78,13 @@ impl Snapshot {
     /// in `dir`; `None` when there can be none (the directory is refused,
     /// or this binary cannot be identified).
     pub(super) fn new(path: &Path, st: &libc::stat, dir: &StateDir) -> Option<Self> {
-        let exe = std::fs::metadata("/proc/self/exe").ok()?;
-        dir.prepare().ok()?;
-        let mut header = Vec::with_capacity(MAGIC.len() + 15 * 8);
+        let binary = binary_identity()?;
+        let mut header = Vec::with_capacity(MAGIC.len() + 1 + binary.len() + 9 * 8);
         header.extend_from_slice(MAGIC);
+        header.push(binary.len() as u8);
+        header.extend_from_slice(&binary);
+        let binary_end = header.len();
         for n in [
-            exe.dev(),
-            exe.ino(),
-            exe.size(),
-            exe.mtime() as u64,
-            exe.mtime_nsec() as u64,
-            exe.ctime() as u64,
-            exe.ctime_nsec() as u64,
             st.st_dev,
             st.st_ino,
             st.st_size as u64,
@@ -74,15 +93,15 @@ impl Snapshot {
             st.st_mtime as u64,
             st.st_mtime_nsec as u64,
             st.st_ctime as u64,
+            st.st_ctime_nsec as u64,
         ] {
             header.extend_from_slice(&n.to_le_bytes());
         }
-        header.extend_from_slice(&(st.st_ctime_nsec as u64).to_le_bytes());
         // Named after the file and the binary: two builds serving the same
         // file (an upgrade, a test's build beside the installed one) keep
         // a snapshot each instead of replacing each other's on every poll.
         let mut named = path.as_os_str().as_bytes().to_vec();
-        named.extend_from_slice(&header[MAGIC.len()..MAGIC.len() + 7 * 8]);
+        named.extend_from_slice(&header[MAGIC.len()..binary_end]);
         let name = format!("inetd-health-config-{}.snapshot", state::key(&named));
         let changed = UNIX_EPOCH
             + Duration::new(
@@ -91,6 +110,7 @@ impl Snapshot {
             );
         Some(Snapshot {
             file: dir.file(&name),
+            dir: dir.clone(),
             header,
             changed,
         })
@@ -128,6 +148,12 @@ impl Snapshot {
             .duration_since(self.changed)
             .is_ok_and(|age| age >= SETTLED);
         if !settled {
+            return;
+        }
+        // Made ready (created, or checked ours and private) only here: a
+        // read needs no such check, as only a private file of ours whose
+        // header matches is used.
+        if self.dir.prepare().is_err() {
             return;
         }
         let Ok(body) = postcard::to_stdvec(config) else {
