@@ -89,55 +89,47 @@ impl<C: Check> Check for Cached<C> {
             Ok(f) => f,
             Err(e) => return state_error(e),
         };
+        // Fresh enough: served under the shared lock, the common case.
         let mut last: Option<Record> = None;
-        // Three rounds at most: a refresher that fails to write leaves the
-        // record stale, and the next round lets one waiter refresh.
-        for _ in 0..3 {
-            match try_lock(&file, Lock::Shared) {
-                Ok(true) => {
-                    last = read(&file).or(last);
-                    unlock(&file);
-                    if let Some(r) = last.as_ref().filter(|r| self.age(r) < self.ttl) {
-                        return Ok(self.served(r));
-                    }
+        match try_lock(&file, Lock::Shared) {
+            Ok(true) => {
+                last = read(&file);
+                unlock(&file);
+                if let Some(r) = last.as_ref().filter(|r| self.age(r) < self.ttl) {
+                    return Ok(self.served(r));
                 }
-                Ok(false) => {}
-                Err(e) => return io_error(e),
             }
-            match try_lock(&file, Lock::Exclusive) {
-                Ok(true) => {
-                    // Someone may have refreshed between our two locks.
-                    if let Some(r) = read(&file).filter(|r| self.age(r) < self.ttl) {
-                        unlock(&file);
-                        return Ok(self.served(&r));
-                    }
-                    let result = self.inner.run(deadline);
-                    if let Ok(verdict) = &result {
-                        let record = Record {
-                            at: (self.clock)(),
-                            verdict: verdict.clone(),
-                        };
-                        // A failed write costs only the next poll a check.
-                        let _ = write(&file, &record);
-                    }
+            // A refresh is under way.
+            Ok(false) => {}
+            Err(e) => return io_error(e),
+        }
+        // Refresh, or wait for the refresh under way: the exclusive lock
+        // goes to one poll at a time, and whoever gets it after a refresh
+        // finds the record fresh. Waiting for it (rather than trying it
+        // once and waiting on the shared lock) means a poll never gives
+        // up while nobody refreshes, whatever other readers do meanwhile;
+        // a refresher that could not write leaves the next one to refresh.
+        match lock_before(&file, Lock::Exclusive, deadline) {
+            Ok(true) => {
+                let record = read(&file);
+                if let Some(r) = record.as_ref().filter(|r| self.age(r) < self.ttl) {
                     unlock(&file);
-                    return result;
+                    return Ok(self.served(r));
                 }
-                Ok(false) => {}
-                Err(e) => return io_error(e),
-            }
-            // A refresh is under way: wait for it, within our deadline.
-            match lock_before(&file, Lock::Shared, deadline) {
-                Ok(true) => {
-                    last = read(&file).or(last);
-                    unlock(&file);
-                    if let Some(r) = last.as_ref().filter(|r| self.age(r) < self.ttl) {
-                        return Ok(self.served(r));
-                    }
+                let result = self.inner.run(deadline);
+                if let Ok(verdict) = &result {
+                    let record = Record {
+                        at: (self.clock)(),
+                        verdict: verdict.clone(),
+                    };
+                    // A failed write costs only the next poll a check.
+                    let _ = write(&file, &record);
                 }
-                Ok(false) => break,
-                Err(e) => return io_error(e),
+                unlock(&file);
+                return result;
             }
+            Ok(false) => {}
+            Err(e) => return io_error(e),
         }
         Ok(
             match last.as_ref().filter(|r| self.age(r) < self.max_stale) {
@@ -424,6 +416,35 @@ mod tests {
             assert_eq!(t.join().unwrap().health, Health::Healthy);
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Another poll holding the shared lock for a moment (reading, or
+    /// descheduled while it reads) when this one wants to refresh: this
+    /// one waits for the lock, then runs the check. Polls used to give up
+    /// after three tries of the lock and answer "no fresh result", which a
+    /// crowd of pollers on a cold cache could make all of them do.
+    #[test]
+    fn a_reader_holding_the_lock_a_moment_does_not_make_a_poll_give_up() {
+        let d = dir("reader");
+        let (check, runs) = counting(Verdict::healthy("ok"), 0);
+        let cached = cached(check, &d, Duration::from_secs(10), Duration::from_secs(10));
+        let reader = open_private(&d.join("s.state")).unwrap();
+        assert!(try_lock(&reader, Lock::Shared).unwrap());
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            unlock(&reader);
+        });
+        let start = std::time::Instant::now();
+        let v = cached.run(Deadline::after(Duration::from_secs(2))).unwrap();
+        assert_eq!((v.health, v.reason.as_str()), (Health::Healthy, "ok"));
+        assert!(
+            start.elapsed() >= Duration::from_millis(90),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        release.join().unwrap();
         std::fs::remove_dir_all(&d).unwrap();
     }
 
