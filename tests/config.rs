@@ -453,6 +453,7 @@ fn an_edit_is_served_at_the_next_poll_though_the_parse_is_kept() {
     let failing = "[checks.a]\nkind = \"exec\"\ncommand = [\"/bin/false\"]\n";
     assert_eq!(passing.len(), failing.len());
     let config = config_in(&dir, passing);
+    let written = Instant::now();
     let xinetd = Xinetd::start(&[
         "--state-dir",
         &path_str(&state),
@@ -479,7 +480,11 @@ fn an_edit_is_served_at_the_next_poll_though_the_parse_is_kept() {
             .filter(|n| n.starts_with("inetd-health-config-"))
             .collect()
     };
-    assert_eq!(snapshots(), Vec::<String>::new(), "kept before it settled");
+    // Only when the first poll came well within the 2 s (a slow start of
+    // xinetd would rightly let it keep the file).
+    if written.elapsed() < Duration::from_millis(1800) {
+        assert_eq!(snapshots(), Vec::<String>::new(), "kept before it settled");
+    }
     std::thread::sleep(Duration::from_millis(2200));
     assert_eq!(poll(), healthy);
     assert_eq!(snapshots().len(), 1, "{:?}", snapshots());
