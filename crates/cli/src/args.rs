@@ -365,6 +365,17 @@ impl Cli {
     /// Neither or both of --config and a check; a check option given with
     /// --config (it belongs in the file); a config file that is refused.
     pub fn plan(&self) -> anyhow::Result<Plan> {
+        // The state directory before the config file has its say: the
+        // command line's, systemd's, or the default. The parsed config is
+        // kept there, and it is the service's unless the file names one.
+        let state_dir = match self.state_dir.clone().or_else(runtime_directory) {
+            Some(dir) => StateDir::given(dir),
+            None => state::default_dir(
+                // SAFETY: geteuid has no preconditions.
+                unsafe { libc::geteuid() },
+                std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+            ),
+        };
         let mut config_allow = None;
         let mut config_agent = None;
         let (checks, routes, config_statuses, config_read_timeout, config_state_dir, eager) =
@@ -394,14 +405,12 @@ impl Cli {
                 }
                 (Some(path), _) => {
                     self.refuse_check_options_with_config(path)?;
-                    // Serving keeps the parsed config between polls (in the
-                    // state directory the command line or systemd names, or
-                    // the default one); --check-config and gen always parse.
+                    // Serving keeps the parsed config between polls;
+                    // --check-config and gen always parse.
                     let c = if self.check_config || self.check.is_some() {
                         config::load(path)?
                     } else {
-                        let dir = self.state_dir.clone().or_else(runtime_directory);
-                        config::load_kept(path, &state_dir_or_default(dir))?
+                        config::load_kept(path, &state_dir)?
                     };
                     config_allow = c.allow;
                     config_agent = c.agent;
@@ -420,12 +429,12 @@ impl Cli {
             warning: self.warning_status.unwrap_or(defaults.warning),
             disabled: self.disabled_status.unwrap_or(defaults.disabled),
         };
-        let state_dir = state_dir_or_default(
-            self.state_dir
-                .clone()
-                .or(config_state_dir)
-                .or_else(runtime_directory),
-        );
+        // The command line's directory wins over the file's, the file's
+        // over systemd's and the default.
+        let state_dir = match (&self.state_dir, config_state_dir) {
+            (None, Some(dir)) => StateDir::given(dir),
+            _ => state_dir,
+        };
         let options = Options {
             limits: Limits {
                 read_timeout: self
@@ -501,18 +510,6 @@ impl Cli {
 
 /// `$RUNTIME_DIRECTORY`, as systemd sets it for `RuntimeDirectory=`; it may
 /// list several directories separated by ':', the first is ours.
-/// The directory given, or else the default one of this user's.
-fn state_dir_or_default(given: Option<PathBuf>) -> StateDir {
-    match given {
-        Some(dir) => StateDir::given(dir),
-        None => state::default_dir(
-            // SAFETY: geteuid has no preconditions.
-            unsafe { libc::geteuid() },
-            std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
-        ),
-    }
-}
-
 fn runtime_directory() -> Option<PathBuf> {
     let value = std::env::var_os("RUNTIME_DIRECTORY")?;
     let first = value.as_bytes().split(|&b| b == b':').next()?;

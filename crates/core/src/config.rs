@@ -109,7 +109,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// part of its start-up. What is kept is used only for the file as it is
 /// now (same inode, size, owner, mode, times) and this same binary, so the
 /// result is always what [`load`] would return; the file's own checks are
-/// made on every call. See [`snapshot`](self) in the source for the rules.
+/// made on every call. docs/config.md has the rules.
 ///
 /// # Errors
 /// As [`load`]. Nothing about the kept copy is an error: without a usable
