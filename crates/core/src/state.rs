@@ -183,20 +183,27 @@ pub fn open_private(path: &Path) -> Result<File, StateError> {
         path: path.to_owned(),
         source,
     })?;
-    let refuse = |why| StateError::Refused {
-        path: path.to_owned(),
-        why,
-    };
+    match refusal(&st) {
+        Some(why) => Err(StateError::Refused {
+            path: path.to_owned(),
+            why,
+        }),
+        None => Ok(file),
+    }
+}
+
+/// Why an opened file (as `fstat` saw it) is not a private file of ours:
+/// not a regular file, another user's, or not mode 0600. `None` when it is.
+pub(crate) fn refusal(st: &libc::stat) -> Option<&'static str> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err(refuse("not a regular file"));
+        Some("not a regular file")
+    } else if st.st_uid != crate::sys::euid() {
+        Some("owned by another user")
+    } else if st.st_mode & 0o777 != 0o600 {
+        Some("not mode 0600")
+    } else {
+        None
     }
-    if st.st_uid != crate::sys::euid() {
-        return Err(refuse("owned by another user"));
-    }
-    if st.st_mode & 0o777 != 0o600 {
-        return Err(refuse("not mode 0600"));
-    }
-    Ok(file)
 }
 
 /// A lock's kind.

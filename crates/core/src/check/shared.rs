@@ -111,10 +111,9 @@ impl<C: Check> Check for Cached<C> {
         // a refresher that could not write leaves the next one to refresh.
         match lock_before(&file, Lock::Exclusive, deadline) {
             Ok(true) => {
-                let record = read(&file);
-                if let Some(r) = record.as_ref().filter(|r| self.age(r) < self.ttl) {
+                if let Some(r) = read(&file).filter(|r| self.age(r) < self.ttl) {
                     unlock(&file);
-                    return Ok(self.served(r));
+                    return Ok(self.served(&r));
                 }
                 let result = self.inner.run(deadline);
                 if let Ok(verdict) = &result {

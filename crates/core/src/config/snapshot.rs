@@ -75,8 +75,8 @@ pub(super) struct Snapshot {
 
 impl Snapshot {
     /// The snapshot of the config at `path`, opened and `fstat`ed as `st`,
-    /// in `dir`; `None` when there can be none (the directory is refused,
-    /// or this binary cannot be identified).
+    /// in `dir`; `None` when there can be none (this binary cannot be
+    /// identified).
     pub(super) fn new(path: &Path, st: &libc::stat, dir: &StateDir) -> Option<Self> {
         let binary = binary_identity()?;
         let mut header = Vec::with_capacity(MAGIC.len() + 1 + binary.len() + 9 * 8);
@@ -124,10 +124,7 @@ impl Snapshot {
             .open(&self.file)
             .ok()?;
         let st = crate::sys::fstat(file.as_fd()).ok()?;
-        let ours = st.st_mode & libc::S_IFMT == libc::S_IFREG
-            && st.st_uid == crate::sys::euid()
-            && st.st_mode & 0o777 == 0o600;
-        if !ours || st.st_size as u64 > 2 * MAX_SIZE {
+        if state::refusal(&st).is_some() || st.st_size as u64 > 2 * MAX_SIZE {
             return None;
         }
         // Through `take`, which has no size hint: File's read_to_end would
