@@ -7,13 +7,13 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::activate::{activate_unit, SERVICE_UNITS};
 use support::client::{exchange, free_port};
 use support::http::Response;
-use support::procs::{require_program, stdout_of};
+use support::procs::{output_with_input, require_program, stdout_of};
 use support::tmp::TempDir;
 use support::xinetd::run_config;
 
@@ -214,19 +214,7 @@ fn haproxy_keepalived_and_k8s_accept_theirs() {
 
 /// MD5 through coreutils' md5sum, a reference independent of ours.
 fn md5_of(text: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("md5sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_input(&mut Command::new("md5sum"), text.as_bytes());
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .next()

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use support::http::Response;
 use support::inetd_health_bin;
-use support::procs::stdout_of;
+use support::procs::{output_with_input, stdout_of};
 use support::tmp::TempDir;
 
 fn cmd(args: &[&str]) -> Command {
@@ -596,28 +596,20 @@ fn no_stdin_or_stdout_is_a_system_failure_71() {
 /// reopened on /dev/null at start instead.
 #[test]
 fn a_closed_stderr_is_reopened_on_dev_null() {
-    let mut child = with_closed(
-        &[
-            "--show-output",
-            "exec",
-            "--",
-            "sh",
-            "-c",
-            "readlink /proc/$PPID/fd/2",
-        ],
-        &[2],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"GET / HTTP/1.0\r\n\r\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_input(
+        &mut with_closed(
+            &[
+                "--show-output",
+                "exec",
+                "--",
+                "sh",
+                "-c",
+                "readlink /proc/$PPID/fd/2",
+            ],
+            &[2],
+        ),
+        b"GET / HTTP/1.0\r\n\r\n",
+    );
     let r = Response::parse(&out.stdout).unwrap();
     assert_eq!(r.body_text(), "healthy: exit status 0\n/dev/null\n");
     assert_eq!(out.status.code(), Some(0));
