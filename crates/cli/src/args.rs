@@ -110,6 +110,12 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "check_config"])]
     pub listen: Option<SocketAddr>,
 
+    /// Length of the listening socket's queue of connections not yet
+    /// accepted, for --listen [default: the system's maximum,
+    /// net.core.somaxconn]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub backlog: Option<u32>,
+
     /// With --listen: connections served at once; more wait in the backlog
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_connections: u32,
@@ -342,6 +348,7 @@ impl Cli {
             disabled_status: None,
             listen: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            backlog: None,
             disable_file: None,
             cache_ttl: None,
             max_stale: None,
@@ -405,13 +412,7 @@ impl Cli {
                 }
                 (Some(path), _) => {
                     self.refuse_check_options_with_config(path)?;
-                    // Serving keeps the parsed config between polls;
-                    // --check-config and gen always parse.
-                    let c = if self.check_config || self.check.is_some() {
-                        config::load(path)?
-                    } else {
-                        config::load_kept(path, &state_dir)?
-                    };
+                    let c = config::load(path)?;
                     config_allow = c.allow;
                     config_agent = c.agent;
                     (

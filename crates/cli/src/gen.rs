@@ -74,6 +74,9 @@ pub struct Facts<'a> {
     pub allow: Vec<String>,
     /// The agent answers on the port.
     pub agent: bool,
+    /// The listen queue's length (`--backlog`, else the system's maximum):
+    /// what socket units write as `Backlog=`.
+    pub backlog: u32,
 }
 
 /// The files to write: (name, contents).

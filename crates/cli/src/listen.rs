@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
@@ -68,18 +68,37 @@ struct Ready {
 /// the socket would reset them. Past it the socket is closed regardless.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Binds `addr` (`--listen`) and serves it.
+/// The longest listen queue the kernel grants (`net.core.somaxconn`; a
+/// larger `listen(2)` backlog is cut to it), 4096 where it cannot be read
+/// (Linux's default since 5.4).
+pub fn system_backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n: &u32| n > 0)
+        .unwrap_or(4096)
+}
+
+/// Binds `addr` (`--listen`) with a queue of `backlog` connections (the
+/// system's maximum by default) and serves it.
 ///
 /// # Errors
 /// The address cannot be bound, or serving fails for good.
 pub fn bind_and_run(
     addr: SocketAddr,
+    backlog: Option<u32>,
     max_connections: u32,
     service: &Service,
     options: &Options,
     log: &Log,
 ) -> io::Result<i32> {
     let listener = TcpListener::bind(addr)?;
+    // std listens with a queue of 128: a crowd of pollers opening their
+    // connections at once overflows it, the kernel drops their SYNs, and
+    // each waits a second for the retransmit. Linux takes a second
+    // listen(2) on a listening socket as a new queue length.
+    let backlog = backlog.unwrap_or_else(system_backlog);
+    inetd_health::conn::set_backlog(listener.as_fd(), backlog)?;
     run(vec![listener], max_connections, service, options, log, None)
 }
 

@@ -190,7 +190,7 @@ fn run(
             .context("serving the sockets systemd passed"),
         ),
         (_, Some(addr)) => Some(
-            listen::bind_and_run(addr, cli.max_connections, &service, &options, &log)
+            listen::bind_and_run(addr, cli.backlog, cli.max_connections, &service, &options, &log)
                 .with_context(|| format!("serving on {addr}")),
         ),
         (Launch::Connection(fd), None) => {
@@ -317,6 +317,7 @@ fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
         service: &plan.service,
         allow,
         agent: serving_cli.agent || plan.service.agent().is_some(),
+        backlog: serving_cli.backlog.unwrap_or_else(listen::system_backlog),
     };
     match gen::generate(g, &facts).and_then(|files| gen::write(&files, g.output_dir.as_deref())) {
         Ok(()) => exit::OK,

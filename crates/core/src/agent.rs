@@ -18,7 +18,7 @@ use crate::render::{CheckResult, State};
 use crate::Deadline;
 
 /// How the agent answers.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSettings {
     /// The route whose checks the agent reports (`/` by default).
     pub route: String,

@@ -38,15 +38,13 @@ use toml::Spanned;
 use crate::render::Statuses;
 use crate::route::{Route, Routes, METRICS};
 use crate::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
-use crate::state::StateDir;
 
-mod snapshot;
 
 /// Largest config file read.
 const MAX_SIZE: u64 = 1 << 20;
 
 /// A config, checked.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The checks by name, in name order.
     pub checks: Vec<(String, Spec)>,
@@ -102,29 +100,6 @@ pub enum ConfigError {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let (file, st) = open_trusted(path)?;
     parse(&read_text(file, &st, path)?, path)
-}
-
-/// [`load`], keeping the parsed config in `dir` for the next process that
-/// loads the same file: a poll that finds it skips the parse, the largest
-/// part of its start-up. What is kept is used only for the file as it is
-/// now (same inode, size, owner, mode, times) and this same binary, so the
-/// result is always what [`load`] would return; the file's own checks are
-/// made on every call. docs/config.md has the rules.
-///
-/// # Errors
-/// As [`load`]. Nothing about the kept copy is an error: without a usable
-/// `dir`, the file is parsed.
-pub fn load_kept(path: &Path, dir: &StateDir) -> Result<Config, ConfigError> {
-    let (file, st) = open_trusted(path)?;
-    let Some(snapshot) = snapshot::Snapshot::new(path, &st, dir) else {
-        return parse(&read_text(file, &st, path)?, path);
-    };
-    if let Some(config) = snapshot.read() {
-        return Ok(config);
-    }
-    let config = parse(&read_text(file, &st, path)?, path)?;
-    snapshot.write(&config, std::time::SystemTime::now());
-    Ok(config)
 }
 
 /// Opens the config file and makes the checks [`load`] describes on it.

@@ -337,6 +337,16 @@ pub fn same_socket(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
     }
 }
 
+/// Sets the queue length of a listening socket (see `listen(2)`; Linux
+/// cuts it to `net.core.somaxconn`). Long-lived servers call it on the
+/// sockets they bind: std binds with a queue of 128.
+///
+/// # Errors
+/// What `listen(2)` says.
+pub fn set_backlog(fd: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
+    crate::sys::listen(fd, backlog)
+}
+
 /// The address of the socket's peer, from `getpeername(2)`.
 ///
 /// `None` for anything but a connected IPv4 or IPv6 socket (a pipe, a unix

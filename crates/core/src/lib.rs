@@ -42,8 +42,7 @@
 //! - [`spec`]: one description of a check ([`spec::Spec`]): the command line
 //!   and the config file both produce it; it builds the check with its
 //!   wrappers and names its state files.
-//! - [`config`]: the TOML config file, checked with line and column; its
-//!   parse kept between polls in the state directory ([`config::load_kept`]).
+//! - [`config`]: the TOML config file, checked with line and column.
 //! - [`allow`]: the address allowlist, on the kernel's peer address.
 //! - [`agent`]: HAProxy's agent-check on the same port: telling an agent
 //!   from an HTTP client, and its one-line answer.

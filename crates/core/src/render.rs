@@ -59,7 +59,7 @@ impl CheckResult {
 }
 
 /// The status codes a poller reads, where there is a choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Statuses {
     /// For a warning that takes traffic: 200, or 429 (Consul's warning).
     pub warning: u16,

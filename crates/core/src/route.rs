@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 pub const METRICS: &str = "/metrics";
 
 /// How paths map to checks (by index into the service's checks).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Routes {
     /// Every path runs these checks: the single-check command line, which
     /// has always answered any path.
@@ -22,7 +22,7 @@ pub enum Routes {
 }
 
 /// One route.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     /// The path, `/` or `/NAME[/NAME…]` without a trailing slash.
     pub path: String,

@@ -25,7 +25,7 @@ use crate::state::{self, StateDir};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What is checked, and how.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Kind {
     /// Run a program without a shell (see [`crate::check::exec`]).
@@ -76,7 +76,7 @@ impl Kind {
 }
 
 /// Where a database server is, and the option file with the account.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Server {
     /// The unix socket.
     pub socket: Option<PathBuf>,
@@ -89,7 +89,7 @@ pub struct Server {
 }
 
 /// The description of one check: its kind and every wrapper around it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
     /// What is checked.
     pub kind: Kind,
