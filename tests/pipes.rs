@@ -208,8 +208,10 @@ fn tcp_check_up_and_down() {
     );
 }
 
+/// Over pipes the kernel knows no peer: `peer=-`, and what the launcher's
+/// variable says is logged as the launcher's, never as the peer.
 #[test]
-fn peer_comes_from_the_super_servers_environment() {
+fn the_super_servers_peer_is_logged_as_the_launchers() {
     let req = b"GET / HTTP/1.0\r\n\r\n";
     for (var, value) in [
         ("REMOTE_HOST", "192.0.2.7"),
@@ -218,7 +220,7 @@ fn peer_comes_from_the_super_servers_environment() {
     ] {
         let out = over_pipes_env(&["exec", "--", "true"], req, &[(var, value)]);
         assert!(
-            stderr_text(&out).starts_with(&format!("inetd-health: peer={value} ")),
+            stderr_text(&out).starts_with(&format!("inetd-health: peer=- launcher_peer={value} ")),
             "{var}: {}",
             stderr_text(&out)
         );
@@ -390,7 +392,15 @@ fn once_prints_the_outcome_with_nagios_codes() {
             "CRITICAL: exit status 1 (",
         ),
         (
-            vec!["--once", "exec", "--nagios", "--", "sh", "-c", "echo 'W - x|a=1s;2'; exit 1"],
+            vec![
+                "--once",
+                "exec",
+                "--nagios",
+                "--",
+                "sh",
+                "-c",
+                "echo 'W - x|a=1s;2'; exit 1",
+            ],
             1,
             "WARNING: W - x (",
         ),
@@ -400,25 +410,54 @@ fn once_prints_the_outcome_with_nagios_codes() {
             "CRITICAL: exit status 2 (",
         ),
         (
-            vec!["--once", "exec", "--nagios", "--", "sh", "-c", "echo U; exit 3"],
+            vec![
+                "--once",
+                "exec",
+                "--nagios",
+                "--",
+                "sh",
+                "-c",
+                "echo U; exit 3",
+            ],
             3,
             "UNKNOWN: U (",
         ),
         (
-            vec!["--once", "--disable-file", "/etc/passwd/x", "exec", "--", "true"],
+            vec![
+                "--once",
+                "--disable-file",
+                "/etc/passwd/x",
+                "exec",
+                "--",
+                "true",
+            ],
             3,
-            "UNKNOWN: cannot check disable file /etc/passwd/x: not a directory (",
+            "UNKNOWN: cannot check the disable file (",
         ),
         (
             vec!["--once", "exec", "--", "/nonexistent/check"],
             3,
-            "UNKNOWN: check could not run: cannot start /nonexistent/check: no such file or directory (",
+            "UNKNOWN: check could not run: cannot start the program (",
         ),
     ] {
         let out = cmd(&args).stdin(Stdio::null()).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.starts_with(start), "{args:?}: {text}");
         assert_eq!(out.status.code(), Some(code), "{args:?}");
+        // Where the checker could not decide, the operator's terminal gets
+        // the detail (which file, which program, the system's reason).
+        if code == 3 && args.contains(&"true") {
+            assert!(
+                text.contains("disable file /etc/passwd/x: not a directory\n"),
+                "{text}"
+            );
+        }
+        if args.contains(&"/nonexistent/check") {
+            assert!(
+                text.contains("cannot start /nonexistent/check: no such file or directory"),
+                "{text}"
+            );
+        }
     }
     // Performance data is printed after a `|`, as plugins print it.
     let out = cmd(&[

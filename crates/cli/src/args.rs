@@ -477,6 +477,10 @@ impl Cli {
             }
         };
         if let Some(settings) = agent {
+            // The file's route was checked as it was read; the command
+            // line's, or the default `/` with a file's routes, here.
+            inetd_health::agent::check_route(service.routes(), &service.names(), &settings.route)
+                .map_err(|why| anyhow::anyhow!("{why}"))?;
             service = service.with_agent(settings);
         }
         Ok(Plan {

@@ -30,8 +30,27 @@ use inetd_health::agent::classify;
 use inetd_health::http::{HeadReader, ReadError, RequestHead};
 use inetd_health::{answer_agent, serve_head, serve_service_head, Options, Response, Service};
 
-use crate::log::Log;
+use crate::log::{Log, Peer};
 use crate::notify::Notifier;
+
+/// What the loop answers with.
+#[derive(Clone, Copy)]
+pub enum Serving<'a> {
+    /// The service's checks.
+    Service(&'a Service),
+    /// A service that could not be set up: every request gets a 500 with
+    /// this body (systemd `Accept=no` with a bad config), and no check runs.
+    Misconfigured(&'static str),
+}
+
+impl Serving<'_> {
+    fn agent_wait(&self) -> Option<std::time::Duration> {
+        match self {
+            Serving::Service(service) => service.agent().map(|a| a.wait),
+            Serving::Misconfigured(_) => None,
+        }
+    }
+}
 
 /// A connection whose head is still arriving.
 struct Pending {
@@ -93,6 +112,7 @@ pub fn bind_and_run(
     log: &Log,
 ) -> io::Result<i32> {
     let listener = TcpListener::bind(addr)?;
+    let service = Serving::Service(service);
     // std listens with a queue of 128: a crowd of pollers opening their
     // connections at once overflows it, the kernel drops their SYNs, and
     // each waits a second for the retransmit. Linux takes a second
@@ -109,7 +129,7 @@ pub fn bind_and_run(
 pub fn run(
     listeners: Vec<TcpListener>,
     max_connections: u32,
-    service: &Service,
+    service: Serving<'_>,
     options: &Options,
     log: &Log,
     notifier: Option<Notifier>,
@@ -165,8 +185,7 @@ pub fn run(
                         };
                         let Ok(job) = next else { break };
                         queued.fetch_sub(1, Ordering::SeqCst);
-                        work(job, options, service, log);
-                        let _ = (&wake).write_all(&[1]);
+                        give_back_slot(&wake, || work(job, options, service, log));
                     });
                 }
                 in_flight += 1;
@@ -312,8 +331,27 @@ pub fn run(
     })
 }
 
+/// Runs `job` and then gives its slot back (a byte on `wake`), whatever
+/// happens to it: a panic in a check (a bug) must not leave the loop
+/// counting a connection in flight for ever, which after
+/// `--max-connections` of them would stop all answers. The panic is
+/// logged (the panic hook) and the worker lives on; in the release build
+/// (`panic = "abort"`) a panic ends the process instead, and systemd's
+/// `Restart=on-failure` starts it again (docs/systemd.md).
+fn give_back_slot(wake: &UnixStream, job: impl FnOnce()) {
+    struct Slot<'a>(&'a UnixStream);
+    impl Drop for Slot<'_> {
+        fn drop(&mut self) {
+            let _ = (&*self.0).write_all(&[1]);
+        }
+    }
+    let _slot = Slot(wake);
+    // The connection is dropped (closed) by the unwind; the worker stays.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+}
+
 /// Answers one connection on a worker thread, and logs it.
-fn work(job: Ready, options: &Options, service: &Service, log: &Log) {
+fn work(job: Ready, options: &Options, service: Serving<'_>, log: &Log) {
     let Ready {
         stream,
         peer,
@@ -322,6 +360,21 @@ fn work(job: Ready, options: &Options, service: &Service, log: &Log) {
         late,
     } = job;
     let _ = stream.set_nonblocking(false);
+    let service = match service {
+        Serving::Service(service) => service,
+        Serving::Misconfigured(body) => {
+            let served = match job {
+                Job::Http(head) => serve_head(&mut &stream, &mut &stream, options, head, |_| {
+                    Response::text(500, body)
+                }),
+                // Never sniffed for (no agent without a service).
+                Job::Agent => return,
+            };
+            drop(stream);
+            log.connection(&Peer::kernel(peer.ip()), &served, accepted.elapsed());
+            return;
+        }
+    };
     let served = match job {
         Job::Agent => answer_agent(
             &mut &stream,
@@ -343,7 +396,7 @@ fn work(job: Ready, options: &Options, service: &Service, log: &Log) {
         ),
     };
     drop(stream);
-    log.connection(Some(&peer.ip().to_string()), &served, accepted.elapsed());
+    log.connection(&Peer::kernel(peer.ip()), &served, accepted.elapsed());
 }
 
 /// Accepts every connection waiting on `listener`.
@@ -353,7 +406,7 @@ fn accept_all(
     options: &Options,
     log: &Log,
     late: bool,
-    service: &Service,
+    service: Serving<'_>,
 ) {
     loop {
         match listener.accept() {
@@ -369,7 +422,7 @@ fn accept_all(
                     deadline: now + options.limits.read_timeout,
                     accepted: now,
                     late,
-                    agent_at: service.agent().map(|a| now + a.wait),
+                    agent_at: service.agent_wait().map(|wait| now + wait),
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -492,5 +545,38 @@ impl SignalFd {
             )
         };
         (n as usize == size).then_some(info.ssi_signo as i32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job that panics (a bug in a check) still gives its slot back: the
+    /// loop would otherwise count it in flight for ever, and after
+    /// --max-connections of them answer nothing more.
+    #[test]
+    fn a_panicking_job_gives_its_slot_back() {
+        let (loop_end, worker_end) = UnixStream::pair().unwrap();
+        loop_end.set_nonblocking(true).unwrap();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        give_back_slot(&worker_end, || panic!("a bug in a check"));
+        give_back_slot(&worker_end, || {});
+        std::panic::set_hook(previous);
+        let mut got = [0u8; 8];
+        let n = (&loop_end).read(&mut got).unwrap();
+        assert_eq!(&got[..n], [1, 1]);
+    }
+
+    #[test]
+    fn the_system_backlog_is_somaxconn() {
+        let want: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(system_backlog(), want);
+        assert!(want > 128, "somaxconn {want}");
     }
 }

@@ -12,6 +12,7 @@
 //! received it anyway.
 
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::time::Duration;
@@ -65,7 +66,7 @@ impl Log {
 
     /// Logs a served connection, except a silent one: a plain TCP check
     /// every second would otherwise fill the log with nothing.
-    pub fn connection(&self, peer: Option<&str>, served: &Served, took: Duration) {
+    pub fn connection(&self, peer: &Peer, served: &Served, took: Duration) {
         if served.ending == Ending::Silent {
             return;
         }
@@ -80,6 +81,11 @@ impl Log {
     /// Logs an informational line.
     pub fn info(&self, message: &str) {
         self.write(libc::LOG_INFO, message);
+    }
+
+    /// Logs a warning.
+    pub fn warning(&self, message: &str) {
+        self.write(libc::LOG_WARNING, message);
     }
 
     /// Logs an error.
@@ -125,11 +131,48 @@ fn send_to_syslog(path: &Path, line: &[u8]) -> io::Result<()> {
     }
 }
 
-/// `peer=… method=… path=… status=… reason="…" duration=… [detail="…"]`
+/// Who a connection came from, for the log.
+#[derive(Debug, Default)]
+pub struct Peer {
+    /// The kernel's address of the client (`getpeername`, `accept`): the
+    /// one access is decided on.
+    pub kernel: Option<IpAddr>,
+    /// What the launcher's environment says, where it says something else
+    /// (or the kernel could not say).
+    pub launcher: Option<String>,
+}
+
+impl Peer {
+    /// The kernel's address, and the launcher's where it differs.
+    pub fn new(kernel: Option<IpAddr>, launcher: Option<String>) -> Self {
+        let unmapped = |ip: IpAddr| match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let same = match (&kernel, &launcher) {
+            (Some(k), Some(l)) => l
+                .parse::<IpAddr>()
+                .is_ok_and(|l| unmapped(l) == unmapped(*k)),
+            _ => false,
+        };
+        Peer {
+            kernel: kernel.map(unmapped),
+            launcher: launcher.filter(|_| !same),
+        }
+    }
+
+    /// The kernel's address alone (the long-lived forms accept it).
+    pub fn kernel(ip: IpAddr) -> Self {
+        Peer::new(Some(ip), None)
+    }
+}
+
+/// `peer=… [launcher_peer=…] method=… path=… status=… reason="…"
+/// duration=… [detail="…"]`
 ///
 /// The detail (a check program's output, a server's message naming the
 /// account) is logged, never sent: logs are the operator's, bodies anyone's.
-pub fn connection_line(peer: Option<&str>, served: &Served, took: Duration) -> String {
+pub fn connection_line(peer: &Peer, served: &Served, took: Duration) -> String {
     let method = served.method.as_ref().map_or("-", |m| m.as_str());
     let path = served
         .target
@@ -138,9 +181,16 @@ pub fn connection_line(peer: Option<&str>, served: &Served, took: Duration) -> S
     let status = served
         .status
         .map_or_else(|| "-".to_owned(), |s| s.to_string());
+    let kernel = peer
+        .kernel
+        .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    let launcher = peer
+        .launcher
+        .as_deref()
+        .map(|l| format!(" launcher_peer={}", field(l, 64)))
+        .unwrap_or_default();
     let mut line = format!(
-        "peer={} method={} path={} status={} reason=\"{}\" duration={}",
-        field(peer.unwrap_or("-"), 64),
+        "peer={kernel}{launcher} method={} path={} status={} reason=\"{}\" duration={}",
         field(method, 16),
         path,
         status,
@@ -197,9 +247,10 @@ fn escaped(text: &str, max: usize, escape: impl Fn(char) -> bool) -> String {
     out
 }
 
-/// The client's address as the super-server reports it, for the log:
-/// xinetd sets `REMOTE_HOST`, tcpserver `TCPREMOTEIP`, systemd
-/// `REMOTE_ADDR`. Never used to decide access (`--allow` asks the kernel).
+/// The client's address as the super-server reports it, for the log
+/// beside the kernel's: xinetd sets `REMOTE_HOST`, tcpserver
+/// `TCPREMOTEIP`, systemd `REMOTE_ADDR`. Anyone who starts the program
+/// sets them as they like: never used to decide access, nor for `peer=`.
 pub fn peer_from_environment() -> Option<String> {
     ["REMOTE_HOST", "TCPREMOTEIP", "REMOTE_ADDR"]
         .iter()
@@ -233,6 +284,32 @@ mod tests {
 
         assert!(send_to_syslog(&dir.join("absent"), b"x").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_peer_is_the_kernels_and_the_launchers_only_beside_it() {
+        let served = Served {
+            method: None,
+            target: None,
+            status: Some(403),
+            reason: "peer 127.0.0.1 not allowed".into(),
+            ending: inetd_health::Ending::Rejected,
+            results: Vec::new(),
+        };
+        let line = |peer: Peer| connection_line(&peer, &served, Duration::ZERO);
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(line(Peer::new(Some(local), Some("10.9.9.9".into())))
+            .starts_with("peer=127.0.0.1 launcher_peer=10.9.9.9 method=- "));
+        // Where they agree (IPv4-mapped or not), one field.
+        for same in ["127.0.0.1", "::ffff:127.0.0.1"] {
+            assert!(line(Peer::new(Some(local), Some(same.into())))
+                .starts_with("peer=127.0.0.1 method=- "));
+        }
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(line(Peer::new(Some(mapped), None)).starts_with("peer=127.0.0.1 method=- "));
+        // The kernel cannot say (a pipe): the launcher's value, as such.
+        assert!(line(Peer::new(None, Some("a b".into())))
+            .starts_with("peer=- launcher_peer=a\\u{20}b method=- "));
     }
 
     #[test]

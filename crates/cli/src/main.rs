@@ -100,20 +100,20 @@ fn inetd_health_main(closed_std_fds: u32) -> i32 {
     let launch = activation::detect();
     let notifier = notify::Notifier::from_environment();
     let log = Log::for_this_process();
+    let launch = match launch {
+        Ok(launch) => launch,
+        Err(activation::BadActivation(why)) => {
+            log.error(&format!("socket activation: {why}"));
+            return exit::SYSTEM;
+        }
+    };
     match Cli::parse_args() {
         Ok(cli) => {
             let log = log.with_syslog_socket(&cli.syslog_socket);
             log.route_panics();
-            let launch = match launch {
-                Ok(launch) => launch,
-                Err(activation::BadActivation(why)) => {
-                    log.error(&format!("socket activation: {why}"));
-                    return exit::SYSTEM;
-                }
-            };
             run(cli, started, log, closed_std_fds, launch, notifier)
         }
-        Err(e) => usage_error(e, log),
+        Err(e) => usage_error(e, log, launch, notifier),
     }
 }
 
@@ -133,7 +133,7 @@ fn run(
     }
     let plan = match cli.plan() {
         Ok(plan) => plan,
-        Err(e) => return bad_configuration(&format!("{e:#}"), log),
+        Err(e) => return misconfigured(&format!("{e:#}"), log, launch, notifier),
     };
     if plan.eager {
         if let Err((name, why)) = plan.service.build_all() {
@@ -142,10 +142,17 @@ fn run(
             } else {
                 why
             };
-            return bad_configuration(&what, log);
+            return misconfigured(&what, log, launch, notifier);
         }
     }
     let (service, options) = (plan.service, plan.options);
+    if let Some(warning) = shared_state_warning(&service) {
+        if cli.check_config {
+            eprintln!("inetd-health: {warning}");
+        } else {
+            log.warning(&warning);
+        }
+    }
 
     if cli.check_config {
         let routes = match service.routes() {
@@ -168,10 +175,20 @@ fn run(
         let results = service.run(&all, std::time::SystemTime::now);
         let (text, code) = render::nagios(&results);
         print!("{text}");
-        // The detail is asked for per check; print it after the plugin lines.
-        for r in results.iter().filter(|r| r.show_output) {
+        // The detail is asked for per check; print it after the plugin
+        // lines. Where the checker could not decide (unknown), the detail
+        // is the operator's diagnosis (which file, which program, the
+        // system's error), and this is the operator's terminal or monitor:
+        // print it too.
+        let unknown =
+            |r: &&render::CheckResult| r.outcome.health() == inetd_health::check::Health::Unknown;
+        for r in results.iter().filter(|r| r.show_output || unknown(r)) {
             if let Some(detail) = &r.outcome.verdict.detail {
-                print!("{}", String::from_utf8_lossy(detail));
+                let text = String::from_utf8_lossy(detail);
+                print!("{text}");
+                if !text.is_empty() && !text.ends_with('\n') {
+                    println!();
+                }
             }
         }
         return code;
@@ -182,7 +199,7 @@ fn run(
             listen::run(
                 listeners,
                 cli.max_connections,
-                &service,
+                listen::Serving::Service(&service),
                 &options,
                 &log,
                 notifier,
@@ -190,8 +207,15 @@ fn run(
             .context("serving the sockets systemd passed"),
         ),
         (_, Some(addr)) => Some(
-            listen::bind_and_run(addr, cli.backlog, cli.max_connections, &service, &options, &log)
-                .with_context(|| format!("serving on {addr}")),
+            listen::bind_and_run(
+                addr,
+                cli.backlog,
+                cli.max_connections,
+                &service,
+                &options,
+                &log,
+            )
+            .with_context(|| format!("serving on {addr}")),
         ),
         (Launch::Connection(fd), None) => {
             // systemd Accept=yes with the connection on fd 3.
@@ -240,8 +264,9 @@ fn run(
 }
 
 /// Serves the one connection a launcher handed over, logs it, and returns
-/// the exit code. The kernel's address (`kernel_peer`) decides access; the
-/// launcher's variables only name the peer in the log.
+/// the exit code. The kernel's address (`kernel_peer`) decides access and
+/// is the log's `peer=`; the launcher's variable is logged beside it only
+/// where it says otherwise.
 fn serve_one<I, O>(
     input: &mut I,
     output: &mut O,
@@ -255,9 +280,9 @@ where
     I: inetd_health::Input + ?Sized,
     O: inetd_health::Output + ?Sized,
 {
-    let peer = log::peer_from_environment().or_else(|| kernel_peer.map(|ip| ip.to_string()));
     let served = serve_service(input, output, options, service, kernel_peer);
-    log.connection(peer.as_deref(), &served, started.elapsed());
+    let peer = log::Peer::new(kernel_peer, log::peer_from_environment());
+    log.connection(&peer, &served, started.elapsed());
     served.exit_code()
 }
 
@@ -309,6 +334,20 @@ fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
         .iter()
         .flat_map(|a| a.0.iter().map(ToString::to_string))
         .collect();
+    // The checks, for what they read at poll time: the config's, or the
+    // one of the command line.
+    let checks = match (&serving_cli.config, &serving_cli.check) {
+        (Some(path), _) => match inetd_health::config::load(path) {
+            Ok(config) => config.checks,
+            Err(e) => return bad_configuration(&e.to_string(), log),
+        },
+        (None, Some(command)) => {
+            gen::check_of(command, &g.check, serving_cli.disable_file.as_deref())
+                .into_iter()
+                .collect()
+        }
+        (None, None) => Vec::new(),
+    };
     let facts = gen::Facts {
         program,
         args: serving,
@@ -318,6 +357,8 @@ fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
         allow,
         agent: serving_cli.agent || plan.service.agent().is_some(),
         backlog: serving_cli.backlog.unwrap_or_else(listen::system_backlog),
+        config: serving_cli.config.clone(),
+        checks,
     };
     match gen::generate(g, &facts).and_then(|files| gen::write(&files, g.output_dir.as_deref())) {
         Ok(()) => exit::OK,
@@ -332,14 +373,21 @@ fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
 /// the message goes to syslog, and the client still gets a proper answer (a
 /// 500) instead of a usage text or a reset: the operator sees "500" in
 /// HAProxy and the reason in the system log.
-fn usage_error(e: clap::Error, log: Log) -> i32 {
+fn usage_error(
+    e: clap::Error,
+    log: Log,
+    launch: Launch,
+    notifier: Option<notify::Notifier>,
+) -> i32 {
     use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
     match e.kind() {
         DisplayHelp | DisplayVersion => {
             let _ = e.print();
             exit::OK
         }
-        _ if log.is_syslog() => bad_configuration(e.render().to_string().trim(), log),
+        _ if has_client(&log, &launch) => {
+            misconfigured(e.render().to_string().trim(), log, launch, notifier)
+        }
         _ => {
             let _ = e.print();
             exit::USAGE
@@ -347,15 +395,84 @@ fn usage_error(e: clap::Error, log: Log) -> i32 {
     }
 }
 
-fn bad_configuration(message: &str, log: Log) -> i32 {
+/// Whether a client waits for an answer: a connection handed over
+/// (stdin a socket, as under xinetd and tcpserver, or systemd's fd 3), or
+/// listening sockets from systemd. A terminal or a pipe gets the message
+/// alone.
+fn has_client(log: &Log, launch: &Launch) -> bool {
+    match launch {
+        Launch::Stdio => log.is_syslog() || inetd_health::conn::is_socket(std_fd(0)),
+        Launch::Connection(_) | Launch::Listeners(_) => true,
+    }
+}
+
+/// The body every client of a service that cannot be set up gets.
+const MISCONFIGURED: &str = "inetd-health is misconfigured: see the system log\n";
+
+/// Usage or a config that cannot be served: the reason goes to the log,
+/// and every client the launcher hands us gets a 500 (its request read
+/// first, the connection closed politely), never a reset or a silence.
+/// With systemd's listening sockets (`Accept=no`) that is every client
+/// until the service is stopped: a process that exited would be started
+/// again by the next connection, and fail again. Exits 64.
+fn misconfigured(
+    message: &str,
+    log: Log,
+    launch: Launch,
+    notifier: Option<notify::Notifier>,
+) -> i32 {
     log.error(&format!("bad usage: {message}"));
-    if log.is_syslog() {
-        serve(
-            &mut Fd::new(std_fd(0)),
-            &mut Fd::new(std_fd(1)),
-            &Default::default(),
-            |_| Response::text(500, "inetd-health is misconfigured: see the system log\n"),
-        );
+    if !has_client(&log, &launch) {
+        return exit::USAGE;
+    }
+    let answer = |_: &inetd_health::RequestHead| Response::text(500, MISCONFIGURED);
+    match launch {
+        Launch::Stdio => {
+            serve(
+                &mut Fd::new(std_fd(0)),
+                &mut Fd::new(std_fd(1)),
+                &Default::default(),
+                answer,
+            );
+        }
+        Launch::Connection(fd) => {
+            let stream = std::net::TcpStream::from(fd);
+            serve(&mut &stream, &mut &stream, &Default::default(), answer);
+        }
+        Launch::Listeners(listeners) => {
+            if let Err(e) = listen::run(
+                listeners,
+                1,
+                listen::Serving::Misconfigured(MISCONFIGURED),
+                &Default::default(),
+                &log,
+                notifier,
+            ) {
+                log.error(&format!("serving the sockets systemd passed: {e}"));
+                return exit::SYSTEM;
+            }
+        }
     }
     exit::USAGE
+}
+
+/// Run outside of `gen`'s and `doctor`'s reach of a launcher: the
+/// message, and a 500 if stdin is a client.
+fn bad_configuration(message: &str, log: Log) -> i32 {
+    misconfigured(message, log, Launch::Stdio, None)
+}
+
+/// The uid of `nobody` on Debian and most Linux systems (the kernel's
+/// overflow uid): compared, not looked up, as a static binary has no NSS.
+const NOBODY: u32 = 65534;
+
+/// A warning when a service whose checks share state (a cache, a cap)
+/// runs as `nobody`: every daemon running as nobody could forge its cached
+/// verdicts or hold its slots (docs/resilience.md).
+fn shared_state_warning(service: &inetd_health::Service) -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    (euid == NOBODY && service.shares_state()).then(|| {
+        "warning: running as nobody with a cache or cap: any program running as nobody can forge this service's cached verdicts; run it as a user of its own (inetd-health)".to_owned()
+    })
 }

@@ -39,6 +39,41 @@ impl Default for AgentSettings {
     }
 }
 
+/// Checks that `route` names checks to report: a route of `routes` (or
+/// one check of one, `/ROUTE/CHECK`), a path without a query. An agent
+/// route that selects nothing would answer every agent `down` while the
+/// HTTP routes pass, and could never `drain`: it is refused when the
+/// service is put together, not found out at 3 a.m.
+///
+/// # Errors
+/// Why the route cannot be the agent's, with the paths there are.
+pub fn check_route(
+    routes: &crate::route::Routes,
+    names: &[String],
+    route: &str,
+) -> Result<(), String> {
+    if !route.starts_with('/') || route.contains(['?', '#']) {
+        return Err(format!(
+            "agent-route {route:?}: a path like /ready, without a query"
+        ));
+    }
+    match crate::route::select(routes, names, route) {
+        Ok(selection) if !selection.metrics && !selection.checks.is_empty() => Ok(()),
+        _ => {
+            let paths = match routes {
+                crate::route::Routes::Any(_) => "any path".to_owned(),
+                crate::route::Routes::Table(table) => {
+                    let paths: Vec<&str> = table.iter().map(|r| r.path.as_str()).collect();
+                    paths.join(", ")
+                }
+            };
+            Err(format!(
+                "agent-route {route:?} is not a route (the routes are: {paths}): set agent-route to one"
+            ))
+        }
+    }
+}
+
 /// What a new connection turned out to be.
 #[derive(Debug)]
 pub enum Sniffed {
@@ -121,8 +156,12 @@ pub fn classify(bytes: &[u8]) -> Option<bool> {
 }
 
 /// The agent's line for `results` (the route's checks): a failure wins,
-/// then a disabled check, then a warning.
+/// then a disabled check, then a warning. `up` only when checks ran and
+/// passed: no check is `down`.
 pub fn line(results: &[CheckResult], settings: &AgentSettings) -> String {
+    if results.is_empty() {
+        return format!("down #{}\n", crate::render::NO_CHECK);
+    }
     let worst = crate::render::worst(results);
     match worst {
         State::Pass => "up ready 100%\n".into(),
@@ -187,6 +226,8 @@ mod tests {
             ..Verdict::unhealthy("disabled by operator (x exists)")
         };
         assert_eq!(line(&[result("a", disabled.clone())], &s), "drain\n");
+        // Up only when checks ran: none is down.
+        assert_eq!(line(&[], &s), "down #no check selected\n");
         assert_eq!(
             line(&[result("a", Verdict::unhealthy("exit status 2"))], &s),
             "down #exit status 2\n"

@@ -39,7 +39,6 @@ use crate::render::Statuses;
 use crate::route::{Route, Routes, METRICS};
 use crate::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
 
-
 /// Largest config file read.
 const MAX_SIZE: u64 = 1 << 20;
 
@@ -218,6 +217,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             path: "/".into(),
             checks: (0..checks.len()).collect(),
         }],
+        Some(table) if table.is_empty() => {
+            // Every path would be a 404, the `/` that pollers and `gen`
+            // point at included.
+            let span = text.find("[routes]").map_or(0..0, |at| at..at + 8);
+            return Err(at(
+                span,
+                "an empty [routes] table serves nothing: add a route, or remove the table (then / runs every check)".into(),
+            ));
+        }
         Some(table) => {
             let mut routes = Vec::new();
             for (path, names) in table {
@@ -269,16 +277,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let agent = match raw.agent.as_ref().map(|a| *a.get_ref()) {
         Some(true) => {
             let mut settings = crate::agent::AgentSettings::default();
-            if let Some(route) = &raw.agent_route {
-                let known = routes.iter().any(|r| &r.path == route.get_ref());
-                if !known {
-                    return Err(at(
-                        route.span(),
-                        format!("agent-route {:?} is not a route", route.get_ref()),
-                    ));
+            // The route written, or the default `/`, must exist.
+            let span = match &raw.agent_route {
+                Some(route) => {
+                    settings.route = route.get_ref().clone();
+                    route.span()
                 }
-                settings.route = route.get_ref().clone();
-            }
+                None => raw.agent.as_ref().map_or(0..0, Spanned::span),
+            };
+            let names: Vec<String> = checks.iter().map(|(n, _)| n.clone()).collect();
+            crate::agent::check_route(&Routes::Table(routes.clone()), &names, &settings.route)
+                .map_err(|why| at(span, why))?;
             if let Some(wait) = &raw.agent_wait {
                 settings.wait = wait.get_ref().0;
             }
@@ -820,6 +829,23 @@ nagios = true
                 "x.toml:1:1: a galera check needs defaults-extra-file (it reads the node's state over a login)",
             ),
             ("", "x.toml:1:1: no checks: add a [checks.NAME] table"),
+            (
+                "[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\n[routes]\n",
+                "x.toml:4:1: an empty [routes] table serves nothing: add a route, or remove the table (then / runs every check)",
+            ),
+            // The agent's default route must exist as much as a written one.
+            (
+                "agent = true\n[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\n[routes]\n\"/ready\" = [\"a\"]\n",
+                "x.toml:1:9: agent-route \"/\" is not a route (the routes are: /ready): set agent-route to one",
+            ),
+            (
+                "agent = true\nagent-route = \"/live\"\n[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\n[routes]\n\"/ready\" = [\"a\"]\n",
+                "x.toml:2:15: agent-route \"/live\" is not a route (the routes are: /ready): set agent-route to one",
+            ),
+            (
+                "agent = true\nagent-route = \"/ready?x=1\"\n[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\n[routes]\n\"/ready\" = [\"a\"]\n",
+                "x.toml:2:15: agent-route \"/ready?x=1\": a path like /ready, without a query",
+            ),
             ("[checks.a\n", "x.toml:1:10: "),
         ] {
             let got = parsed(text).unwrap_err();

@@ -77,17 +77,23 @@ impl Default for Statuses {
     }
 }
 
-/// The worst state of `results`; `Pass` for none.
+/// What an answer that ran no check says: nothing was decided, so nothing
+/// is healthy (`?exclude=` left no check of the route).
+pub const NO_CHECK: &str = "no check selected";
+
+/// The worst state of `results`; `Fail` for none: a selection that ran no
+/// check has decided nothing, and must never read as healthy.
 pub fn worst(results: &[CheckResult]) -> State {
     results
         .iter()
         .map(CheckResult::state)
         .max()
-        .unwrap_or(State::Pass)
+        .unwrap_or(State::Fail)
 }
 
-/// The status code: 503 when any check fails, else the disabled status when
-/// any is disabled, else the warning status when any warns, else 200.
+/// The status code: 503 when any check fails (or none ran), else the
+/// disabled status when any is disabled, else the warning status when any
+/// warns, else 200.
 pub fn status(results: &[CheckResult], statuses: &Statuses) -> u16 {
     match worst(results) {
         State::Pass => 200,
@@ -165,7 +171,10 @@ pub fn negotiate(query: Option<&str>, accept: Option<&str>) -> Result<Format, St
     Ok(best.map_or(Format::Text, |(_, f)| f))
 }
 
-/// Renders `results` in `format`.
+/// Renders `results` in `format`, with the route's status whatever the
+/// format: a poller that asks a health route for Prometheus text still
+/// reads 503 when a check fails. Only `/metrics` is always 200
+/// ([`render_metrics`]).
 pub fn render(
     format: Format,
     results: &[CheckResult],
@@ -175,7 +184,22 @@ pub fn render(
     match format {
         Format::Text => text(results, verbose, statuses),
         Format::Json { plain } => json(results, statuses, plain),
+        Format::Prometheus => prometheus_with_status(results, status(results, statuses)),
+    }
+}
+
+/// Renders `results` for `/metrics`: 200 in every format, since
+/// Prometheus counts any other status as a failed scrape and would lose
+/// the very series that say what failed.
+pub fn render_metrics(
+    format: Format,
+    results: &[CheckResult],
+    verbose: bool,
+    statuses: &Statuses,
+) -> Response {
+    match format {
         Format::Prometheus => prometheus(results),
+        other => render(other, results, verbose, statuses).with_status(200),
     }
 }
 
@@ -212,6 +236,9 @@ fn push_detail(body: &mut String, result: &CheckResult, indent: &str) {
 /// The summary of several checks, as the first (or last) line of a body.
 pub fn summary(results: &[CheckResult]) -> String {
     let n = results.len();
+    if n == 0 {
+        return format!("unknown: {NO_CHECK}");
+    }
     let count = |s: State| results.iter().filter(|r| r.state() == s).count();
     let checks = if n == 1 { "check" } else { "checks" };
     match worst(results) {
@@ -464,9 +491,14 @@ type Gauge = fn(&CheckResult) -> f64;
 /// disabled; the checks' facts (replica lag, Galera state); and their
 /// performance data by unit (`inetd_health_perfdata`, `…_seconds`,
 /// `…_bytes`, `…_ratio`, counters `…_total`), the datum's name in a
-/// `label` label. Always 200: Prometheus counts any other status as a
-/// failed scrape and would lose the very series that say what failed.
+/// `label` label. Always 200, as `/metrics` answers: Prometheus counts
+/// any other status as a failed scrape and would lose the very series that
+/// say what failed.
 pub fn prometheus(results: &[CheckResult]) -> Response {
+    prometheus_with_status(results, 200)
+}
+
+fn prometheus_with_status(results: &[CheckResult], status: u16) -> Response {
     let mut out = String::new();
     let family = |out: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -572,7 +604,7 @@ pub fn prometheus(results: &[CheckResult]) -> Response {
         }
         series(&mut out, &name, check, &labels, v);
     }
-    Response::with_body(200, PROMETHEUS_TEXT, out.into_bytes())
+    Response::with_body(status, PROMETHEUS_TEXT, out.into_bytes())
 }
 
 fn perfdata_unit_known(uom: &str) -> bool {
@@ -595,7 +627,8 @@ pub fn nagios(results: &[CheckResult]) -> (String, i32) {
         State::Disabled => 2,
         State::Fail => exit_code_of(r.outcome.health()).max(2),
     };
-    let code = results.iter().map(code_of).max().unwrap_or(0);
+    // No check decided nothing: UNKNOWN.
+    let code = results.iter().map(code_of).max().unwrap_or(3);
     let worst_word = word_of(match code {
         0 => Health::Healthy,
         1 => Health::Warning,
@@ -701,7 +734,9 @@ mod tests {
             )
         };
         assert_eq!(status(&[ok()], &s), 200);
-        assert_eq!(status(&[], &s), 200);
+        // A selection that ran nothing is not healthy.
+        assert_eq!(status(&[], &s), 503);
+        assert_eq!(status(&[], &consul), 503);
         assert_eq!(status(&[ok(), warn()], &s), 200);
         assert_eq!(status(&[ok(), warn()], &consul), 429);
         assert_eq!(status(&[ok(), disabled()], &s), 503);
@@ -714,6 +749,56 @@ mod tests {
         };
         assert_eq!(status(&[ok(), strict], &consul), 503);
         assert_eq!(status(&[result("u", Verdict::unknown("?"))], &consul), 503);
+    }
+
+    #[test]
+    fn no_check_selected_is_never_healthy_in_any_format() {
+        let s = Statuses::default();
+        let text = render(Format::Text, &[], false, &s);
+        assert_eq!(
+            (text.status(), body(&text).as_str()),
+            (503, "unknown: no check selected\n")
+        );
+        let verbose = render(Format::Text, &[], true, &s);
+        assert_eq!(
+            (verbose.status(), body(&verbose).as_str()),
+            (503, "unknown: no check selected\n")
+        );
+        assert_eq!(render(Format::Prometheus, &[], false, &s).status(), 503);
+        assert_eq!(
+            render(Format::Json { plain: false }, &[], false, &s).status(),
+            503
+        );
+        // /metrics alone is 200 whatever it holds.
+        assert_eq!(
+            render_metrics(Format::Prometheus, &[], false, &s).status(),
+            200
+        );
+        assert_eq!(nagios(&[]).1, 3);
+    }
+
+    #[test]
+    fn a_health_route_keeps_its_status_in_every_format() {
+        let s = Statuses::default();
+        let down = [result("a", Verdict::unhealthy("down"))];
+        for format in [
+            Format::Text,
+            Format::Json { plain: true },
+            Format::Prometheus,
+        ] {
+            assert_eq!(render(format, &down, false, &s).status(), 503, "{format:?}");
+            assert_eq!(
+                render_metrics(format, &down, false, &s).status(),
+                200,
+                "{format:?}"
+            );
+        }
+        let prom = render(Format::Prometheus, &down, false, &s);
+        assert!(body(&prom).contains("inetd_health_check_success{check=\"a\"} 0\n"));
+        assert_eq!(
+            body(&prom),
+            body(&render_metrics(Format::Prometheus, &down, false, &s))
+        );
     }
 
     #[test]
@@ -866,8 +951,13 @@ mod tests {
             head.contains("\r\nContent-Type: application/health+json\r\n"),
             "{head}"
         );
+        // No check ran: nothing passed (`?exclude=` of every check).
         let plain = json(&[], &Statuses::default(), true);
-        assert_eq!(body(&plain), "{\"status\":\"pass\",\"checks\":{}}\n");
+        assert_eq!(plain.status(), 503);
+        assert_eq!(
+            body(&plain),
+            "{\"status\":\"fail\",\"output\":\"unknown: no check selected\",\"checks\":{}}\n"
+        );
         let head = String::from_utf8(plain.encode(true, None)).unwrap();
         assert!(
             head.contains("\r\nContent-Type: application/json\r\n"),

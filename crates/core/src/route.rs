@@ -74,7 +74,12 @@ pub fn select(routes: &Routes, names: &[String], target: &str) -> Result<Selecti
         }
     }
     selection.checks = match routes {
-        Routes::Any(checks) => checks.clone(),
+        Routes::Any(checks) => {
+            // Any path runs the check, and /metrics serves it to
+            // Prometheus, as a config's /metrics does.
+            selection.metrics = normalise(path) == METRICS;
+            checks.clone()
+        }
         Routes::Table(table) => {
             let path = normalise(path);
             if let Some(route) = table.iter().find(|r| r.path == path) {
@@ -235,6 +240,9 @@ mod tests {
         for target in ["/", "/anything/at/all", "/metrics", "*"] {
             assert_eq!(select(&any, &names(), target).unwrap().checks, [0]);
         }
-        assert!(!select(&any, &names(), "/metrics").unwrap().metrics);
+        // /metrics runs it too, for Prometheus: as a config's does.
+        assert!(select(&any, &names(), "/metrics").unwrap().metrics);
+        assert!(select(&any, &names(), "/metrics/").unwrap().metrics);
+        assert!(!select(&any, &names(), "/").unwrap().metrics);
     }
 }

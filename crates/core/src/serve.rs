@@ -284,6 +284,15 @@ impl Service {
             .unwrap_or_default()
     }
 
+    /// Whether any check keeps state shared between processes (a cache or
+    /// a cap), which every program running as the service's user could
+    /// forge (docs/resilience.md).
+    pub fn shares_state(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.spec.cache_ttl.is_some() || e.spec.max_concurrent.is_some())
+    }
+
     /// The check names, in order.
     pub fn names(&self) -> Vec<String> {
         self.entries.iter().map(|e| e.name.clone()).collect()
@@ -471,6 +480,8 @@ where
     }
     let settings = service.agent.clone().unwrap_or_default();
     let names = service.names();
+    // A route that selects nothing (refused at load, see
+    // agent::check_route) runs nothing, and no check is a `down` line.
     let checks = match route::select(&service.routes, &names, &settings.route) {
         Ok(selection) => selection.checks,
         Err(_) => Vec::new(),
@@ -524,7 +535,11 @@ where
             }
         };
         results = service.run(&selection.checks, options.clock);
-        render::render(format, &results, selection.verbose, &service.statuses)
+        if selection.metrics {
+            render::render_metrics(format, &results, selection.verbose, &service.statuses)
+        } else {
+            render::render(format, &results, selection.verbose, &service.statuses)
+        }
     });
     if denied {
         served.ending = Ending::Rejected;
@@ -538,8 +553,9 @@ where
     } else if served.ending == Ending::Answered && served.status == Some(400) {
         served.ending = Ending::Rejected;
         served.reason = "unknown format".into();
-    } else if !results.is_empty() {
+    } else if served.ending == Ending::Answered {
         served.reason = match results.as_slice() {
+            [] => render::NO_CHECK.to_owned(),
             [one] => one.outcome.reason().to_owned(),
             several => render::summary(several),
         };

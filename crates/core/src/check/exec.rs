@@ -83,12 +83,19 @@ impl ExecCheck {
 impl Check for ExecCheck {
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
         let done = process::run(&self.argv, deadline, self.capture_limit)?;
+        // Perfdata labels a plugin repeated: the log's detail says which
+        // were dropped.
+        let mut repeated = None;
         let verdict = match (done.ending, self.convention) {
             (Ending::Exited(0), Convention::ExitZero) => Verdict::healthy("exit status 0"),
             (Ending::Exited(n), Convention::ExitZero) => {
                 Verdict::unhealthy(format!("exit status {n}"))
             }
-            (Ending::Exited(n), Convention::Nagios) => plugin_verdict(n, &done.output),
+            (Ending::Exited(n), Convention::Nagios) => {
+                let (verdict, note) = plugin_verdict(n, &done.output);
+                repeated = note;
+                verdict
+            }
             (Ending::Signaled(s), _) => Verdict::unhealthy(format!("killed by signal {s}")),
             (Ending::TimedOut, _) => Verdict::unhealthy(format!(
                 "timed out after {}, check killed",
@@ -99,13 +106,18 @@ impl Check for ExecCheck {
         if done.truncated {
             detail.extend_from_slice(b"\n[output truncated]\n");
         }
+        if let Some(repeated) = &repeated {
+            detail.extend_from_slice(repeated.as_bytes());
+        }
         Ok(verdict.with_detail(detail))
     }
 }
 
 /// A plugin's verdict: its exit code read the Nagios way, its status text
 /// as the reason (one printable line, bounded), its performance data kept.
-fn plugin_verdict(code: i32, output: &[u8]) -> Verdict {
+/// The second value notes the performance data labels that were repeated
+/// (the later data dropped), for the detail.
+fn plugin_verdict(code: i32, output: &[u8]) -> (Verdict, Option<String>) {
     let health = health_of_exit_code(code);
     let parsed = PluginOutput::parse(output);
     let text: String = parsed
@@ -123,7 +135,13 @@ fn plugin_verdict(code: i32, output: &[u8]) -> Verdict {
     };
     let mut verdict = Verdict::new(health, reason);
     verdict.perfdata = parsed.perfdata;
-    verdict
+    let note = (!parsed.repeated.is_empty()).then(|| {
+        format!(
+            "\n[performance data labels repeated, later values dropped: {}]\n",
+            parsed.repeated.join(", ")
+        )
+    });
+    (verdict, note)
 }
 
 #[cfg(test)]

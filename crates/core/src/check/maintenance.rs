@@ -43,11 +43,17 @@ impl<C: Check> Check for Maintenance<C> {
                 ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.inner.run(deadline),
-            Err(e) => Ok(Verdict::unknown(format!(
-                "cannot check disable file {}: {}",
-                self.path.display(),
-                crate::io_reason(&e)
-            ))),
+            // Which file, and the system's reason, go to the log's detail.
+            Err(e) => Ok(
+                Verdict::unknown("cannot check the disable file").with_detail(
+                    format!(
+                        "cannot check disable file {}: {}",
+                        self.path.display(),
+                        crate::io_reason(&e)
+                    )
+                    .into_bytes(),
+                ),
+            ),
         }
     }
 }
@@ -99,13 +105,18 @@ mod tests {
             .run(Deadline::after(Duration::from_secs(1)))
             .unwrap();
         assert_eq!(
-            (v.health, v.reason),
-            (
-                Health::Unknown,
+            (v.health, v.reason.as_str()),
+            (Health::Unknown, "cannot check the disable file")
+        );
+        // Which file, and why, only in the detail (the log's).
+        assert_eq!(
+            v.detail.as_deref(),
+            Some(
                 format!(
                     "cannot check disable file {}: not a directory",
                     path.display()
                 )
+                .as_bytes()
             )
         );
         assert_eq!(runs.get(), 0);

@@ -261,6 +261,22 @@ pub enum CheckError {
     },
 }
 
+impl CheckError {
+    /// What a body or an agent line may say of this error: no program
+    /// path, host name or system error text (those go to the log's detail,
+    /// from the error's `Display`).
+    pub fn public_reason(&self) -> &'static str {
+        use crate::process::ProcessError;
+        match self {
+            CheckError::Process(ProcessError::NoProgram) => "no program given",
+            CheckError::Process(ProcessError::Spawn { .. }) => "cannot start the program",
+            CheckError::Process(_) => "cannot supervise the program",
+            CheckError::BadTarget { .. } => "bad target: expected HOST:PORT",
+            CheckError::Resolve { .. } => "cannot resolve the target",
+        }
+    }
+}
+
 /// A health check.
 ///
 /// Implementations do their blocking work by `deadline` at the latest and
@@ -327,7 +343,8 @@ pub fn run_check<C: Check + ?Sized>(check: &C, deadline: Deadline) -> Outcome {
             elapsed,
         },
         Err(e) => Outcome {
-            verdict: Verdict::unknown(format!("check could not run: {e}")),
+            verdict: Verdict::unknown(format!("check could not run: {}", e.public_reason()))
+                .with_detail(e.to_string().into_bytes()),
             error: Some(e),
             elapsed,
         },
@@ -439,7 +456,12 @@ mod tests {
         assert_eq!(r.status(), 503);
         assert_eq!(
             r.body(),
-            b"unknown: check could not run: bad target \"x\": expected HOST:PORT\n"
+            b"unknown: check could not run: bad target: expected HOST:PORT\n"
+        );
+        // The target as written only in the detail (the log's).
+        assert_eq!(
+            o.verdict.detail.as_deref(),
+            Some(&b"bad target \"x\": expected HOST:PORT"[..])
         );
     }
 

@@ -143,8 +143,13 @@ impl fmt::Display for PerfData {
 pub struct PluginOutput {
     /// The status text: the first line, before any `|`, trimmed.
     pub text: String,
-    /// Every performance datum, from the first line and the long text.
+    /// Every performance datum, from the first line and the long text,
+    /// each label once.
     pub perfdata: Vec<PerfData>,
+    /// Labels written more than once, whose later data were dropped: two
+    /// data of one label would be two identical Prometheus series (which
+    /// Prometheus silently collapses) and two JSON keys alike.
+    pub repeated: Vec<String>,
 }
 
 impl PluginOutput {
@@ -166,13 +171,25 @@ impl PluginOutput {
                 perf.push(p.to_owned());
             }
         }
+        let mut perfdata: Vec<PerfData> = Vec::new();
+        let mut repeated: Vec<String> = Vec::new();
+        for datum in perf
+            .iter()
+            .flat_map(|p| split_items(p))
+            .filter_map(|i| PerfData::parse(&i))
+        {
+            if perfdata.iter().any(|p| p.label == datum.label) {
+                if !repeated.contains(&datum.label) {
+                    repeated.push(datum.label);
+                }
+            } else {
+                perfdata.push(datum);
+            }
+        }
         PluginOutput {
             text: text.trim().to_owned(),
-            perfdata: perf
-                .iter()
-                .flat_map(|p| split_items(p))
-                .filter_map(|i| PerfData::parse(&i))
-                .collect(),
+            perfdata,
+            repeated,
         }
     }
 }
@@ -361,13 +378,26 @@ mod tests {
             PluginOutput::parse(b"CRITICAL: forced\n"),
             PluginOutput {
                 text: "CRITICAL: forced".into(),
-                perfdata: vec![]
+                perfdata: vec![],
+                repeated: vec![],
             }
         );
         assert_eq!(PluginOutput::parse(b""), PluginOutput::default());
         // Long text without any `|` carries no data.
         let out = PluginOutput::parse(b"OK\nline=2 is text\n");
         assert!(out.perfdata.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_label_written_twice_keeps_its_first_value() {
+        let out = PluginOutput::parse(b"OK | a=1 b=2 a=3\nlong text | 'b'=4 c=5\n");
+        let data: Vec<(&str, Option<f64>)> = out
+            .perfdata
+            .iter()
+            .map(|p| (p.label.as_str(), p.value))
+            .collect();
+        assert_eq!(data, [("a", Some(1.0)), ("b", Some(2.0)), ("c", Some(5.0))]);
+        assert_eq!(out.repeated, ["a", "b"]);
     }
 
     #[test]

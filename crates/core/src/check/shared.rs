@@ -23,7 +23,12 @@ const MAGIC: &str = "inetd-health-state 2";
 /// The verdict for our own state failing: the checker, not the backend,
 /// is broken, and it cannot tell whether the backend is up.
 fn checker_failure(e: &StateError) -> Verdict {
-    Verdict::unknown(format!("checker failure: {e}"))
+    // The path, uids and system error go to the log's detail only.
+    let public = match e {
+        StateError::Directory { .. } => "checker failure: state directory unusable",
+        _ => "checker failure: state file unusable",
+    };
+    Verdict::unknown(public).with_detail(e.to_string().into_bytes())
 }
 
 /// Serves a recent outcome from a state file instead of running the check.
@@ -543,14 +548,13 @@ mod tests {
             .run(Deadline::after(Duration::from_secs(1)))
             .unwrap();
         assert_eq!(
-            (v.health, v.reason),
-            (
-                Health::Unknown,
-                format!(
-                    "checker failure: state file {}: refused: not mode 0600",
-                    loose.display()
-                )
-            )
+            (v.health, v.reason.as_str()),
+            (Health::Unknown, "checker failure: state file unusable")
+        );
+        // The path and why: the log's detail, not the body's reason.
+        assert_eq!(
+            v.detail.as_deref(),
+            Some(format!("state file {}: refused: not mode 0600", loose.display()).as_bytes())
         );
         let (check, _) = counting(Verdict::healthy("ok"), 0);
         std::fs::create_dir(d.join("c.slot0")).unwrap();
@@ -558,20 +562,117 @@ mod tests {
             .run(Deadline::after(Duration::from_secs(1)))
             .unwrap();
         assert_eq!(v.health, Health::Unknown);
-        assert!(
-            v.reason.starts_with("checker failure: state file "),
-            "{}",
-            v.reason
-        );
+        assert_eq!(v.reason, "checker failure: state file unusable");
         let (check, _) = counting(Verdict::healthy("ok"), 0);
         let v = Capped::new(check, StateDir::private(d.join("missing/dir")), "c", 1)
             .run(Deadline::after(Duration::from_secs(1)))
             .unwrap();
         assert_eq!(v.health, Health::Unknown);
-        assert!(
-            v.reason.starts_with("checker failure: state directory "),
-            "{}",
-            v.reason
+        assert_eq!(v.reason, "checker failure: state directory unusable");
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn as_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root {
+            // Only root can hand a file to someone else; CI runs as root.
+            eprintln!("not root: cannot make a file owned by another user; not tested");
+        }
+        root
+    }
+
+    /// The clock of [`a_healthy_record_planted_by_another_user_is_never_served`].
+    fn planted_clock() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(2_000)
+    }
+
+    /// A fresh, healthy record at the very path the cache uses, mode 0600:
+    /// served while it is ours (so it is a record the cache would take),
+    /// refused once another user owns it. Whoever owns the file could
+    /// write any verdict into it; a down backend must not be answered
+    /// "healthy" because of it.
+    #[test]
+    fn a_healthy_record_planted_by_another_user_is_never_served() {
+        if !as_root() {
+            return;
+        }
+        let d = dir("planted");
+        let path = d.join("s.state");
+        let planted = Record {
+            at: planted_clock() - Duration::from_secs(1),
+            verdict: Verdict::healthy("planted"),
+        };
+        std::fs::write(&path, encode(&planted)).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let (check, runs) = counting(Verdict::unhealthy("the real check: down"), 0);
+        let cache = cached(check, &d, Duration::from_secs(60), Duration::from_secs(60))
+            .with_clock(planted_clock);
+        let deadline = || Deadline::after(Duration::from_secs(2));
+
+        // Ours: a valid, fresh record, served without running the check.
+        let v = cache.run(deadline()).unwrap();
+        assert_eq!(
+            (v.health, v.reason.as_str()),
+            (Health::Healthy, "planted (cached, 1.00s old)")
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+
+        // The same bytes owned by another user: never served.
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        for _ in 0..2 {
+            let v = cache.run(deadline()).unwrap();
+            assert_eq!(
+                (v.health, v.reason.as_str()),
+                (Health::Unknown, "checker failure: state file unusable")
+            );
+            assert_eq!(
+                v.detail.as_deref(),
+                Some(
+                    format!(
+                        "state file {}: refused: owned by another user",
+                        path.display()
+                    )
+                    .as_bytes()
+                )
+            );
+        }
+        // Refused, not repaired: the check did not run, nothing was written.
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        assert_eq!(std::fs::read(&path).unwrap(), encode(&planted));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A slot file of another user's is refused too: its owner could hold
+    /// its lock, or leave it free, whatever our own checks do.
+    #[test]
+    fn a_slot_file_of_another_user_is_refused() {
+        if !as_root() {
+            return;
+        }
+        let d = dir("slot-owner");
+        let slot = d.join("c.slot0");
+        drop(open_private(&slot).unwrap());
+        std::os::unix::fs::chown(&slot, Some(65534), Some(65534)).unwrap();
+        let (check, runs) = counting(Verdict::healthy("ok"), 0);
+        let v = Capped::new(check, StateDir::given(&d), "c", 2)
+            .run(Deadline::after(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(
+            (v.health, v.reason.as_str()),
+            (Health::Unknown, "checker failure: state file unusable")
+        );
+        assert_eq!(
+            v.detail.as_deref(),
+            Some(
+                format!(
+                    "state file {}: refused: owned by another user",
+                    slot.display()
+                )
+                .as_bytes()
+            )
         );
         assert_eq!(runs.load(Ordering::SeqCst), 0);
         std::fs::remove_dir_all(&d).unwrap();

@@ -63,6 +63,12 @@ impl Response {
         self.status
     }
 
+    /// The same response with another status code.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
     /// The body.
     pub fn body(&self) -> &[u8] {
         &self.body
