@@ -318,3 +318,113 @@ fn under_systemd_socket_activation_the_log_line_goes_to_stderr() {
     assert!(logged, "stderr: {text}");
     assert!(text.contains(" detail=\"private-output\""), "{text}");
 }
+
+// --- The state files' owner ---------------------------------------------------------
+
+/// `--cache-ttl 60s --state-dir D` over a check that fails and counts its
+/// runs. A healthy record, fresh, mode 0600, at the very path of the
+/// service's state file but owned by another user (65534) is not served:
+/// whoever owns the file could write any verdict into it. The poll answers
+/// 503 `checker failure: state file unusable` (the log's detail names the
+/// refusal), the check does not run, the file is left as it is. Handed back to the service's user, the same bytes are served: the
+/// record is one the cache takes, and only its owner kept it out.
+#[test]
+fn a_healthy_record_planted_by_another_user_is_not_served_under_xinetd() {
+    let dir = TempDir::new("planted");
+    let runs = dir.join("runs");
+    std::fs::write(&runs, "").unwrap();
+    let script = dir.script("down", &format!("echo run >> {}\nexit 1", runs.display()));
+    let state_dir = dir.join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let args = [
+        "--cache-ttl",
+        "60s",
+        "--state-dir",
+        state_dir.to_str().unwrap(),
+        "exec",
+        "--",
+        script.to_str().unwrap(),
+    ];
+    let xinetd = Xinetd::start_with(dir, Path::new(support::inetd_health_bin()), &args);
+    let run_count = || std::fs::read_to_string(&runs).unwrap().lines().count();
+
+    // The first poll runs the check and leaves the state file, named by
+    // the check's identity.
+    let r = get(&xinetd);
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (503, "unhealthy: exit status 1\n")
+    );
+    assert_eq!(run_count(), 1);
+    let files: Vec<PathBuf> = std::fs::read_dir(&state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = &files[0];
+    assert!(
+        file.to_str().unwrap().ends_with(".state"),
+        "{}",
+        file.display()
+    );
+
+    // Replaced by another user's healthy record, written as the cache
+    // writes its own (crates/core/src/check/shared.rs, `encode`).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let record = format!(
+        "inetd-health-state 2\n{}.{:09}\nhealthy\nplanted\n\n\n-\n",
+        now.as_secs(),
+        now.subsec_nanos()
+    );
+    std::fs::remove_file(file).unwrap();
+    std::fs::write(file, &record).unwrap();
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(file, Some(65534), Some(65534)).unwrap();
+
+    for _ in 0..2 {
+        let r = get(&xinetd);
+        r.assert_standard_headers();
+        assert_eq!(
+            (r.status, r.body_text().as_str()),
+            (503, "unknown: checker failure: state file unusable\n")
+        );
+    }
+    // Why, in the log's detail: over a pipe (the same service, so the same
+    // state file) the log line goes to stderr.
+    let poll = support::procs::output_with_input(
+        Command::new(support::inetd_health_bin()).args(args),
+        GET,
+    );
+    assert!(
+        poll.stdout.starts_with(b"HTTP/1.1 503 "),
+        "{}",
+        String::from_utf8_lossy(&poll.stdout)
+    );
+    let log = String::from_utf8_lossy(&poll.stderr);
+    assert!(
+        log.contains(" status=503 reason=\"checker failure: state file unusable\" ")
+            && log.contains(&format!(
+                " detail=\"state file {}: refused: owned by another user\"",
+                file.display()
+            )),
+        "{log}"
+    );
+    assert_eq!(run_count(), 1, "the check ran on a refused state file");
+    let meta = std::fs::symlink_metadata(file).unwrap();
+    assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, 65534));
+    assert_eq!(std::fs::read_to_string(file).unwrap(), record);
+
+    // The same bytes owned by the service's user (root here) are served:
+    // the planted record was valid and fresh, refused for its owner alone.
+    std::os::unix::fs::chown(file, Some(0), Some(0)).unwrap();
+    let r = get(&xinetd);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.body_text().starts_with("healthy: planted (cached, "),
+        "{r:?}"
+    );
+    assert_eq!(run_count(), 1);
+}

@@ -433,6 +433,43 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// A 0600 regular file that another user owns is not ours: whoever owns
+    /// it could write a verdict into it (or hold its lock), so it is refused,
+    /// named, and left as it is. The same file owned by us is accepted.
+    #[test]
+    fn a_private_file_owned_by_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            // Only root can hand a file to someone else; CI runs as root.
+            eprintln!("not root: cannot make a file owned by another user; not tested");
+            return;
+        }
+        let d = dir("file-owner");
+        let p = d.join("theirs.state");
+        drop(open_private(&p).unwrap());
+        std::fs::write(&p, "their record").unwrap();
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert!(meta.is_file());
+        assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, 0));
+        // Ours: accepted.
+        open_private(&p).unwrap();
+
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, 65534));
+        let e = open_private(&p).unwrap_err();
+        assert!(matches!(e, StateError::Refused { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("state file {}: refused: owned by another user", p.display())
+        );
+        // Refused, not repaired: neither taken over nor truncated.
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, 65534));
+        assert_eq!(std::fs::read(&p).unwrap(), b"their record");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn keys_are_stable_and_distinct() {
         assert_eq!(key(b""), "cbf29ce484222325");
