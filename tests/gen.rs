@@ -7,10 +7,10 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::activate::{activate_unit, SERVICE_UNITS};
+use support::activate::{activate_unit, exec_start, exec_start_parsed, SERVICE_UNITS};
 use support::client::{exchange, free_port};
 use support::http::Response;
 use support::procs::{output_with_input, require_program, stdout_of};
@@ -20,9 +20,45 @@ use support::xinetd::run_config;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const GET: &[u8] = b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// The user `gen` writes by default.
+const USER: &str = "inetd-health";
+
+/// The system user `inetd-health`, created as the Debian package's
+/// postinst would when it is missing (the package test may have purged
+/// it). gen refuses a user that does not exist, and the default one is
+/// what these tests serve as: the glue users get is the glue tested.
+/// Left in place: creating it again is a no-op, for the package too.
+fn ensure_user() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if id_of(USER, "-u").is_some() {
+            return;
+        }
+        let out = Command::new(require_program("adduser"))
+            .args(["--system", "--group", "--no-create-home", USER])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "adduser: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// `id FLAG USER` (`-u`, `-g`), or `None` if there is no such user.
+fn id_of(user: &str, flag: &str) -> Option<u32> {
+    let out = Command::new("id").args([flag, user]).output().unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+}
+
 /// A world-readable directory with a copy of the binary (the generated
-/// xinetd stanza runs it as `nobody`) and a config of two passing checks.
+/// launchers run it as the `inetd-health` user) and a config of two
+/// passing checks, mode 0644.
 fn setup() -> (TempDir, PathBuf, PathBuf) {
+    ensure_user();
     let dir = TempDir::new("gen");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("inetd-health");
@@ -45,6 +81,33 @@ fn gen(bin: &Path, config: &Path, args: &[&str]) -> String {
             .args(["--config", config.to_str().unwrap(), "gen"])
             .args(args),
     )
+}
+
+/// `bin ARGS`, expected to fail: its output.
+fn refused(bin: &Path, args: &[&str]) -> Output {
+    let out = Command::new(bin).args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "{args:?} wrote {:?}", out.stdout);
+    out
+}
+
+/// A private xinetd on a generated stanza (written for `port`), logging
+/// into `dir`: the status of a GET of /ready.
+fn serve_stanza(dir: &TempDir, stanza: &str, port: u16) -> u16 {
+    let conf = format!(
+        "defaults\n{{\n\tlog_type = FILE {}\n\tlog_on_success = PID EXIT\n}}\n{stanza}",
+        dir.join("xinetd.log").display()
+    );
+    let mut process = run_config(dir, &conf, port);
+    let status = answers(port);
+    process.stop();
+    status
 }
 
 fn answers(port: u16) -> u16 {
@@ -75,14 +138,13 @@ fn xinetd_stanza_is_sized_for_the_pollers_and_serves() {
     // 20 polls a second: cps well above, instances for 4.5 s of them twice.
     assert!(stanza.contains("\tcps             = 80 5\n"), "{stanza}");
     assert!(stanza.contains("\tinstances       = 180\n"), "{stanza}");
-    assert!(stanza.contains("\tuser            = nobody\n"), "{stanza}");
-    let conf = format!(
-        "defaults\n{{\n\tlog_type = FILE {}\n\tlog_on_success = PID EXIT\n}}\n{stanza}",
-        dir.join("xinetd.log").display()
+    assert!(
+        stanza.contains("\tuser            = inetd-health\n"),
+        "{stanza}"
     );
-    let mut process = run_config(&dir, &conf, port);
-    assert_eq!(answers(port), 200);
-    process.stop();
+    assert!(stanza.contains("\tgroups          = yes\n"), "{stanza}");
+    // The config is 0644 root: the user reads it, and the service answers.
+    assert_eq!(serve_stanza(&dir, &stanza, port), 200);
 }
 
 #[test]
@@ -129,6 +191,8 @@ fn haproxy_keepalived_and_k8s_accept_theirs() {
     );
     let with_agent = stdout_of(Command::new(&bin).args([
         "--agent",
+        "--agent-route",
+        "/ready",
         "--config",
         config.to_str().unwrap(),
         "gen",
@@ -205,7 +269,9 @@ fn haproxy_keepalived_and_k8s_accept_theirs() {
     let tcpserver = gen(&bin, &config, &["tcpserver"]);
     assert!(
         tcpserver.contains(&format!(
-            "tcpserver -RHl0 -c 16 127.0.0.1 9200 {} --config ",
+            "tcpserver -RHl0 -u {} -g {} -c 16 127.0.0.1 9200 {} --config ",
+            id_of(USER, "-u").unwrap(),
+            id_of(USER, "-g").unwrap(),
             bin.canonicalize().unwrap().display()
         )),
         "{tcpserver}"
@@ -270,5 +336,531 @@ fn gen_with_a_config_keeps_the_serving_options_given() {
     assert!(
         stanza.contains("\tonly_from       = 127.0.0.1/32\n"),
         "{stanza}"
+    );
+}
+
+// --- The user, and what it must reach --------------------------------------
+
+/// The written glue runs the service as `inetd-health`, with its group,
+/// never as `nobody` and never as a dynamic user; `--user` chooses another.
+#[test]
+fn the_default_user_is_ours_never_nobody() {
+    let (dir, bin, config) = setup();
+    let stanza = gen(&bin, &config, &["xinetd"]);
+    assert!(
+        stanza.contains("\tuser            = inetd-health\n"),
+        "{stanza}"
+    );
+    assert!(
+        stanza.contains("\tgroup           = inetd-health\n"),
+        "{stanza}"
+    );
+    assert!(!stanza.contains("nobody"), "{stanza}");
+
+    let units = dir.join("units");
+    gen(
+        &bin,
+        &config,
+        &["systemd", "--output-dir", units.to_str().unwrap()],
+    );
+    for (unit, _) in SERVICE_UNITS {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        assert!(
+            text.contains("\nUser=inetd-health\nGroup=inetd-health\n"),
+            "{unit}: {text}"
+        );
+        assert!(
+            !text.contains("DynamicUser") && !text.contains("nobody"),
+            "{unit}: {text}"
+        );
+    }
+
+    let tcpserver = gen(&bin, &config, &["tcpserver"]);
+    let ids = format!(
+        " -u {} -g {} ",
+        id_of(USER, "-u").unwrap(),
+        id_of(USER, "-g").unwrap()
+    );
+    assert!(tcpserver.contains(&ids), "{ids} not in {tcpserver}");
+
+    // Another user, asked for.
+    let stanza = gen(&bin, &config, &["xinetd", "--user", "nobody"]);
+    assert!(stanza.contains("\tuser            = nobody\n"), "{stanza}");
+    let other = dir.join("other");
+    gen(
+        &bin,
+        &config,
+        &[
+            "systemd",
+            "--user",
+            "nobody",
+            "--output-dir",
+            other.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(other.join("inetd-health@.service")).unwrap();
+    assert!(text.contains("\nUser=nobody\nGroup=nogroup\n"), "{text}");
+
+    // A user that does not exist: how to make it, or choose another.
+    let out = refused(
+        &bin,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "gen",
+            "xinetd",
+            "--user",
+            "no-such-user-here",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("inetd-health: gen: user no-such-user-here does not exist")
+            && err.contains("adduser --system --group no-such-user-here")
+            && err.contains("--user"),
+        "{err}"
+    );
+}
+
+/// A config only root can read is refused for every launcher, naming the
+/// file, the user and what to do; nothing is written.
+#[test]
+fn a_config_the_user_cannot_read_is_refused() {
+    let (dir, bin, config) = setup();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let units = dir.join("units");
+    for args in [
+        vec!["xinetd"],
+        vec!["systemd", "--output-dir", units.to_str().unwrap()],
+        vec!["tcpserver"],
+    ] {
+        let mut all = vec!["--config", config.to_str().unwrap(), "gen"];
+        all.extend(&args);
+        let out = refused(&bin, &all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let expected = format!(
+            "inetd-health: gen: user inetd-health cannot read {}, the config file (mode 0600, owner root, group root): chgrp inetd-health {0} and chmod g+r {0}, or give gen --user NAME\n",
+            config.display()
+        );
+        assert_eq!(err, expected, "{args:?}");
+    }
+    assert!(!units.exists(), "units written for a refused gen");
+
+    // A directory on the way that the user cannot search.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let out = refused(
+        &bin,
+        &["--config", config.to_str().unwrap(), "gen", "xinetd"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("user inetd-health cannot reach ")
+            && err.contains(&format!(
+                "no search (x) permission on {}",
+                dir.path().display()
+            )),
+        "{err}"
+    );
+}
+
+/// Readable through the group (0640 root:inetd-health): accepted, and the
+/// real xinetd on the stanza answers 200 as the user.
+#[test]
+fn a_config_readable_through_the_group_serves() {
+    let (dir, bin, config) = setup();
+    let gid = id_of(USER, "-g").unwrap();
+    std::os::unix::fs::chown(&config, Some(0), Some(gid)).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let port = free_port();
+    let stanza = gen(&bin, &config, &["xinetd", "--port", &port.to_string()]);
+    assert_eq!(serve_stanza(&dir, &stanza, port), 200, "{stanza}");
+}
+
+/// What the checks use at poll time is checked too: a database check's
+/// option file, an exec check's program, a disable file's directory; from
+/// a config and from the check after `--`.
+#[test]
+fn what_the_checks_use_is_checked_too() {
+    let (dir, bin, _config) = setup();
+    let private = dir.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let option_file = dir.join("monitor.cnf");
+    std::fs::write(&option_file, "[client]\nuser = monitor\n").unwrap();
+    std::fs::set_permissions(&option_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let program = dir.script("check", "exit 0");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    let option = option_file.to_str().unwrap();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            words(&["gen", "xinetd", "--", "mariadb", "--defaults-extra-file", option]),
+            format!("user inetd-health cannot read {option}, check mariadb's defaults-extra-file (mode 0600"),
+        ),
+        (
+            words(&["gen", "systemd", "--output-dir", dir.join("u").to_str().unwrap(), "--", "galera", &format!("--defaults-extra-file={option}")]),
+            format!("user inetd-health cannot read {option}, check galera's defaults-extra-file"),
+        ),
+        (
+            words(&["gen", "xinetd", "--", "exec", "--", program.to_str().unwrap()]),
+            format!("user inetd-health cannot run {}, check exec's program (mode 0700", program.display()),
+        ),
+        (
+            words(&["--disable-file", private.join("off").to_str().unwrap(), "gen", "xinetd", "--", "tcp", "127.0.0.1:1"]),
+            format!("no search (x) permission on {}", private.display()),
+        ),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = refused(&bin, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&expected), "{args:?}: {expected} not in {err}");
+    }
+
+    // The same in a config file, named after its check.
+    let config = dir.join("db.toml");
+    std::fs::write(
+        &config,
+        format!("[checks.db]\nkind = \"mariadb\"\ndefaults-extra-file = \"{option}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = refused(
+        &bin,
+        &["--config", config.to_str().unwrap(), "gen", "xinetd"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot read {option}, check db's defaults-extra-file"
+        )),
+        "{err}"
+    );
+    // Readable through the group, as the option file's own rules want it.
+    std::os::unix::fs::chown(&option_file, Some(0), Some(id_of(USER, "-g").unwrap())).unwrap();
+    std::fs::set_permissions(&option_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    gen(&bin, &config, &["xinetd"]);
+}
+
+fn words(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+// --- Arguments each launcher can carry --------------------------------------
+
+/// An argument with a space: xinetd cannot carry it (refused, with the
+/// reason), systemd quotes it and the check receives it whole.
+#[test]
+fn an_argument_with_a_space_is_refused_for_xinetd_and_quoted_for_systemd() {
+    let (dir, bin, _config) = setup();
+    let check = ["--", "exec", "--", "/bin/sh", "-c", "exit 0"];
+    let mut args = vec!["gen", "xinetd"];
+    args.extend(check);
+    let out = refused(&bin, &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("inetd-health: gen: xinetd cannot pass the argument \"exit 0\": server_args is split on white space")
+            && err.contains("config file"),
+        "{err}"
+    );
+
+    let units = dir.join("units");
+    let mut args = vec!["gen", "systemd", "--output-dir", units.to_str().unwrap()];
+    args.extend(check);
+    stdout_of(Command::new(&bin).args(&args));
+    for (unit, flags) in SERVICE_UNITS {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        assert!(text.contains(" -c \"exit 0\""), "{text}");
+        let (mut process, port) = activate_unit(&dir, &text, flags);
+        assert_eq!(answers(port), 200, "{unit}");
+        process.stop();
+    }
+}
+
+/// What systemd would expand or split (`%` specifiers, `$` variables,
+/// quotes, backslashes, a lone `;`, an empty argument, a tab) reaches the
+/// check unchanged: its program compares its arguments with a copy the
+/// test wrote into a file, out of systemd's reach, and passes only when
+/// they are equal.
+#[test]
+fn percent_dollar_and_quotes_reach_the_check_unchanged() {
+    let (dir, bin, _config) = setup();
+    let tricky = [
+        "50%",
+        "%n",
+        "a%%b",
+        "$HOME",
+        "${PATH}",
+        "x$$y",
+        "say \"hi\"",
+        "it's",
+        "back\\slash",
+        ";",
+        "",
+        "tab\there",
+    ];
+    let expected: String = tricky.iter().map(|a| format!("[{a}]")).collect();
+    std::fs::write(dir.join("expected"), &expected).unwrap();
+    let compare = dir.script(
+        "compare",
+        &format!(
+            "printf '[%s]' \"$@\" | cmp -s - {}",
+            dir.join("expected").display()
+        ),
+    );
+    let units = dir.join("units");
+    let mut args = vec![
+        "gen",
+        "systemd",
+        "--output-dir",
+        units.to_str().unwrap(),
+        "--",
+        "exec",
+        "--",
+        compare.to_str().unwrap(),
+    ];
+    args.extend(tricky);
+    stdout_of(Command::new(&bin).args(&args));
+    let analyze = require_program("systemd-analyze");
+    for (unit, flags) in SERVICE_UNITS {
+        let out = Command::new(&analyze)
+            .arg("verify")
+            .arg(units.join(unit))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{unit}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        let argv = exec_start(&text);
+        let at = argv
+            .iter()
+            .position(|a| a == compare.to_str().unwrap())
+            .unwrap();
+        assert_eq!(argv[at + 1..at + 1 + tricky.len()], tricky, "{text}");
+        let (mut process, port) = activate_unit(&dir, &text, flags);
+        assert_eq!(answers(port), 200, "{unit}: {text}");
+        process.stop();
+    }
+
+    // The comparison can fail: one argument off is a 503.
+    let mut args = vec![
+        "gen",
+        "systemd",
+        "--output-dir",
+        units.to_str().unwrap(),
+        "--",
+        "exec",
+        "--",
+        compare.to_str().unwrap(),
+    ];
+    args.extend(&tricky[1..]);
+    stdout_of(Command::new(&bin).args(&args));
+    let text = std::fs::read_to_string(units.join("inetd-health@.service")).unwrap();
+    let (mut process, port) = activate_unit(&dir, &text, &["--accept", "--inetd"]);
+    assert_eq!(answers(port), 503, "{text}");
+    process.stop();
+}
+
+/// The ExecStart= reader of tests/support reads a generated unit as
+/// systemd itself does: systemd's test mode (`systemd --user --test`,
+/// which must run as a user other than root) loads the units and dumps
+/// each command as it stored it. The one step it does not show,
+/// `$$` becoming `$` when the command starts, is systemd.service(5)'s
+/// "To pass a literal dollar sign, use $$".
+#[test]
+fn the_exec_start_reader_reads_as_systemd_does() {
+    let (dir, bin, _config) = setup();
+    let units = dir.join("units");
+    let tricky = [
+        "50%",
+        "%n",
+        "$HOME",
+        "${PATH}",
+        "say \"hi\"",
+        "it's",
+        "back\\slash",
+        ";",
+        "",
+        "tab\there",
+        "bell\x07",
+        "a;b",
+        "é",
+    ];
+    let mut args = vec![
+        "gen",
+        "systemd",
+        "--output-dir",
+        units.to_str().unwrap(),
+        "--",
+        "exec",
+        "--",
+        "/bin/true",
+    ];
+    args.extend(tricky);
+    stdout_of(Command::new(&bin).args(&args));
+    for unit in std::fs::read_dir(&units).unwrap() {
+        let unit = unit.unwrap().path();
+        std::fs::set_permissions(&unit, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::set_permissions(&units, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (unit, instance) in [
+        ("inetd-health@.service", "inetd-health@x.service"),
+        ("inetd-health-daemon.service", "inetd-health-daemon.service"),
+    ] {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        let ours = exec_start_parsed(&text);
+        let systemds = systemd_command_line(&dir, &units, instance);
+        assert_eq!(ours, systemds, "{text}");
+        // And the stored words hold the arguments once expanded.
+        let argv = exec_start(&text);
+        let at = argv.iter().position(|a| a == "/bin/true").unwrap();
+        assert_eq!(argv[at + 1..at + 1 + tricky.len()], tricky, "{text}");
+    }
+}
+
+/// The command of `unit` as systemd 252 stores it: the "Command Line:" of
+/// `systemd --user --test --unit=UNIT`'s dump, run as `nobody`, with
+/// `units` first on its unit path.
+fn systemd_command_line(dir: &TempDir, units: &Path, unit: &str) -> Vec<String> {
+    let home = dir.join("systemd-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::os::unix::fs::chown(&home, id_of("nobody", "-u"), None).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = Command::new(require_program("setpriv"))
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "/lib/systemd/systemd",
+        ])
+        .args([
+            "--user",
+            "--test",
+            "--no-pager",
+            "--log-level=warning",
+            "--log-target=console",
+        ])
+        .arg(format!("--unit={unit}"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &home)
+        // The trailing ':' keeps the default directories (the targets the
+        // unit's default dependencies name).
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "systemd --test: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let section = dump
+        .split("-> Unit ")
+        .find(|s| s.starts_with(&format!("{unit}:")))
+        .unwrap_or_else(|| panic!("{unit} not in the dump:\n{dump}"));
+    let line = section
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Command Line: "))
+        .unwrap_or_else(|| panic!("no command line for {unit}:\n{section}"));
+    shell_words(line)
+}
+
+/// Words as systemd's `quote_command_line` writes them: bare, or in
+/// double quotes with `\` before `"`, `\`, `` ` ``, `$` and C escapes
+/// (`\n`, `\t`, octal `\NNN`) for control characters.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut bytes = line.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if b == b' ' {
+            continue;
+        }
+        let mut word = Vec::new();
+        if b != b'"' {
+            word.push(b);
+            while let Some(&c) = bytes.peek().filter(|&&c| c != b' ') {
+                word.push(c);
+                bytes.next();
+            }
+        } else {
+            loop {
+                match bytes.next().expect("unterminated quote") {
+                    b'"' => break,
+                    b'\\' => match bytes.next().expect("trailing backslash") {
+                        b'a' => word.push(7),
+                        b'b' => word.push(8),
+                        b'f' => word.push(12),
+                        b'n' => word.push(b'\n'),
+                        b'r' => word.push(b'\r'),
+                        b't' => word.push(b'\t'),
+                        b'v' => word.push(11),
+                        d @ b'0'..=b'7' => {
+                            let rest: Vec<u8> = (0..2).map(|_| bytes.next().unwrap()).collect();
+                            let text = format!("{}{}", d as char, String::from_utf8(rest).unwrap());
+                            word.push(u8::from_str_radix(&text, 8).unwrap());
+                        }
+                        c => word.push(c),
+                    },
+                    c => word.push(c),
+                }
+            }
+        }
+        words.push(String::from_utf8(word).unwrap());
+    }
+    words
+}
+
+// --- Socket units -----------------------------------------------------------
+
+/// Both socket units' listen queue is --backlog, by default the system's
+/// maximum; the service is not given --backlog (systemd owns the socket).
+#[test]
+fn socket_units_carry_the_backlog() {
+    let (dir, bin, config) = setup();
+    let given = dir.join("given");
+    stdout_of(
+        Command::new(&bin)
+            .args(["--backlog", "77", "--config"])
+            .arg(&config)
+            .args(["gen", "systemd", "--output-dir", given.to_str().unwrap()]),
+    );
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap();
+    let default = dir.join("default");
+    gen(
+        &bin,
+        &config,
+        &["systemd", "--output-dir", default.to_str().unwrap()],
+    );
+    for (units, backlog) in [(&given, "77"), (&default, somaxconn.trim())] {
+        for socket in ["inetd-health.socket", "inetd-health-daemon.socket"] {
+            let text = std::fs::read_to_string(units.join(socket)).unwrap();
+            assert!(
+                text.contains(&format!("\nBacklog={backlog}\n")),
+                "{socket}: Backlog={backlog} not in {text}"
+            );
+        }
+        for (unit, _) in SERVICE_UNITS {
+            let text = std::fs::read_to_string(units.join(unit)).unwrap();
+            assert!(!text.contains("--backlog"), "{unit}: {text}");
+        }
+    }
+    // The units stay valid with it.
+    let analyze = require_program("systemd-analyze");
+    let out = Command::new(&analyze)
+        .arg("verify")
+        .arg(given.join("inetd-health.socket"))
+        .arg(given.join("inetd-health-daemon.socket"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -294,11 +294,18 @@ fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
     // when there is no config.
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let before_gen = raw.iter().position(|a| a == "gen").unwrap_or(raw.len());
-    let serving: Vec<String> = raw[..before_gen]
-        .iter()
-        .chain(g.check.iter())
-        .cloned()
-        .collect();
+    // `--backlog N` sizes the socket units' Backlog=: the launcher owns the
+    // listening socket, so the service is not given it.
+    let mut serving: Vec<String> = Vec::with_capacity(before_gen + g.check.len());
+    let mut given = raw[..before_gen].iter();
+    while let Some(arg) = given.next() {
+        if arg == "--backlog" {
+            given.next();
+        } else if !arg.starts_with("--backlog=") {
+            serving.push(arg.clone());
+        }
+    }
+    serving.extend(g.check.iter().cloned());
     let parsed;
     let serving_cli = match (&cli.config, g.check.is_empty()) {
         (Some(_), true) => cli,
@@ -356,7 +363,7 @@ fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
         service: &plan.service,
         allow,
         agent: serving_cli.agent || plan.service.agent().is_some(),
-        backlog: serving_cli.backlog.unwrap_or_else(listen::system_backlog),
+        backlog: cli.backlog.unwrap_or_else(listen::system_backlog),
         config: serving_cli.config.clone(),
         checks,
     };
