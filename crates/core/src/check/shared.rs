@@ -31,6 +31,17 @@ fn checker_failure(e: &StateError) -> Verdict {
     Verdict::unknown(public).with_detail(e.to_string().into_bytes())
 }
 
+/// `verdict`, run without the cache because its state file was refused,
+/// with the refusal at the end of its detail (the log's).
+fn uncached(mut verdict: Verdict, refused: &StateError) -> Verdict {
+    let mut detail = verdict.detail.take().unwrap_or_default();
+    if !detail.is_empty() && !detail.ends_with(b"\n") {
+        detail.push(b'\n');
+    }
+    detail.extend_from_slice(format!("[{refused}: ignored, the check ran uncached]").as_bytes());
+    verdict.with_detail(detail)
+}
+
 /// Serves a recent outcome from a state file instead of running the check.
 #[derive(Debug)]
 pub struct Cached<C> {
@@ -92,6 +103,14 @@ impl<C: Check> Check for Cached<C> {
         }
         let file = match open_private(&self.path) {
             Ok(f) => f,
+            // A file we would not have written (another user's, a link, a
+            // loose mode) is never read: whoever could write it could
+            // forge a healthy record. It is ignored, and the check runs,
+            // uncached; the log's detail says why. The poll is answered
+            // with what the backend really is, not a checker failure.
+            Err(e @ StateError::Refused { .. }) => {
+                return self.inner.run(deadline).map(|v| uncached(v, &e));
+            }
             Err(e) => return state_error(e),
         };
         // Fresh enough: served under the shared lock, the common case.
@@ -543,19 +562,35 @@ mod tests {
         std::fs::write(&loose, "").unwrap();
         std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .unwrap();
-        let (check, runs) = counting(Verdict::healthy("ok"), 0);
+        // A state file we would not have written is ignored: the check
+        // runs uncached, and the log's detail says why.
+        let (check, runs) = counting(Verdict::unhealthy("down"), 0);
         let v = cached(check, &d, Duration::from_secs(1), Duration::from_secs(1))
             .run(Deadline::after(Duration::from_secs(1)))
             .unwrap();
-        assert_eq!(
-            (v.health, v.reason.as_str()),
-            (Health::Unknown, "checker failure: state file unusable")
-        );
-        // The path and why: the log's detail, not the body's reason.
+        assert_eq!((v.health, v.reason.as_str()), (Health::Unhealthy, "down"));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert_eq!(
             v.detail.as_deref(),
-            Some(format!("state file {}: refused: not mode 0600", loose.display()).as_bytes())
+            Some(
+                format!(
+                    "[state file {}: refused: not mode 0600: ignored, the check ran uncached]",
+                    loose.display()
+                )
+                .as_bytes()
+            )
         );
+        // The cache's directory unusable: the checker's failure.
+        let (check, _) = counting(Verdict::healthy("ok"), 0);
+        let v = cached(
+            check,
+            &d.join("missing/dir"),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .run(Deadline::after(Duration::from_secs(1)))
+        .unwrap();
+        assert_eq!(v.health, Health::Unknown, "{}", v.reason);
         let (check, _) = counting(Verdict::healthy("ok"), 0);
         std::fs::create_dir(d.join("c.slot0")).unwrap();
         let v = Capped::new(check, StateDir::given(&d), "c", 1)
@@ -569,7 +604,8 @@ mod tests {
             .unwrap();
         assert_eq!(v.health, Health::Unknown);
         assert_eq!(v.reason, "checker failure: state directory unusable");
-        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        // Only the uncached run above: none where the checker failed.
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -590,9 +626,9 @@ mod tests {
 
     /// A fresh, healthy record at the very path the cache uses, mode 0600:
     /// served while it is ours (so it is a record the cache would take),
-    /// refused once another user owns it. Whoever owns the file could
-    /// write any verdict into it; a down backend must not be answered
-    /// "healthy" because of it.
+    /// ignored once another user owns it, and the check really runs.
+    /// Whoever owns the file could write any verdict into it; a down
+    /// backend must not be answered "healthy" because of it.
     #[test]
     fn a_healthy_record_planted_by_another_user_is_never_served() {
         if !as_root() {
@@ -620,27 +656,28 @@ mod tests {
         );
         assert_eq!(runs.load(Ordering::SeqCst), 0);
 
-        // The same bytes owned by another user: never served.
+        // The same bytes owned by another user: never served; the check
+        // runs, every poll (nothing can be kept in that file).
         std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-        for _ in 0..2 {
+        for n in 1..=2 {
             let v = cache.run(deadline()).unwrap();
             assert_eq!(
                 (v.health, v.reason.as_str()),
-                (Health::Unknown, "checker failure: state file unusable")
+                (Health::Unhealthy, "the real check: down")
             );
             assert_eq!(
                 v.detail.as_deref(),
                 Some(
                     format!(
-                        "state file {}: refused: owned by another user",
+                        "[state file {}: refused: owned by another user: ignored, the check ran uncached]",
                         path.display()
                     )
                     .as_bytes()
                 )
             );
+            assert_eq!(runs.load(Ordering::SeqCst), n);
         }
-        // Refused, not repaired: the check did not run, nothing was written.
-        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        // Ignored, not repaired: nothing was written over it.
         assert_eq!(std::fs::read(&path).unwrap(), encode(&planted));
         std::fs::remove_dir_all(&d).unwrap();
     }
