@@ -1,12 +1,17 @@
 //! `doctor` against what it is for: the seed's shell scripts under a real
 //! xinetd (the reset, the wrong length), our own service (nothing wrong),
-//! an xinetd with `cps = 5 10` (the shutdown), a body with a timestamp (the
-//! unstable digest), a service answering 405 to OPTIONS.
+//! an xinetd with `cps = 5 10` and one with xinetd's compiled-in `cps`
+//! (the shutdown), a body with a timestamp (the unstable digest), a service
+//! answering 405 to OPTIONS, one with no `/` route (a 404 for HAProxy's
+//! default `OPTIONS /`), a port nothing listens on.
 
 mod support;
 
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use support::client::free_port;
 use support::mariadb::Mariadb;
@@ -110,27 +115,175 @@ fn a_405_for_options_fails_haproxys_default_check() {
     );
 }
 
-/// xinetd with `cps = 5 10`: the burst finds the service gone dark.
-#[test]
-fn a_low_cps_shuts_the_service_down_under_a_burst() {
-    let dir = TempDir::new("doctor-cps");
+/// A private xinetd serving `inetd-health exec -- /bin/true` on a free
+/// loopback port, with `cps` as given: none at all (neither in `defaults`
+/// nor in the service) leaves xinetd's compiled-in `cps = 50 10`.
+/// [`Xinetd`] always sets `cps`, hence a config of our own.
+fn xinetd_with_cps(dir: &TempDir, cps: Option<&str>) -> (u16, support::procs::ProcessGuard) {
     let port = free_port();
+    let cps = cps.map_or_else(String::new, |c| format!("\tcps = {c}\n"));
     let conf = format!(
         "defaults\n{{\n\tlog_type = FILE {log}\n}}\n\
          service doctor-cps\n{{\n\ttype = UNLISTED\n\tport = {port}\n\tbind = 127.0.0.1\n\
          \tsocket_type = stream\n\tprotocol = tcp\n\twait = no\n\tuser = root\n\
-         \tserver = {bin}\n\tserver_args = exec -- /bin/true\n\tcps = 5 10\n\
+         \tserver = {bin}\n\tserver_args = exec -- /bin/true\n{cps}\
          \tinstances = UNLIMITED\n\tper_source = UNLIMITED\n\tflags = REUSE\n\tdisable = no\n}}\n",
         log = dir.join("xinetd.log").display(),
         bin = support::inetd_health_bin(),
     );
-    let mut process = run_config(&dir, &conf, port);
+    let cps_lines = conf
+        .lines()
+        .filter(|l| l.trim_start().starts_with("cps"))
+        .count();
+    assert_eq!(cps_lines, usize::from(!cps.is_empty()), "{conf}");
+    (port, run_config(dir, &conf, port))
+}
+
+/// xinetd with `cps = 5 10`: the burst finds the service gone dark.
+#[test]
+fn a_low_cps_shuts_the_service_down_under_a_burst() {
+    let dir = TempDir::new("doctor-cps");
+    let (port, mut process) = xinetd_with_cps(&dir, Some("5 10"));
     let out = doctor(port, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
-        t.contains("service stopped answering after") && t.contains("xinetd cps"),
+        t.contains("the service stopped answering after")
+            && t.contains("this looks like xinetd's `cps` limit"),
         "{t}"
     );
     process.stop();
+}
+
+/// xinetd's compiled-in `cps = 50 10` (no `cps` line anywhere): the burst
+/// opens its 150 connections at once, as a fleet of pollers does; xinetd
+/// answers 50, shuts the service down for 10 s, and doctor says so, waits
+/// for it to come back, and polls on.
+#[test]
+fn xinetds_default_cps_shuts_the_service_down_under_a_burst() {
+    let dir = TempDir::new("doctor-default-cps");
+    let (port, mut process) = xinetd_with_cps(&dir, None);
+    let out = doctor(port, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("FAIL burst: 150 connections at once"), "{t}");
+    assert!(t.contains("this looks like xinetd's `cps` limit"), "{t}");
+    assert!(
+        t.contains("set `cps = 200 5` or larger, and `instances`"),
+        "{t}"
+    );
+    // It came back within doctor's wait, and the pollers after the burst
+    // were satisfied: only the burst failed.
+    assert_eq!(t.matches("FAIL").count(), 1, "{t}");
+    assert!(t.contains("refused connections for "), "{t}");
+    process.stop();
+}
+
+/// A port bound on 127.0.0.1 and not listening, held for the test: a
+/// connection to it is refused, and no other test can take it meanwhile.
+fn closed_port() -> (u16, OwnedFd) {
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned
+    // at once.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: fd is a fresh descriptor of ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: bind(2) with a valid sockaddr_in and its size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+    let mut bound: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: getsockname(2) into a sockaddr_in of the given size.
+    let rc = unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut bound as *mut libc::sockaddr_in).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+    let port = u16::from_be(bound.sin_port);
+    let refused = TcpStream::connect_timeout(
+        &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        Duration::from_secs(2),
+    );
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{refused:?}"
+    );
+    (port, fd)
+}
+
+/// Nothing listens: every poller says so, nothing blames `cps`, and no
+/// digest of an empty body is printed.
+#[test]
+fn a_closed_port_is_nothing_listening() {
+    let (port, _held) = closed_port();
+    let out = doctor(port, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let nothing = format!("nothing listens on 127.0.0.1:{port} (connection refused)");
+    let pollers = t.lines().filter(|l| l.starts_with("FAIL ")).count();
+    assert_eq!(pollers, 6, "every poller fails:\n{t}");
+    assert_eq!(t.matches(&nothing).count(), pollers, "each says why:\n{t}");
+    assert!(!t.contains("cps"), "{t}");
+    assert!(!t.contains("digest"), "{t}");
+    assert!(!t.contains("d41d8cd98f00b204e9800998ecf8427e"), "{t}");
+}
+
+/// Our service with routes and no `/`: HAProxy's bare `option httpchk`
+/// asks for `OPTIONS /` whatever PATH doctor was given, gets a 404, and
+/// doctor says why it polled `/` and what to write instead.
+#[test]
+fn a_404_for_options_slash_is_explained_with_a_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("doctor-404");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "[checks.ok]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n\n\
+         [routes]\n\"/live\" = [\"ok\"]\n\"/ready\" = [\"ok\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let xinetd = Xinetd::start_with(
+        dir,
+        Path::new(support::inetd_health_bin()),
+        &["--config", &config],
+    );
+    let out = doctor(xinetd.port(), &["/ready"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let default_check = t
+        .split("\nok   ")
+        .next()
+        .filter(|l| l.starts_with("FAIL haproxy default (OPTIONS / HTTP/1.0): 404"))
+        .unwrap_or_else(|| panic!("the default check's lines first:\n{t}"));
+    for said in [
+        "note: polls OPTIONS /, not /ready: HAProxy's bare `option httpchk` sends OPTIONS /",
+        "404 for OPTIONS: HAProxy's default check will fail",
+        "HAProxy's bare `option httpchk` sends OPTIONS /; this endpoint answers 404 there: \
+         use `http-check send meth GET uri /ready`",
+    ] {
+        assert!(default_check.contains(said), "{said:?} in:\n{t}");
+    }
+    // Every poller that asks for /ready is satisfied.
+    assert_eq!(t.matches("FAIL").count(), 1, "{t}");
 }
