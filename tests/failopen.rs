@@ -1016,3 +1016,54 @@ fn the_logged_peer_is_the_kernels_and_the_launchers_is_apart() {
     assert!(!fields.contains(&"peer=10.9.9.9"), "{line:?}");
     assert_eq!(served.code, Some(65), "{}", served.stderr);
 }
+
+// --- 7. the cache's trust: a service as nobody is warned ------------------------------
+
+/// A cache or a cap trusts every program of the service's uid: run as
+/// `nobody` (which other daemons share), `--check-config` says so; as a
+/// user of its own, or without shared state, it says nothing.
+#[test]
+fn a_cache_run_as_nobody_is_warned_about() {
+    let setpriv = require_program("setpriv");
+    let dir = TempDir::new("failopen-nobody");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let cached = config_file(
+        &dir,
+        "cached.toml",
+        "[checks.a]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\ncache-ttl = \"1s\"\n",
+    );
+    let plain = config_file(
+        &dir,
+        "plain.toml",
+        "[checks.a]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n",
+    );
+    let check = |as_nobody: bool, config: &Path| {
+        let mut cmd = if as_nobody {
+            let mut c = Command::new(&setpriv);
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                inetd_health_bin(),
+            ]);
+            c
+        } else {
+            Command::new(inetd_health_bin())
+        };
+        let out = cmd
+            .args(["--config", &path_str(config), "--check-config"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let warning = "warning: running as nobody with a cache or cap: any program running as nobody can forge this service's cached verdicts";
+    let stderr = check(true, &cached);
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(!check(false, &cached).contains("warning"));
+    assert!(!check(true, &plain).contains("warning"));
+}
