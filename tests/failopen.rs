@@ -320,7 +320,6 @@ fn agent_route_that_is_not_a_route_refuses_the_config() {
     // being up.
     let agent = exchange(xinetd.port(), b"", Duration::from_secs(5));
     let said = agent.text();
-    eprintln!("the agent was told {said:?}");
     let first_line = said.lines().next().unwrap_or_default();
     assert!(
         !first_line
@@ -328,7 +327,13 @@ fn agent_route_that_is_not_a_route_refuses_the_config() {
             .any(|word| word.eq_ignore_ascii_case("up") || word.eq_ignore_ascii_case("ready")),
         "an agent connection was told {said:?} by a refused config"
     );
+    // Said in words HAProxy acts on (it keeps an agent's last state on a
+    // reply it cannot read, such as an HTTP 408).
+    assert_eq!(said, MISCONFIGURED_AGENT, "the agent was told {said:?}");
 }
+
+/// What HAProxy's agent-check hears from a service that cannot be set up.
+const MISCONFIGURED_AGENT: &str = "down #inetd-health is misconfigured\n";
 
 /// `--agent-route` with a query is refused on the command line, as the
 /// file's `agent-route` is.
@@ -583,6 +588,10 @@ fn bad_config_under_socket_activation(
             assert_misconfigured_answer(ports[0], &format!("{flags:?}, poll {i}"));
             check(&mut process);
         }
+        // HAProxy's agent-check (connect, say nothing) hears `down`.
+        let agent = exchange(ports[0], b"", Duration::from_secs(5));
+        assert_eq!(agent.text(), MISCONFIGURED_AGENT, "{flags:?}: the agent");
+        check(&mut process);
         let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
         assert!(
             stderr.contains("okk"),
@@ -886,7 +895,7 @@ fn listen_queue_takes_a_burst_of_1000_connections() {
                 });
                 let poll_start = Instant::now();
                 let poll = exchange(addr.port(), b"GET / HTTP/1.0\r\n\r\n", IO_TIMEOUT);
-                (poll, poll_start.elapsed())
+                (poll, poll_start, Instant::now())
             })
         };
         wait_until(
@@ -897,8 +906,13 @@ fn listen_queue_takes_a_burst_of_1000_connections() {
         let opened_while_stopped = opened.load(Ordering::SeqCst);
         let stopped_for = start.elapsed();
         drop(stopped);
+        let resumed = Instant::now();
 
-        let (poll, poll_took) = poller.join().expect("the mid-burst poller failed");
+        let (poll, poll_start, poll_end) = poller.join().expect("the mid-burst poller failed");
+        // Counted from when the poll was made or the server resumed,
+        // whichever came later: the time the test itself held the server
+        // stopped is not the server's.
+        let poll_took = poll_end.saturating_duration_since(poll_start.max(resumed));
         let mut ok = 0;
         let mut slowest = Duration::ZERO;
         let mut all_open = Duration::ZERO;

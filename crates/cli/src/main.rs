@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use inetd_health::route::Routes;
-use inetd_health::{exit, render, serve, serve_service, Fd, Response};
+use inetd_health::{exit, render, serve_head, serve_service, Fd, Response};
 
 use crate::activation::Launch;
 use crate::args::Cli;
@@ -432,21 +432,19 @@ fn misconfigured(
     if !has_client(&log, &launch) {
         return exit::USAGE;
     }
-    let answer = |_: &inetd_health::RequestHead| Response::text(500, MISCONFIGURED);
     match launch {
         Launch::Stdio => {
-            serve(
-                &mut Fd::new(std_fd(0)),
-                &mut Fd::new(std_fd(1)),
-                &Default::default(),
-                answer,
-            );
+            answer_misconfigured(&mut Fd::new(std_fd(0)), &mut Fd::new(std_fd(1)));
         }
         Launch::Connection(fd) => {
             let stream = std::net::TcpStream::from(fd);
-            serve(&mut &stream, &mut &stream, &Default::default(), answer);
+            answer_misconfigured(&mut &stream, &mut &stream);
         }
         Launch::Listeners(listeners) => {
+            if let Some(n) = &notifier {
+                // `systemctl status` says so, beside the log's reason.
+                n.send("STATUS=misconfigured: every request answered 500; see the log");
+            }
             if let Err(e) = listen::run(
                 listeners,
                 1,
@@ -461,6 +459,37 @@ fn misconfigured(
         }
     }
     exit::USAGE
+}
+
+/// One connection of a service that could not be set up: an HTTP request
+/// gets the 500; a connection silent for the agent's wait (HAProxy's
+/// agent-check, which cannot read an HTTP answer and would keep its last
+/// state) gets `down`; a plain TCP check that closes gets nothing.
+fn answer_misconfigured<I, O>(input: &mut I, output: &mut O)
+where
+    I: inetd_health::Input + ?Sized,
+    O: inetd_health::Output + ?Sized,
+{
+    use inetd_health::agent::{sniff, AgentSettings, Sniffed};
+    let options = inetd_health::Options::default();
+    let deadline = inetd_health::Deadline::after(options.limits.read_timeout);
+    match sniff(input, &options.limits, &AgentSettings::default(), deadline) {
+        Sniffed::Http(head) => {
+            let head = inetd_health::http::read_head_with(input, head, deadline);
+            serve_head(input, output, &options, head, |_| {
+                Response::text(500, MISCONFIGURED)
+            });
+        }
+        Sniffed::Agent => {
+            if output
+                .write_all(listen::MISCONFIGURED_AGENT.as_bytes())
+                .is_ok()
+            {
+                let _ = inetd_health::close_politely(input, output, options.drain);
+            }
+        }
+        Sniffed::Silent | Sniffed::Broken => {}
+    }
 }
 
 /// Run outside of `gen`'s and `doctor`'s reach of a launcher: the

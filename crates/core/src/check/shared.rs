@@ -609,14 +609,15 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
-    fn as_root() -> bool {
+    fn require_root() {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        if !root {
-            // Only root can hand a file to someone else; CI runs as root.
-            eprintln!("not root: cannot make a file owned by another user; not tested");
-        }
-        root
+        // Only root can hand a file to someone else; CI runs as root. A
+        // test that cannot make its case fails, it never passes silently.
+        assert!(
+            root,
+            "run as root: the test makes a file owned by another user"
+        );
     }
 
     /// The clock of [`a_healthy_record_planted_by_another_user_is_never_served`].
@@ -631,9 +632,7 @@ mod tests {
     /// backend must not be answered "healthy" because of it.
     #[test]
     fn a_healthy_record_planted_by_another_user_is_never_served() {
-        if !as_root() {
-            return;
-        }
+        require_root();
         let d = dir("planted");
         let path = d.join("s.state");
         let planted = Record {
@@ -686,9 +685,7 @@ mod tests {
     /// its lock, or leave it free, whatever our own checks do.
     #[test]
     fn a_slot_file_of_another_user_is_refused() {
-        if !as_root() {
-            return;
-        }
+        require_root();
         let d = dir("slot-owner");
         let slot = d.join("c.slot0");
         drop(open_private(&slot).unwrap());
