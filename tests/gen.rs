@@ -7,13 +7,13 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use support::activate::{activate_unit, exec_start, exec_start_parsed, SERVICE_UNITS};
-use support::client::{exchange, free_port};
+use support::client::{exchange, free_port, is_listening};
 use support::http::Response;
-use support::procs::{output_with_input, require_program, stdout_of};
+use support::procs::{output_with_input, require_program, stdout_of, wait_until, ProcessGuard};
 use support::tmp::TempDir;
 use support::xinetd::run_config;
 
@@ -269,13 +269,23 @@ fn haproxy_keepalived_and_k8s_accept_theirs() {
     let tcpserver = gen(&bin, &config, &["tcpserver"]);
     assert!(
         tcpserver.contains(&format!(
-            "tcpserver -RHl0 -u {} -g {} -c 16 127.0.0.1 9200 {} --config ",
+            "tcpserver -RHl0 -u {} -g {} -c 16 -b {} 127.0.0.1 9200 {} --config ",
             id_of(USER, "-u").unwrap(),
             id_of(USER, "-g").unwrap(),
+            somaxconn(),
             bin.canonicalize().unwrap().display()
         )),
         "{tcpserver}"
     );
+}
+
+/// The system's maximum listen queue, `--backlog`'s default.
+fn somaxconn() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// MD5 through coreutils' md5sum, a reference independent of ours.
@@ -863,4 +873,463 @@ fn socket_units_carry_the_backlog() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// --- What the service itself refuses ---------------------------------------
+
+/// A user's name by uid as gen writes it: the name, or the number.
+fn name_of(uid: u32) -> String {
+    let out = Command::new("id")
+        .args(["-nu", &uid.to_string()])
+        .output()
+        .unwrap();
+    if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    } else {
+        uid.to_string()
+    }
+}
+
+/// `bin ARGS` run as `uid` and `gid` (no other groups), as a non-root
+/// operator runs gen.
+fn as_user(uid: u32, gid: u32, bin: &Path, args: &[&str]) -> Output {
+    Command::new(require_program("setpriv"))
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--clear-groups")
+        .arg(bin)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The service refuses a config that neither root nor its own user owns,
+/// or that group or others may write, however readable: gen applies the
+/// same rule against the service's user (not its own), refuses (64) and
+/// says what to do. A config of the service's own user is the service's to
+/// trust; gen, reading it too, trusts it only when run as that user.
+#[test]
+fn a_config_the_service_would_refuse_is_refused() {
+    let (_dir, bin, config) = setup();
+    let shown = config.to_str().unwrap();
+    let root = name_of(0);
+    let other = name_of(1000);
+
+    // Owned by uid 1000, mode 0644: every user reads it, the service trusts
+    // it as neither inetd-health nor nobody.
+    std::os::unix::fs::chown(&config, Some(1000), Some(0)).unwrap();
+    for user in [USER, "nobody"] {
+        let out = refused(&bin, &["--config", shown, "gen", "xinetd", "--user", user]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "inetd-health: gen: the service, run as {user}, refuses {shown}, the config file \
+                 (mode 0644, owner {other}, group {root}): owned by {other}, neither root nor {user}: \
+                 chown root {shown}\n"
+            )
+        );
+    }
+    // The same from gen run by the owner itself, which trusts the file for
+    // its own reading.
+    let out = as_user(
+        1000,
+        1000,
+        &bin,
+        &["--config", shown, "gen", "xinetd", "--user", "nobody"],
+    );
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "the service, run as nobody, refuses {shown}, the config file"
+        )),
+        "{out:?}"
+    );
+
+    // Writable by the group, and another's: every reason, one fix.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let out = refused(
+        &bin,
+        &[
+            "--config",
+            shown,
+            "gen",
+            "systemd",
+            "--output-dir",
+            "/nonexistent/units",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "inetd-health: gen: the service, run as {USER}, refuses {shown}, the config file \
+             (mode 0664, owner {other}, group {root}): writable by group or others, and it names \
+             programs to run; owned by {other}, neither root nor {USER}: chown root {shown}, then \
+             chmod go-w {shown}\n"
+        )
+    );
+
+    // Fixed as said: accepted.
+    std::os::unix::fs::chown(&config, Some(0), None).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    gen(&bin, &config, &["tcpserver"]);
+
+    // The service's own user owns it: the service trusts it, gen run as
+    // that user too; gen run as root does not, and says so.
+    std::os::unix::fs::chown(&config, id_of("nobody", "-u"), None).unwrap();
+    let out = as_user(
+        id_of("nobody", "-u").unwrap(),
+        id_of("nobody", "-g").unwrap(),
+        &bin,
+        &["--config", shown, "gen", "xinetd", "--user", "nobody"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = refused(
+        &bin,
+        &["--config", shown, "gen", "xinetd", "--user", "nobody"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "inetd-health: gen: gen reads {shown} itself, as {root}, and trusts a config only when \
+             root or its own user owns it (the rule the service applies as nobody): chown root \
+             {shown}, or run gen as nobody\n"
+        )
+    );
+}
+
+/// A database check's option file is refused by the service when others
+/// may read it (its password would be no secret), group or others may
+/// write it, or neither root nor the service's user owns it: gen refuses
+/// it too, with a fix that leaves it readable by the user.
+#[test]
+fn an_option_file_the_service_would_refuse_is_refused() {
+    let (dir, bin, _config) = setup();
+    let option_file = dir.join("monitor.cnf");
+    std::fs::write(&option_file, "[client]\nuser = monitor\n").unwrap();
+    let option = option_file.to_str().unwrap();
+    let gid = id_of(USER, "-g").unwrap();
+    let root = name_of(0);
+    let check = [
+        "gen",
+        "xinetd",
+        "--",
+        "mariadb",
+        "--defaults-extra-file",
+        option,
+    ];
+    let set = |uid: u32, group: u32, mode: u32| {
+        std::os::unix::fs::chown(&option_file, Some(uid), Some(group)).unwrap();
+        std::fs::set_permissions(&option_file, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let refusal = |describe: &str, why_and_fix: &str| {
+        format!(
+            "inetd-health: gen: the service, run as {USER}, refuses {option}, check mariadb's \
+             defaults-extra-file ({describe}): {why_and_fix}\n"
+        )
+    };
+
+    // 0644 root:root: the user reads it, the service refuses it.
+    set(0, 0, 0o644);
+    let out = refused(&bin, &check);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        refusal(
+            &format!("mode 0644, owner {root}, group {root}"),
+            &format!(
+                "readable by others, and it holds a password: chmod o-r {option}, then \
+                 chgrp {USER} {option} and chmod g+r {option}"
+            )
+        )
+    );
+    // Writable by the group.
+    set(0, gid, 0o660);
+    let out = refused(&bin, &check);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        refusal(
+            &format!("mode 0660, owner {root}, group {USER}"),
+            &format!(
+                "writable by group or others, who could choose the credentials: chmod go-w {option}"
+            )
+        )
+    );
+    // Another user's, 0600.
+    set(1000, 0, 0o600);
+    let other = name_of(1000);
+    let out = refused(&bin, &check);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        refusal(
+            &format!("mode 0600, owner {other}, group {root}"),
+            &format!(
+                "owned by {other}, neither root nor {USER}: chown root {option}, then \
+                 chgrp {USER} {option} and chmod g+r {option}"
+            )
+        )
+    );
+    // What the fixes lead to, and the service's user's own 0600 file: accepted.
+    set(0, gid, 0o640);
+    stdout_of(Command::new(&bin).args(check));
+    set(id_of(USER, "-u").unwrap(), 0, 0o600);
+    stdout_of(Command::new(&bin).args(check));
+
+    // From a config file, named after its check.
+    set(0, 0, 0o644);
+    let config = dir.join("db.toml");
+    std::fs::write(
+        &config,
+        format!("[checks.db]\nkind = \"mariadb\"\ndefaults-extra-file = \"{option}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = refused(
+        &bin,
+        &["--config", config.to_str().unwrap(), "gen", "tcpserver"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "refuses {option}, check db's defaults-extra-file (mode 0644"
+        )) && err.contains("readable by others"),
+        "{err}"
+    );
+}
+
+// --- What the pollers poll ---------------------------------------------------
+
+/// A config whose routes are `routes` (each running one passing check).
+fn routes_config(dir: &TempDir, name: &str, routes: &[&str]) -> PathBuf {
+    let mut text =
+        String::from("[checks.a]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n[routes]\n");
+    for route in routes {
+        text.push_str(&format!("\"{route}\" = [\"a\"]\n"));
+    }
+    let config = dir.join(name);
+    std::fs::write(&config, text).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    config
+}
+
+/// The status the service, on pipes, answers a GET of `path` with.
+fn status_of(bin: &Path, config: &Path, path: &str) -> u16 {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let out = output_with_input(
+        Command::new(bin).arg("--config").arg(config),
+        request.as_bytes(),
+    );
+    Response::parse(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)))
+        .status
+}
+
+/// The paths HAProxy, keepalived and Kubernetes are given to poll.
+fn polled(bin: &Path, config: &Path, extra: &[&str]) -> Vec<String> {
+    let with = |target: &str| {
+        let mut args = vec![target];
+        args.extend(extra);
+        gen(bin, config, &args)
+    };
+    let haproxy = with("haproxy");
+    let uri = haproxy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("http-check send meth GET uri "))
+        .unwrap_or_else(|| panic!("{haproxy}"));
+    let keepalived = with("keepalived");
+    let path = keepalived
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("path "))
+        .unwrap_or_else(|| panic!("{keepalived}"));
+    let k8s = with("k8s");
+    let mut paths = vec![uri.split(' ').next().unwrap().to_owned(), path.to_owned()];
+    paths.extend(
+        k8s.lines()
+            .filter_map(|l| l.trim().strip_prefix("path: "))
+            .map(str::to_owned),
+    );
+    paths
+}
+
+/// The pollers poll a route the config has: `/ready`, else `/`, else the
+/// only route, else the one `--path` names; a config that leaves the
+/// choice open, or a `--path` that is no route, is refused with the routes.
+#[test]
+fn pollers_poll_a_route_the_config_has() {
+    let (dir, bin, _config) = setup();
+
+    // One route, /health: every poller polls it, and it answers 200 where
+    // / is a 404.
+    let health = routes_config(&dir, "health.toml", &["/health"]);
+    assert_eq!(polled(&bin, &health, &[]), ["/health"; 4]);
+    assert_eq!(status_of(&bin, &health, "/health"), 200);
+    assert_eq!(status_of(&bin, &health, "/"), 404);
+
+    // /ready is preferred, then /.
+    let both = routes_config(&dir, "both.toml", &["/", "/ready", "/x"]);
+    assert_eq!(polled(&bin, &both, &[]), ["/ready"; 4]);
+    let root = routes_config(&dir, "root.toml", &["/x", "/"]);
+    assert_eq!(polled(&bin, &root, &[]), ["/"; 4]);
+
+    // Two routes, neither: the operator chooses.
+    let two = routes_config(&dir, "two.toml", &["/health", "/status"]);
+    let shown = two.to_str().unwrap();
+    for target in ["haproxy", "keepalived", "k8s"] {
+        let out = refused(&bin, &["--config", shown, "gen", target]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no /ready or / route but several others (/health, /status)")
+                && err.contains(&format!(
+                    "choose one with --path (gen {target} --path /health)"
+                )),
+            "{target}: {err}"
+        );
+    }
+    assert_eq!(polled(&bin, &two, &["--path", "/status"]), ["/status"; 4]);
+    // One check of a route is a path the service answers too.
+    assert_eq!(
+        polled(&bin, &two, &["--path", "/status/a"]),
+        ["/status/a"; 4]
+    );
+    assert_eq!(status_of(&bin, &two, "/status/a"), 200);
+
+    // What is no route, /metrics (always 200) included, is refused.
+    for path in ["/nope", "/metrics", "status", "/status?verbose"] {
+        let out = refused(&bin, &["--config", shown, "gen", "haproxy", "--path", path]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "--path {path:?} is not a route of the service (its routes: /health, /status)"
+            )),
+            "{path}: {err}"
+        );
+    }
+    // The launchers poll nothing.
+    let out = refused(
+        &bin,
+        &["--config", shown, "gen", "xinetd", "--path", "/status"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--path /status chooses what the pollers poll"),
+        "{out:?}"
+    );
+
+    // Liveness stays /live when the config has it.
+    let live = routes_config(&dir, "live.toml", &["/live", "/health"]);
+    let k8s = gen(&bin, &live, &["k8s", "--path", "/health"]);
+    assert!(
+        k8s.contains("livenessProbe:\n  httpGet:\n    path: /live\n")
+            && k8s.contains("readinessProbe:\n  httpGet:\n    path: /health\n"),
+        "{k8s}"
+    );
+}
+
+// --- tcpserver's listen queue -------------------------------------------------
+
+/// The tcpserver line listens with `-b`, `--backlog` or the system's
+/// maximum, where tcpserver's own default is 20: the real tcpserver, run
+/// from the line, has that queue (`ss`'s Send-Q of a listener) and serves.
+#[test]
+fn tcpserver_listens_with_the_backlog() {
+    let tcpserver = require_program("tcpserver");
+    let ss = require_program("ss");
+    let (dir, bin, config) = setup();
+    for (given, backlog) in [(Some("77"), 77), (None, somaxconn())] {
+        let port = free_port();
+        let mut args = Vec::new();
+        if let Some(n) = given {
+            args.extend(["--backlog", n]);
+        }
+        args.extend(["--config", config.to_str().unwrap(), "gen", "tcpserver"]);
+        let port_arg = port.to_string();
+        args.extend(["--port", &port_arg]);
+        let text = stdout_of(Command::new(&bin).args(&args));
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("tcpserver "))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(line.contains(&format!(" -b {backlog} ")), "{line}");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let stderr = std::fs::File::create(dir.join("tcpserver.err")).unwrap();
+        let mut process = ProcessGuard::spawn(
+            "tcpserver",
+            Command::new(&tcpserver)
+                .args(&words[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(stderr),
+        )
+        .unwrap();
+        let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            is_listening(port) || process.try_wait().is_some()
+        });
+        assert!(
+            up && process.try_wait().is_none(),
+            "tcpserver did not start: {}",
+            std::fs::read_to_string(dir.join("tcpserver.err")).unwrap_or_default()
+        );
+        let listing = stdout_of(Command::new(&ss).args(["-ltnH", &format!("sport = :{port}")]));
+        let queue: Vec<u32> = listing
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+            .collect();
+        assert_eq!(queue, [backlog], "{listing}");
+        assert_eq!(answers(port), 200, "{line}");
+        process.stop();
+    }
+}
+
+// --- The long-lived service ---------------------------------------------------
+
+/// The `Accept=no` service is restarted when it fails (a panic aborts the
+/// release build; a missed watchdog ping), one second later, as the
+/// packaged unit is; the per-connection one is not (its connection is
+/// over). The units still verify.
+#[test]
+fn the_daemon_unit_restarts_on_failure() {
+    let analyze = require_program("systemd-analyze");
+    let (dir, bin, config) = setup();
+    let units = dir.join("units");
+    gen(
+        &bin,
+        &config,
+        &["systemd", "--output-dir", units.to_str().unwrap()],
+    );
+    let daemon = std::fs::read_to_string(units.join("inetd-health-daemon.service")).unwrap();
+    let setting = |text: &str, key: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(setting(&daemon, "Restart"), ["on-failure"], "{daemon}");
+    assert_eq!(setting(&daemon, "RestartSec"), ["1s"], "{daemon}");
+    let packaged = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../packaging/systemd/inetd-health-daemon.service"
+    ))
+    .unwrap();
+    for key in ["Restart", "RestartSec"] {
+        assert_eq!(setting(&daemon, key), setting(&packaged, key), "{key}");
+    }
+    let per_connection = std::fs::read_to_string(units.join("inetd-health@.service")).unwrap();
+    assert!(
+        setting(&per_connection, "Restart").is_empty(),
+        "{per_connection}"
+    );
+
+    let out = Command::new(&analyze)
+        .arg("verify")
+        .arg(units.join("inetd-health-daemon.socket"))
+        .arg(units.join("inetd-health-daemon.service"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And it serves, as systemd would start it.
+    let (mut process, port) = activate_unit(&dir, &daemon, &[]);
+    assert_eq!(answers(port), 200);
+    process.stop();
 }

@@ -66,6 +66,11 @@ pub struct GenArgs {
     /// the checks read
     #[arg(long, value_name = "NAME", default_value = DEFAULT_USER)]
     pub user: String,
+    /// The path the pollers poll (haproxy, keepalived, the k8s readiness
+    /// probe): a route of the service; by default /ready, else /, else the
+    /// only route
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
     /// Instead of --config: the check the service runs, after `--`
     /// (`gen xinetd -- tcp 127.0.0.1:3306`)
     #[arg(last = true, value_name = "CHECK")]
@@ -114,13 +119,20 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
         // the files say.
         xinetd_can_pass(&argv)?;
     }
-    // The launchers start the service as a user of its own: it must reach
-    // everything the service reads, with the groups the launcher gives it.
-    let account = match g.target {
-        Target::Xinetd | Target::Systemd => Some(Account::lookup(&g.user, Groups::All)?),
-        Target::Tcpserver => Some(Account::lookup(&g.user, Groups::PrimaryOnly)?),
-        Target::Haproxy | Target::Keepalived | Target::K8s => None,
+    // What the pollers poll: a route the service has.
+    let path = match g.target {
+        Target::Haproxy | Target::Keepalived | Target::K8s => {
+            poll_path(g.target, g.path.as_deref(), f.service)?
+        }
+        Target::Xinetd | Target::Systemd | Target::Tcpserver => {
+            no_path_for_launchers(g)?;
+            String::new()
+        }
     };
+    // The launchers start the service as a user of its own: it must reach
+    // everything the service reads, with the groups the launcher gives it,
+    // and the service must trust what it reads as that user.
+    let account = launcher_account(g)?;
     if let Some(account) = &account {
         for need in needs(f) {
             account.may(&need)?;
@@ -128,7 +140,6 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
     }
     let interval_ms = g.interval.as_millis().max(100);
     let timeout_s = (life.as_secs_f64().ceil() as u64).max(1);
-    let path = health_path(f.service);
     Ok(match g.target {
         Target::Xinetd => {
             let account = account.as_ref().expect("looked up for xinetd");
@@ -213,7 +224,7 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
                 (
                     "inetd-health-daemon.service".into(),
                     format!(
-                        "[Unit]\nDescription=inetd-health (one long-lived process)\nRequires=inetd-health-daemon.socket\n\n[Service]\nType=notify\nExecStart={daemon}\nWatchdogSec=30s\n{user}RuntimeDirectory=inetd-health\n{hardening}"
+                        "[Unit]\nDescription=inetd-health (one long-lived process)\nRequires=inetd-health-daemon.socket\n\n[Service]\nType=notify\nExecStart={daemon}\nWatchdogSec=30s\n# A crash (a panic aborts the process), a missed watchdog ping or an\n# unexpected exit status: start it again; the socket holds connections\n# meanwhile. A clean stop is not restarted.\nRestart=on-failure\nRestartSec=1s\n{user}RuntimeDirectory=inetd-health\n{hardening}"
                     ),
                 ),
             ]
@@ -230,13 +241,15 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
                 format!(
                     "# Run as root under a supervisor: tcpserver binds, then runs as {name}\n\
                      # (-u {uid} -g {gid}; tcpserver keeps no supplementary groups).\n\
-                     # -RHl0: no ident or reverse DNS per poll.\n\
-                     tcpserver -RHl0 -u {uid} -g {gid} -c {instances} {} {} {command}\n",
+                     # -RHl0: no ident or reverse DNS per poll. -b: the listen queue\n\
+                     # (--backlog, else the system's maximum; tcpserver's own is 20).\n\
+                     tcpserver -RHl0 -u {uid} -g {gid} -c {instances} -b {backlog} {} {} {command}\n",
                     g.bind,
                     g.port,
                     name = account.name,
                     uid = account.uid,
                     gid = account.gid,
+                    backlog = f.backlog,
                 ),
             )]
         }
@@ -324,8 +337,10 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
         }
         Target::K8s => {
             let period = g.interval.as_secs().max(1);
+            // Readiness is what the pollers poll (/ready when the config
+            // has it, or --path); liveness /live when the config has it.
             let live = route_or(f.service, "/live", &path);
-            let ready = route_or(f.service, "/ready", &path);
+            let ready = &path;
             vec![(
                 "probes.yaml".into(),
                 format!(
@@ -361,9 +376,86 @@ fn listen_stream(bind: &str, port: u16) -> String {
     }
 }
 
-/// The path pollers should poll: `/ready` if the service has it, else `/`.
-fn health_path(service: &Service) -> String {
-    route_or(service, "/ready", "/")
+/// The path the pollers poll, one the service answers with its checks
+/// (never a 404): `--path` if given, when it is a route (or one check of a
+/// route; `/metrics` is always 200 and so no health check); else `/ready`
+/// if the service has it, else `/`, else its only route. Several routes
+/// with neither are refused: which one is the operator's choice.
+fn poll_path(target: Target, given: Option<&str>, service: &Service) -> Result<String, String> {
+    let routes = service.routes();
+    let listed = || match routes {
+        Routes::Table(table) => table
+            .iter()
+            .map(|r| r.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Routes::Any(_) => "any path".to_owned(),
+    };
+    if let Some(path) = given {
+        // A route's spelling (config.rs `check_route_path`), so that it
+        // goes into each poller's file as it is.
+        let well_formed = path.starts_with('/')
+            && path
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#' | '%'));
+        let selects = well_formed
+            && matches!(
+                inetd_health::route::select(routes, &service.names(), path),
+                Ok(s) if !s.metrics && !s.checks.is_empty()
+            );
+        return if selects {
+            Ok(path.to_owned())
+        } else {
+            Err(format!(
+                "--path {path:?} is not a route of the service (its routes: {}): give one of them",
+                listed()
+            ))
+        };
+    }
+    match routes {
+        Routes::Any(_) => Ok("/".to_owned()),
+        Routes::Table(table) => {
+            if let Some(found) = ["/ready", "/"]
+                .into_iter()
+                .find(|want| table.iter().any(|r| r.path == *want))
+            {
+                return Ok(found.to_owned());
+            }
+            match table.as_slice() {
+                [only] => Ok(only.path.clone()),
+                _ => Err(format!(
+                    "which route do the pollers poll? the config has no /ready or / route but several others ({}), \
+                     and any other path is a 404: choose one with --path (gen {} --path {})",
+                    listed(),
+                    target_name(target),
+                    table.first().map_or("/ROUTE", |r| r.path.as_str()),
+                )),
+            }
+        }
+    }
+}
+
+/// `--path` is the pollers': a launcher has no use for it.
+fn no_path_for_launchers(g: &GenArgs) -> Result<(), String> {
+    match (&g.path, g.target) {
+        (Some(path), Target::Xinetd | Target::Systemd | Target::Tcpserver) => Err(format!(
+            "--path {path} chooses what the pollers poll: give it to gen haproxy, keepalived or k8s, not {}",
+            target_name(g.target)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The target as it is written on the command line.
+fn target_name(target: Target) -> &'static str {
+    match target {
+        Target::Xinetd => "xinetd",
+        Target::Systemd => "systemd",
+        Target::Tcpserver => "tcpserver",
+        Target::Haproxy => "haproxy",
+        Target::Keepalived => "keepalived",
+        Target::K8s => "k8s",
+    }
 }
 
 fn route_or(service: &Service, want: &str, otherwise: &str) -> String {
@@ -455,6 +547,23 @@ enum Access {
     Look,
 }
 
+/// Which of the service's own refusals a file is subject to, besides the
+/// kernel's permission check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trust {
+    /// None: the kernel's permission check alone.
+    Any,
+    /// The config file (crates/core/src/config.rs, `open_trusted`): a
+    /// regular file of at most 1 MiB, not writable by group or others,
+    /// owned by the service's user or root.
+    Config,
+    /// A database check's option file (crates/core/src/option_file.rs,
+    /// `load`): a regular file of at most 64 KiB, not readable by others,
+    /// not writable by group or others, owned by the service's user or
+    /// root.
+    OptionFile,
+}
+
 /// A file the service uses at poll time.
 #[derive(Debug)]
 struct Need {
@@ -462,6 +571,8 @@ struct Need {
     access: Access,
     /// What the file is, in the operator's words.
     what: String,
+    /// What the service itself refuses of it.
+    trust: Trust,
 }
 
 /// The files the service uses at poll time: the program, the config file,
@@ -471,13 +582,10 @@ fn needs(f: &Facts<'_>) -> Vec<Need> {
         path: f.program.clone(),
         access: Access::Execute,
         what: "the program the launcher starts".into(),
+        trust: Trust::Any,
     }];
     if let Some(config) = &f.config {
-        needs.push(Need {
-            path: config.clone(),
-            access: Access::Read,
-            what: "the config file".into(),
-        });
+        needs.push(config_need(config));
     }
     for (name, spec) in &f.checks {
         let server = match &spec.kind {
@@ -490,6 +598,7 @@ fn needs(f: &Facts<'_>) -> Vec<Need> {
                 path: file.clone(),
                 access: Access::Read,
                 what: format!("check {name}'s defaults-extra-file"),
+                trust: Trust::OptionFile,
             });
         }
         if let Kind::Exec { command, .. } = &spec.kind {
@@ -498,6 +607,7 @@ fn needs(f: &Facts<'_>) -> Vec<Need> {
                     path: program,
                     access: Access::Execute,
                     what: format!("check {name}'s program"),
+                    trust: Trust::Any,
                 });
             }
         }
@@ -506,10 +616,61 @@ fn needs(f: &Facts<'_>) -> Vec<Need> {
                 path: file.clone(),
                 access: Access::Look,
                 what: format!("check {name}'s disable-file"),
+                trust: Trust::Any,
             });
         }
     }
     needs
+}
+
+fn config_need(config: &Path) -> Need {
+    Need {
+        path: config.to_path_buf(),
+        access: Access::Read,
+        what: "the config file".into(),
+        trust: Trust::Config,
+    }
+}
+
+/// The user a launcher target runs the service as, with the groups that
+/// launcher gives it; `None` for the pollers, which start nothing.
+fn launcher_account(g: &GenArgs) -> Result<Option<Account>, String> {
+    let groups = match g.target {
+        Target::Xinetd | Target::Systemd => Groups::All,
+        Target::Tcpserver => Groups::PrimaryOnly,
+        Target::Haproxy | Target::Keepalived | Target::K8s => return Ok(None),
+    };
+    Account::lookup(&g.user, groups).map(Some)
+}
+
+/// The config file, before gen reads it itself: for a launcher target,
+/// whether the service, run as the target's user, can read it and will
+/// trust it (owner and mode against that user's uid, not gen's); then
+/// whether gen, reading it as its own user with the same rule, will.
+pub fn check_config(g: &GenArgs, config: &Path) -> Result<(), String> {
+    no_path_for_launchers(g)?;
+    let Some(account) = launcher_account(g)? else {
+        return Ok(());
+    };
+    account.may(&config_need(config))?;
+    // The service's rule holds; gen's own reading of the file (its parse,
+    // with the library's check against gen's euid) must accept it too: a
+    // config owned by the service's user, read by gen as root, is not.
+    let owner = std::fs::metadata(config)
+        .map_err(|e| format!("{}: {e}", config.display()))?
+        .uid();
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if owner != 0 && owner != euid {
+        return Err(format!(
+            "gen reads {} itself, as {}, and trusts a config only when root or its own user owns it \
+             (the rule the service applies as {}): chown root {0}, or run gen as {2}",
+            config.display(),
+            user_name(euid),
+            account.name,
+        ));
+    }
+    Ok(())
 }
 
 /// A program as the service will run it: a path as given, a bare name
@@ -628,6 +789,7 @@ impl Account {
             }
         }
         let Some(meta) = file else { return Ok(()) };
+        self.trusts(need, &path, &meta)?;
         let (want, verb, bits) = match need.access {
             Access::Execute if is_script(&path) => (0o5, "run", "rx"),
             Access::Execute => (0o1, "run", "x"),
@@ -648,6 +810,85 @@ impl Account {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the service, run as this account, accepts the file `need`
+    /// by owner, mode, type and size, as it checks them when it opens it;
+    /// if not, every reason and what to do, so that the account can still
+    /// read it afterwards.
+    ///
+    /// Replicated from crates/core, not called: config.rs `open_trusted` is
+    /// private, and both it and option_file.rs `load` compare the owner
+    /// with the running process's euid (gen's, root's), not the uid of the
+    /// user the launcher gives the service. Keep the two in step.
+    fn trusts(&self, need: &Need, path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+        let (max_size, max_text) = match need.trust {
+            Trust::Any => return Ok(()),
+            Trust::Config => (1 << 20, "1 MiB"),
+            Trust::OptionFile => (64 << 10, "64 KiB"),
+        };
+        let user = &self.name;
+        let shown = path.display();
+        let refuses = |why: &str, fix: &str| {
+            format!(
+                "the service, run as {user}, refuses {shown}, {} ({}): {why}{fix}",
+                need.what,
+                self.describe(meta)
+            )
+        };
+        if !meta.is_file() {
+            return Err(refuses("not a regular file", ""));
+        }
+        if meta.len() > max_size {
+            return Err(refuses(&format!("larger than {max_text}"), ""));
+        }
+        let mode = meta.mode() & 0o7777;
+        let mut why: Vec<String> = Vec::new();
+        let mut chmod: Vec<&str> = Vec::new();
+        let mut fixed_mode = mode;
+        let mut fixed_owner = meta.uid();
+        if need.trust == Trust::OptionFile && mode & 0o004 != 0 {
+            why.push("readable by others, and it holds a password".into());
+            chmod.push("o-r");
+            fixed_mode &= !0o004;
+        }
+        if mode & 0o022 != 0 {
+            why.push(
+                match need.trust {
+                    Trust::Config => "writable by group or others, and it names programs to run",
+                    _ => "writable by group or others, who could choose the credentials",
+                }
+                .into(),
+            );
+            chmod.push("go-w");
+            fixed_mode &= !0o022;
+        }
+        if meta.uid() != self.uid && meta.uid() != 0 {
+            why.push(format!(
+                "owned by {}, neither root nor {user}",
+                user_name(meta.uid())
+            ));
+            fixed_owner = 0;
+        }
+        if why.is_empty() {
+            return Ok(());
+        }
+        let mut fix = Vec::new();
+        if fixed_owner != meta.uid() {
+            fix.push(format!("chown root {shown}"));
+        }
+        if !chmod.is_empty() {
+            fix.push(format!("chmod {} {shown}", chmod.join(",")));
+        }
+        // Fixed, it must still be readable by the account.
+        let fixed = (meta.mode() & libc::S_IFMT) | fixed_mode;
+        if !permits(self.uid, &self.groups, fixed, fixed_owner, meta.gid(), 0o4) {
+            fix.push(self.fix_for(fixed_owner, meta.gid(), false, "r", path));
+        }
+        Err(refuses(
+            &why.join("; "),
+            &format!(": {}", fix.join(", then ")),
+        ))
     }
 
     /// Whether the kernel lets this account have `want` (bits of r=4, w=2,
@@ -676,12 +917,18 @@ impl Account {
 
     /// What to do so that this account gets `bits` on `path`.
     fn fix(&self, meta: &std::fs::Metadata, bits: &str, path: &Path) -> String {
+        self.fix_for(meta.uid(), meta.gid(), meta.is_dir(), bits, path)
+    }
+
+    /// What to do so that this account gets `bits` on `path`, of `owner`
+    /// and `group`.
+    fn fix_for(&self, owner: u32, group: u32, is_dir: bool, bits: &str, path: &Path) -> String {
         let path = path.display();
-        if meta.uid() == self.uid {
+        if owner == self.uid {
             format!("chmod u+{bits} {path}")
-        } else if self.groups.contains(&meta.gid()) {
+        } else if self.groups.contains(&group) {
             format!("chmod g+{bits} {path}")
-        } else if meta.is_dir() {
+        } else if is_dir {
             format!(
                 "chmod o+x {path}, or chgrp {} {path} and chmod g+x {path}",
                 self.group

@@ -329,6 +329,15 @@ fn run_gen(cli: &Cli, g: &gen::GenArgs, log: Log) -> i32 {
             )
         }
     };
+    // The config as the service will find it, run as the launcher's user,
+    // before gen reads it itself: gen's own refusals are its user's (root's),
+    // not the service's.
+    if let Some(config) = &serving_cli.config {
+        if let Err(why) = gen::check_config(g, config) {
+            eprintln!("inetd-health: gen: {why}");
+            return exit::USAGE;
+        }
+    }
     let plan = match serving_cli.plan() {
         Ok(plan) => plan,
         Err(e) => return bad_configuration(&format!("{e:#}"), log),
