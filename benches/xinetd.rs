@@ -130,10 +130,6 @@ fn main() {
 
     let (f, cli, tcp) = (floors.as_ref(), rust.cli.as_ref(), tcp_target.as_str());
     let (config6, config4) = write_configs(work.path(), tcp).expect("writing the bench's configs");
-    // A config file is kept parsed between polls only once it has been
-    // still for two seconds (see docs/config.md); a host's config has been
-    // for days, so the configs are measured settled, as they are served.
-    thread::sleep(Duration::from_millis(2100));
     let mut candidates: Vec<Candidate> = [
         candidate("C hello", Kind::Hello, true, f.map(|f| &f.hello), &[]),
         candidate(
