@@ -45,11 +45,15 @@
 //! - [`config`]: the TOML config file, checked with line and column.
 //! - [`allow`]: the address allowlist, on the kernel's peer address.
 //! - [`agent`]: HAProxy's agent-check on the same port: telling an agent
-//!   from an HTTP client, and its one-line answer.
+//!   from an HTTP client (its one-line answer is a view in `render`).
 //! - [`route`]: which checks a request asks for (`/ready`, `/ready/disk`,
 //!   `?verbose`, `?exclude=`, `/metrics`).
-//! - [`render`]: the answer as text, health+json, Prometheus or Nagios
-//!   output, and the status code; outcomes are data, formats views.
+//! - [`outcome`]: what a route's checks came to, as data: a
+//!   [`CheckResult`](outcome::CheckResult) per check, the worst state, the
+//!   status code, the summary; the glossary of the outcome nouns.
+//! - [`render`]: the views of outcomes, one file per format: text,
+//!   health+json, Prometheus (the only place with metric names), Nagios,
+//!   the agent's line; and which format a request gets.
 //! - [`http`]: the request head (pure parse, bounded read) and the response.
 //! - [`conn`]: the socket edge: deadline reads, half-close and drain, the
 //!   peer's address.
@@ -79,6 +83,7 @@ pub mod exit;
 pub mod http;
 pub mod mysql;
 pub mod option_file;
+pub mod outcome;
 pub mod process;
 pub mod render;
 pub mod route;

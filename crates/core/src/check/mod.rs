@@ -118,7 +118,8 @@ pub struct Verdict {
 }
 
 /// A number a check read, whose meaning is fixed: what JSON calls an
-/// observed value and Prometheus a gauge of its own.
+/// observed value and Prometheus a gauge of its own (the metric names are
+/// the Prometheus view's, in `render/prometheus.rs`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Fact {
@@ -135,24 +136,6 @@ impl Fact {
         match self {
             Fact::ReplicaLagSeconds(_) => "lag",
             Fact::GaleraLocalState(_) => "localState",
-        }
-    }
-
-    /// The Prometheus metric family.
-    pub fn metric(&self) -> &'static str {
-        match self {
-            Fact::ReplicaLagSeconds(_) => "inetd_health_replica_lag_seconds",
-            Fact::GaleraLocalState(_) => "inetd_health_galera_local_state",
-        }
-    }
-
-    /// The family's help text.
-    pub fn help(&self) -> &'static str {
-        match self {
-            Fact::ReplicaLagSeconds(_) => "Replication lag (Seconds_Behind_Master) of the replica.",
-            Fact::GaleraLocalState(_) => {
-                "wsrep_local_state of the Galera node: 1 Joining, 2 Donor/Desynced, 3 Joined, 4 Synced."
-            }
         }
     }
 
