@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use inetd_health::allow::Allowlist;
-use inetd_health::config::{self, parse_duration};
-use inetd_health::render::Statuses;
-use inetd_health::route::Routes;
+use inetd_health::config::{self, parse_duration, AgentOverrides, Config, Overrides};
 use inetd_health::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
 use inetd_health::state::{self, StateDir};
-use inetd_health::{exit, Limits, Options, Service};
+use inetd_health::{exit, Options, Service};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -37,7 +35,10 @@ pub const SYSLOG_SOCKET: &str = "/dev/log";
 /// systemd (Accept=yes) or tcpserver: 200 when the checks pass, 503 when
 /// not. One check from the command line, or many on routes from --config.
 #[derive(Debug, Parser)]
-#[command(name = "inetd-health", version, after_help = after_help())]
+// The long after-help text (exit codes, the config in brief, examples) is
+// added only when help is asked for (`command`): formatting it cost every
+// poll a few thousand instructions.
+#[command(name = "inetd-health", version)]
 pub struct Cli {
     /// Serve the checks and routes of this TOML file (see docs/config.md)
     /// instead of one check named on the command line
@@ -117,8 +118,10 @@ pub struct Cli {
     pub backlog: Option<u32>,
 
     /// With --listen: connections served at once; more wait in the backlog
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub max_connections: u32,
+    /// [default: 64]
+    // No clap default: filling in defaults is paid by every poll's parse.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_connections: Option<u32>,
 
     /// While this file exists, answer 503 "disabled by operator" without
     /// running the check (keep it where only operators can write)
@@ -149,8 +152,9 @@ pub struct Cli {
     pub state_dir: Option<PathBuf>,
 
     /// Where syslog lines go when stderr is the client's socket (xinetd)
-    #[arg(long, value_name = "PATH", default_value = SYSLOG_SOCKET)]
-    pub syslog_socket: PathBuf,
+    /// [default: /dev/log]
+    #[arg(long, value_name = "PATH")]
+    pub syslog_socket: Option<PathBuf>,
 
     /// Run the checks once, print them as a Nagios plugin does and exit
     /// with its code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -162,7 +166,13 @@ pub struct Cli {
 }
 
 /// The check to run.
+///
+/// `defer`: a subcommand's options are defined only when it is the one
+/// given. Every poll of the single-check form parses its command line, and
+/// building the definitions of every subcommand (gen's and doctor's
+/// included) cost about 70,000 instructions a poll (callgrind).
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum CheckCommand {
     /// With --config: write the glue for a launcher or poller (xinetd,
     /// systemd, tcpserver, haproxy, keepalived, k8s), sized for the pollers
@@ -227,7 +237,9 @@ pub enum CheckCommand {
     },
 }
 
-/// Where the database server is, and the account to use.
+// Where the database server is, and the account to use. (A plain comment: a doc comment would become
+// the subcommand's about text, set after the variant's since the
+// subcommands are deferred.)
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
     /// The server's unix socket [default: the option file's, else
@@ -299,7 +311,7 @@ impl CheckCommand {
 /// What was asked for, checked: the service to run and the settings of the
 /// connection.
 pub struct Plan {
-    pub service: Service,
+    pub service: Service<'static>,
     pub options: Options,
     /// Built and checked in full before serving: the single check of the
     /// command line (a mistake in it is answered 500 to every poll), and
@@ -318,10 +330,30 @@ impl Cli {
     /// What clap says of the command line.
     pub fn parse_args() -> Result<Cli, clap::Error> {
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-        match Cli::config_only(&args) {
-            Some(cli) => Ok(cli),
-            None => Cli::try_parse(),
+        if let Some(cli) = Cli::config_only(&args) {
+            return Ok(cli);
         }
+        let asks_help = args
+            .iter()
+            .any(|a| a == "-h" || a == "--help" || a == "help");
+        if asks_help {
+            use clap::FromArgMatches as _;
+            let mut matches = command().try_get_matches()?;
+            return Cli::from_arg_matches_mut(&mut matches);
+        }
+        Cli::try_parse()
+    }
+
+    /// `--max-connections`, or its default.
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS)
+    }
+
+    /// `--syslog-socket`, or `/dev/log`.
+    pub fn syslog_socket(&self) -> &std::path::Path {
+        self.syslog_socket
+            .as_deref()
+            .unwrap_or(std::path::Path::new(SYSLOG_SOCKET))
     }
 
     /// `--config FILE` or `--config=FILE`, and nothing else.
@@ -347,14 +379,14 @@ impl Cli {
             warning_status: None,
             disabled_status: None,
             listen: None,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections: None,
             backlog: None,
             disable_file: None,
             cache_ttl: None,
             max_stale: None,
             max_concurrent: None,
             state_dir: None,
-            syslog_socket: PathBuf::from(SYSLOG_SOCKET),
+            syslog_socket: None,
             allow: Vec::new(),
             agent: false,
             agent_route: None,
@@ -372,10 +404,48 @@ impl Cli {
     /// Neither or both of --config and a check; a check option given with
     /// --config (it belongs in the file); a config file that is refused.
     pub fn plan(&self) -> anyhow::Result<Plan> {
-        // The state directory before the config file has its say: the
-        // command line's, systemd's, or the default. The parsed config is
-        // kept there, and it is the service's unless the file names one.
-        let state_dir = match self.state_dir.clone().or_else(runtime_directory) {
+        let (config, eager) = match (&self.config, &self.check) {
+            (Some(_), Some(command)) if !matches!(command, CheckCommand::Gen(_)) => anyhow::bail!(
+                "give either --config FILE or a check (exec, tcp, mariadb, galera, replica), not both"
+            ),
+            (None, Some(CheckCommand::Gen(_))) => {
+                anyhow::bail!("gen writes the glue for a config: give --config FILE")
+            }
+            (None, None) => anyhow::bail!(
+                "give a check (exec, tcp, mariadb, galera, replica) or --config FILE; see --help"
+            ),
+            (None, Some(command)) => {
+                let spec = Spec {
+                    timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                    warning_is_down: self.warning_is_down,
+                    show_output: self.show_output,
+                    disable_file: self.disable_file.clone(),
+                    cache_ttl: self.cache_ttl,
+                    max_stale: self.max_stale,
+                    max_concurrent: self.max_concurrent,
+                    ..Spec::new(command.kind())
+                };
+                (Config::single(spec), true)
+            }
+            (Some(path), _) => {
+                self.refuse_check_options_with_config(path)?;
+                (config::load(path)?, self.check_config)
+            }
+        };
+        let (service, options) = config
+            .service(&self.overrides())
+            .map_err(|why| anyhow::anyhow!("{why}"))?;
+        Ok(Plan {
+            service,
+            options,
+            eager,
+        })
+    }
+
+    /// The command line's say over a config: flags become overrides, and
+    /// the environment's state directory the fallback.
+    fn overrides(&self) -> Overrides {
+        let fallback = match runtime_directory() {
             Some(dir) => StateDir::given(dir),
             None => state::default_dir(
                 // SAFETY: geteuid has no preconditions.
@@ -383,111 +453,24 @@ impl Cli {
                 std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
             ),
         };
-        let mut config_allow = None;
-        let mut config_agent = None;
-        let (checks, routes, config_statuses, config_read_timeout, config_state_dir, eager) =
-            match (&self.config, &self.check) {
-                (Some(_), Some(command)) if !matches!(command, CheckCommand::Gen(_)) => anyhow::bail!(
-                    "give either --config FILE or a check (exec, tcp, mariadb, galera, replica), not both"
-                ),
-                (None, Some(CheckCommand::Gen(_))) => {
-                    anyhow::bail!("gen writes the glue for a config: give --config FILE")
-                }
-                (None, None) => anyhow::bail!(
-                    "give a check (exec, tcp, mariadb, galera, replica) or --config FILE; see --help"
-                ),
-                (None, Some(command)) => {
-                    let spec = Spec {
-                        timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                        warning_is_down: self.warning_is_down,
-                        show_output: self.show_output,
-                        disable_file: self.disable_file.clone(),
-                        cache_ttl: self.cache_ttl,
-                        max_stale: self.max_stale,
-                        max_concurrent: self.max_concurrent,
-                        ..Spec::new(command.kind())
-                    };
-                    let name = spec.kind.name().to_owned();
-                    (vec![(name, spec)], Routes::Any(vec![0]), None, None, None, true)
-                }
-                (Some(path), _) => {
-                    self.refuse_check_options_with_config(path)?;
-                    let c = config::load(path)?;
-                    config_allow = c.allow;
-                    config_agent = c.agent;
-                    (
-                        c.checks,
-                        c.routes,
-                        Some(c.statuses),
-                        c.read_timeout,
-                        c.state_dir,
-                        self.check_config,
-                    )
-                }
-            };
-        let defaults = config_statuses.unwrap_or_default();
-        let statuses = Statuses {
-            warning: self.warning_status.unwrap_or(defaults.warning),
-            disabled: self.disabled_status.unwrap_or(defaults.disabled),
-        };
-        // The command line's directory wins over the file's, the file's
-        // over systemd's and the default.
-        let state_dir = match (&self.state_dir, config_state_dir) {
-            (None, Some(dir)) => StateDir::given(dir),
-            _ => state_dir,
-        };
-        let options = Options {
-            limits: Limits {
-                read_timeout: self
-                    .read_timeout
-                    .or(config_read_timeout)
-                    .unwrap_or(DEFAULT_TIMEOUT),
-                ..Limits::default()
-            },
-            ..Options::default()
-        };
-        let allow = if self.allow.is_empty() {
-            config_allow
-        } else {
-            Some(
+        Overrides {
+            read_timeout: self.read_timeout,
+            state_dir: self.state_dir.clone(),
+            fallback_state_dir: Some(fallback),
+            warning_status: self.warning_status,
+            disabled_status: self.disabled_status,
+            allow: (!self.allow.is_empty()).then(|| {
                 self.allow
                     .iter()
                     .flat_map(|a| a.0.iter().copied())
-                    .collect(),
-            )
-        };
-        let mut service = Service::new(checks, routes, statuses, state_dir);
-        if let Some(nets) = allow {
-            service = service.with_allowlist(Allowlist::new(nets));
+                    .collect()
+            }),
+            agent: self.agent.then(|| AgentOverrides {
+                route: self.agent_route.clone(),
+                wait: self.agent_wait,
+                warning_weight: self.agent_warning_weight,
+            }),
         }
-        let agent = match (self.agent, config_agent) {
-            (false, agent) => agent,
-            (true, from_file) => {
-                let mut settings = from_file.unwrap_or_default();
-                if let Some(route) = &self.agent_route {
-                    settings.route = route.clone();
-                }
-                if let Some(wait) = self.agent_wait {
-                    settings.wait = wait;
-                }
-                if let Some(weight) = self.agent_warning_weight {
-                    settings.warning_weight = weight;
-                }
-                Some(settings)
-            }
-        };
-        if let Some(settings) = agent {
-            // The file's route was checked as it was read; the command
-            // line's, or the default `/` with a file's routes, here.
-            inetd_health::agent::check_route(service.routes(), &service.names(), &settings.route)
-                .map_err(|why| anyhow::anyhow!("{why}"))?;
-            service = service.with_agent(settings);
-        }
-        Ok(Plan {
-            service,
-            options,
-            eager,
-        })
     }
 
     /// With --config a check's settings live in the file: a flag could not
@@ -543,6 +526,13 @@ Requests: GET /ROUTE, /ROUTE/CHECK, /metrics (Prometheus); ?verbose,
 
 fn after_help() -> String {
     format!("{}\n\n{CONFIG}\n\n{EXAMPLES}", exit::TABLE)
+}
+
+/// The whole command, `--help`'s long text included: for `--help`, the man
+/// page and the completions.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command().after_help(after_help())
 }
 
 /// The networks of one `--allow`.
@@ -644,6 +634,30 @@ mod tests {
         ] {
             let args: Vec<OsString> = args.iter().map(OsString::from).collect();
             assert!(Cli::config_only(&args).is_none(), "{args:?}");
+        }
+    }
+
+    /// Deferred subcommands keep their own about text (a flattened
+    /// struct's doc comment once replaced it) and all their options.
+    #[test]
+    fn deferred_subcommands_keep_their_about_and_options() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        for (name, about, option) in [
+            ("mariadb", "Check a MariaDB", "defaults_extra_file"),
+            ("galera", "Check a Galera node", "read_only_is_down"),
+            ("replica", "Check an asynchronous replica", "max_lag"),
+            ("gen", "With --config: write the glue", "pollers"),
+            ("doctor", "Poll a health endpoint", "burst"),
+            ("exec", "Run PROGRAM without a shell", "nagios"),
+        ] {
+            let sub = cmd.find_subcommand(name).unwrap();
+            let text = sub.get_about().map(ToString::to_string).unwrap_or_default();
+            assert!(text.starts_with(about), "{name}: {text:?}");
+            assert!(
+                sub.get_arguments().any(|a| a.get_id() == option),
+                "{name} has no {option}"
+            );
         }
     }
 

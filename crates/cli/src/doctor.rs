@@ -30,7 +30,9 @@ const BURST_TIMEOUT: Duration = Duration::from_secs(5);
 /// burst to listen again (xinetd's default `cps` wait is 10 s).
 const RECOVERY_BOUND: Duration = Duration::from_secs(15);
 
-/// `doctor`'s arguments.
+// `doctor`'s arguments. (A plain comment: a doc comment would become
+// the subcommand's about text, set after the variant's since the
+// subcommands are deferred.)
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
     /// The endpoint, e.g. 127.0.0.1:9200

@@ -40,7 +40,9 @@ pub enum Target {
     K8s,
 }
 
-/// How the generated glue is sized and placed.
+// How the generated glue is sized and placed. (A plain comment: a doc comment would become
+// the subcommand's about text, set after the variant's since the
+// subcommands are deferred.)
 #[derive(Debug, clap::Args)]
 pub struct GenArgs {
     /// What to write
@@ -88,7 +90,7 @@ pub struct Facts<'a> {
     /// The longest check timeout.
     pub check_timeout: Duration,
     /// The service.
-    pub service: &'a Service,
+    pub service: &'a Service<'static>,
     /// The allowlist as given, if any.
     pub allow: Vec<String>,
     /// The agent answers on the port.

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use inetd_health::agent::classify;
 use inetd_health::http::{HeadReader, ReadError, RequestHead};
-use inetd_health::{answer_agent, serve_head, serve_service_head, Options, Response, Service};
+use inetd_health::{serve_agent, serve_head, serve_service_head, Options, Response, Service};
 
 use crate::log::{Log, Peer};
 use crate::notify::Notifier;
@@ -37,7 +37,7 @@ use crate::notify::Notifier;
 #[derive(Clone, Copy)]
 pub enum Serving<'a> {
     /// The service's checks.
-    Service(&'a Service),
+    Service(&'a Service<'static>),
     /// A service that could not be set up: every request gets a 500 with
     /// this body (systemd `Accept=no` with a bad config), and no check runs.
     Misconfigured(&'static str),
@@ -114,7 +114,7 @@ pub fn bind_and_run(
     addr: SocketAddr,
     backlog: Option<u32>,
     max_connections: u32,
-    service: &Service,
+    service: &Service<'static>,
     options: &Options,
     log: &Log,
 ) -> io::Result<i32> {
@@ -384,7 +384,7 @@ fn work(job: Ready, options: &Options, service: Serving<'_>, log: &Log) {
     let served = match job {
         // After the stop signal, as HTTP's 503: no check runs.
         Job::Agent if late => agent_line(&stream, options, "down #shutting down\n"),
-        Job::Agent => answer_agent(
+        Job::Agent => serve_agent(
             &mut &stream,
             &mut &stream,
             options,

@@ -109,7 +109,7 @@ fn inetd_health_main(closed_std_fds: u32) -> i32 {
     };
     match Cli::parse_args() {
         Ok(cli) => {
-            let log = log.with_syslog_socket(&cli.syslog_socket);
+            let log = log.with_syslog_socket(cli.syslog_socket());
             log.route_panics();
             run(cli, started, log, closed_std_fds, launch, notifier)
         }
@@ -172,7 +172,7 @@ fn run(
 
     if cli.once {
         let all: Vec<usize> = (0..service.names().len()).collect();
-        let results = service.run(&all, std::time::SystemTime::now);
+        let results = service.run(&all);
         let (text, code) = render::nagios(&results);
         print!("{text}");
         // The detail is asked for per check; print it after the plugin
@@ -198,7 +198,7 @@ fn run(
         (Launch::Listeners(listeners), _) => Some(
             listen::run(
                 listeners,
-                cli.max_connections,
+                cli.max_connections(),
                 listen::Serving::Service(&service),
                 &options,
                 &log,
@@ -210,7 +210,7 @@ fn run(
             listen::bind_and_run(
                 addr,
                 cli.backlog,
-                cli.max_connections,
+                cli.max_connections(),
                 &service,
                 &options,
                 &log,

@@ -38,6 +38,7 @@ use toml::Spanned;
 use crate::render::Statuses;
 use crate::route::{Route, Routes, METRICS};
 use crate::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
+use crate::state::StateDir;
 
 /// Largest config file read.
 const MAX_SIZE: u64 = 1 << 20;
@@ -59,6 +60,123 @@ pub struct Config {
     pub allow: Option<Vec<ipnet::IpNet>>,
     /// `agent = true` and its settings: answer HAProxy's agent-check.
     pub agent: Option<crate::agent::AgentSettings>,
+}
+
+/// What the command line (or an embedder) says over a config: each `Some`
+/// wins over the file's setting.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--read-timeout`.
+    pub read_timeout: Option<Duration>,
+    /// `--state-dir`.
+    pub state_dir: Option<PathBuf>,
+    /// The state directory when neither the command line nor the file
+    /// names one: systemd's `$RUNTIME_DIRECTORY`, else the user's default
+    /// ([`crate::state::default_dir`]). The library reads no environment:
+    /// the caller works it out. `None`: a private directory under the
+    /// system's temporary directory.
+    pub fallback_state_dir: Option<StateDir>,
+    /// `--warning-status`.
+    pub warning_status: Option<u16>,
+    /// `--disabled-status`.
+    pub disabled_status: Option<u16>,
+    /// `--allow` (all of them): replaces the file's `allow`.
+    pub allow: Option<Vec<ipnet::IpNet>>,
+    /// `--agent` and its settings: the file's agent settings, with these
+    /// over them.
+    pub agent: Option<AgentOverrides>,
+}
+
+/// `--agent-route`, `--agent-wait`, `--agent-warning-weight`.
+#[derive(Clone, Debug, Default)]
+pub struct AgentOverrides {
+    /// The route whose checks the agent reports.
+    pub route: Option<String>,
+    /// How long a silent connection is waited for.
+    pub wait: Option<Duration>,
+    /// The weight announced for a warning, percent.
+    pub warning_weight: Option<u8>,
+}
+
+impl Config {
+    /// A config of one check, served on every path (the command line's
+    /// single check): named after its kind.
+    pub fn single(spec: Spec) -> Config {
+        Config {
+            checks: vec![(spec.kind.name().to_owned(), spec)],
+            routes: Routes::Any(vec![0]),
+            read_timeout: None,
+            state_dir: None,
+            statuses: Statuses::default(),
+            allow: None,
+            agent: None,
+        }
+    }
+
+    /// The service this config describes, with `overrides` over it, and
+    /// the settings of its connections. Every rule of precedence is here:
+    /// the command line over the file, the file over the environment's
+    /// fallback, and the defaults last.
+    ///
+    /// # Errors
+    /// An agent route that names no route (or carries a query): the agent
+    /// would answer `down` for ever, or `up` for nothing.
+    pub fn service(
+        self,
+        overrides: &Overrides,
+    ) -> Result<(crate::Service<'static>, crate::Options), String> {
+        let statuses = Statuses {
+            warning: overrides.warning_status.unwrap_or(self.statuses.warning),
+            disabled: overrides.disabled_status.unwrap_or(self.statuses.disabled),
+        };
+        // The command line's directory wins over the file's, the file's
+        // over systemd's and the default.
+        let state_dir = match (&overrides.state_dir, self.state_dir) {
+            (Some(dir), _) => StateDir::given(dir.clone()),
+            (None, Some(dir)) => StateDir::given(dir),
+            (None, None) => overrides
+                .fallback_state_dir
+                .clone()
+                .unwrap_or_else(|| StateDir::private(std::env::temp_dir().join("inetd-health"))),
+        };
+        let options = crate::Options {
+            limits: crate::Limits {
+                read_timeout: overrides
+                    .read_timeout
+                    .or(self.read_timeout)
+                    .unwrap_or(DEFAULT_TIMEOUT),
+                ..crate::Limits::default()
+            },
+            ..crate::Options::default()
+        };
+        let mut service = crate::Service::new(self.checks, self.routes, statuses, state_dir);
+        if let Some(nets) = overrides.allow.clone().or(self.allow) {
+            service = service.with_allowlist(crate::allow::Allowlist::new(nets));
+        }
+        let agent = match (&overrides.agent, self.agent) {
+            (None, agent) => agent,
+            (Some(over), from_file) => {
+                let mut settings = from_file.unwrap_or_default();
+                if let Some(route) = &over.route {
+                    settings.route = route.clone();
+                }
+                if let Some(wait) = over.wait {
+                    settings.wait = wait;
+                }
+                if let Some(weight) = over.warning_weight {
+                    settings.warning_weight = weight;
+                }
+                Some(settings)
+            }
+        };
+        if let Some(settings) = agent {
+            // The file's route was checked as it was read; an override's,
+            // or the default `/` with the file's routes, here.
+            crate::agent::check_route(service.routes(), &service.names(), &settings.route)?;
+            service = service.with_agent(settings);
+        }
+        Ok((service, options))
+    }
 }
 
 /// Why a config was refused. Its message starts with the file (and where

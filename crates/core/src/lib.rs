@@ -87,7 +87,9 @@ pub mod outcome;
 pub mod process;
 pub mod render;
 pub mod route;
+mod schedule;
 pub mod serve;
+pub mod service;
 pub mod spec;
 pub mod state;
 mod sys;
@@ -100,9 +102,10 @@ pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;
 pub use http::{Limits, Method, RequestHead, Response};
 pub use serve::{
-    answer_agent, serve, serve_check, serve_head, serve_service, serve_service_head, Ending,
-    Options, Served, Service,
+    serve, serve_agent, serve_check, serve_head, serve_service, serve_service_head, Ending,
+    Options, Served,
 };
+pub use service::{AgentLine, Answer, Refusal, Service};
 
 /// An I/O error as a reason: the OS's text, lowercase, without Rust's
 /// " (os error N)" suffix ("connection refused", "no such file or directory").
@@ -113,3 +116,9 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
         .map_or(text.as_str(), |i| &text[..i]);
     text.to_lowercase()
 }
+
+/// The README's Rust examples, compiled as doctests so that what it shows
+/// an embedder keeps building.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;

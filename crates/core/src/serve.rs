@@ -1,30 +1,23 @@
-//! One connection, read forward: read the request, route it, run the
-//! checks, render the answer, send it, close.
+//! One connection, as bytes: read the request head (or tell HAProxy's
+//! agent-check from HTTP), ask the [`Service`] for the answer, send it in
+//! one write, close politely, and say what happened for the log
+//! ([`Served`]).
 //!
-//! [`serve_service`] is that pipeline for a [`Service`] (named checks and
-//! routes, from a config file or a command line); [`serve_check`] serves one
-//! check on every path; [`serve`] takes any handler. Each step is a function
-//! with plain inputs and outputs: [`crate::route::select`],
-//! [`Service::run`], [`crate::render::render`].
+//! [`serve_service`] does that for a service; [`serve_check`] serves one
+//! check (a one-entry service) on every path; [`serve`] takes any handler.
+//! What to answer is decided in [`crate::service`], as plain values.
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use crate::agent::{sniff, AgentSettings, Sniffed};
-use crate::allow::Allowlist;
-use crate::check::{run_check, Check, Outcome, Policy, Verdict};
+use crate::agent::{sniff, Sniffed};
+use crate::check::{Check, Policy};
 use crate::conn::{close_politely, Input, Output};
 use crate::exit;
 use crate::http::{read_head, read_head_with, Limits, Method, ReadError, RequestHead, Response};
-use crate::render::{self, CheckResult, Format, Statuses};
-use crate::route::{self, Miss, Routes};
-use crate::spec::{Kind, Spec};
-use crate::state::StateDir;
+use crate::render::CheckResult;
+pub use crate::service::{Answer, Refusal, Service, ALLOW};
 use crate::Deadline;
-
-/// The methods answered, as sent in `Allow`.
-pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// How one connection is served.
 #[derive(Clone, Copy, Debug)]
@@ -165,7 +158,9 @@ where
 }
 
 /// Serves one connection by running `check` for each valid request (under
-/// `options.check_timeout`) and answering as `policy` says.
+/// `options.check_timeout`) and answering as `policy` says: a service of
+/// this one check, named `check`, on every path (`/metrics` is its
+/// Prometheus view).
 pub fn serve_check<I, O, C>(
     input: &mut I,
     output: &mut O,
@@ -176,260 +171,32 @@ pub fn serve_check<I, O, C>(
 where
     I: Input + ?Sized,
     O: Output + ?Sized,
-    C: Check + ?Sized,
+    C: Check + Sync,
 {
-    let mut outcome = None;
-    let mut served = serve(input, output, options, |_| {
-        let o = run_check(check, Deadline::after(options.check_timeout));
-        let response = policy.response(&o);
-        outcome = Some(o);
-        response
-    });
-    if let Some(o) = outcome {
-        served.reason = o.reason().to_owned();
-        served.results.push(CheckResult {
-            name: "check".into(),
-            outcome: o,
-            at: (options.clock)(),
-            warning_is_down: policy.warning_is_down,
-            show_output: policy.show_detail,
-        });
-    }
-    served
-}
-
-/// The stack of a check's thread: checks are shallow (the deepest is the
-/// MySQL client's), and a smaller mapping is less to set up per poll.
-const CHECK_STACK: usize = 256 * 1024;
-
-/// Named checks and the routes to them: what one process serves.
-#[derive(Debug)]
-pub struct Service {
-    entries: Vec<Entry>,
-    routes: Routes,
-    statuses: Statuses,
-    state_dir: StateDir,
-    allow: Option<Allowlist>,
-    agent: Option<AgentSettings>,
-}
-
-struct Entry {
-    name: String,
-    spec: Spec,
-    // Built on first use: a request runs only its route's checks, so only
-    // those read their option files; a long-lived process builds each once.
-    built: OnceLock<Result<Box<dyn Check + Send + Sync>, String>>,
-}
-
-impl std::fmt::Debug for Entry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry")
-            .field("name", &self.name)
-            .field("spec", &self.spec)
-            .field("built", &self.built.get().map(|b| b.is_ok()))
-            .finish()
-    }
-}
-
-impl Service {
-    /// A service of `checks` (name and spec) reached by `routes`, keeping
-    /// shared state in `state_dir`.
-    pub fn new(
-        checks: Vec<(String, Spec)>,
-        routes: Routes,
-        statuses: Statuses,
-        state_dir: StateDir,
-    ) -> Self {
-        Service {
-            entries: checks
-                .into_iter()
-                .map(|(name, spec)| Entry {
-                    name,
-                    spec,
-                    built: OnceLock::new(),
-                })
-                .collect(),
-            routes,
-            statuses,
-            state_dir,
-            allow: None,
-            agent: None,
-        }
-    }
-
-    /// Answers HAProxy's agent-check on the same port (see
-    /// [`crate::agent`]).
-    pub fn with_agent(mut self, agent: AgentSettings) -> Self {
-        self.agent = Some(agent);
-        self
-    }
-
-    /// The agent's settings, if it answers agents.
-    pub fn agent(&self) -> Option<&AgentSettings> {
-        self.agent.as_ref()
-    }
-
-    /// Serves only peers in `allow`; the others get 403 and run nothing.
-    pub fn with_allowlist(mut self, allow: Allowlist) -> Self {
-        self.allow = Some(allow);
-        self
-    }
-
-    /// The longest timeout of its checks.
-    pub fn longest_timeout(&self) -> Duration {
-        self.entries
-            .iter()
-            .map(|e| e.spec.timeout)
-            .max()
-            .unwrap_or_default()
-    }
-
-    /// Whether any check keeps state shared between processes (a cache or
-    /// a cap), which every program running as the service's user could
-    /// forge (docs/resilience.md).
-    pub fn shares_state(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.spec.cache_ttl.is_some() || e.spec.max_concurrent.is_some())
-    }
-
-    /// The check names, in order.
-    pub fn names(&self) -> Vec<String> {
-        self.entries.iter().map(|e| e.name.clone()).collect()
-    }
-
-    /// The status codes in use.
-    pub fn statuses(&self) -> &Statuses {
-        &self.statuses
-    }
-
-    /// The routes.
-    pub fn routes(&self) -> &Routes {
-        &self.routes
-    }
-
-    /// Builds every check now (reading their option files), as `--check-config`
-    /// and the single-check command line do before serving.
-    ///
-    /// # Errors
-    /// The first check that cannot be built: its name and why.
-    pub fn build_all(&self) -> Result<(), (String, String)> {
-        for e in &self.entries {
-            if let Err(why) = self.built(e) {
-                return Err((e.name.clone(), why.clone()));
-            }
-        }
-        Ok(())
-    }
-
-    fn built<'a>(&self, e: &'a Entry) -> &'a Result<Box<dyn Check + Send + Sync>, String> {
-        e.built
-            .get_or_init(|| e.spec.build(&self.state_dir).map_err(|err| err.to_string()))
-    }
-
-    /// Runs the checks `indices` at once, each under its own timeout, and
-    /// returns their results in the same order. A check that cannot be
-    /// built is unknown, its reason public and its error in the detail.
-    pub fn run(&self, indices: &[usize], clock: fn() -> SystemTime) -> Vec<CheckResult> {
-        let run_one = |i: usize| {
-            let e = &self.entries[i];
-            let outcome = match self.built(e) {
-                Ok(check) => run_check(&**check, Deadline::after(e.spec.timeout)),
-                Err(why) => Outcome {
-                    verdict: Verdict::unknown("checker failure: check misconfigured, see the log")
-                        .with_detail(why.clone().into_bytes()),
-                    error: None,
-                    elapsed: Duration::ZERO,
-                },
-            };
-            CheckResult {
-                name: e.name.clone(),
-                outcome,
-                at: clock(),
-                warning_is_down: e.spec.warning_is_down,
-                show_output: e.spec.show_output,
-            }
-        };
-        let failed = |i: usize| {
-            // A thread that could not start, or that panicked (a bug),
-            // fails closed.
-            let e = &self.entries[i];
-            CheckResult {
-                name: e.name.clone(),
-                outcome: Outcome {
-                    verdict: Verdict::unknown("checker failure: the check's thread failed"),
-                    error: None,
-                    elapsed: Duration::ZERO,
-                },
-                at: clock(),
-                warning_is_down: e.spec.warning_is_down,
-                show_output: e.spec.show_output,
-            }
-        };
-        match indices {
-            [] => return Vec::new(),
-            [one] => return vec![run_one(*one)],
-            _ => {}
-        }
-        // One check runs here, at once: a program if the route has one
-        // (starting a process is the slowest part of most routes). The
-        // others run on threads that a helper thread starts, so that
-        // starting them, which is slow on some machines (150 us a thread
-        // was measured on one), is not on this check's path. A route takes
-        // as long as its slowest check, not the sum.
-        let here = indices
-            .iter()
-            .position(|&i| matches!(self.entries[i].spec.kind, Kind::Exec { .. }))
-            .unwrap_or(0);
-        let others: Vec<usize> = indices
-            .iter()
-            .enumerate()
-            .filter(|&(at, _)| at != here)
-            .map(|(_, &i)| i)
-            .collect();
-        let thread = || std::thread::Builder::new().stack_size(CHECK_STACK);
-        let (run_one, failed, others) = (&run_one, &failed, &others);
-        let mut by_index: Vec<(usize, CheckResult)> = std::thread::scope(|scope| {
-            let helper = thread().spawn_scoped(scope, move || {
-                let Some((first, rest)) = others.split_first() else {
-                    return Vec::new();
-                };
-                let handles: Vec<_> = rest
-                    .iter()
-                    .map(|&i| (i, thread().spawn_scoped(scope, move || run_one(i))))
-                    .collect();
-                // The helper runs one check itself: one thread fewer.
-                let mut results = vec![(*first, run_one(*first))];
-                for (i, handle) in handles {
-                    let joined = handle.map_err(drop).and_then(|h| h.join().map_err(drop));
-                    results.push((i, joined.unwrap_or_else(|()| failed(i))));
-                }
-                results
-            });
-            let mut results = vec![(indices[here], run_one(indices[here]))];
-            match helper.map_err(drop).and_then(|h| h.join().map_err(drop)) {
-                Ok(theirs) => results.extend(theirs),
-                Err(()) => results.extend(others.iter().map(|&i| (i, failed(i)))),
-            }
-            results
-        });
-        // Back in the route's order.
-        by_index.sort_by_key(|(i, _)| indices.iter().position(|j| j == i));
-        by_index.into_iter().map(|(_, r)| r).collect()
-    }
+    let service = Service::single(
+        "check",
+        check,
+        options.check_timeout,
+        policy.warning_is_down,
+        policy.show_output,
+    )
+    .with_clock(options.clock);
+    serve_service(input, output, options, &service, None)
 }
 
 /// Serves one connection for `service`: the request selects a route (or
 /// one check of it, `/metrics`, …), its checks run concurrently, and the
-/// answer is rendered in the format asked for. `peer` is the client's
-/// address as the kernel knows it (`getpeername`, `accept`): with an
-/// allowlist, a peer outside it (or one that cannot be told) gets 403 and
-/// runs nothing.
+/// answer is rendered in the format asked for ([`Service::answer`]).
+/// `peer` is the client's address as the kernel knows it (`getpeername`,
+/// `accept`): with an allowlist, a peer outside it (or one that cannot be
+/// told) gets 403 and runs nothing. With the agent on, a connection that
+/// stays silent (or whose first line is not HTTP) is HAProxy's
+/// agent-check.
 pub fn serve_service<I, O>(
     input: &mut I,
     output: &mut O,
     options: &Options,
-    service: &Service,
+    service: &Service<'_>,
     peer: Option<IpAddr>,
 ) -> Served
 where
@@ -437,11 +204,11 @@ where
     O: Output + ?Sized,
 {
     let deadline = Deadline::after(options.limits.read_timeout);
-    let head = match &service.agent {
+    let head = match service.agent() {
         None => read_head(input, &options.limits, deadline),
         Some(settings) => match sniff(input, &options.limits, settings, deadline) {
             Sniffed::Http(head) => read_head_with(input, head, deadline),
-            Sniffed::Agent => return answer_agent(input, output, options, service, peer),
+            Sniffed::Agent => return serve_agent(input, output, options, service, peer),
             Sniffed::Silent => Err(ReadError::Silent),
             Sniffed::Broken => Err(ReadError::Io(std::io::ErrorKind::ConnectionReset.into())),
         },
@@ -449,46 +216,33 @@ where
     serve_service_head(input, output, options, service, peer, head)
 }
 
-/// Answers an agent-check: the agent route's checks, one line, close.
-/// A peer outside the allowlist gets nothing.
-pub fn answer_agent<I, O>(
+/// Answers an agent-check ([`Service::answer_agent`]): one line, then a
+/// polite close. A peer outside the allowlist gets nothing.
+pub fn serve_agent<I, O>(
     input: &mut I,
     output: &mut O,
     options: &Options,
-    service: &Service,
+    service: &Service<'_>,
     peer: Option<IpAddr>,
 ) -> Served
 where
     I: Input + ?Sized,
     O: Output + ?Sized,
 {
+    let agent = service.answer_agent(peer);
     let mut served = Served {
         method: None,
         target: Some("agent".into()),
         status: None,
-        reason: String::new(),
+        reason: agent.reason,
         ending: Ending::Answered,
-        results: Vec::new(),
+        results: agent.results,
     };
-    if let Some(allow) = &service.allow {
-        if !allow.allows(peer) {
-            served.ending = Ending::Rejected;
-            served.reason = "agent check from a peer not allowed".into();
-            let _ = close_politely(input, output, options.drain);
-            return served;
-        }
-    }
-    let settings = service.agent.clone().unwrap_or_default();
-    let names = service.names();
-    // A route that selects nothing (refused at load, see
-    // agent::check_route) runs nothing, and no check is a `down` line.
-    let checks = match route::select(&service.routes, &names, &settings.route) {
-        Ok(selection) => selection.checks,
-        Err(_) => Vec::new(),
+    let Some(line) = agent.line else {
+        served.ending = Ending::Rejected;
+        let _ = close_politely(input, output, options.drain);
+        return served;
     };
-    served.results = service.run(&checks, options.clock);
-    let line = crate::agent::line(&served.results, &settings);
-    served.reason = line.trim_end().to_owned();
     if let Err(e) = output.write_all(line.as_bytes()) {
         served.ending = Ending::Broken;
         served.reason = format!("{}; writing the agent line: {e}", served.reason);
@@ -498,12 +252,13 @@ where
     served
 }
 
-/// [`serve_service`] for a connection whose head was read already.
+/// [`serve_service`] for a connection whose head was read already (or
+/// failed to arrive).
 pub fn serve_service_head<I, O>(
     input: &mut I,
     output: &mut O,
     options: &Options,
-    service: &Service,
+    service: &Service<'_>,
     peer: Option<IpAddr>,
     head: Result<RequestHead, ReadError>,
 ) -> Served
@@ -511,56 +266,31 @@ where
     I: Input + ?Sized,
     O: Output + ?Sized,
 {
-    let names = service.names();
-    let mut results = Vec::new();
-    let mut denied = false;
-    let mut served = serve_head(input, output, options, head, |head| {
-        if let Some(allow) = &service.allow {
-            if !allow.allows(peer) {
-                denied = true;
-                return Response::text(403, "forbidden: this address may not ask\n");
-            }
-        }
-        let selection = match route::select(&service.routes, &names, &head.target) {
-            Ok(s) => s,
-            Err(Miss::NotFound(body)) => return Response::text(404, body),
-        };
-        let query_format = selection.format.as_deref();
-        let format = if selection.metrics && query_format.is_none() {
-            Format::Prometheus
-        } else {
-            match render::negotiate(query_format, head.accept.as_deref()) {
-                Ok(f) => f,
-                Err(why) => return Response::text(400, format!("{why}\n")),
-            }
-        };
-        results = service.run(&selection.checks, options.clock);
-        if selection.metrics {
-            render::render_metrics(format, &results, selection.verbose, &service.statuses)
-        } else {
-            render::render(format, &results, selection.verbose, &service.statuses)
-        }
-    });
-    if denied {
-        served.ending = Ending::Rejected;
-        served.reason = match peer {
-            Some(ip) => format!("peer {} not allowed", crate::allow::unmapped(ip)),
-            None => "peer address unknown: not allowed".into(),
-        };
-    } else if served.ending == Ending::Answered && served.status == Some(404) {
-        served.ending = Ending::Rejected;
-        served.reason = "no such path".into();
-    } else if served.ending == Ending::Answered && served.status == Some(400) {
-        served.ending = Ending::Rejected;
-        served.reason = "unknown format".into();
-    } else if served.ending == Ending::Answered {
-        served.reason = match results.as_slice() {
-            [] => render::NO_CHECK.to_owned(),
-            [one] => one.outcome.reason().to_owned(),
-            several => render::summary(several),
-        };
-    }
-    served.results = results;
+    let head = match head {
+        Ok(head) => head,
+        Err(e) => return refuse(input, output, options, e),
+    };
+    let answer = service.answer(&head, peer);
+    let head_only = head.method == Method::Head;
+    let mut served = Served {
+        method: Some(head.method),
+        status: Some(answer.response.status()),
+        reason: answer.reason,
+        ending: match answer.refused {
+            None => Ending::Answered,
+            Some(_) => Ending::Rejected,
+        },
+        results: answer.results,
+        target: Some(head.target),
+    };
+    send(
+        input,
+        output,
+        options,
+        &answer.response,
+        head_only,
+        &mut served,
+    );
     served
 }
 
@@ -616,8 +346,8 @@ fn send<I, O>(
 mod tests {
     use super::*;
     use crate::check::{CheckError, Health, Verdict};
-    use std::cell::Cell;
     use std::io::Write;
+    use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::UNIX_EPOCH;
 
     fn fixed_clock() -> SystemTime {
@@ -632,32 +362,65 @@ mod tests {
     }
 
     struct Counting<'a> {
-        runs: &'a Cell<u32>,
+        runs: &'a AtomicU32,
         verdict: Verdict,
     }
     impl Check for Counting<'_> {
         fn run(&self, _: Deadline) -> Result<Verdict, CheckError> {
-            self.runs.set(self.runs.get() + 1);
+            self.runs.fetch_add(1, Ordering::SeqCst);
             Ok(self.verdict.clone())
         }
     }
 
-    fn exchange(request: &[u8], verdict: Verdict) -> (String, Served, u32) {
-        let runs = Cell::new(0);
+    fn exchange_with(request: &[u8], verdict: Verdict, policy: &Policy) -> (String, Served, u32) {
+        let runs = AtomicU32::new(0);
         let check = Counting {
             runs: &runs,
             verdict,
         };
         let mut input = request;
         let mut output = Vec::new();
-        let served = serve_check(
-            &mut input,
-            &mut output,
-            &options(),
-            &check,
-            &Policy::default(),
+        let served = serve_check(&mut input, &mut output, &options(), &check, policy);
+        (
+            String::from_utf8(output).unwrap(),
+            served,
+            runs.load(Ordering::SeqCst),
+        )
+    }
+
+    fn exchange(request: &[u8], verdict: Verdict) -> (String, Served, u32) {
+        exchange_with(request, verdict, &Policy::default())
+    }
+
+    #[test]
+    fn detail_only_when_asked_and_warning_as_the_policy_says() {
+        let warning =
+            || Verdict::warning("exit status 1").with_detail(b"WARN - password=hunter2".to_vec());
+        let request = b"GET / HTTP/1.0\r\n\r\n";
+        let (out, ..) = exchange(request, warning());
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.ends_with("\r\n\r\nwarning: exit status 1\n"), "{out}");
+        let shown = Policy {
+            show_output: true,
+            ..Policy::default()
+        };
+        let (out, ..) = exchange_with(request, warning(), &shown);
+        assert!(
+            out.ends_with("\r\n\r\nwarning: exit status 1\nWARN - password=hunter2\n"),
+            "{out}"
         );
-        (String::from_utf8(output).unwrap(), served, runs.get())
+        let strict = Policy {
+            warning_is_down: true,
+            ..Policy::default()
+        };
+        let (out, ..) = exchange_with(request, warning(), &strict);
+        assert!(
+            out.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{out}"
+        );
+        // Unknown is 503 whatever the policy.
+        let (out, ..) = exchange(request, Verdict::unknown("?"));
+        assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
     }
 
     const DATE: &str = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";

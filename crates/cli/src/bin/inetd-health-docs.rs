@@ -21,7 +21,6 @@ mod gen;
 
 use std::path::PathBuf;
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 
 fn main() -> std::io::Result<()> {
@@ -33,7 +32,7 @@ fn main() -> std::io::Result<()> {
     std::fs::create_dir_all(&man_dir)?;
     std::fs::create_dir_all(&completion_dir)?;
 
-    let command = args::Cli::command();
+    let command = args::command();
     // The main page, and one per check (`inetd-health-exec(1)`…), which
     // the main page's SUBCOMMANDS section names.
     let mut pages = vec![("inetd-health".to_owned(), command.clone())];

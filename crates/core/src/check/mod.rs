@@ -26,7 +26,6 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::deadline::Stopwatch;
-use crate::http::Response;
 use crate::Deadline;
 
 pub mod exec;
@@ -334,41 +333,16 @@ pub fn run_check<C: Check + ?Sized>(check: &C, deadline: Deadline) -> Outcome {
     }
 }
 
-/// How outcomes become responses.
+/// How a single check's outcome is answered ([`crate::serve_check`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     /// Answer 503 for a warning (default: 200, as a warning still serves).
     pub warning_is_down: bool,
     /// Put the check's detail (a program's output, a server's message) in
     /// the body. Off by default: it may hold secrets or account names, and
-    /// the body goes to anyone who can connect.
-    pub show_detail: bool,
-}
-
-impl Policy {
-    /// The status code for a health.
-    pub fn status(&self, health: Health) -> u16 {
-        match health {
-            Health::Healthy => 200,
-            Health::Warning if !self.warning_is_down => 200,
-            Health::Warning | Health::Unhealthy | Health::Unknown => 503,
-        }
-    }
-
-    /// The response for an outcome: `<health>: <reason>` on one line, then
-    /// the detail if shown.
-    pub fn response(&self, outcome: &Outcome) -> Response {
-        let mut body = format!("{}: {}\n", outcome.health(), outcome.reason());
-        if self.show_detail {
-            if let Some(detail) = &outcome.verdict.detail {
-                body.push_str(&String::from_utf8_lossy(detail));
-                if !body.ends_with('\n') {
-                    body.push('\n');
-                }
-            }
-        }
-        Response::text(self.status(outcome.health()), body)
-    }
+    /// the body goes to anyone who can connect. (`--show-output`, and
+    /// `show-output` in a config, as everywhere else.)
+    pub show_output: bool,
 }
 
 /// Formats a duration for reasons and logs: `850ms`, `1.20s`.
@@ -398,48 +372,13 @@ mod tests {
     }
 
     #[test]
-    fn status_codes() {
-        let p = Policy::default();
-        assert_eq!(p.status(Health::Healthy), 200);
-        assert_eq!(p.status(Health::Warning), 200);
-        assert_eq!(p.status(Health::Unhealthy), 503);
-        let strict = Policy {
-            warning_is_down: true,
-            ..p
-        };
-        assert_eq!(strict.status(Health::Warning), 503);
-    }
-
-    #[test]
-    fn detail_only_when_asked() {
-        let o = outcome(
-            Verdict::warning("exit status 1").with_detail(b"WARN - password=hunter2".to_vec()),
-        );
-        assert_eq!(
-            Policy::default().response(&o).body(),
-            b"warning: exit status 1\n"
-        );
-        let shown = Policy {
-            show_detail: true,
-            ..Policy::default()
-        }
-        .response(&o);
-        assert_eq!(
-            shown.body(),
-            b"warning: exit status 1\nWARN - password=hunter2\n"
-        );
-    }
-
-    #[test]
     fn probe_error_is_a_503_with_its_reason() {
         let o = run_check(&Fixed(Err(())), Deadline::after(Duration::from_secs(1)));
         assert_eq!(o.health(), Health::Unknown);
         assert_eq!(o.nagios_code(), 3);
-        let r = Policy::default().response(&o);
-        assert_eq!(r.status(), 503);
         assert_eq!(
-            r.body(),
-            b"unknown: check could not run: bad target: expected HOST:PORT\n"
+            o.reason(),
+            "check could not run: bad target: expected HOST:PORT"
         );
         // The target as written only in the detail (the log's).
         assert_eq!(
@@ -457,14 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fails_closed_whatever_the_policy() {
-        for warning_is_down in [false, true] {
-            let p = Policy {
-                warning_is_down,
-                show_detail: false,
-            };
-            assert_eq!(p.status(Health::Unknown), 503);
-        }
+    fn health_words_round_trip() {
         for h in [
             Health::Healthy,
             Health::Warning,
