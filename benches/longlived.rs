@@ -11,10 +11,14 @@
 //! (default 3). Only 127.0.0.1 is used.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use inetd_health_testkit::client::{free_port, is_listening, loopback};
+use inetd_health_testkit::procs::{cpu_times, find_program, wait_until, CpuTimes};
+use inetd_health_testkit::tmp::TempDir;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const CPU_BAR: f64 = 0.6;
@@ -48,9 +52,8 @@ fn main() {
         .expect("running scripts/build-static");
     assert!(status.success(), "scripts/build-static failed");
     let ours = root.join("target/static/inetd-health");
-    let webhook = find("webhook").expect("webhook not found: apt-get install webhook");
-    let dir = std::env::temp_dir().join(format!("inetd-health-longlived-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let webhook = find_program("webhook").expect("webhook not found: apt-get install webhook");
+    let dir = TempDir::new("longlived");
 
     let mut results: Vec<(&str, Vec<(Duration, Duration)>)> = Vec::new();
     for round in 0..rounds {
@@ -58,7 +61,7 @@ fn main() {
             let server = if (which + round) % 2 == 0 {
                 start_ours(&ours)
             } else {
-                start_webhook(&webhook, &dir)
+                start_webhook(&webhook, dir.path())
             };
             let (cpu, p50) = measure(&server, requests);
             match results.iter_mut().find(|(n, _)| *n == server.name) {
@@ -69,7 +72,7 @@ fn main() {
         eprint!("round {}/{rounds} done\r", round + 1);
     }
     eprintln!();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     println!("{requests} sequential requests per round, {rounds} rounds, each server running /bin/true per request");
     println!("{:<28} {:>12} {:>10}", "server", "CPU/req", "p50");
     let mut medians = Vec::new();
@@ -97,13 +100,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn find(name: &str) -> Option<PathBuf> {
-    ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
 }
 
 fn start_ours(bin: &Path) -> Server {
@@ -143,11 +139,7 @@ fn start_webhook(bin: &Path, dir: &Path) -> Server {
         r#"[{"id": "true", "execute-command": "/bin/true", "include-command-output-in-response": true}]"#,
     )
     .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(bin)
         .args([
             "-hooks",
@@ -162,16 +154,14 @@ fn start_webhook(bin: &Path, dir: &Path) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting webhook");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "webhook did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        is_listening(port)
+    });
+    assert!(up, "webhook did not start");
     Server {
         name: "webhook",
         child,
-        addr,
+        addr: loopback(port),
         path: "/hooks/true",
     }
 }
@@ -211,8 +201,8 @@ fn measure(server: &Server, n: usize) -> (Duration, Duration) {
     eprintln!(
         "{}: own {}µs, children {}µs per request",
         server.name,
-        ((split_after.0 - split_before.0) / n as u32).as_micros(),
-        ((split_after.1 - split_before.1) / n as u32).as_micros()
+        ((split_after.own - split_before.own) / n as u32).as_micros(),
+        ((split_after.children - split_before.children) / n as u32).as_micros()
     );
     times.sort();
     ((after - before) / n as u32, times[n / 2])
@@ -220,23 +210,12 @@ fn measure(server: &Server, n: usize) -> (Duration, Duration) {
 
 /// utime + stime + cutime + cstime of `pid`.
 fn cpu_of(pid: u32) -> Duration {
-    let (own, children) = cpu_split(pid);
-    own + children
+    let times = cpu_split(pid);
+    times.own + times.children
 }
 
 /// `pid`'s own CPU (utime + stime) and its reaped children's (cutime +
 /// cstime).
-fn cpu_split(pid: u32) -> (Duration, Duration) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .map(|f| f.parse().unwrap())
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    let d = |ticks: u64| Duration::from_nanos(ticks * 1_000_000_000 / hz);
-    (d(fields[0] + fields[1]), d(fields[2] + fields[3]))
+fn cpu_split(pid: u32) -> CpuTimes {
+    cpu_times(pid).expect("the server's /proc/PID/stat")
 }

@@ -26,7 +26,7 @@
 //!
 //! The `mariadb` kind starts a private MariaDB server (mariadbd on a
 //! temporary data directory, a unix socket and a loopback port, with a
-//! `monitor` user: tests/support/mariadb.rs) and stops it at the end. It
+//! `monitor` user: `inetd_health_testkit::mariadb`) and stops it at the end. It
 //! compares `inetd-health mariadb` without credentials with a C handler
 //! reading the same greeting (benches/floor/mariadb.c), and the
 //! authenticated check with the seed's `mysqladmin ping` script
@@ -37,21 +37,13 @@
 //! the `mariadb` kind also mariadbd, mariadb-install-db, mariadb and
 //! mysqladmin. It only ever binds and connects to 127.0.0.1 and to unix
 //! sockets in its temporary directories.
-
-#[path = "../tests/support/mariadb.rs"]
-mod mariadb;
-// galera.rs refers to `super::mariadb`, which is the module above.
-#[path = "../tests/support/galera.rs"]
-mod galera;
-// The fixtures serve the tests too; the bench uses part of them.
-#[allow(dead_code)]
-#[path = "../tests/support/replication.rs"]
-mod replication;
+//!
+//! What it starts (xinetd, the MariaDB servers) and its temporary directory
+//! come from `inetd_health_testkit`, as the tests' do; what is here measures.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -59,15 +51,20 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use inetd_health_testkit::client::loopback;
+use inetd_health_testkit::example::write_example_config;
+use inetd_health_testkit::procs::cpu_times;
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::{Settings, Xinetd};
+use inetd_health_testkit::{galera, mariadb, replication};
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longer than any handler's own deadlines (2 s read, 2 s check, 1 s drain),
 /// so a slow handler shows up as slow rather than as a client timeout.
 const IO_TIMEOUT: Duration = Duration::from_secs(6);
-const XINETD_START_TIMEOUT: Duration = Duration::from_secs(5);
-const XINETD_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDLERS_EXIT_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn main() {
@@ -91,7 +88,7 @@ fn main() {
         return;
     }
 
-    let work = WorkDir::create().expect("create a temporary directory");
+    let work = TempDir::new("bench");
     let floors = match compile_floors(work.path()) {
         Ok(f) => Some(f),
         Err(e) => {
@@ -129,7 +126,8 @@ fn main() {
     };
 
     let (f, cli, tcp) = (floors.as_ref(), rust.cli.as_ref(), tcp_target.as_str());
-    let (config6, config4) = write_configs(work.path(), tcp).expect("writing the bench's configs");
+    let config6 = write_example_config(work.path(), tcp).display().to_string();
+    let config4 = write_route_of_four(work.path(), tcp).expect("writing the route of four");
     let mut candidates: Vec<Candidate> = [
         candidate("C hello", Kind::Hello, true, f.map(|f| &f.hello), &[]),
         candidate(
@@ -330,6 +328,15 @@ fn main() {
         "{} rounds x ({} warm-up + {} measured) requests per candidate, sequential, via xinetd on 127.0.0.1",
         cfg.rounds, cfg.warmup_per_round, cfg.requests_per_round
     );
+    let settings = Settings {
+        program: Some(xinetd),
+        // Logging per connection is off: the per-connection work left to
+        // xinetd (accept, fork, exec, reap) is the same for every candidate.
+        log_connections: false,
+        instances: "UNLIMITED".to_string(),
+        flags: "REUSE".to_string(),
+        ..Settings::default()
+    };
     let mut results: Vec<Vec<Round>> = candidates.iter().map(|_| Vec::new()).collect();
     for round in 0..cfg.rounds {
         // Rotate the order too, so no candidate always runs right after the
@@ -342,7 +349,7 @@ fn main() {
                 Kind::Galera => gdb.as_ref(),
                 _ => None,
             };
-            match run_round(&xinetd, work.path(), c, &cfg, server.map(|d| &d.server)) {
+            match run_round(&settings, c, &cfg, server.map(|d| &d.server)) {
                 Ok(r) => results[idx].push(r),
                 Err(e) => println!("round {} of {}: {e}", round + 1, c.name),
             }
@@ -464,51 +471,11 @@ const EXEC_ALONE: &str = "inetd-health exec";
 const CONFIG_FLOOR_BAR: f64 = 1.10;
 const CONFIG_ROUTE_BAR: f64 = 1.15;
 
-/// The configs the config candidates serve, written into `dir`: six checks
-/// and four routes, `/` running the tcp check alone; and a route of four
-/// checks at `/` (`exec /bin/true` and three tcp checks), whose slowest,
-/// `exec /bin/true`, is also a candidate on its own. The database checks of the first are never
-/// built (no route of `/` names them): their files need not exist, as a
-/// poll of `/` never reads them.
-fn write_configs(dir: &Path, tcp: &str) -> io::Result<(String, String)> {
-    let six = format!(
-        r#"[defaults]
-timeout = "2s"
-
-[checks.port]
-kind = "tcp"
-target = "{tcp}"
-
-[checks.true]
-kind = "exec"
-command = ["/bin/true"]
-
-[checks.disk]
-kind = "exec"
-command = ["/usr/lib/nagios/plugins/check_disk", "-w", "10%", "-p", "/"]
-nagios = true
-
-[checks.db]
-kind = "mariadb"
-defaults-extra-file = "/etc/mysql/monitor.cnf"
-
-[checks.galera]
-kind = "galera"
-defaults-extra-file = "/etc/mysql/monitor.cnf"
-cache-ttl = "1s"
-
-[checks.replica]
-kind = "replica"
-defaults-extra-file = "/etc/mysql/monitor.cnf"
-max-lag = 30
-
-[routes]
-"/" = ["port"]
-"/live" = ["db"]
-"/ready" = ["galera", "disk", "port"]
-"/replica" = ["replica", "true"]
-"#
-    );
+/// The route of four checks at `/` (`exec /bin/true` and three tcp
+/// checks), whose slowest, `exec /bin/true`, is also a candidate on its
+/// own; written into `dir`. The other config candidate serves the testkit's
+/// example config (six checks, four routes; `/` the tcp check alone).
+fn write_route_of_four(dir: &Path, tcp: &str) -> io::Result<String> {
     // A readiness route as hosts have them: one program (the slowest
     // check, measured alone as `inetd-health exec`) and three checks made
     // in-process.
@@ -530,14 +497,10 @@ kind = "tcp"
 target = "{tcp}"
 "#
     );
-    let mut paths = Vec::new();
-    for (name, text) in [("config6.toml", six), ("config4.toml", four)] {
-        let path = dir.join(name);
-        fs::write(&path, text)?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
-        paths.push(path.display().to_string());
-    }
-    Ok((paths.remove(0), paths.remove(0)))
+    let path = dir.join("config4.toml");
+    fs::write(&path, four)?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+    Ok(path.display().to_string())
 }
 
 fn print_config(candidates: &[Candidate], results: &[Vec<Round>]) {
@@ -725,33 +688,6 @@ impl Config {
             only,
             extra,
         }
-    }
-}
-
-/// A private directory for the compiled floors, xinetd configs and logs,
-/// removed when the bench ends.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn create() -> io::Result<WorkDir> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("inetd-health-bench-{}-{nanos}", std::process::id()));
-        fs::create_dir(&dir)?;
-        Ok(WorkDir(dir))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -958,7 +894,7 @@ impl ServerSnapshot {
         ServerSnapshot {
             log_lines: server.error_log_line_count(),
             aborted_connects: server.try_global_status("Aborted_connects").unwrap_or(0),
-            cpu: process_cpu(server.pid()).unwrap_or_default(),
+            cpu: cpu_times(server.pid()).unwrap_or_default().own,
         }
     }
 
@@ -971,22 +907,6 @@ impl ServerSnapshot {
             cpu: self.cpu.saturating_sub(before.cpu),
         }
     }
-}
-
-/// utime + stime of a process (every thread, live or exited), in clock ticks
-/// (10 ms here) converted to a duration.
-fn process_cpu(pid: u32) -> Option<Duration> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after "(comm)": state is field 3, utime 14, stime 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
-        .ok()
-        .filter(|&hz| hz > 0)?;
-    Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / hz))
 }
 
 /// What the `tcp` candidates check: accepts and drops connections until
@@ -1044,25 +964,16 @@ struct Round {
 }
 
 fn run_round(
-    xinetd: &Path,
-    dir: &Path,
+    settings: &Settings,
     c: &Candidate,
     cfg: &Config,
     db: Option<&mariadb::Mariadb>,
 ) -> Result<Round, String> {
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
     let before = db.map(ServerSnapshot::take);
-    let conf = dir.join("xinetd.conf");
-    fs::write(&conf, xinetd_conf(dir, port, &c.server, &c.args)).map_err(|e| e.to_string())?;
-    let daemon_log = dir.join("xinetd-daemon.log");
-    let _ = fs::remove_file(&daemon_log);
-    let mut daemon = Xinetd::start(xinetd, &conf, &dir.join("xinetd.pid"), &daemon_log)?;
-    if let Err(e) = wait_listening(port, &mut daemon) {
-        let log = fs::read_to_string(&daemon_log).unwrap_or_default();
-        return Err(format!("{e}; xinetd log:\n{log}"));
-    }
+    let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+    let mut daemon = Xinetd::try_start(TempDir::new("bench-xinetd"), &c.server, &args, settings)?;
 
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let addr = loopback(daemon.port());
     let mut round = Round {
         latencies: Vec::with_capacity(cfg.requests_per_round),
         cpu: Duration::ZERO,
@@ -1092,16 +1003,18 @@ fn run_round(
 
     // Every handler must have exited and been reaped by xinetd before it
     // stops, or its CPU would be missing from xinetd's rusage.
-    if !daemon.wait_children_gone(HANDLERS_EXIT_TIMEOUT) {
+    if !daemon.wait_reaped(HANDLERS_EXIT_TIMEOUT) {
         println!(
             "{}: handlers still running after {HANDLERS_EXIT_TIMEOUT:?}; CPU undercounted",
             c.name
         );
     }
-    let usage = daemon.stop()?;
-    round.cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
-    round.max_rss_kib = usage.ru_maxrss;
-    round.minor_faults = usage.ru_minflt;
+    let usage = daemon
+        .stop_with_usage()
+        .ok_or("xinetd exited before it was stopped")?;
+    round.cpu = usage.cpu;
+    round.max_rss_kib = usage.max_rss_kib;
+    round.minor_faults = usage.minor_faults;
     if let (Some(db), Some(before)) = (db, before) {
         // The server logs an aborted connection when its thread sees the
         // close, a moment after the handler exits.
@@ -1109,187 +1022,6 @@ fn run_round(
         round.server = Some(ServerSnapshot::take(db).since(before));
     }
     Ok(round)
-}
-
-fn timeval(tv: libc::timeval) -> Duration {
-    Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
-}
-
-/// A port nobody listens on right now. Racy in principle, but only this
-/// bench binds ports in its own run.
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
-fn xinetd_conf(dir: &Path, port: u16, server: &Path, args: &[String]) -> String {
-    // Logging per connection is off: the per-connection work left to xinetd
-    // (accept, fork, exec, reap) is the same for every candidate.
-    // The default cps of 50/s would shut the service down mid-run.
-    let mut conf = format!(
-        "defaults\n{{\n\
-         \tlog_type = FILE {log}\n\
-         \tlog_on_success =\n\
-         \tlog_on_failure = HOST\n\
-         \tcps = 10000 1\n\
-         \tinstances = UNLIMITED\n\
-         \tper_source = UNLIMITED\n\
-         }}\n\n\
-         service inetd-health-bench\n{{\n\
-         \ttype = UNLISTED\n\
-         \tport = {port}\n\
-         \tbind = 127.0.0.1\n\
-         \tsocket_type = stream\n\
-         \tprotocol = tcp\n\
-         \twait = no\n\
-         \tuser = root\n\
-         \tserver = {server}\n",
-        log = dir.join("xinetd.log").display(),
-        server = server.display(),
-    );
-    if !args.is_empty() {
-        let _ = writeln!(conf, "\tserver_args = {}", args.join(" "));
-    }
-    conf.push_str(
-        "\tcps = 10000 1\n\
-         \tinstances = UNLIMITED\n\
-         \tper_source = UNLIMITED\n\
-         \tflags = REUSE\n\
-         }\n",
-    );
-    conf
-}
-
-/// An xinetd child of this process, reaped with wait4 so that its rusage,
-/// which includes every handler it reaped, is ours to read.
-struct Xinetd {
-    pid: libc::pid_t,
-    reaped: bool,
-}
-
-impl Xinetd {
-    fn start(xinetd: &Path, conf: &Path, pidfile: &Path, log: &Path) -> Result<Xinetd, String> {
-        let child = Command::new(xinetd)
-            .arg("-dontfork")
-            .arg("-f")
-            .arg(conf)
-            .arg("-pidfile")
-            .arg(pidfile)
-            .arg("-filelog")
-            .arg(log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", xinetd.display()))?;
-        // Reaped by hand below; std's Child would only reap on wait().
-        let pid = child.id() as libc::pid_t;
-        Ok(Xinetd { pid, reaped: false })
-    }
-
-    /// True while xinetd has not exited (checked without reaping it).
-    fn alive(&self) -> bool {
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: info is a valid siginfo_t; WNOWAIT leaves the child
-        // waitable so stop() still gets its rusage.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                self.pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        // SAFETY: si_pid is valid to read for a waitid result.
-        r == 0 && unsafe { info.si_pid() } == 0
-    }
-
-    fn wait_children_gone(&self, timeout: Duration) -> bool {
-        let path = format!("/proc/{0}/task/{0}/children", self.pid);
-        let deadline = Instant::now() + timeout;
-        loop {
-            // Zombies are listed too, so empty means exited and reaped.
-            match fs::read_to_string(&path) {
-                Ok(s) if s.trim().is_empty() => return true,
-                Ok(_) => {}
-                // Without CONFIG_PROC_CHILDREN, just give them a moment.
-                Err(_) => {
-                    thread::sleep(Duration::from_millis(200));
-                    return true;
-                }
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn stop(mut self) -> Result<libc::rusage, String> {
-        // SAFETY: plain syscalls on our own child's pid.
-        unsafe { libc::kill(self.pid, libc::SIGTERM) };
-        let deadline = Instant::now() + XINETD_STOP_TIMEOUT;
-        let mut status = 0;
-        // SAFETY: rusage is plain data, filled in by wait4.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        loop {
-            // SAFETY: valid out-pointers; pid is our unreaped child.
-            let r = unsafe { libc::wait4(self.pid, &mut status, libc::WNOHANG, &mut usage) };
-            if r == self.pid {
-                self.reaped = true;
-                return Ok(usage);
-            }
-            if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                return Err(format!("wait4 on xinetd: {}", io::Error::last_os_error()));
-            }
-            if Instant::now() >= deadline {
-                return Err("xinetd ignored SIGTERM".to_owned());
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Xinetd {
-    fn drop(&mut self) {
-        if !self.reaped {
-            // SAFETY: our own unreaped child; a blocking wait after SIGKILL
-            // is bounded.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-            }
-        }
-    }
-}
-
-/// Waits until the port is in LISTEN state in /proc/net/tcp, which, unlike
-/// probing with a connection, starts no handler.
-fn wait_listening(port: u16, daemon: &mut Xinetd) -> Result<(), String> {
-    let local = format!("0100007F:{port:04X}");
-    let deadline = Instant::now() + XINETD_START_TIMEOUT;
-    loop {
-        if let Ok(f) = fs::File::open("/proc/net/tcp") {
-            let listening = BufReader::new(f).lines().map_while(Result::ok).any(|line| {
-                let mut cols = line.split_whitespace();
-                // sl, local_address, rem_address, st (0A = LISTEN)
-                cols.nth(1) == Some(local.as_str()) && cols.nth(1) == Some("0A")
-            });
-            if listening {
-                return Ok(());
-            }
-        }
-        if !daemon.alive() {
-            return Err("xinetd exited at start-up".to_owned());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "xinetd not listening on port {port} after {XINETD_START_TIMEOUT:?}"
-            ));
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 struct Outcome {

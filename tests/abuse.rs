@@ -13,8 +13,6 @@
 //! `/proc` by a [`Watcher`] thread, which also records each one's peak
 //! resident set (`VmHWM`).
 
-mod support;
-
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -25,17 +23,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use support::client::{
+use inetd_health_testkit::client::{
     abort, accept_queue_len, exchange, loopback, open_connections_on, read_until_closed, Exchange,
 };
-use support::http::Response;
-use support::mariadb::{Mariadb, MONITOR_USER};
-use support::procs::{
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::mariadb::{Mariadb, MONITOR_USER};
+use inetd_health_testkit::procs::{
     child_pids, cmdline_of, is_zombie, processes_matching, signal, socket_inodes_of, status_kib,
     unique_digits, unix_stream_sockets, wait_until,
 };
-use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::Xinetd;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 /// Bound on any one exchange that is expected to finish promptly.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,7 +62,7 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 fn bin() -> &'static Path {
-    Path::new(support::inetd_health_bin())
+    Path::new(BIN)
 }
 
 fn is_handler(cmdline: &str) -> bool {
@@ -428,7 +429,7 @@ fn idle_clients_get_408_and_every_handler_exits_by_the_read_deadline() {
     const BATCH: usize = 16;
     let read_timeout = Duration::from_secs(1);
     let _serial = one_at_a_time();
-    let xinetd = Xinetd::start(&["--read-timeout", "1s", "exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["--read-timeout", "1s", "exec", "--", "/bin/true"]);
     let port = xinetd.port();
     let watcher = Watcher::start(xinetd.pid(), Duration::from_millis(50));
 
@@ -563,7 +564,7 @@ fn two_thousand_requests_at_concurrency_32_all_200_without_reset() {
     const REQUESTS: usize = 2000;
     const CONCURRENCY: usize = 32;
     let _serial = one_at_a_time();
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let port = xinetd.port();
     let started = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
@@ -832,7 +833,7 @@ fn ten_megabytes_from_a_client_get_a_clear_answer_in_bounded_memory_and_time() {
     const MB10: usize = 10 * 1024 * 1024;
     let _serial = one_at_a_time();
     let read_timeout = Duration::from_secs(1);
-    let xinetd = Xinetd::start(&["--read-timeout", "1s", "exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["--read-timeout", "1s", "exec", "--", "/bin/true"]);
     let port = xinetd.port();
 
     let with_body = {
@@ -1186,17 +1187,20 @@ fn cache_ttl_keeps_200_polls_per_second_to_one_server_connection_per_ttl() {
         file.to_str().expect("utf-8").to_string(),
         state.path().to_str().expect("utf-8").to_string(),
     );
-    let xinetd = Xinetd::start(&[
-        "--cache-ttl",
-        "1s",
-        "--state-dir",
-        &state_dir,
-        "mariadb",
-        "--socket",
-        &socket,
-        "--defaults-extra-file",
-        &file,
-    ]);
+    let xinetd = Xinetd::start(
+        BIN,
+        &[
+            "--cache-ttl",
+            "1s",
+            "--state-dir",
+            &state_dir,
+            "mariadb",
+            "--socket",
+            &socket,
+            "--defaults-extra-file",
+            &file,
+        ],
+    );
     let healthy = format!(
         "healthy: MariaDB {} is alive (login and ping)",
         db.version()
@@ -1279,19 +1283,22 @@ fn max_concurrent_bounds_checks_and_connections_to_a_hung_server() {
         file.to_str().expect("utf-8").to_string(),
         state.path().to_str().expect("utf-8").to_string(),
     );
-    let xinetd = Xinetd::start(&[
-        "--timeout",
-        "2s",
-        "--max-concurrent",
-        "2",
-        "--state-dir",
-        &state_dir,
-        "mariadb",
-        "--socket",
-        &socket,
-        "--defaults-extra-file",
-        &file,
-    ]);
+    let xinetd = Xinetd::start(
+        BIN,
+        &[
+            "--timeout",
+            "2s",
+            "--max-concurrent",
+            "2",
+            "--state-dir",
+            &state_dir,
+            "mariadb",
+            "--socket",
+            &socket,
+            "--defaults-extra-file",
+            &file,
+        ],
+    );
     let port = xinetd.port();
     assert_status(
         &one_response(&exchange(port, GET, IO_TIMEOUT)),

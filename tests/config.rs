@@ -2,20 +2,22 @@
 //! (stdin and stdout are the connection, as under inetd), then under a real
 //! xinetd, HAProxy and Prometheus, and with curl.
 
-mod support;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::client::{exchange, free_port, is_listening};
-use support::haproxy::{Haproxy, ServerState};
-use support::http::Response;
-use support::procs::{require_program, wait_until, ProcessGuard};
-use support::run::{run_with_input, Run};
-use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use inetd_health_testkit::client::{exchange, free_port, is_listening};
+use inetd_health_testkit::example::write_example_config;
+use inetd_health_testkit::haproxy::{Haproxy, ServerState};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::procs::{require_program, wait_until, ProcessGuard};
+use inetd_health_testkit::run::{run_with_input, Run};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::Xinetd;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,7 +83,11 @@ fn get(config: &Path, target: &str, accept: Option<&str>) -> Run {
         request.push_str(&format!("Accept: {a}\r\n"));
     }
     request.push_str("\r\n");
-    run_with_input(&["--config".into(), path_str(config)], request.as_bytes())
+    run_with_input(
+        BIN,
+        &["--config".into(), path_str(config)],
+        request.as_bytes(),
+    )
 }
 
 #[test]
@@ -283,6 +289,7 @@ fn status_codes_for_warnings_and_disabled_checks() {
     };
     let status = |extra: &[&str], target: &str| {
         run_with_input(
+            BIN,
             &args(extra),
             format!("GET {target} HTTP/1.0\r\n\r\n").as_bytes(),
         )
@@ -318,7 +325,7 @@ fn status_codes_for_warnings_and_disabled_checks() {
 fn check_config_says_what_is_wrong_and_where() {
     let dir = TempDir::new("config");
     let good = exec_config(&dir, "");
-    let out = Command::new(support::inetd_health_bin())
+    let out = Command::new(BIN)
         .args(["--config", &path_str(&good), "--check-config"])
         .stdin(Stdio::null())
         .output()
@@ -333,7 +340,7 @@ fn check_config_says_what_is_wrong_and_where() {
         &bad_dir,
         "[checks.a]\nkind = \"tcp\"\ntarget = \"127.0.0.1:1\"\ntimeout = \"soon\"\n",
     );
-    let out = Command::new(support::inetd_health_bin())
+    let out = Command::new(BIN)
         .args(["--config", &path_str(&bad), "--check-config"])
         .stdin(Stdio::null())
         .output()
@@ -348,7 +355,7 @@ fn check_config_says_what_is_wrong_and_where() {
         "{err}"
     );
     // A check's option on the command line with --config says where it goes.
-    let out = Command::new(support::inetd_health_bin())
+    let out = Command::new(BIN)
         .args([
             "--config",
             &path_str(&good),
@@ -377,7 +384,7 @@ fn check_config_says_what_is_wrong_and_where() {
 fn once_prints_every_check_with_the_worst_code() {
     let dir = TempDir::new("config");
     let config = exec_config(&dir, "");
-    let out = Command::new(support::inetd_health_bin())
+    let out = Command::new(BIN)
         .args(["--config", &path_str(&config), "--once"])
         .stdin(Stdio::null())
         .output()
@@ -405,6 +412,19 @@ fn once_prints_every_check_with_the_worst_code() {
 
 /// A route of three checks of ~300 ms each answers in about 300 ms, not
 /// 900: its checks run at once.
+/// The example config the bench measures (six checks, four routes): its
+/// `/`, the tcp check alone, answers 200 without building the database
+/// checks, whose option file does not exist.
+#[test]
+fn the_example_config_the_bench_measures_serves_its_tcp_route() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let dir = TempDir::new("config-example");
+    let config = write_example_config(dir.path(), &target);
+    let run = get(&config, "/", None);
+    assert_eq!(run.response().status, 200, "{}", run.stderr);
+}
+
 #[test]
 fn a_route_runs_its_checks_concurrently_under_xinetd() {
     let dir = TempDir::new("config-slow");
@@ -415,7 +435,7 @@ fn a_route_runs_its_checks_concurrently_under_xinetd() {
          [checks.c]\nkind = \"exec\"\ncommand = [\"sleep\", \"0.3\"]\n\
          [routes]\n\"/slow\" = [\"a\", \"b\", \"c\"]\n",
     );
-    let xinetd = Xinetd::start(&["--config", &path_str(&config)]);
+    let xinetd = Xinetd::start(BIN, &["--config", &path_str(&config)]);
     for _ in 0..3 {
         let started = Instant::now();
         let ex = exchange(
@@ -453,12 +473,15 @@ fn an_edit_is_served_at_the_next_poll_and_no_parse_is_kept() {
     let failing = "[checks.a]\nkind = \"exec\"\ncommand = [\"/bin/false\"]\n";
     assert_eq!(passing.len(), failing.len());
     let config = config_in(&dir, passing);
-    let xinetd = Xinetd::start(&[
-        "--state-dir",
-        &path_str(&state),
-        "--config",
-        &path_str(&config),
-    ]);
+    let xinetd = Xinetd::start(
+        BIN,
+        &[
+            "--state-dir",
+            &path_str(&state),
+            "--config",
+            &path_str(&config),
+        ],
+    );
     let poll = || {
         let ex = exchange(
             xinetd.port(),
@@ -506,7 +529,7 @@ fn is_down_503(state: &ServerState) -> bool {
 fn haproxy_get_ready_goes_down_when_only_the_disk_check_fails() {
     let dir = TempDir::new("config-haproxy");
     let config = exec_config(&dir, "");
-    let xinetd = Xinetd::start(&["--config", &path_str(&config)]);
+    let xinetd = Xinetd::start(BIN, &["--config", &path_str(&config)]);
     let ready = Haproxy::start(
         xinetd.port(),
         &["http-check send meth GET uri /ready ver HTTP/1.1 hdr Host x"],
@@ -533,7 +556,7 @@ fn curl_gets_the_content_type_it_asks_for() {
     let curl = require_program("curl");
     let dir = TempDir::new("config-curl");
     let config = exec_config(&dir, "");
-    let xinetd = Xinetd::start(&["--config", &path_str(&config)]);
+    let xinetd = Xinetd::start(BIN, &["--config", &path_str(&config)]);
     for (accept, want) in [
         (None, "text/plain; charset=utf-8"),
         (Some("application/health+json"), "application/health+json"),
@@ -585,7 +608,7 @@ fn prometheus_scrapes_metrics_and_reports_the_checks() {
     let dir = TempDir::new("config-prom");
     let config = exec_config(&dir, "");
     std::fs::write(dir.join("disk-fails"), "").unwrap();
-    let xinetd = Xinetd::start(&["--config", &path_str(&config)]);
+    let xinetd = Xinetd::start(BIN, &["--config", &path_str(&config)]);
     let prom_dir = TempDir::new("prom");
     std::fs::write(
         prom_dir.join("prometheus.yml"),

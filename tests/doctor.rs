@@ -5,21 +5,21 @@
 //! answering 405 to OPTIONS, one with no `/` route (a 404 for HAProxy's
 //! default `OPTIONS /`), a port nothing listens on.
 
-mod support;
-
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::client::free_port;
-use support::mariadb::Mariadb;
-use support::tmp::TempDir;
-use support::xinetd::{run_config, Xinetd};
+use inetd_health_testkit::mariadb::{Mariadb, MONITOR_USER};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::{Settings, Xinetd};
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 fn doctor(port: u16, extra: &[&str]) -> Output {
-    Command::new(support::inetd_health_bin())
+    Command::new(BIN)
         .args(["doctor", &format!("127.0.0.1:{port}")])
         .args(extra)
         .stdin(Stdio::null())
@@ -39,7 +39,7 @@ fn floor(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_seeds_hello_script_resets_and_lies_about_its_length() {
-    let xinetd = Xinetd::start_server(&floor("hello-healthcheck.sh"), &[]);
+    let xinetd = Xinetd::start(floor("hello-healthcheck.sh"), &[]);
     let out = doctor(xinetd.port(), &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
@@ -56,14 +56,9 @@ fn the_seeds_hello_script_resets_and_lies_about_its_length() {
 fn the_seeds_mysqladmin_script_resets() {
     let db = Mariadb::shared();
     let dir = TempDir::new("doctor-db");
-    let file = db.write_option_file(
-        dir.path(),
-        support::mariadb::MONITOR_USER,
-        Some(db.monitor_password()),
-        0o600,
-    );
-    let xinetd = Xinetd::start_server(
-        &floor("mariadb-healthcheck.sh"),
+    let file = db.write_option_file(dir.path(), MONITOR_USER, Some(db.monitor_password()), 0o600);
+    let xinetd = Xinetd::start(
+        floor("mariadb-healthcheck.sh"),
         &[db.socket().to_str().unwrap(), file.to_str().unwrap()],
     );
     let out = doctor(xinetd.port(), &["--json"]);
@@ -76,7 +71,7 @@ fn the_seeds_mysqladmin_script_resets() {
 
 #[test]
 fn our_service_is_clean() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let out = doctor(xinetd.port(), &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
@@ -86,7 +81,7 @@ fn our_service_is_clean() {
 
 #[test]
 fn a_body_with_a_timestamp_flaps_keepalived_digests() {
-    let xinetd = Xinetd::start(&["--show-output", "exec", "--", "date", "+%s%N"]);
+    let xinetd = Xinetd::start(BIN, &["--show-output", "exec", "--", "date", "+%s%N"]);
     let t = text(&doctor(xinetd.port(), &[]));
     assert!(
         t.contains("body differs between polls: keepalived digest will flap"),
@@ -118,33 +113,29 @@ fn a_405_for_options_fails_haproxys_default_check() {
 /// A private xinetd serving `inetd-health exec -- /bin/true` on a free
 /// loopback port, with `cps` as given: none at all (neither in `defaults`
 /// nor in the service) leaves xinetd's compiled-in `cps = 50 10`.
-/// [`Xinetd`] always sets `cps`, hence a config of our own.
-fn xinetd_with_cps(dir: &TempDir, cps: Option<&str>) -> (u16, support::procs::ProcessGuard) {
-    let port = free_port();
-    let cps = cps.map_or_else(String::new, |c| format!("\tcps = {c}\n"));
-    let conf = format!(
-        "defaults\n{{\n\tlog_type = FILE {log}\n}}\n\
-         service doctor-cps\n{{\n\ttype = UNLISTED\n\tport = {port}\n\tbind = 127.0.0.1\n\
-         \tsocket_type = stream\n\tprotocol = tcp\n\twait = no\n\tuser = root\n\
-         \tserver = {bin}\n\tserver_args = exec -- /bin/true\n{cps}\
-         \tinstances = UNLIMITED\n\tper_source = UNLIMITED\n\tflags = REUSE\n\tdisable = no\n}}\n",
-        log = dir.join("xinetd.log").display(),
-        bin = support::inetd_health_bin(),
-    );
+fn xinetd_with_cps(dir: TempDir, cps: Option<&str>) -> Xinetd {
+    let settings = Settings {
+        cps: cps.map(str::to_string),
+        instances: "UNLIMITED".to_string(),
+        flags: "REUSE".to_string(),
+        ..Settings::default()
+    };
+    let xinetd = Xinetd::try_start(dir, Path::new(BIN), &["exec", "--", "/bin/true"], &settings)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let conf = std::fs::read_to_string(xinetd.dir().join("xinetd.conf")).unwrap();
     let cps_lines = conf
         .lines()
         .filter(|l| l.trim_start().starts_with("cps"))
         .count();
-    assert_eq!(cps_lines, usize::from(!cps.is_empty()), "{conf}");
-    (port, run_config(dir, &conf, port))
+    assert_eq!(cps_lines, usize::from(cps.is_some()), "{conf}");
+    xinetd
 }
 
 /// xinetd with `cps = 5 10`: the burst finds the service gone dark.
 #[test]
 fn a_low_cps_shuts_the_service_down_under_a_burst() {
-    let dir = TempDir::new("doctor-cps");
-    let (port, mut process) = xinetd_with_cps(&dir, Some("5 10"));
-    let out = doctor(port, &[]);
+    let xinetd = xinetd_with_cps(TempDir::new("doctor-cps"), Some("5 10"));
+    let out = doctor(xinetd.port(), &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -152,7 +143,7 @@ fn a_low_cps_shuts_the_service_down_under_a_burst() {
             && t.contains("this looks like xinetd's `cps` limit"),
         "{t}"
     );
-    process.stop();
+    drop(xinetd);
 }
 
 /// xinetd's compiled-in `cps = 50 10` (no `cps` line anywhere): the burst
@@ -161,9 +152,8 @@ fn a_low_cps_shuts_the_service_down_under_a_burst() {
 /// for it to come back, and polls on.
 #[test]
 fn xinetds_default_cps_shuts_the_service_down_under_a_burst() {
-    let dir = TempDir::new("doctor-default-cps");
-    let (port, mut process) = xinetd_with_cps(&dir, None);
-    let out = doctor(port, &[]);
+    let xinetd = xinetd_with_cps(TempDir::new("doctor-default-cps"), None);
+    let out = doctor(xinetd.port(), &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("FAIL burst: 150 connections at once"), "{t}");
@@ -176,7 +166,7 @@ fn xinetds_default_cps_shuts_the_service_down_under_a_burst() {
     // were satisfied: only the burst failed.
     assert_eq!(t.matches("FAIL").count(), 1, "{t}");
     assert!(t.contains("refused connections for "), "{t}");
-    process.stop();
+    drop(xinetd);
 }
 
 /// A port bound on 127.0.0.1 and not listening, held for the test: a
@@ -263,11 +253,7 @@ fn a_404_for_options_slash_is_explained_with_a_path() {
     .unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = config.to_str().unwrap().to_owned();
-    let xinetd = Xinetd::start_with(
-        dir,
-        Path::new(support::inetd_health_bin()),
-        &["--config", &config],
-    );
+    let xinetd = Xinetd::start_with(dir, BIN, &["--config", &config]);
     let out = doctor(xinetd.port(), &["/ready"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");

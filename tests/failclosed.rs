@@ -6,19 +6,20 @@
 //! Whatever the checker cannot decide is a 503 with its reason; nothing a
 //! check prints reaches a body unless the operator asks.
 
-mod support;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::activate::socket_activate;
-use support::client::{exchange, Exchange};
-use support::http::Response;
-use support::procs::wait_until;
-use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use inetd_health_testkit::activate::socket_activate;
+use inetd_health_testkit::client::{exchange, Exchange};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::procs::{copy_executable, output_with_input, wait_until};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::Xinetd;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -56,7 +57,7 @@ fn open_dir(label: &str) -> TempDir {
 /// build directory is (a CI clone may live under a private directory).
 fn binary_in(dir: &TempDir) -> PathBuf {
     let copy = dir.join("inetd-health");
-    support::procs::copy_executable(Path::new(support::inetd_health_bin()), &copy);
+    copy_executable(Path::new(BIN), &copy);
     copy
 }
 
@@ -105,7 +106,7 @@ fn real_nagios_plugins_under_xinetd() {
             .chain(["--", plugin])
             .chain(args.iter().copied())
             .collect();
-        Xinetd::start(&all)
+        Xinetd::start(BIN, &all)
     };
     let nagios = ["exec", "--nagios"];
     let cases = [
@@ -157,7 +158,7 @@ fn real_nagios_plugins_under_xinetd() {
 
     // --once prints the status text and the performance data, and exits
     // with the plugin's code.
-    let out = Command::new(support::inetd_health_bin())
+    let out = Command::new(BIN)
         .args(["--once", "exec", "--nagios", "--", &load])
         .args(load_ok)
         .stdin(Stdio::null())
@@ -292,14 +293,7 @@ fn under_systemd_socket_activation_the_log_line_goes_to_stderr() {
         &dir,
         1,
         &["--inetd", "--accept"],
-        &[
-            support::inetd_health_bin(),
-            "exec",
-            "--",
-            "sh",
-            "-c",
-            "echo private-output; exit 2",
-        ],
+        &[BIN, "exec", "--", "sh", "-c", "echo private-output; exit 2"],
     );
     let r = one_response(&exchange(ports[0], GET, IO_TIMEOUT));
     assert_eq!(
@@ -346,7 +340,7 @@ fn a_healthy_record_planted_by_another_user_is_not_served_under_xinetd() {
         "--",
         script.to_str().unwrap(),
     ];
-    let xinetd = Xinetd::start_with(dir, Path::new(support::inetd_health_bin()), &args);
+    let xinetd = Xinetd::start_with(dir, BIN, &args);
     let run_count = || std::fs::read_to_string(&runs).unwrap().lines().count();
 
     // The first poll runs the check and leaves the state file, named by
@@ -395,10 +389,7 @@ fn a_healthy_record_planted_by_another_user_is_not_served_under_xinetd() {
     }
     // Why, in the log's detail: over a pipe (the same service, so the same
     // state file) the log line goes to stderr.
-    let poll = support::procs::output_with_input(
-        Command::new(support::inetd_health_bin()).args(args),
-        GET,
-    );
+    let poll = output_with_input(Command::new(BIN).args(args), GET);
     assert!(
         poll.stdout.starts_with(b"HTTP/1.1 503 "),
         "{}",

@@ -8,8 +8,6 @@
 //! network namespace of the test's own, how long a poll waits, the log line
 //! an operator reads.
 
-mod support;
-
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -19,16 +17,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::activate::socket_activate;
-use support::client::{exchange, free_port, is_listening, read_until_closed, Exchange};
-use support::haproxy::{Haproxy, ServerState};
-use support::http::Response;
-use support::inetd_health_bin;
-use support::netns::{in_private_network, Aborts};
-use support::procs::{cmdline_of, require_program, wait_until, ProcessGuard};
-use support::run::{reader, run_with_input, Run};
-use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use inetd_health_testkit::activate::socket_activate;
+use inetd_health_testkit::client::{
+    exchange, free_port, is_listening, read_until_closed, Exchange,
+};
+use inetd_health_testkit::haproxy::{Haproxy, ServerState};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::netns::{in_private_network, Aborts};
+use inetd_health_testkit::procs::{cmdline_of, require_program, signal, wait_until, ProcessGuard};
+use inetd_health_testkit::run::{reader, run_with_input, Run};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::Xinetd;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const MISCONFIGURED: &str = "inetd-health is misconfigured: see the system log\n";
@@ -57,7 +59,7 @@ fn path_str(p: &Path) -> String {
 /// One request over pipes (stdin the request, then closed).
 fn over_pipes(args: &[&str], request: &str) -> Run {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    run_with_input(&args, request.as_bytes())
+    run_with_input(BIN, &args, request.as_bytes())
 }
 
 /// The response of a run over pipes, strictly parsed.
@@ -84,7 +86,7 @@ fn over_tcp(args: &[&str], env: &[(&str, &str)], request: &[u8]) -> Served {
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (server, _) = listener.accept().unwrap();
     let fd = OwnedFd::from(server);
-    let mut child = Command::new(inetd_health_bin())
+    let mut child = Command::new(BIN)
         .args(args)
         .env_remove("REMOTE_HOST")
         .env_remove("TCPREMOTEIP")
@@ -94,7 +96,7 @@ fn over_tcp(args: &[&str], env: &[(&str, &str)], request: &[u8]) -> Served {
         .stdout(fd)
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawning {}: {e}", inetd_health_bin()));
+        .unwrap_or_else(|e| panic!("spawning {BIN}: {e}"));
     let stderr = reader(child.stderr.take().unwrap());
     client.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     let write_error = client.write_all(request).err();
@@ -286,7 +288,7 @@ fn agent_route_that_is_not_a_route_refuses_the_config() {
     );
     let config = path_str(&config);
 
-    let out = Command::new(inetd_health_bin())
+    let out = Command::new(BIN)
         .args(["--config", &config, "--check-config"])
         .stdin(Stdio::null())
         .output()
@@ -302,7 +304,7 @@ fn agent_route_that_is_not_a_route_refuses_the_config() {
         "--check-config said: {said}"
     );
 
-    let xinetd = Xinetd::start(&["--config", &config]);
+    let xinetd = Xinetd::start(BIN, &["--config", &config]);
     let ex = exchange(
         xinetd.port(),
         b"GET /ready HTTP/1.1\r\nHost: lb\r\n\r\n",
@@ -347,7 +349,7 @@ fn agent_route_with_a_query_is_refused() {
          [routes]\n\"/\" = [\"down\"]\n\"/ready\" = [\"down\"]\n",
     );
     let config = path_str(&config);
-    let out = Command::new(inetd_health_bin())
+    let out = Command::new(BIN)
         .args([
             "--agent",
             "--agent-route",
@@ -373,7 +375,7 @@ fn agent_route_with_a_query_is_refused() {
          [checks.down]\nkind = \"exec\"\ncommand = [\"/bin/false\"]\n\
          [routes]\n\"/\" = [\"down\"]\n\"/ready\" = [\"down\"]\n",
     );
-    let out = Command::new(inetd_health_bin())
+    let out = Command::new(BIN)
         .args(["--config", &path_str(&in_file), "--check-config"])
         .stdin(Stdio::null())
         .output()
@@ -402,7 +404,7 @@ fn agent_config(ready: &str) -> String {
 fn haproxy_agent_check_follows_the_agent_route() {
     let dir = TempDir::new("fo-agent-haproxy");
     let config = config_file(&dir, "config.toml", &agent_config("down"));
-    let xinetd = Xinetd::start(&["--config", &path_str(&config)]);
+    let xinetd = Xinetd::start(BIN, &["--config", &path_str(&config)]);
     let haproxy = Haproxy::start_with(
         xinetd.port(),
         &[],
@@ -535,7 +537,7 @@ fn bad_config_under_tcpserver_is_500_without_reset() {
                 "tcpserver",
                 Command::new(&tcpserver)
                     .args(["-R", "-H", "-l0", "127.0.0.1", &port.to_string()])
-                    .arg(inetd_health_bin())
+                    .arg(BIN)
                     .args(["--config", &config])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
@@ -582,8 +584,7 @@ fn bad_config_under_socket_activation(
     let dir = TempDir::new("fo-activate");
     let config = path_str(&typo_config(&dir));
     without_aborts(|| {
-        let (mut process, ports) =
-            socket_activate(&dir, 1, flags, &[inetd_health_bin(), "--config", &config]);
+        let (mut process, ports) = socket_activate(&dir, 1, flags, &[BIN, "--config", &config]);
         for i in 0..3 {
             assert_misconfigured_answer(ports[0], &format!("{flags:?}, poll {i}"));
             check(&mut process);
@@ -631,7 +632,7 @@ fn bad_config_under_socket_activation_accept_no_answers_every_poll() {
         // pid it started as is inetd-health now, still the same process.
         let cmdline = cmdline_of(now).unwrap_or_default();
         assert!(
-            cmdline.starts_with(&format!("{} --config ", inetd_health_bin())),
+            cmdline.starts_with(&format!("{BIN} --config ")),
             "pid {now} runs {cmdline:?}, not inetd-health"
         );
     });
@@ -661,7 +662,7 @@ fn listen(dir: &TempDir, args: &[&str]) -> (ProcessGuard, SocketAddr) {
     let stderr_path = dir.join("stderr");
     let mut process = ProcessGuard::spawn(
         "inetd-health --listen",
-        Command::new(inetd_health_bin())
+        Command::new(BIN)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
@@ -824,14 +825,14 @@ struct Stopped(u32);
 
 impl Stopped {
     fn new(pid: u32) -> Stopped {
-        support::procs::signal(pid, libc::SIGSTOP);
+        signal(pid, libc::SIGSTOP);
         Stopped(pid)
     }
 }
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        support::procs::signal(self.0, libc::SIGCONT);
+        signal(self.0, libc::SIGCONT);
     }
 }
 
@@ -1057,15 +1058,10 @@ fn a_cache_run_as_nobody_is_warned_about() {
     let check = |as_nobody: bool, config: &Path| {
         let mut cmd = if as_nobody {
             let mut c = Command::new(&setpriv);
-            c.args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                inetd_health_bin(),
-            ]);
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
             c
         } else {
-            Command::new(inetd_health_bin())
+            Command::new(BIN)
         };
         let out = cmd
             .args(["--config", &path_str(config), "--check-config"])

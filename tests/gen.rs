@@ -3,19 +3,22 @@
 //! `keepalived -t`, a YAML parser for Kubernetes), and the generated xinetd
 //! and systemd set-ups answer when started.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::activate::{activate_unit, exec_start, exec_start_parsed, SERVICE_UNITS};
-use support::client::{exchange, free_port, is_listening};
-use support::http::Response;
-use support::procs::{output_with_input, require_program, stdout_of, wait_until, ProcessGuard};
-use support::tmp::TempDir;
-use support::xinetd::run_config;
+use inetd_health_testkit::activate::{activate_unit, exec_start, exec_start_parsed, SERVICE_UNITS};
+use inetd_health_testkit::client::{exchange, free_port, is_listening};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::procs::{
+    copy_executable, output_with_input, require_program, stdout_of, wait_until, ProcessGuard,
+};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::run_config;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const GET: &[u8] = b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -62,7 +65,7 @@ fn setup() -> (TempDir, PathBuf, PathBuf) {
     let dir = TempDir::new("gen");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("inetd-health");
-    support::procs::copy_executable(Path::new(support::inetd_health_bin()), &bin);
+    copy_executable(Path::new(BIN), &bin);
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -675,7 +678,7 @@ fn percent_dollar_and_quotes_reach_the_check_unchanged() {
     process.stop();
 }
 
-/// The ExecStart= reader of tests/support reads a generated unit as
+/// The ExecStart= reader of the testkit (`activate`) reads a generated unit as
 /// systemd itself does: systemd's test mode (`systemd --user --test`,
 /// which must run as a user other than root) loads the units and dumps
 /// each command as it stored it. The one step it does not show,

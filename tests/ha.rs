@@ -6,12 +6,10 @@
 //! Servers: one shared Galera node for every test that restores its state
 //! (those tests take [`galera`]'s lock, since they change its global state),
 //! one shared replication pair the same way ([`replication`]), the shared
-//! plain server of `support::mariadb`, and a private Galera node for the
+//! plain server of `inetd_health_testkit::mariadb`, and a private Galera node for the
 //! test that SIGSTOPs it. Shared servers stop at process exit. A missing
 //! mariadbd, galera-4, xinetd or haproxy fails the test (run `scripts/test`,
 //! which installs them); nothing is skipped.
-
-mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,16 +17,19 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use support::client::exchange;
-use support::galera::{start_galera, synced, wsrep_status, wsrep_value};
-use support::haproxy::{Haproxy, ServerState};
-use support::http::Response;
-use support::mariadb::{on_lasting_thread, stop_at_exit, Mariadb, MONITOR_USER};
-use support::procs::wait_until;
-use support::replication::{Replication, NO_GRANT_USER};
-use support::run::{check, path_str, reader, strings, Run, GET, RUN_TIMEOUT};
-use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use inetd_health_testkit::client::exchange;
+use inetd_health_testkit::galera::{start_galera, synced, wsrep_status, wsrep_value};
+use inetd_health_testkit::haproxy::{Haproxy, ServerState};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::mariadb::{on_lasting_thread, stop_at_exit, Mariadb, MONITOR_USER};
+use inetd_health_testkit::procs::wait_until;
+use inetd_health_testkit::replication::{Replication, NO_GRANT_USER};
+use inetd_health_testkit::run::{check, path_str, reader, strings, Run, GET, RUN_TIMEOUT};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::Xinetd;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 /// Bound on one exchange with xinetd.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -199,7 +200,7 @@ fn assert_both(
     check_args: &[&str],
 ) {
     for via in BOTH {
-        let run = check(&args(options, name, db, via, file, check_args));
+        let run = check(BIN, &args(options, name, db, via, file, check_args));
         match status {
             200 => assert_200(&run, body),
             _ => assert_503(&run, body),
@@ -386,7 +387,7 @@ fn galera_wrong_password_is_its_own_reason() {
     let (_lock, node) = galera();
     let dir = TempDir::new("ha-cnf");
     let file = option_file(node, &dir, MONITOR_USER, Some("not-the-password"));
-    let run = check(&args(&[], "galera", node, Via::Socket, &file, &[]));
+    let run = check(BIN, &args(&[], "galera", node, Via::Socket, &file, &[]));
     assert_503(&run, "unhealthy: access denied\n");
     assert!(
         run.stderr.contains(
@@ -395,7 +396,7 @@ fn galera_wrong_password_is_its_own_reason() {
         "{}",
         run.stderr
     );
-    let run = check(&args(&[], "galera", node, Via::Tcp, &file, &[]));
+    let run = check(BIN, &args(&[], "galera", node, Via::Tcp, &file, &[]));
     assert_503(&run, "unhealthy: access denied\n");
     for body in [
         run.body(),
@@ -433,14 +434,10 @@ fn galera_sigstopped_node_is_down_at_the_deadline_and_left_clean() {
 
     node.sigstop();
     for via in BOTH {
-        let run = check(&args(
-            &["--timeout", "1s"],
-            "galera",
-            &node,
-            via,
-            &file,
-            &[],
-        ));
+        let run = check(
+            BIN,
+            &args(&["--timeout", "1s"], "galera", &node, via, &file, &[]),
+        );
         eprintln!("SIGSTOPped node, {via:?}: answered after {:?}", run.elapsed);
         assert_503(
             &run,
@@ -503,7 +500,7 @@ fn disable_file_answers_503_without_touching_the_server() {
     // own included: between two reads, only the second reader's.
     let before = node.global_status("Connections");
     for via in BOTH {
-        let run = check(&args(&options, "galera", node, via, &file, &[]));
+        let run = check(BIN, &args(&options, "galera", node, via, &file, &[]));
         assert_503(&run, &disabled);
         assert!(
             run.elapsed < AT_ONCE,
@@ -548,7 +545,7 @@ fn haproxy_follows_wsrep_desync_under_xinetd() {
     let file = monitor_file(node, &dir);
     let args = args(&[], "galera", node, Via::Socket, &file, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let xinetd = Xinetd::start(&args);
+    let xinetd = Xinetd::start(BIN, &args);
 
     // What HAProxy will see, first by hand.
     let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
@@ -662,7 +659,7 @@ fn replica_lag_over_the_limit_is_down_until_it_catches_up() {
     let mut seen = Vec::new();
     let mut lagging = None;
     while written.elapsed() < Duration::from_secs(15) {
-        let run = check(&args(&[], "replica", db, Via::Socket, &file, &max));
+        let run = check(BIN, &args(&[], "replica", db, Via::Socket, &file, &max));
         let body = run.body();
         seen.push(format!("{:?}: {body:?}", written.elapsed()));
         if body.starts_with("unhealthy: ") {
@@ -689,7 +686,7 @@ fn replica_lag_over_the_limit_is_down_until_it_catches_up() {
     // Up again by itself once the delayed row is applied.
     let mut last = String::new();
     let caught_up = wait_until(SETTLE_TIMEOUT, Duration::from_millis(100), || {
-        last = check(&args(&[], "replica", db, Via::Socket, &file, &max)).body();
+        last = check(BIN, &args(&[], "replica", db, Via::Socket, &file, &max)).body();
         last == replicating(0, 1)
     });
     assert!(
@@ -770,14 +767,10 @@ fn replica_monitor_without_slave_monitor_gets_the_1227_reason() {
     let db = &pair.replica;
     let dir = TempDir::new("ha-cnf");
     let file = option_file(db, &dir, NO_GRANT_USER, None);
-    let run = check(&args(
-        &[],
-        "replica",
-        db,
-        Via::Socket,
-        &file,
-        &["--max-lag", "5"],
-    ));
+    let run = check(
+        BIN,
+        &args(&[], "replica", db, Via::Socket, &file, &["--max-lag", "5"]),
+    );
     let body = "unhealthy: server error 1227: permission denied for the check's query\n";
     assert_503(&run, body);
     assert!(
@@ -816,7 +809,7 @@ fn replica_under_xinetd() {
     let file = monitor_file(db, &dir);
     let args = args(&[], "replica", db, Via::Tcp, &file, &["--max-lag", "5"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let xinetd = Xinetd::start(&args);
+    let xinetd = Xinetd::start(BIN, &args);
     let get = || {
         let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
         ex.assert_clean_close();
@@ -885,7 +878,7 @@ state-dir-is-not-a-check-setting = false
     )
     .unwrap();
     // First, a mistake: refused with its line and column, under xinetd a 500.
-    let xinetd = Xinetd::start(&["--config", config.to_str().unwrap()]);
+    let xinetd = Xinetd::start(BIN, &["--config", config.to_str().unwrap()]);
     let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
     let r = Response::parse(&ex.bytes).unwrap_or_else(|e| panic!("{e}: {:?}", ex.text()));
     assert_eq!(r.status, 500, "{r:?}");
@@ -909,7 +902,7 @@ nagios = true
             disk = disk.display()
         );
     std::fs::write(&config, text).unwrap();
-    let xinetd = Xinetd::start(&["--config", config.to_str().unwrap()]);
+    let xinetd = Xinetd::start(BIN, &["--config", config.to_str().unwrap()]);
     let get = |target: &str| {
         let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
         let ex = exchange(xinetd.port(), request.as_bytes(), IO_TIMEOUT);

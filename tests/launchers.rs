@@ -2,21 +2,22 @@
 //! peer address), under a real xinetd and the `--listen` loop, over IPv4
 //! and IPv6.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::activate::socket_activate;
-use support::client::{exchange, free_port, is_listening};
-use support::haproxy::{Haproxy, ServerState};
-use support::http::Response;
-use support::procs::{require_program, wait_until, ProcessGuard};
-use support::run::run_with_input;
-use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use inetd_health_testkit::activate::socket_activate;
+use inetd_health_testkit::client::{exchange, free_port, is_listening, loopback};
+use inetd_health_testkit::haproxy::{Haproxy, ServerState};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::procs::{require_program, signal, status_kib, wait_until, ProcessGuard};
+use inetd_health_testkit::run::run_with_input;
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::Xinetd;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -37,20 +38,23 @@ fn runs(path: &std::path::Path) -> usize {
 fn allowlist_under_xinetd_uses_the_kernels_peer() {
     let dir = TempDir::new("allow");
     let (script, count) = counting_check(&dir);
-    let allowed = Xinetd::start(&["--allow", "127.0.0.0/8", "exec", "--", &script]);
+    let allowed = Xinetd::start(BIN, &["--allow", "127.0.0.0/8", "exec", "--", &script]);
     let ex = exchange(allowed.port(), GET, IO_TIMEOUT);
     ex.assert_clean_close();
     assert_eq!(Response::parse(&ex.bytes).unwrap().status, 200);
     assert_eq!(runs(&count), 1);
 
     // Nobody on loopback is in 192.0.2.0/24: 403, and the check never runs.
-    let denied = Xinetd::start(&[
-        "--allow",
-        "192.0.2.0/24,2001:db8::/32",
-        "exec",
-        "--",
-        &script,
-    ]);
+    let denied = Xinetd::start(
+        BIN,
+        &[
+            "--allow",
+            "192.0.2.0/24,2001:db8::/32",
+            "exec",
+            "--",
+            &script,
+        ],
+    );
     for _ in 0..5 {
         let ex = exchange(denied.port(), GET, IO_TIMEOUT);
         ex.assert_clean_close();
@@ -73,7 +77,7 @@ fn allowlist_cannot_be_fooled_by_the_environment_and_fails_closed_on_a_pipe() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let run = run_with_input(&args, GET);
+    let run = run_with_input(BIN, &args, GET);
     assert_eq!(run.response().status, 403);
     assert_eq!(run.code, Some(65));
     assert!(
@@ -82,7 +86,7 @@ fn allowlist_cannot_be_fooled_by_the_environment_and_fails_closed_on_a_pipe() {
         "{}",
         run.stderr
     );
-    let out = Command::new(support::inetd_health_bin())
+    let out = Command::new(BIN)
         .args(&args)
         .env("REMOTE_HOST", "127.0.0.1")
         .env("TCPREMOTEIP", "127.0.0.1")
@@ -111,7 +115,7 @@ impl Drop for Listener {
 
 /// `--listen ADDR ARGS...`: the process and the address it listens on.
 fn listen(addr: &str, args: &[&str]) -> (Listener, SocketAddr) {
-    let mut child = Command::new(support::inetd_health_bin())
+    let mut child = Command::new(BIN)
         .args(["--listen", addr])
         .args(args)
         .stdin(Stdio::null())
@@ -164,9 +168,7 @@ fn activate(
     flags: &[&str],
     args: &[&str],
 ) -> (ProcessGuard, Vec<u16>) {
-    let argv: Vec<&str> = std::iter::once(support::inetd_health_bin())
-        .chain(args.iter().copied())
-        .collect();
+    let argv: Vec<&str> = std::iter::once(BIN).chain(args.iter().copied()).collect();
     socket_activate(dir, ports, flags, &argv)
 }
 
@@ -191,7 +193,7 @@ fn accept_yes_with_the_connection_on_stdin_and_on_fd_3() {
     let see = see.to_str().unwrap();
     for flags in [&["--accept", "--inetd"][..], &["--accept"]] {
         let (_process, ports) = activate(&dir, 1, flags, &["--show-output", "exec", "--", see]);
-        let (status, body) = get_body(support::client::loopback(ports[0]));
+        let (status, body) = get_body(loopback(ports[0]));
         assert_eq!(status, 200, "{flags:?}: {body}");
         let mut lines = body.lines().skip(1);
         assert_eq!(lines.next(), Some("no-fd-3"), "{flags:?}: {body}");
@@ -221,7 +223,7 @@ fn accept_no_serves_ipv4_and_ipv6_sockets_notifies_and_stops_on_sigterm() {
         &["--show-output", "exec", "--", see.to_str().unwrap()],
     );
     // systemd-socket-activate starts the program at the first connection.
-    let (status, body) = get_body(support::client::loopback(ports[0]));
+    let (status, body) = get_body(loopback(ports[0]));
     let mut buf = [0u8; 256];
     let n = notify.recv(&mut buf).expect("READY=1 on the notify socket");
     assert_eq!(&buf[..n], b"READY=1");
@@ -239,7 +241,7 @@ fn accept_no_serves_ipv4_and_ipv6_sockets_notifies_and_stops_on_sigterm() {
         assert_eq!(&buf[..n], b"WATCHDOG=1");
     }
 
-    support::procs::signal(process.pid(), libc::SIGTERM);
+    signal(process.pid(), libc::SIGTERM);
     // Watchdog pings may come first.
     let stopping = (0..50).any(|_| {
         let n = notify.recv(&mut buf).expect("STOPPING=1");
@@ -265,7 +267,7 @@ fn sigterm_under_load_answers_every_accepted_connection() {
         &[],
         &["--max-connections", "16", "exec", "--", "sleep", "0.05"],
     );
-    let addr = support::client::loopback(ports[0]);
+    let addr = loopback(ports[0]);
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clients: Vec<_> = (0..16)
         .map(|_| {
@@ -298,7 +300,7 @@ fn sigterm_under_load_answers_every_accepted_connection() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    support::procs::signal(process.pid(), libc::SIGTERM);
+    signal(process.pid(), libc::SIGTERM);
     let mut answered = 0;
     for c in clients {
         answered += c.join().expect("a client saw a reset or an empty reply").0;
@@ -330,7 +332,7 @@ fn idle_connections_do_not_starve_polls() {
     }
     took.sort();
     let p99 = took[took.len() * 99 / 100 - 1];
-    let peak = support::procs::status_kib(listener.0.id(), "VmHWM");
+    let peak = status_kib(listener.0.id(), "VmHWM");
     eprintln!(
         "with 500 idle connections: p50 {:?}, p99 {p99:?}, peak RSS {peak:?} KiB",
         took[took.len() / 2]
@@ -348,7 +350,7 @@ fn idle_connections_do_not_starve_polls() {
 fn agent_lines_on_the_same_port_as_http() {
     let dir = TempDir::new("agent");
     let (script, count) = counting_check(&dir);
-    let xinetd = Xinetd::start(&["--agent", "exec", "--", &script]);
+    let xinetd = Xinetd::start(BIN, &["--agent", "exec", "--", &script]);
     let read_line = |send: &[u8]| {
         let mut s = TcpStream::connect(("127.0.0.1", xinetd.port())).unwrap();
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -405,7 +407,7 @@ fn haproxy_follows_the_agent_on_the_http_port() {
         ),
     )
     .unwrap();
-    let xinetd = Xinetd::start(&["--config", config.to_str().unwrap()]);
+    let xinetd = Xinetd::start(BIN, &["--config", config.to_str().unwrap()]);
     let haproxy = Haproxy::start_with(
         xinetd.port(),
         &[],
@@ -480,7 +482,7 @@ fn under_tcpserver() {
             "tcpserver",
             Command::new(&tcpserver)
                 .args(["-RHl0", "127.0.0.1", &port.to_string()])
-                .arg(support::inetd_health_bin())
+                .arg(BIN)
                 .args(["exec", "--", "/bin/sh", "-c"])
                 .arg(format!("test ! -e {}", dir.join("down").display()))
                 .stdin(Stdio::null())

@@ -1,7 +1,7 @@
 //! The `mariadb` check against real MariaDB servers (docs/mariadb.md says
 //! what it does).
 //!
-//! Servers come from `support::mariadb`: one shared server for every test
+//! Servers come from `inetd_health_testkit::mariadb`: one shared server for every test
 //! that leaves it running and untouched ([`Mariadb::shared`], stopped at
 //! process exit), and a private one for each test that stops it, pauses it
 //! (SIGSTOP), or needs its counters and error log to itself. The binary is
@@ -10,20 +10,23 @@
 //! DOWN/UP test. A missing mariadbd, xinetd or haproxy fails the test (run
 //! `scripts/test`, which installs them); nothing is skipped.
 
-mod support;
-
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::client::exchange;
-use support::haproxy::{Haproxy, ServerState};
-use support::http::Response;
-use support::mariadb::{write_option_file_text, Mariadb, MONITOR_USER};
-use support::procs::{all_pids, cmdline_of, processes_matching, require_program, wait_until};
-use support::run::{check, path_str, run_with_input, strings, Run, GET};
-use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use inetd_health_testkit::client::exchange;
+use inetd_health_testkit::haproxy::{Haproxy, ServerState};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::mariadb::{write_option_file_text, Mariadb, MONITOR_USER};
+use inetd_health_testkit::procs::{
+    all_pids, cmdline_of, processes_matching, require_program, unique_digits, wait_until,
+};
+use inetd_health_testkit::run::{check, path_str, run_with_input, strings, Run, GET};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::Xinetd;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 /// Bound on one exchange with xinetd.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -162,13 +165,13 @@ fn fixture_serves_sql_as_root_and_the_monitor_user_exists() {
 #[test]
 fn alive_without_credentials_over_the_socket_is_200_greeting() {
     let db = Mariadb::shared();
-    assert_200(&check(&over_socket(&[], db, None)), &greeting_body(db));
+    assert_200(&check(BIN, &over_socket(&[], db, None)), &greeting_body(db));
 }
 
 #[test]
 fn alive_without_credentials_over_tcp_is_200_greeting() {
     let db = Mariadb::shared();
-    assert_200(&check(&over_tcp(&[], db, None)), &greeting_body(db));
+    assert_200(&check(BIN, &over_tcp(&[], db, None)), &greeting_body(db));
 }
 
 #[test]
@@ -177,14 +180,14 @@ fn alive_with_credentials_over_the_socket_and_tcp_is_200_ping() {
     let dir = TempDir::new("mariadb-cnf");
     let file = monitor_file(db, &dir);
     let want = ping_body(db);
-    assert_200(&check(&over_socket(&[], db, Some(&file))), &want);
-    assert_200(&check(&over_tcp(&[], db, Some(&file))), &want);
+    assert_200(&check(BIN, &over_socket(&[], db, Some(&file))), &want);
+    assert_200(&check(BIN, &over_tcp(&[], db, Some(&file))), &want);
 }
 
 #[test]
 fn once_prints_ok_or_critical_with_the_nagios_exit_code() {
     let db = Mariadb::shared();
-    let run = run_with_input(&over_socket(&["--once"], db, None), b"");
+    let run = run_with_input(BIN, &over_socket(&["--once"], db, None), b"");
     let want = format!("OK: MariaDB {} is alive (greeting) (", db.version());
     assert!(
         run.stdout_text().starts_with(&want) && run.stdout_text().ends_with(")\n"),
@@ -197,7 +200,7 @@ fn once_prints_ok_or_critical_with_the_nagios_exit_code() {
     let dir = TempDir::new("mariadb-once");
     let missing = dir.join("no.sock");
     let args = strings(&["--once", "mariadb", "--socket", &path_str(&missing)]);
-    let run = run_with_input(&args, b"");
+    let run = run_with_input(BIN, &args, b"");
     let want = format!(
         "CRITICAL: {}: no such file or directory (",
         missing.display()
@@ -223,7 +226,7 @@ fn alive_under_xinetd_with_and_without_credentials() {
     ];
     for (args, body) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let xinetd = Xinetd::start(&args);
+        let xinetd = Xinetd::start(BIN, &args);
         for _ in 0..3 {
             let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
             ex.assert_clean_close();
@@ -243,7 +246,10 @@ fn stopped_server_is_503_at_once_and_200_after_restart() {
     let mut db = Mariadb::start();
     let dir = TempDir::new("mariadb-cnf");
     let file = monitor_file(&db, &dir);
-    assert_200(&check(&over_socket(&[], &db, None)), &greeting_body(&db));
+    assert_200(
+        &check(BIN, &over_socket(&[], &db, None)),
+        &greeting_body(&db),
+    );
 
     db.stop();
     assert!(!db.socket().exists(), "mariadbd left its socket behind");
@@ -258,7 +264,7 @@ fn stopped_server_is_503_at_once_and_200_after_restart() {
         (over_tcp(&[], &db, None), &refused),
         (over_tcp(&[], &db, Some(&file)), &refused),
     ] {
-        let run = check(&args);
+        let run = check(BIN, &args);
         eprintln!("stopped server, {args:?}: 503 after {:?}", run.elapsed);
         assert_503(&run, body);
         assert!(
@@ -269,8 +275,11 @@ fn stopped_server_is_503_at_once_and_200_after_restart() {
     }
 
     db.start_again();
-    assert_200(&check(&over_socket(&[], &db, Some(&file))), &ping_body(&db));
-    assert_200(&check(&over_tcp(&[], &db, None)), &greeting_body(&db));
+    assert_200(
+        &check(BIN, &over_socket(&[], &db, Some(&file))),
+        &ping_body(&db),
+    );
+    assert_200(&check(BIN, &over_tcp(&[], &db, None)), &greeting_body(&db));
 }
 
 #[test]
@@ -279,7 +288,7 @@ fn socket_file_without_a_listener_is_connection_refused() {
     let path = dir.join("stale.sock");
     drop(UnixListener::bind(&path).expect("binding a unix socket"));
     assert!(path.exists());
-    let run = check(&strings(&["mariadb", "--socket", &path_str(&path)]));
+    let run = check(BIN, &strings(&["mariadb", "--socket", &path_str(&path)]));
     assert_503(
         &run,
         &format!("unhealthy: {}: connection refused\n", path.display()),
@@ -299,7 +308,7 @@ fn hung_server_is_503_at_the_deadline() {
         over_tcp(&["--timeout", "1s"], &db, None),
         over_socket(&["--timeout", "1s"], &db, Some(&file)),
     ] {
-        let run = check(&args);
+        let run = check(BIN, &args);
         eprintln!("hung server, {args:?}: 503 after {:?}", run.elapsed);
         assert_503(&run, body);
         assert!(
@@ -310,7 +319,7 @@ fn hung_server_is_503_at_the_deadline() {
     }
     db.sigcont();
     assert_200(
-        &check(&over_socket(&["--timeout", "1s"], &db, Some(&file))),
+        &check(BIN, &over_socket(&["--timeout", "1s"], &db, Some(&file))),
         &ping_body(&db),
     );
 }
@@ -321,14 +330,14 @@ fn hung_server_is_503_at_the_deadline() {
 fn wrong_password_is_503_access_denied_and_the_password_is_not_shown() {
     let db = Mariadb::shared();
     let dir = TempDir::new("mariadb-cnf");
-    let wrong = format!("wrong-pw-{}", support::procs::unique_digits());
+    let wrong = format!("wrong-pw-{}", unique_digits());
     let file = db.write_option_file(dir.path(), MONITOR_USER, Some(&wrong), 0o600);
 
     // The body is public: it says what is wrong, not whose account it is;
     // the server's words, with the account, go to the log line.
     for run in [
-        check(&over_socket(&[], db, Some(&file))),
-        check(&over_tcp(&[], db, Some(&file))),
+        check(BIN, &over_socket(&[], db, Some(&file))),
+        check(BIN, &over_tcp(&[], db, Some(&file))),
     ] {
         assert_503(&run, "unhealthy: access denied\n");
         assert!(
@@ -348,7 +357,7 @@ fn wrong_password_is_503_access_denied_and_the_password_is_not_shown() {
         assert!(!run.stderr.contains(&wrong), "{}", run.stderr);
     }
     // Behind --show-output the operator sees the server's words.
-    let run = check(&over_socket(&["--show-output"], db, Some(&file)));
+    let run = check(BIN, &over_socket(&["--show-output"], db, Some(&file)));
     assert!(
         run.body().starts_with("unhealthy: access denied\nserver error 1045 (28000): Access denied for user 'monitor'@'localhost'"),
         "{}",
@@ -368,7 +377,7 @@ fn option_file_readable_by_others_is_refused_with_exit_64() {
         (0o602, "writable by"),
     ] {
         let file = db.write_option_file(dir.path(), MONITOR_USER, pw, mode);
-        let run = check(&over_socket(&[], db, Some(&file)));
+        let run = check(BIN, &over_socket(&[], db, Some(&file)));
         assert_eq!(run.code, Some(64), "mode {mode:o}: stderr {}", run.stderr);
         assert!(
             run.stderr.contains(&path_str(&file)) && run.stderr.contains(words),
@@ -396,7 +405,7 @@ fn option_file_owned_by_another_user_is_refused() {
     let file = monitor_file(db, &dir);
     // nobody:nogroup; the tests run as root.
     std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown to nobody");
-    let run = check(&over_socket(&[], db, Some(&file)));
+    let run = check(BIN, &over_socket(&[], db, Some(&file)));
     assert_eq!(run.code, Some(64), "stderr {}", run.stderr);
     assert!(
         run.stderr.contains(&path_str(&file)) && run.stderr.contains("owned by"),
@@ -412,7 +421,7 @@ fn option_file_0600_or_0640_works() {
     for mode in [0o600, 0o400, 0o640] {
         let file =
             db.write_option_file(dir.path(), MONITOR_USER, Some(db.monitor_password()), mode);
-        let run = check(&over_socket(&[], db, Some(&file)));
+        let run = check(BIN, &over_socket(&[], db, Some(&file)));
         assert_200(&run, &ping_body(db));
     }
 }
@@ -424,7 +433,7 @@ fn refused_option_file_under_xinetd_is_500_misconfigured() {
     let file = db.write_option_file(dir.path(), MONITOR_USER, Some(db.monitor_password()), 0o644);
     let args = over_socket(&[], db, Some(&file));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let xinetd = Xinetd::start(&args);
+    let xinetd = Xinetd::start(BIN, &args);
     let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
     ex.assert_clean_close();
     let r = Response::parse(&ex.bytes).unwrap_or_else(|e| panic!("{e}"));
@@ -442,7 +451,10 @@ fn unix_socket_auth_as_root_without_password() {
     let db = Mariadb::shared();
     let dir = TempDir::new("mariadb-cnf");
     let file = db.write_option_file(dir.path(), "root", None, 0o600);
-    assert_200(&check(&over_socket(&[], db, Some(&file))), &ping_body(db));
+    assert_200(
+        &check(BIN, &over_socket(&[], db, Some(&file))),
+        &ping_body(db),
+    );
 }
 
 #[test]
@@ -460,7 +472,7 @@ fn option_file_says_where_to_connect() {
     );
     let file = write_option_file_text(dir.path(), &text, 0o600);
     let args = strings(&["mariadb", "--defaults-extra-file", &path_str(&file)]);
-    assert_200(&check(&args), &want);
+    assert_200(&check(BIN, &args), &want);
 
     // host and port from the file: TCP.
     let text = format!(
@@ -469,7 +481,7 @@ fn option_file_says_where_to_connect() {
     );
     let file = write_option_file_text(dir.path(), &text, 0o600);
     let args = strings(&["mariadb", "--defaults-extra-file", &path_str(&file)]);
-    assert_200(&check(&args), &want);
+    assert_200(&check(BIN, &args), &want);
 }
 
 // --- What a check costs the server -------------------------------------------------
@@ -500,7 +512,7 @@ fn authenticated_checks_leave_no_trace_and_greeting_checks_cost_what_is_document
     ] {
         // The figure: 1000 authenticated checks, half over each path.
         for i in 0..500 {
-            let run = check(&args);
+            let run = check(BIN, &args);
             let r = run.response();
             assert_eq!(r.status, 200, "check {i} of {args:?}: {r:?}");
         }
@@ -525,7 +537,10 @@ fn authenticated_checks_leave_no_trace_and_greeting_checks_cost_what_is_document
     let aborted_lines0 = db.error_log_lines_matching("Aborted connection");
     let denied_lines0 = db.error_log_lines_matching("Access denied for user");
     for _ in 0..N {
-        assert_eq!(check(&over_socket(&[], &db, None)).response().status, 200);
+        assert_eq!(
+            check(BIN, &over_socket(&[], &db, None)).response().status,
+            200
+        );
     }
     let aborted2 = settle_at(aborted1 + N, || db.global_status("Aborted_connects"));
     let preauth2 = db.global_status("Aborted_connects_preauth");
@@ -559,7 +574,7 @@ fn authenticated_checks_leave_no_trace_and_greeting_checks_cost_what_is_document
     // Without credentials, over TCP: a handshake as a user that does not exist.
     let lines2 = db.error_log_line_count();
     for _ in 0..N {
-        assert_eq!(check(&over_tcp(&[], &db, None)).response().status, 200);
+        assert_eq!(check(BIN, &over_tcp(&[], &db, None)).response().status, 200);
     }
     let aborted3 = settle_at(aborted2 + N, || db.global_status("Aborted_connects"));
     let preauth3 = db.global_status("Aborted_connects_preauth");
@@ -622,7 +637,7 @@ fn haproxy_sees_mariadb_go_down_and_come_back() {
     let file = monitor_file(&db, &dir);
     let args = over_socket(&[], &db, Some(&file));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let xinetd = Xinetd::start(&args);
+    let xinetd = Xinetd::start(BIN, &args);
     let haproxy = Haproxy::start(xinetd.port(), &[]);
     let bound = 2 * HAPROXY_INTER + HAPROXY_MARGIN;
 
@@ -668,15 +683,18 @@ fn exec_mysqladmin_ping_is_503_and_haproxy_down_while_mariadb_is_stopped() {
     let mut db = Mariadb::start();
     let mysqladmin = require_program("mysqladmin");
     let socket = format!("--socket={}", db.socket().display());
-    let xinetd = Xinetd::start(&[
-        "exec",
-        "--",
-        mysqladmin.to_str().unwrap(),
-        "--no-defaults",
-        &socket,
-        "--connect-timeout=1",
-        "ping",
-    ]);
+    let xinetd = Xinetd::start(
+        BIN,
+        &[
+            "exec",
+            "--",
+            mysqladmin.to_str().unwrap(),
+            "--no-defaults",
+            &socket,
+            "--connect-timeout=1",
+            "ping",
+        ],
+    );
     let get = || {
         let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
         ex.assert_clean_close();
@@ -719,19 +737,22 @@ fn password_is_never_on_argv_or_in_the_environment() {
     let socket = dir.join("silent.sock");
     // Accepts (the kernel queues) but never greets.
     let _silent = UnixListener::bind(&socket).expect("binding a unix socket");
-    let password = format!("argv-pw-{}", support::procs::unique_digits());
+    let password = format!("argv-pw-{}", unique_digits());
     let text = format!("[client]\nuser={MONITOR_USER}\npassword={password}\n");
     let file = write_option_file_text(dir.path(), &text, 0o600);
     let (socket, file) = (path_str(&socket), path_str(&file));
-    let xinetd = Xinetd::start(&[
-        "--timeout",
-        "2s",
-        "mariadb",
-        "--socket",
-        &socket,
-        "--defaults-extra-file",
-        &file,
-    ]);
+    let xinetd = Xinetd::start(
+        BIN,
+        &[
+            "--timeout",
+            "2s",
+            "mariadb",
+            "--socket",
+            &socket,
+            "--defaults-extra-file",
+            &file,
+        ],
+    );
     let port = xinetd.port();
     let clients: Vec<_> = (0..4)
         .map(|_| std::thread::spawn(move || exchange(port, GET, IO_TIMEOUT)))

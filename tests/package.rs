@@ -7,19 +7,17 @@
 //! `systemd-socket-activate`, as the units' user), then remove it and check
 //! that nothing but the config file is left, and purge that and the user.
 
-mod support;
-
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::activate::{exec_start, socket_activate, SERVICE_UNITS};
-use support::client::{exchange, free_port};
-use support::http::Response;
-use support::procs::{all_pids, cmdline_of, require_program, stdout_of, wait_until};
-use support::tmp::TempDir;
-use support::xinetd::run_config;
+use inetd_health_testkit::activate::{exec_start, socket_activate, SERVICE_UNITS};
+use inetd_health_testkit::client::{exchange, free_port};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::procs::{all_pids, cmdline_of, require_program, stdout_of, wait_until};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::run_config;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";

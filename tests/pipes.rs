@@ -5,8 +5,6 @@
 //! bytes a client would, the exit code a super-server would, and what lands
 //! on stderr.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::OwnedFd;
@@ -14,13 +12,15 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::http::Response;
-use support::inetd_health_bin;
-use support::procs::{output_with_input, stdout_of};
-use support::tmp::TempDir;
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::procs::{output_with_input, stdout_of};
+use inetd_health_testkit::tmp::TempDir;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 fn cmd(args: &[&str]) -> Command {
-    let mut c = Command::new(inetd_health_bin());
+    let mut c = Command::new(BIN);
     c.args(args)
         .env_remove("REMOTE_HOST")
         .env_remove("TCPREMOTEIP")

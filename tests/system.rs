@@ -5,20 +5,21 @@
 //! in parallel. A missing xinetd or haproxy fails the test (run
 //! `scripts/test`, which installs them); nothing is skipped.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
-use support::client::{
+use inetd_health_testkit::client::{
     exchange, exchange_half_closed, exchange_in_two_writes, free_port, Exchange,
 };
-use support::haproxy::{Haproxy, ServerState};
-use support::http::Response;
-use support::netns::{in_private_network, Aborts};
-use support::procs::{processes_matching, unique_digits, wait_until};
-use support::tmp::TempDir;
-use support::xinetd::Xinetd;
+use inetd_health_testkit::haproxy::{Haproxy, ServerState};
+use inetd_health_testkit::http::Response;
+use inetd_health_testkit::netns::{in_private_network, Aborts};
+use inetd_health_testkit::procs::{processes_matching, unique_digits, wait_until};
+use inetd_health_testkit::tmp::TempDir;
+use inetd_health_testkit::xinetd::Xinetd;
+
+/// The binary under test, as Cargo built it for this package's tests.
+const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
 
 /// Bound on any one exchange that is expected to finish promptly.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,7 +73,7 @@ fn xinetd_with_script(options: &[&str], body: &str) -> Xinetd {
     let script = script.to_str().expect("utf-8 temp path").to_string();
     let mut args = options.to_vec();
     args.extend(["exec", "--", script.as_str()]);
-    Xinetd::start_with(dir, Path::new(support::inetd_health_bin()), &args)
+    Xinetd::start_with(dir, BIN, &args)
 }
 
 /// Waits for `n` servers to have exited and asserts their exit statuses.
@@ -103,7 +104,7 @@ fn no_reset_over_300_sequential_requests() {
 }
 
 fn no_reset_over_300_sequential_requests_body() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let mut resets = 0;
     for i in 0..300 {
         let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
@@ -130,7 +131,7 @@ fn no_reset_over_300_sequential_requests_body() {
 #[test]
 fn shell_script_reset_on_unread_request() {
     without_aborts(|| {
-        let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+        let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
         let pipelined = [GET, GET].concat();
         for _ in 0..50 {
             let ex = exchange(xinetd.port(), &pipelined, IO_TIMEOUT);
@@ -166,7 +167,7 @@ fn reset_on_request_bytes_arriving_during_the_check() {
 #[test]
 fn reset_on_unread_request_body() {
     without_aborts(|| {
-        let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+        let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
         let body = vec![b'x'; 16 * 1024];
         let request = [
             b"GET /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 16384\r\n\r\n".as_slice(),
@@ -185,7 +186,7 @@ fn reset_on_unread_request_body() {
 
 #[test]
 fn head_gets_headers_only() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let ex = exchange(
         xinetd.port(),
         b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n",
@@ -218,7 +219,7 @@ fn head_of_failing_check_gets_503_headers_only() {
 
 #[test]
 fn options_http10_without_host_is_200() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let ex = exchange(xinetd.port(), b"OPTIONS / HTTP/1.0\r\n\r\n", IO_TIMEOUT);
     assert_healthy(&one_response(&ex));
     assert_exit_statuses(&xinetd, &[0]);
@@ -226,7 +227,7 @@ fn options_http10_without_host_is_200() {
 
 #[test]
 fn get_any_path_http10_or_11_with_or_without_host_is_200() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let requests: [&[u8]; 4] = [
         b"GET /health HTTP/1.0\r\n\r\n",
         b"GET /some/deep/path?x=1&y=2 HTTP/1.1\r\nHost: example.test\r\n\r\n",
@@ -250,7 +251,7 @@ fn get_any_path_http10_or_11_with_or_without_host_is_200() {
 
 #[test]
 fn garbage_is_400() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let ex = exchange(
         xinetd.port(),
         b"this is not http at all\r\n\r\n",
@@ -270,7 +271,7 @@ fn garbage_is_400() {
 /// its first byte, so the answer is 400 at once, not a 408 at the deadline.
 #[test]
 fn tls_client_hello_is_400_without_waiting_for_the_read_deadline() {
-    let xinetd = Xinetd::start(&["--read-timeout", "5s", "exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["--read-timeout", "5s", "exec", "--", "/bin/true"]);
     let hello = [
         0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03, 0x00, 0xff, 0x10, 0x80,
     ];
@@ -290,7 +291,7 @@ fn tls_client_hello_is_400_without_waiting_for_the_read_deadline() {
 
 #[test]
 fn head_over_8_kib_is_431() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let request = format!(
         "GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\n\r\n",
         "a".repeat(9 * 1024)
@@ -307,7 +308,7 @@ fn head_over_8_kib_is_431() {
 
 #[test]
 fn more_than_64_headers_is_431() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     let mut request = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
     for i in 0..70 {
         request.push_str(&format!("X-H{i}: {i}\r\n"));
@@ -328,7 +329,7 @@ fn more_than_64_headers_is_431() {
 
 #[test]
 fn delete_is_405_with_allow() {
-    let xinetd = Xinetd::start(&["exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["exec", "--", "/bin/true"]);
     for request in [
         b"DELETE / HTTP/1.1\r\nHost: localhost\r\n\r\n".as_slice(),
         b"POST /health HTTP/1.0\r\nContent-Length: 0\r\n\r\n".as_slice(),
@@ -353,7 +354,7 @@ fn delete_is_405_with_allow() {
 
 #[test]
 fn silent_client_gets_408_after_read_timeout() {
-    let xinetd = Xinetd::start(&["--read-timeout", "1s", "exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["--read-timeout", "1s", "exec", "--", "/bin/true"]);
     let ex = exchange(xinetd.port(), b"", IO_TIMEOUT);
     let response = one_response(&ex);
     assert_eq!(
@@ -373,7 +374,7 @@ fn silent_client_gets_408_after_read_timeout() {
 /// read deadline; the deadline is for the whole head, not per read.
 #[test]
 fn slow_partial_head_gets_408_at_the_read_deadline() {
-    let xinetd = Xinetd::start(&["--read-timeout", "1s", "exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["--read-timeout", "1s", "exec", "--", "/bin/true"]);
     let ex = exchange(xinetd.port(), b"GET / HTTP/1.1\r\nHost: x\r\n", IO_TIMEOUT);
     let response = one_response(&ex);
     assert_eq!(
@@ -394,7 +395,7 @@ fn slow_partial_head_gets_408_at_the_read_deadline() {
 fn byte_every_400ms_gets_408_at_the_whole_head_deadline() {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
-    let xinetd = Xinetd::start(&["--read-timeout", "1s", "exec", "--", "/bin/true"]);
+    let xinetd = Xinetd::start(BIN, &["--read-timeout", "1s", "exec", "--", "/bin/true"]);
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", xinetd.port())).expect("connect");
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     let mut writer = stream.try_clone().unwrap();
@@ -440,11 +441,7 @@ fn client_closing_without_a_byte_gets_nothing_and_leaves_no_process() {
     let ran = dir.join("check-ran");
     let check = dir.script("check.sh", &format!("touch {}", ran.display()));
     let check = check.to_str().expect("utf-8 path").to_string();
-    let xinetd = Xinetd::start_with(
-        dir,
-        std::path::Path::new(support::inetd_health_bin()),
-        &["exec", "--", &check],
-    );
+    let xinetd = Xinetd::start_with(dir, BIN, &["exec", "--", &check]);
     for _ in 0..20 {
         let ex = exchange_half_closed(xinetd.port(), b"", IO_TIMEOUT);
         ex.assert_clean_close();
@@ -475,7 +472,7 @@ fn hung_check_is_503_at_the_deadline_and_leaves_no_process() {
     let hang = hang.to_str().expect("utf-8 path").to_string();
     let xinetd = Xinetd::start_with(
         dir,
-        std::path::Path::new(support::inetd_health_bin()),
+        BIN,
         &["--timeout", "1s", "exec", "--", "/bin/sh", &hang],
     );
     let ex = exchange(xinetd.port(), GET, IO_TIMEOUT);
@@ -516,7 +513,7 @@ fn log_line_never_reaches_the_wire() {
         std::os::unix::net::UnixDatagram::bind(&socket).expect("binding the syslog socket");
     syslog.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     let socket = socket.to_str().unwrap();
-    let up = Xinetd::start(&["--syslog-socket", socket, "exec", "--", "/bin/true"]);
+    let up = Xinetd::start(BIN, &["--syslog-socket", socket, "exec", "--", "/bin/true"]);
     let down = xinetd_with_script(&["--syslog-socket", socket], "echo the-detail; exit 2");
     let cases: [(&Xinetd, &[u8], &str, &str); 5] = [
         (&up, GET, "HTTP/1.1 200 OK", "<30>"),
@@ -619,7 +616,7 @@ fn killed_check_is_503() {
 /// /bin/false exits 1, as do most scripts and commands that fail: down.
 #[test]
 fn exit_1_is_503_by_default() {
-    let down = Xinetd::start(&["exec", "--", "/bin/false"]);
+    let down = Xinetd::start(BIN, &["exec", "--", "/bin/false"]);
     let response = one_response(&exchange(down.port(), GET, IO_TIMEOUT));
     assert_unhealthy(&response);
     assert_eq!(response.body_text(), "unhealthy: exit status 1\n");
@@ -630,8 +627,8 @@ fn tcp_check_is_200_when_port_open_and_503_when_closed() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let open = listener.local_addr().expect("addr").port();
     let closed = free_port();
-    let up = Xinetd::start(&["tcp", &format!("127.0.0.1:{open}")]);
-    let down = Xinetd::start(&["tcp", &format!("127.0.0.1:{closed}")]);
+    let up = Xinetd::start(BIN, &["tcp", &format!("127.0.0.1:{open}")]);
+    let down = Xinetd::start(BIN, &["tcp", &format!("127.0.0.1:{closed}")]);
     assert_healthy(&one_response(&exchange(up.port(), GET, IO_TIMEOUT)));
     assert_unhealthy(&one_response(&exchange(down.port(), GET, IO_TIMEOUT)));
     drop(listener);
@@ -658,7 +655,7 @@ fn is_down_503(state: &ServerState) -> bool {
 /// Serves `inetd-health ARGS` under xinetd, health-checks it with HAProxy
 /// (`option httpchk` plus `check_lines`), and waits for the state `want`.
 fn haproxy_sees(args: &[&str], check_lines: &[&str], want: fn(&ServerState) -> bool) {
-    let xinetd = Xinetd::start(args);
+    let xinetd = Xinetd::start(BIN, args);
     let haproxy = Haproxy::start(xinetd.port(), check_lines);
     let state = haproxy.wait_for_state(HAPROXY_TIMEOUT, want);
     assert!(
@@ -749,7 +746,7 @@ fn haproxy_default_httpchk_sees_down_for_a_critical_check() {
 /// --examples` (scripts/test runs it): `cargo test` alone builds examples
 /// only as test harnesses.
 fn example(name: &str) -> std::path::PathBuf {
-    let bin = Path::new(support::inetd_health_bin());
+    let bin = Path::new(BIN);
     let path = bin.parent().unwrap().join("examples").join(name);
     assert!(
         path.exists(),
@@ -765,7 +762,7 @@ fn example(name: &str) -> std::path::PathBuf {
 fn hello_example_exact_length_and_no_reset() {
     let hello = example("hello");
     without_aborts(|| {
-        let xinetd = Xinetd::start_server(&hello, &[]);
+        let xinetd = Xinetd::start(&hello, &[]);
         for request in [GET, b"OPTIONS / HTTP/1.0\r\n\r\n".as_slice()] {
             for _ in 0..50 {
                 let ex = exchange(xinetd.port(), request, IO_TIMEOUT);
@@ -787,7 +784,7 @@ fn hello_example_exact_length_and_no_reset() {
 /// with `-e hello` where /bin/sh is dash, and mangled backslashes and spaces.
 #[test]
 fn echo_example_sends_every_line_back_byte_for_byte() {
-    let xinetd = Xinetd::start_server(&example("echo"), &[]);
+    let xinetd = Xinetd::start(example("echo"), &[]);
     let lines: &[u8] =
         b"hello\n-e not an option\nback\\slash \\n  two  spaces\n\ttab\nno newline at the end";
     let ex = exchange_half_closed(xinetd.port(), lines, IO_TIMEOUT);

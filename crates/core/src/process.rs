@@ -277,13 +277,6 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     }
 }
 
-// The system tests' /proc helpers, shared so that the unit tests read
-// command lines the same way (arguments are NUL-separated there).
-#[cfg(test)]
-#[allow(dead_code)]
-#[path = "../../../tests/support/procs.rs"]
-mod test_procs;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,7 +295,9 @@ mod tests {
         .unwrap()
     }
 
-    use super::test_procs as procs;
+    // The system tests' /proc helpers, so that the unit tests read command
+    // lines the same way (arguments are NUL-separated there).
+    use inetd_health_testkit::procs;
 
     fn alive_with_marker(marker: &str) -> bool {
         !procs::processes_matching(marker).is_empty()
@@ -317,6 +312,14 @@ mod tests {
             .arg(&marker)
             .spawn()
             .unwrap();
+        // Between fork and exec the child still has the test's command
+        // line: wait (bounded) for the exec, as a survivor would have had.
+        let started = Instant::now();
+        while !alive_with_marker(&format!("sleep {marker}"))
+            && started.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert!(alive_with_marker(&format!("sleep {marker}")));
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();

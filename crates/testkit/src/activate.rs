@@ -4,12 +4,12 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::client::{free_port, is_listening};
-use super::procs::{require_program, wait_until, ProcessGuard};
-use super::tmp::TempDir;
+use crate::client::{free_port, is_listening};
+use crate::procs::{require_program, wait_until, ProcessGuard};
+use crate::tmp::TempDir;
 
 /// `systemd-socket-activate` listening on `ports` loopback sockets (the
-/// first on 127.0.0.1, the others on [::1]) with `flags`, running `argv`;
+/// first on 127.0.0.1, the others on `[::1]`) with `flags`, running `argv`;
 /// its stderr in `dir/stderr`. Retried on new ports if another process
 /// took one first. Returns the process and its ports.
 pub fn socket_activate(

@@ -9,8 +9,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A port on 127.0.0.1 that was free a moment ago (bound to port 0, read, closed).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
+    free_ports(1)[0]
+}
+
+/// `n` distinct ports of 127.0.0.1 free now (all bound at once, then
+/// released; another process may still take one before it is used).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local_addr").port())
+        .collect()
 }
 
 /// `127.0.0.1:port`.

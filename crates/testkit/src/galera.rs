@@ -1,5 +1,5 @@
 //! A private single-node Galera cluster: one `mariadbd` with wsrep on,
-//! started by `support::mariadb` (so it is torn down the same way).
+//! started by [`crate::mariadb`] (so it is torn down the same way).
 //!
 //! Debian's `galera-4` package provides the provider library. The node
 //! bootstraps a new cluster (`wsrep_cluster_address=gcomm://`), listens for
@@ -16,7 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::mariadb::{free_ports, Mariadb};
+use crate::client::free_ports;
+use crate::mariadb::Mariadb;
 
 /// Where Debian's galera-4 puts the provider (the first that exists wins).
 const PROVIDERS: [&str; 2] = [

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::client::{free_port, is_listening};
-use super::procs::{require_program, wait_until, ProcessGuard};
-use super::tmp::TempDir;
+use crate::client::{free_port, is_listening};
+use crate::procs::{require_program, wait_until, ProcessGuard};
+use crate::tmp::TempDir;
 
 /// How long HAProxy gets to start, per attempt.
 const START_TIMEOUT: Duration = Duration::from_secs(5);

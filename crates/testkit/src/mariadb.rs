@@ -1,8 +1,5 @@
 //! A private MariaDB server in a temporary directory, for the `mariadb` check.
 //!
-//! Self-contained (std and libc only, nothing else from `support`), so a
-//! bench can include it with `#[path = "../tests/support/mariadb.rs"] mod mariadb;`.
-//!
 //! [`Mariadb::start`] initialises a data directory with
 //! `mariadb-install-db`, starts `mariadbd` on a unix socket in that directory
 //! and on a free port of 127.0.0.1, waits (bounded) until `SELECT 1` answers,
@@ -12,7 +9,7 @@
 //! `unix_socket` authentication (the tests run as OS root).
 //!
 //! [`Mariadb::start_with`] does the same with extra `mariadbd` arguments
-//! (Galera, replication: see `support::galera` and `support::replication`)
+//! (Galera, replication: see [`crate::galera`] and [`crate::replication`])
 //! and waits, after `SELECT 1`, for a readiness condition of the caller's
 //! (e.g. a Galera node Synced) before creating the users.
 //!
@@ -31,8 +28,6 @@
 //! A missing `mariadbd`, `mariadb-install-db` or `mariadb` fails (never skips)
 //! with "... not found: run scripts/test, which installs it".
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -41,6 +36,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::client::free_port;
+use crate::procs::{require_program, signal};
+use crate::tmp::TempDir;
 
 /// Bound on `mariadb-install-db`.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -68,7 +67,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A running (or, after [`Mariadb::stop`], stopped) private MariaDB server.
 pub struct Mariadb {
-    dir: PathBuf,
+    dir: TempDir,
     datadir: PathBuf,
     socket: PathBuf,
     error_log: PathBuf,
@@ -94,10 +93,11 @@ impl Mariadb {
     /// after `--skip-log-bin`), and waiting (bounded) until `ready` holds
     /// before the monitor user is created.
     pub fn start_with(extra_args: ExtraArgs<'_>, ready: Ready) -> Mariadb {
-        let mariadbd = require("mariadbd");
-        let install_db = require("mariadb-install-db");
-        let client = require("mariadb");
-        let dir = unique_dir();
+        let mariadbd = require_program("mariadbd");
+        let install_db = require_program("mariadb-install-db");
+        let client = require_program("mariadb");
+        // Short: the socket path inside must stay under ~100 bytes.
+        let dir = TempDir::new("mariadb");
         let datadir = dir.join("data");
         // Each server's own tmpdir: bootstraps running at the same time with
         // the default /tmp crash (SIGSEGV in ha_maria::drop_table freeing an
@@ -119,7 +119,6 @@ impl Mariadb {
         let status = run_to_file(&mut install, &install_log, INSTALL_TIMEOUT);
         if status != Some(0) {
             let log = read(&install_log);
-            let _ = std::fs::remove_dir_all(&dir);
             panic!("{} failed ({status:?}):\n{log}", install_db.display());
         }
         let nanos = SystemTime::now()
@@ -145,7 +144,7 @@ impl Mariadb {
         let mut last_error = String::new();
         for attempt in 1..=START_ATTEMPTS {
             server.port = free_port();
-            server.extra_args = extra_args(&server.dir);
+            server.extra_args = extra_args(server.dir.path());
             match server.launch() {
                 Ok(()) => {
                     last_error.clear();
@@ -206,7 +205,7 @@ impl Mariadb {
 
     /// The fixture's temporary directory (option files may go here).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// The `mariadbd` arguments [`Mariadb::start_with`] added.
@@ -498,8 +497,8 @@ impl Drop for Mariadb {
                 tail(&self.error_log_text(), 40)
             );
         }
+        // The directory goes with `self.dir`, once the server is stopped.
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -544,7 +543,8 @@ pub fn stop_at_exit(server: &'static Mariadb) {
         }
         for server in servers {
             server.shutdown_by_pid();
-            let _ = std::fs::remove_dir_all(&server.dir);
+            // A static is never dropped: its directory is removed here.
+            let _ = std::fs::remove_dir_all(server.dir());
         }
     }
     let mut servers = AT_EXIT.lock().unwrap_or_else(|e| e.into_inner());
@@ -575,61 +575,6 @@ pub fn write_option_file_text(dir: &Path, text: &str, mode: u32) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
     path
-}
-
-fn require(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| {
-            std::fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-        .unwrap_or_else(|| panic!("{name} not found: run scripts/test, which installs it"))
-}
-
-fn unique_dir() -> PathBuf {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    // Short: the socket path inside must stay under ~100 bytes.
-    let dir = std::env::temp_dir().join(format!(
-        "inetd-health-mariadb-{}-{n}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-    dir
-}
-
-fn free_port() -> u16 {
-    free_ports(1)[0]
-}
-
-/// `n` distinct ports of 127.0.0.1 free now (all bound at once, then
-/// released; another process may still take one before it is used).
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local_addr").port())
-        .collect()
-}
-
-fn signal(pid: u32, sig: libc::c_int) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        if pid > 0 {
-            // SAFETY: kill(2) has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid, sig);
-            }
-        }
-    }
 }
 
 fn read(path: &Path) -> String {

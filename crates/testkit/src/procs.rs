@@ -1,11 +1,12 @@
 //! Processes: a guard that stops what a test started, `/proc` scans, bounded waits.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a guard waits after SIGTERM before sending SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(3);
+pub const TERM_GRACE: Duration = Duration::from_secs(3);
 
 /// A spawned process that is stopped by pid when dropped:
 /// SIGTERM, a bounded wait, then SIGKILL, and always reaped.
@@ -72,6 +73,74 @@ impl ProcessGuard {
         self.status = child.wait().ok();
         self.status
     }
+
+    /// Stops the process as [`ProcessGuard::stop`] does, reaping it with
+    /// wait4(2) to read what it used: itself and every child it reaped
+    /// (xinetd reaps its servers, so this is the whole service's cost).
+    /// `None` if the process was already reaped (by [`ProcessGuard::try_wait`]
+    /// or a stop), which loses its usage.
+    pub fn stop_with_usage(&mut self) -> Option<Usage> {
+        if self.try_wait().is_some() {
+            return None;
+        }
+        let child = self.child.take()?;
+        let pid = libc::pid_t::try_from(child.id()).ok()?;
+        signal(child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + TERM_GRACE;
+        let mut status = 0;
+        // SAFETY: rusage is plain data, filled in by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let mut wait = |options| {
+            loop {
+                // SAFETY: valid out-pointers; pid is our own unreaped child,
+                // which std's Child (dropped below) will not wait for again.
+                let r = unsafe { libc::wait4(pid, &mut status, options, &mut usage) };
+                if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    return r;
+                }
+            }
+        };
+        let mut reaped = false;
+        while Instant::now() < deadline {
+            match wait(libc::WNOHANG) {
+                0 => std::thread::sleep(Duration::from_millis(5)),
+                r => {
+                    reaped = r == pid;
+                    break;
+                }
+            }
+        }
+        if !reaped {
+            eprintln!(
+                "{} (pid {pid}) ignored SIGTERM for {TERM_GRACE:?}; sending SIGKILL",
+                self.name
+            );
+            signal(child.id(), libc::SIGKILL);
+            if wait(0) != pid {
+                return None;
+            }
+        }
+        self.status = Some(ExitStatus::from_raw(status));
+        let time = |tv: libc::timeval| {
+            Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
+        };
+        Some(Usage {
+            cpu: time(usage.ru_utime) + time(usage.ru_stime),
+            max_rss_kib: usage.ru_maxrss,
+            minor_faults: usage.ru_minflt,
+        })
+    }
+}
+
+/// What a process and the children it reaped used, from wait4(2)'s rusage.
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    /// User plus system CPU time.
+    pub cpu: Duration,
+    /// The largest resident set among them, in KiB.
+    pub max_rss_kib: i64,
+    /// Minor page faults, all of them together.
+    pub minor_faults: i64,
 }
 
 impl Drop for ProcessGuard {
@@ -229,6 +298,37 @@ pub fn unique_digits() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{}{:03}{:09}", std::process::id(), n % 1000, nanos)
+}
+
+/// CPU time from `/proc/<pid>/stat`: the process's own (every thread,
+/// live or exited) and its reaped children's, in clock ticks (10 ms here)
+/// converted to durations.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimes {
+    /// utime + stime.
+    pub own: Duration,
+    /// cutime + cstime: the children it has waited for.
+    pub children: Duration,
+}
+
+/// `pid`'s [`CpuTimes`]; `None` once the process is gone.
+pub fn cpu_times(pid: u32) -> Option<CpuTimes> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after "(comm)": state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let mut next = || -> Option<u64> { fields.next()?.parse().ok() };
+    let (utime, stime, cutime, cstime) = (next()?, next()?, next()?, next()?);
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&hz| hz > 0)?;
+    let ticks = |n: u64| Duration::from_nanos(n * 1_000_000_000 / hz);
+    Some(CpuTimes {
+        own: ticks(utime + stime),
+        children: ticks(cutime + cstime),
+    })
 }
 
 /// A `kB` field of `/proc/<pid>/status` (e.g. `VmHWM`, the peak resident

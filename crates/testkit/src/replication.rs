@@ -1,6 +1,6 @@
 //! A private primary/replica pair on loopback, for the `replica` check.
 //!
-//! Two servers from `support::mariadb`: the primary with `server_id=1` and
+//! Two servers from [`crate::mariadb`]: the primary with `server_id=1` and
 //! a binary log, the replica with `server_id=2`. The primary gets a user `repl` with
 //! REPLICATION SLAVE (on 127.0.0.1, a random password); the replica's
 //! default connection replicates from the primary's TCP port with
@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::mariadb::{Mariadb, MONITOR_USER};
+use crate::mariadb::{Mariadb, MONITOR_USER};
 
 /// A user on the replica without SLAVE MONITOR (same password as `monitor`).
 pub const NO_GRANT_USER: &str = "nogrant";

@@ -1,14 +1,16 @@
 //! Running the binary under test once, over pipes: the request on stdin
 //! (closed after it), stdout and stderr captured, bounded in time.
+//!
+//! The caller names the binary (`bin`): in the CLI package's tests,
+//! `env!("CARGO_BIN_EXE_inetd-health")`.
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::http::Response;
-use super::inetd_health_bin;
-use super::procs::wait_until;
+use crate::http::Response;
+use crate::procs::wait_until;
 
 /// The request most checks are run with.
 pub const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: lb\r\n\r\n";
@@ -48,10 +50,11 @@ impl Run {
     }
 }
 
-/// Runs `inetd-health ARGS` with `input` on stdin and no super-server
-/// variables in the environment, bounded by [`RUN_TIMEOUT`].
-pub fn run_with_input(args: &[String], input: &[u8]) -> Run {
-    let mut child = Command::new(inetd_health_bin())
+/// Runs `bin ARGS` with `input` on stdin and no super-server variables in
+/// the environment, bounded by [`RUN_TIMEOUT`].
+pub fn run_with_input(bin: impl AsRef<Path>, args: &[String], input: &[u8]) -> Run {
+    let bin = bin.as_ref();
+    let mut child = Command::new(bin)
         .args(args)
         .env_remove("REMOTE_HOST")
         .env_remove("TCPREMOTEIP")
@@ -60,7 +63,7 @@ pub fn run_with_input(args: &[String], input: &[u8]) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawning {}: {e}", inetd_health_bin()));
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
     let start = Instant::now();
     let out = child.stdout.take().map(reader);
     let err = child.stderr.take().map(reader);
@@ -88,7 +91,8 @@ pub fn run_with_input(args: &[String], input: &[u8]) -> Run {
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     assert!(
         finished,
-        "inetd-health {args:?} still running after {RUN_TIMEOUT:?}; stderr: {stderr}"
+        "{} {args:?} still running after {RUN_TIMEOUT:?}; stderr: {stderr}",
+        bin.display()
     );
     Run {
         args: args.to_vec(),
@@ -100,8 +104,8 @@ pub fn run_with_input(args: &[String], input: &[u8]) -> Run {
 }
 
 /// One HTTP check over pipes: [`GET`] on stdin.
-pub fn check(args: &[String]) -> Run {
-    run_with_input(args, GET)
+pub fn check(bin: impl AsRef<Path>, args: &[String]) -> Run {
+    run_with_input(bin, args, GET)
 }
 
 /// Reads a pipe to its end on a thread (so stdout and stderr never block
