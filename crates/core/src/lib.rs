@@ -36,9 +36,15 @@
 //!
 //! # Layout
 //!
-//! - [`serve`](mod@serve): one connection, read forward: read the request,
-//!   route it, run the checks, render, send, close; [`Service`] holds the
-//!   named checks and routes.
+//! - [`service`]: what one process serves ([`Service`]: named checks,
+//!   routes, who may ask) and the answer to a request as values:
+//!   [`Service::answer`] (head and peer in, [`Answer`] out: allowlist,
+//!   route, format, the checks at once, render) and
+//!   [`Service::answer_agent`].
+//! - [`serve`](mod@serve): one connection as bytes: read the head (or tell
+//!   the agent-check), ask the service, send, close politely; [`Served`]
+//!   for the log.
+//! - `schedule` (private): a route's checks run at once.
 //! - [`spec`]: one description of a check ([`spec::Spec`]): the command line
 //!   and the config file both produce it; it builds the check with its
 //!   wrappers and names its state files.
@@ -67,6 +73,12 @@
 //!   (cache, slots), the only place with `flock`.
 //! - [`deadline`]: the one [`Deadline`] passed down.
 //! - [`exit`]: exit codes.
+//!
+//! The nouns of an outcome, from the check out: a [`Verdict`] is what a
+//! check says; an [`Outcome`] is a verdict with its time and the probe's
+//! error; a [`CheckResult`](outcome::CheckResult) is a named check's
+//! outcome as an answer needs it; an [`Answer`] is what to send for a
+//! request; [`Served`] is what a connection did, for the log.
 //!
 //! The crate never touches process globals (stdin, the environment, the exit
 //! code, signals): the caller hands it descriptors and settings.
