@@ -180,8 +180,9 @@ fn run(
         // is the operator's diagnosis (which file, which program, the
         // system's error), and this is the operator's terminal or monitor:
         // print it too.
-        let unknown =
-            |r: &&render::CheckResult| r.outcome.health() == inetd_health::check::Health::Unknown;
+        let unknown = |r: &&inetd_health::outcome::CheckResult| {
+            r.outcome.health() == inetd_health::check::Health::Unknown
+        };
         for r in results.iter().filter(|r| r.show_output || unknown(r)) {
             if let Some(detail) = &r.outcome.verdict.detail {
                 let text = String::from_utf8_lossy(detail);

@@ -19,7 +19,6 @@ use crate::http::{HeadReader, Limits};
 use crate::Deadline;
 
 // The line lives with the other views; this is the path it had.
-pub use crate::render::agent::line;
 
 /// How the agent answers.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use crate::check::{Check, Policy};
 use crate::conn::{close_politely, Input, Output};
 use crate::exit;
 use crate::http::{read_head, read_head_with, Limits, Method, ReadError, RequestHead, Response};
-use crate::render::CheckResult;
+use crate::outcome::CheckResult;
 pub use crate::service::{Answer, Refusal, Service, ALLOW};
 use crate::Deadline;
 

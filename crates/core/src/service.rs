@@ -18,7 +18,8 @@ use crate::agent::AgentSettings;
 use crate::allow::Allowlist;
 use crate::check::{run_check, Check, Outcome, Verdict};
 use crate::http::{Method, RequestHead, Response};
-use crate::render::{self, CheckResult, Format, Statuses};
+use crate::outcome::{self, CheckResult, Statuses};
+use crate::render::{self, Format};
 use crate::route::{self, Miss, Routes};
 use crate::spec::{Kind, Spec};
 use crate::state::StateDir;
@@ -374,7 +375,7 @@ impl<'c> Service<'c> {
             Err(_) => Vec::new(),
         };
         let results = self.run(&checks);
-        let line = crate::agent::line(&results, &settings);
+        let line = render::agent_line(&results, &settings);
         AgentLine {
             reason: line.trim_end().to_owned(),
             line: Some(line),
@@ -433,9 +434,9 @@ fn unknown(verdict: Verdict) -> Outcome {
 /// reason, or the route's summary.
 fn reason_of(results: &[CheckResult]) -> String {
     match results {
-        [] => render::NO_CHECK.to_owned(),
+        [] => outcome::NO_CHECK.to_owned(),
         [one] => one.outcome.reason().to_owned(),
-        several => render::summary(several),
+        several => outcome::summary(several),
     }
 }
 

@@ -17,6 +17,7 @@
 //! server messages) only where its spec says `show-output`.
 
 use crate::http::Response;
+use crate::outcome::{status, CheckResult, Statuses};
 
 pub(crate) mod agent;
 mod json;
@@ -24,18 +25,13 @@ mod nagios;
 mod prometheus;
 mod text;
 
+/// HAProxy's agent line for a route's results (`up ready 100%`, `drain`,
+/// `down #REASON`).
+pub use agent::line as agent_line;
 pub use json::{json, HEALTH_JSON};
 pub use nagios::nagios;
 pub use prometheus::{perfdata_in_base_units, prometheus, PROMETHEUS_TEXT};
 pub use text::text;
-
-// The outcome's types and sums, at the paths they had when they lived
-// here; their home is `crate::outcome`.
-pub use crate::outcome::{status, summary, worst, CheckResult, State, Statuses, NO_CHECK};
-// Unused here, kept for tests written against this path.
-#[cfg(test)]
-#[allow(unused_imports)]
-pub(crate) use crate::outcome::sample_result;
 
 /// A body format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
