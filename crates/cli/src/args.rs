@@ -448,8 +448,7 @@ impl Cli {
         let fallback = match runtime_directory() {
             Some(dir) => StateDir::given(dir),
             None => state::default_dir(
-                // SAFETY: geteuid has no preconditions.
-                unsafe { libc::geteuid() },
+                inetd_health::sys::euid(),
                 std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
             ),
         };

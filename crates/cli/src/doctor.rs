@@ -14,6 +14,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -146,20 +147,7 @@ fn exchange(addr: SocketAddr, request: &[u8], timeout: Duration, reset_after: bo
     }
     if reset_after {
         // HAProxy closes its checks with a reset (SO_LINGER 0).
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: setsockopt on our socket with a valid linger struct.
-        unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(&stream),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            );
-        }
+        let _ = inetd_health::sys::reset_on_close(stream.as_fd());
     }
     out.elapsed = start.elapsed();
     out

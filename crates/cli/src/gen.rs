@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use inetd_health::route::Routes;
 use inetd_health::spec::{Kind, Spec};
+use inetd_health::sys;
 use inetd_health::Service;
 
 use crate::args::CheckCommand;
@@ -661,8 +662,7 @@ pub fn check_config(g: &GenArgs, config: &Path) -> Result<(), String> {
     let owner = std::fs::metadata(config)
         .map_err(|e| format!("{}: {e}", config.display()))?
         .uid();
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = sys::euid();
     if owner != 0 && owner != euid {
         return Err(format!(
             "gen reads {} itself, as {}, and trusts a config only when root or its own user owns it \
@@ -972,96 +972,28 @@ fn is_script(path: &Path) -> bool {
 /// The uid and primary gid of the user `name`, or `None` if there is no
 /// such user.
 fn passwd_by_name(name: &CStr) -> Result<Option<(u32, u32)>, String> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: all-zero bytes are a valid passwd (integers, null pointers).
-        let mut record: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and buf is as long as
-        // said; only the integers of the record are read afterwards.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut record,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        match rc {
-            0 if found.is_null() => return Ok(None),
-            0 => return Ok(Some((record.pw_uid, record.pw_gid))),
-            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-            _ => {
-                return Err(format!(
-                    "looking up user {}: {}",
-                    name.to_string_lossy(),
-                    std::io::Error::from_raw_os_error(rc)
-                ))
-            }
-        }
-    }
+    sys::user_ids(name).map_err(|e| format!("looking up user {}: {e}", name.to_string_lossy()))
 }
 
 /// The groups `name` runs with (primary `gid` first), as `initgroups`
 /// would set them.
 fn group_list(name: &CStr, gid: u32) -> Result<Vec<u32>, String> {
-    let mut groups: Vec<libc::gid_t> = vec![0; 64];
-    loop {
-        let mut count = groups.len() as libc::c_int;
-        // SAFETY: groups has room for `count` entries; getgrouplist writes
-        // at most that many and says how many there are.
-        let rc = unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-        if rc >= 0 {
-            groups.truncate(count.max(0) as usize);
-            return Ok(groups);
-        }
-        if count as usize <= groups.len() || groups.len() >= 1 << 16 {
-            return Err(format!(
-                "looking up the groups of user {}: getgrouplist failed",
-                name.to_string_lossy()
-            ));
-        }
-        groups.resize(count as usize, 0);
-    }
+    sys::group_list(name, gid).ok_or_else(|| {
+        format!(
+            "looking up the groups of user {}: getgrouplist failed",
+            name.to_string_lossy()
+        )
+    })
 }
 
 /// A user's name by uid, or the number.
 fn user_name(uid: u32) -> String {
-    let mut buf = vec![0 as libc::c_char; 16384];
-    // SAFETY: all-zero bytes are a valid passwd (integers, null pointers).
-    let mut record: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and buf is as long as
-    // said; pw_name points into buf, which outlives its use.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut record, buf.as_mut_ptr(), buf.len(), &mut found) };
-    if rc == 0 && !found.is_null() && !record.pw_name.is_null() {
-        // SAFETY: a NUL-terminated string in buf.
-        unsafe { CStr::from_ptr(record.pw_name) }
-            .to_string_lossy()
-            .into_owned()
-    } else {
-        uid.to_string()
-    }
+    sys::user_name(uid).unwrap_or_else(|| uid.to_string())
 }
 
 /// A group's name by gid, or the number.
 fn group_name(gid: u32) -> String {
-    let mut buf = vec![0 as libc::c_char; 65536];
-    // SAFETY: all-zero bytes are a valid group (integers, null pointers).
-    let mut record: libc::group = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and buf is as long as
-    // said; gr_name points into buf, which outlives its use.
-    let rc = unsafe { libc::getgrgid_r(gid, &mut record, buf.as_mut_ptr(), buf.len(), &mut found) };
-    if rc == 0 && !found.is_null() && !record.gr_name.is_null() {
-        // SAFETY: a NUL-terminated string in buf.
-        unsafe { CStr::from_ptr(record.gr_name) }
-            .to_string_lossy()
-            .into_owned()
-    } else {
-        gid.to_string()
-    }
+    sys::group_name(gid).unwrap_or_else(|| gid.to_string())
 }
 
 /// xinetd splits `server =` and `server_args =` on white space and knows

@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use inetd_health::agent::classify;
 use inetd_health::http::{HeadReader, ReadError, RequestHead};
+use inetd_health::sys::{self, PollFd, SignalFd};
 use inetd_health::{serve_agent, serve_head, serve_service_head, Options, Response, Service};
 
 use crate::log::{Log, Peer};
@@ -141,7 +142,9 @@ pub fn run(
     log: &Log,
     notifier: Option<Notifier>,
 ) -> io::Result<i32> {
-    let signals = SignalFd::new()?;
+    // SIGTERM and SIGINT as a descriptor the loop polls: blocked for every
+    // thread (the workers started later inherit the mask), read here.
+    let signals = SignalFd::new(&[libc::SIGTERM, libc::SIGINT])?;
     for l in &listeners {
         l.set_nonblocking(true)?;
         log.info(&format!("listening on {}", l.local_addr()?));
@@ -218,11 +221,14 @@ pub fn run(
             }
 
             let now = Instant::now();
-            let mut fds = vec![poll_in(signals.fd()), poll_in(wake_rx.as_raw_fd())];
+            let mut fds = vec![
+                PollFd::input(signals.as_raw_fd()),
+                PollFd::input(wake_rx.as_raw_fd()),
+            ];
             let listeners_at = fds.len();
-            fds.extend(listeners.iter().map(|l| poll_in(l.as_raw_fd())));
+            fds.extend(listeners.iter().map(|l| PollFd::input(l.as_raw_fd())));
             let pending_at = fds.len();
-            fds.extend(pending.iter().map(|p| poll_in(p.stream.as_raw_fd())));
+            fds.extend(pending.iter().map(|p| PollFd::input(p.stream.as_raw_fd())));
             let mut wait = pending
                 .iter()
                 .map(|p| {
@@ -241,17 +247,13 @@ pub fn run(
                 // Round up: waking a millisecond early would spin.
                 w.as_millis().min(60_000) as libc::c_int + 1
             });
-            // SAFETY: fds is a valid array of pollfd of the given length.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+            match sys::poll(&mut fds, timeout) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(_) => {}
             }
 
-            if fds[0].revents != 0 {
+            if fds[0].ready() {
                 if let Some(signo) = signals.read() {
                     if stopping.is_some() {
                         log.info(&format!("signal {signo} again: exiting now"));
@@ -269,7 +271,7 @@ pub fn run(
                     continue;
                 }
             }
-            if fds[1].revents != 0 {
+            if fds[1].ready() {
                 let mut done = [0u8; 64];
                 while let Ok(k) = (&wake_rx).read(&mut done) {
                     if k == 0 {
@@ -285,7 +287,7 @@ pub fn run(
             // in systemd, and nothing would be lost; with --listen, or a
             // launcher that execs us, it would.)
             for (i, l) in listeners.iter().enumerate() {
-                if fds[listeners_at + i].revents != 0 {
+                if fds[listeners_at + i].ready() {
                     accept_all(l, &mut pending, options, log, stopping.is_some(), service);
                 }
             }
@@ -293,7 +295,7 @@ pub fn run(
             // what is late. Walk backwards so removals keep indices valid.
             let now = Instant::now();
             for i in (0..pending.len()).rev() {
-                let readable = fds.get(pending_at + i).is_some_and(|f| f.revents != 0);
+                let readable = fds.get(pending_at + i).is_some_and(PollFd::ready);
                 let outcome = if readable {
                     read_some(&mut pending[i])
                 } else {
@@ -501,17 +503,8 @@ fn read_some(p: &mut Pending) -> Option<Option<Job>> {
 
 /// Whether a connection waits in `listener`'s backlog, without taking it.
 fn backlog_waiting(listener: &TcpListener) -> bool {
-    let mut fd = poll_in(listener.as_raw_fd());
-    // SAFETY: one valid pollfd; a zero timeout only looks.
-    unsafe { libc::poll(&mut fd, 1, 0) > 0 }
-}
-
-fn poll_in(fd: RawFd) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    }
+    // A zero timeout only looks.
+    sys::poll(&mut [PollFd::input(listener.as_raw_fd())], 0).is_ok_and(|n| n > 0)
 }
 
 /// Errors after which accepting again later makes sense.
@@ -528,51 +521,6 @@ fn transient(e: &io::Error) -> bool {
                 | libc::EPROTO
         )
     )
-}
-
-/// SIGTERM and SIGINT as a descriptor the loop polls: blocked for every
-/// thread (the workers started later inherit the mask), read here.
-struct SignalFd(OwnedFd);
-
-impl SignalFd {
-    fn new() -> io::Result<SignalFd> {
-        // SAFETY: sigset operations on a local set; sigprocmask/signalfd
-        // with valid pointers. The mask is set before any worker exists.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(SignalFd(OwnedFd::from_raw_fd(fd)))
-        }
-    }
-
-    fn fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-
-    /// The signal received, if any.
-    fn read(&self) -> Option<i32> {
-        // SAFETY: an all-zero siginfo is valid; read fills it.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        // SAFETY: reading into a buffer of `size` bytes.
-        let n = unsafe {
-            libc::read(
-                self.fd(),
-                (&mut info as *mut libc::signalfd_siginfo).cast(),
-                size,
-            )
-        };
-        (n as usize == size).then_some(info.ssi_signo as i32)
-    }
 }
 
 #[cfg(test)]

@@ -24,12 +24,11 @@ mod listen;
 mod log;
 mod notify;
 
-use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Instant;
 
 use anyhow::Context as _;
 use inetd_health::route::Routes;
+use inetd_health::sys::{self, std_fd};
 use inetd_health::{exit, render, serve_head, serve_service, Fd, Response};
 
 use crate::activation::Launch;
@@ -40,57 +39,23 @@ use clap::Parser as _;
 #[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    // SAFETY: setting a signal's disposition before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // A client that leaves turns a write into an error, not a death.
+    sys::ignore_sigpipe();
     // A route's checks run on threads, and glibc gives each thread that
     // allocates an arena of its own (a 64 MiB mapping, its first pages
     // faulted in): for a process that lives a few milliseconds, one shared
     // arena is cheaper than any contention it could see.
-    // SAFETY: mallopt before any thread exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    let closed = reopen_closed_std_fds();
+    sys::one_malloc_arena();
+    // What std's own main does and no_main skips: fds 0-2 reopened on
+    // /dev/null when the launcher left them closed, so that a file opened
+    // later cannot take their numbers (std_fd relies on it).
+    let closed = sys::reopen_closed_std_fds();
     // std::env::args still works: on glibc, std takes argv from the
     // arguments glibc passes to initializers, not from its own main.
     let code = inetd_health_main(closed);
     // Flush what --once printed; exit(3) would not flush Rust's stdout.
-    let _ = io::Write::flush(&mut io::stdout());
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     code
-}
-
-/// Which of fds 0, 1 and 2 the launcher left closed (bit N for fd N);
-/// each is reopened on `/dev/null` first.
-///
-/// std's own `main` does this, and `no_main` skips it. Without it the
-/// first file or pipe opened later (a state file, a check's output pipe)
-/// would take the lowest free number, 2 say, and receive log lines meant
-/// for stderr. The cost is one `fcntl` per fd when they are open.
-#[cfg_attr(test, allow(dead_code))]
-fn reopen_closed_std_fds() -> u32 {
-    let mut closed = 0;
-    for fd in 0..3 {
-        // SAFETY: F_GETFD only reads the descriptor's flags.
-        let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
-            || io::Error::last_os_error().raw_os_error() != Some(libc::EBADF);
-        if !open {
-            closed |= 1 << fd;
-            // SAFETY: open on a constant path; the lowest free number is
-            // `fd`, as the lower ones are open by now. Nothing to do if it
-            // fails: the fd stays closed, as the launcher left it.
-            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        }
-    }
-    closed
-}
-
-/// Fd 0, 1 or 2, borrowed for the life of the process. Not through std's
-/// `stdin()`/`stdout()`: their first use allocates a buffer (8 KiB for
-/// stdin) that a connection is never read or written through, and every
-/// fresh page costs a poll 2–3 µs.
-pub(crate) fn std_fd(fd: RawFd) -> BorrowedFd<'static> {
-    debug_assert!((0..3).contains(&fd));
-    // SAFETY: main reopens fds 0–2 on /dev/null when the launcher left them
-    // closed, and nothing in this program closes them.
-    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -516,8 +481,7 @@ const NOBODY: u32 = 65534;
 /// runs as `nobody`: every daemon running as nobody could forge its cached
 /// verdicts or hold its slots (docs/resilience.md).
 fn shared_state_warning(service: &inetd_health::Service) -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = sys::euid();
     (euid == NOBODY && service.shares_state()).then(|| {
         "warning: running as nobody with a cache or cap: any program running as nobody can forge this service's cached verdicts; run it as a user of its own (inetd-health)".to_owned()
     })

@@ -39,6 +39,7 @@ use crate::outcome::Statuses;
 use crate::route::{Route, Routes, METRICS};
 use crate::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
 use crate::state::StateDir;
+use crate::sys::{self, Stat};
 
 /// Largest config file read.
 const MAX_SIZE: u64 = 1 << 20;
@@ -220,18 +221,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 }
 
 /// Opens the config file and makes the checks [`load`] describes on it.
-fn open_trusted(path: &Path) -> Result<(std::fs::File, libc::stat), ConfigError> {
+fn open_trusted(path: &Path) -> Result<(std::fs::File, Stat), ConfigError> {
     let refuse = |why: String| ConfigError::File {
         path: path.to_owned(),
         why,
     };
-    let file = std::fs::File::open(path).map_err(|e| refuse(crate::io_reason(&e)))?;
-    let st = crate::sys::fstat(file.as_fd()).map_err(|e| refuse(crate::io_reason(&e)))?;
-    let mode = st.st_mode & 0o7777;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    let file = std::fs::File::open(path).map_err(|e| refuse(sys::io_reason(&e)))?;
+    let st = sys::fstat(file.as_fd()).map_err(|e| refuse(sys::io_reason(&e)))?;
+    let mode = st.permissions();
+    if !st.is_regular() {
         return Err(refuse("refused: not a regular file".into()));
     }
-    if st.st_size as u64 > MAX_SIZE {
+    if st.size > MAX_SIZE {
         return Err(refuse("refused: larger than 1 MiB".into()));
     }
     if mode & 0o022 != 0 {
@@ -239,24 +240,24 @@ fn open_trusted(path: &Path) -> Result<(std::fs::File, libc::stat), ConfigError>
             "refused: writable by group or others (mode {mode:04o}), and it names programs to run; chmod go-w it"
         )));
     }
-    let euid = crate::sys::euid();
-    if st.st_uid != euid && st.st_uid != 0 {
+    let euid = sys::euid();
+    if st.uid != euid && st.uid != 0 {
         return Err(refuse(format!(
             "refused: owned by uid {}, not by this user or root",
-            st.st_uid
+            st.uid
         )));
     }
     Ok((file, st))
 }
 
 /// The text of the opened file, in one read for the size `fstat` gave.
-fn read_text(file: std::fs::File, st: &libc::stat, path: &Path) -> Result<String, ConfigError> {
-    let mut text = String::with_capacity(st.st_size as usize + 1);
+fn read_text(file: std::fs::File, st: &Stat, path: &Path) -> Result<String, ConfigError> {
+    let mut text = String::with_capacity(st.size as usize + 1);
     file.take(MAX_SIZE)
         .read_to_string(&mut text)
         .map_err(|e| ConfigError::File {
             path: path.to_owned(),
-            why: crate::io_reason(&e),
+            why: sys::io_reason(&e),
         })?;
     Ok(text)
 }

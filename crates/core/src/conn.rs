@@ -7,11 +7,12 @@
 //! byte buffers in tests.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use crate::sys::{self, PollFd};
 use crate::Deadline;
 
 /// A byte source that can wait for data until a deadline.
@@ -134,23 +135,14 @@ pub fn connect_any(
 
 fn poll_fd(fd: BorrowedFd<'_>, deadline: Deadline) -> io::Result<bool> {
     loop {
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, count 1.
-        let n = unsafe { libc::poll(&mut pfd, 1, deadline.poll_timeout_ms()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+        let mut pfd = [PollFd::input(fd.as_raw_fd())];
+        match sys::poll(&mut pfd, deadline.poll_timeout_ms()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            // POLLHUP and POLLERR count as readable: the read that follows
+            // reports end of stream or the error itself.
+            Ok(n) => return Ok(n > 0),
         }
-        // POLLHUP and POLLERR count as readable: the read that follows reports
-        // end of stream or the error itself.
-        return Ok(n > 0);
     }
 }
 
@@ -185,31 +177,13 @@ impl<F: AsFd> AsFd for Fd<F> {
 
 impl<F: AsFd> Read for Fd<F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: buf is valid for writes of buf.len() bytes.
-        let n = unsafe {
-            libc::read(
-                self.fd.as_fd().as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        sys::read(self.fd.as_fd(), buf)
     }
 }
 
 impl<F: AsFd> Write for Fd<F> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // SAFETY: buf is valid for reads of buf.len() bytes.
-        let n = unsafe { libc::write(self.fd.as_fd().as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        sys::write(self.fd.as_fd(), buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -228,15 +202,10 @@ impl<F: AsFd> Output for Fd<F> {
         if !self.is_socket() {
             return Ok(());
         }
-        // SAFETY: plain syscall on a descriptor we borrow.
-        let r = unsafe { libc::shutdown(self.fd.as_fd().as_raw_fd(), libc::SHUT_WR) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOTCONN) {
-                return Err(e);
-            }
+        match sys::shutdown_write(self.fd.as_fd()) {
+            Err(e) if e.raw_os_error() != Some(libc::ENOTCONN) => Err(e),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -293,8 +262,8 @@ macro_rules! stream_edges {
 }
 stream_edges!(TcpStream, &TcpStream, UnixStream, &UnixStream);
 
-fn fstat(fd: BorrowedFd<'_>) -> Option<libc::stat> {
-    crate::sys::fstat(fd).ok()
+fn fstat(fd: BorrowedFd<'_>) -> Option<sys::Stat> {
+    sys::fstat(fd).ok()
 }
 
 /// Whether `fd` is a listening socket (`SO_ACCEPTCONN`): what systemd hands
@@ -303,7 +272,7 @@ fn fstat(fd: BorrowedFd<'_>) -> Option<libc::stat> {
 /// # Errors
 /// `fd` is not a socket, or not open.
 pub fn is_listening(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    crate::sys::accepts_connections(fd)
+    sys::accepts_connections(fd)
 }
 
 /// Marks `fd` close-on-exec, so that check programs do not inherit it
@@ -312,12 +281,12 @@ pub fn is_listening(fd: BorrowedFd<'_>) -> io::Result<bool> {
 /// # Errors
 /// `fd` is not open.
 pub fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
-    crate::sys::set_cloexec(fd)
+    sys::set_cloexec(fd)
 }
 
 /// Whether `fd` is a socket.
 pub fn is_socket(fd: BorrowedFd<'_>) -> bool {
-    fstat(fd).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+    fstat(fd).is_some_and(|st| st.is_socket())
 }
 
 /// Whether two descriptors are the same socket.
@@ -327,12 +296,7 @@ pub fn is_socket(fd: BorrowedFd<'_>) -> bool {
 /// tells that case from systemd or tcpserver, where stderr is a log.
 pub fn same_socket(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
     match (fstat(a), fstat(b)) {
-        (Some(x), Some(y)) => {
-            x.st_mode & libc::S_IFMT == libc::S_IFSOCK
-                && y.st_mode & libc::S_IFMT == libc::S_IFSOCK
-                && x.st_dev == y.st_dev
-                && x.st_ino == y.st_ino
-        }
+        (Some(x), Some(y)) => x.is_socket() && y.is_socket() && x.dev == y.dev && x.ino == y.ino,
         _ => false,
     }
 }
@@ -344,7 +308,7 @@ pub fn same_socket(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
 /// # Errors
 /// What `listen(2)` says.
 pub fn set_backlog(fd: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
-    crate::sys::listen(fd, backlog)
+    sys::listen(fd, backlog)
 }
 
 /// The address of the socket's peer, from `getpeername(2)`.
@@ -352,49 +316,7 @@ pub fn set_backlog(fd: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
 /// `None` for anything but a connected IPv4 or IPv6 socket (a pipe, a unix
 /// socket). An IPv4 peer on an IPv6 socket is reported as IPv4.
 pub fn peer_address(fd: BorrowedFd<'_>) -> Option<SocketAddr> {
-    // SAFETY: an all-zero sockaddr_storage is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: storage is large enough for any address; len says how large.
-    let r = unsafe {
-        libc::getpeername(
-            fd.as_raw_fd(),
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if r != 0 {
-        return None;
-    }
-    match storage.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the kernel wrote a sockaddr_in for AF_INET.
-            let sin: libc::sockaddr_in =
-                unsafe { *(&storage as *const _ as *const libc::sockaddr_in) };
-            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                ip,
-                u16::from_be(sin.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the kernel wrote a sockaddr_in6 for AF_INET6.
-            let sin6: libc::sockaddr_in6 =
-                unsafe { *(&storage as *const _ as *const libc::sockaddr_in6) };
-            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            let port = u16::from_be(sin6.sin6_port);
-            match ip.to_ipv4_mapped() {
-                Some(v4) => Some(SocketAddr::V4(SocketAddrV4::new(v4, port))),
-                None => Some(SocketAddr::V6(SocketAddrV6::new(
-                    ip,
-                    port,
-                    sin6.sin6_flowinfo,
-                    sin6.sin6_scope_id,
-                ))),
-            }
-        }
-        _ => None,
-    }
+    sys::peer_address(fd)
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ pub mod serve;
 pub mod service;
 pub mod spec;
 pub mod state;
-mod sys;
+pub mod sys;
 
 pub use check::{
     run_check, Check, CheckError, ExecCheck, Health, MariadbCheck, Outcome, PerfData, Policy,
@@ -118,16 +118,6 @@ pub use serve::{
     Options, Served,
 };
 pub use service::{AgentLine, Answer, Refusal, Service};
-
-/// An I/O error as a reason: the OS's text, lowercase, without Rust's
-/// " (os error N)" suffix ("connection refused", "no such file or directory").
-pub(crate) fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text
-        .find(" (os error")
-        .map_or(text.as_str(), |i| &text[..i]);
-    text.to_lowercase()
-}
 
 /// The README's Rust examples, compiled as doctests so that what it shows
 /// an embedder keeps building.

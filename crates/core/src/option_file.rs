@@ -12,6 +12,8 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use crate::sys::{self, io_reason};
+
 /// Groups a client reads, as MariaDB's own clients do.
 pub const CLIENT_GROUPS: &[&str] = &["client", "client-server", "client-mariadb"];
 
@@ -65,7 +67,7 @@ pub struct ClientOptions {
 #[non_exhaustive]
 pub enum OptionFileError {
     /// It could not be opened or read.
-    #[error("{}: {}", path.display(), crate::io_reason(source))]
+    #[error("{}: {}", path.display(), io_reason(source))]
     Io {
         /// The file.
         path: PathBuf,
@@ -237,16 +239,16 @@ pub fn load(path: &Path) -> Result<ClientOptions, OptionFileError> {
         source,
     };
     let mut file = std::fs::File::open(path).map_err(io_error)?;
-    let st = crate::sys::fstat(file.as_fd()).map_err(io_error)?;
-    let mode = st.st_mode & 0o7777;
+    let st = sys::fstat(file.as_fd()).map_err(io_error)?;
+    let mode = st.permissions();
     let refuse = |what| OptionFileError::NotAnOptionFile {
         path: path.to_owned(),
         what,
     };
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    if !st.is_regular() {
         return Err(refuse("not a regular file"));
     }
-    if st.st_size as u64 > MAX_SIZE {
+    if st.size > MAX_SIZE {
         return Err(refuse("larger than 64 KiB"));
     }
     if mode & 0o004 != 0 {
@@ -261,11 +263,11 @@ pub fn load(path: &Path) -> Result<ClientOptions, OptionFileError> {
             mode,
         });
     }
-    let euid = crate::sys::euid();
-    if st.st_uid != euid && st.st_uid != 0 {
+    let euid = sys::euid();
+    if st.uid != euid && st.uid != 0 {
         return Err(OptionFileError::WrongOwner {
             path: path.to_owned(),
-            owner: st.st_uid,
+            owner: st.uid,
         });
     }
     let mut text = String::new();

@@ -19,12 +19,13 @@
 
 use std::ffi::OsString;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::deadline::Stopwatch;
+use crate::sys::{self, PollFd};
 use crate::Deadline;
 
 /// How a child process ended.
@@ -59,7 +60,7 @@ pub enum ProcessError {
     #[error("no program given")]
     NoProgram,
     /// The program could not be started (not found, not executable…).
-    #[error("cannot start {program}: {}", crate::io_reason(source))]
+    #[error("cannot start {program}: {}", crate::sys::io_reason(source))]
     Spawn {
         /// The program as given.
         program: String,
@@ -103,23 +104,16 @@ pub fn run(
         child: &mut child,
         armed: true,
     };
-    let pid = guard.child.id() as libc::pid_t;
-    let pidfd = pidfd_open(pid);
+    let pid = guard.child.id();
+    let pidfd = sys::pidfd_open(pid);
 
     let mut capture = Capture::new(capture_limit);
     let mut pipe_open = true;
     let exited = loop {
+        // A negative fd is an entry poll skips.
         let mut fds = [
-            libc::pollfd {
-                fd: if pipe_open { reader.as_raw_fd() } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: pidfd.as_ref().map_or(-1, |f| f.as_raw_fd()),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::input(if pipe_open { reader.as_raw_fd() } else { -1 }),
+            PollFd::input(pidfd.as_ref().map_or(-1, |f| f.as_raw_fd())),
         ];
         // Without a pidfd (kernels before 5.3) the exit is noticed by
         // polling waitid every 10 ms.
@@ -127,21 +121,17 @@ pub fn run(
             Some(_) => deadline.poll_timeout_ms(),
             None => deadline.poll_timeout_ms().min(10),
         };
-        // SAFETY: two valid pollfd entries; negative fds are ignored by poll.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e.into());
+        match sys::poll(&mut fds, timeout) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
         }
-        if pipe_open && fds[0].revents != 0 {
+        if pipe_open && fds[0].ready() {
             pipe_open = capture.read_from(&mut reader)?;
         }
         let exited = match pidfd {
-            Some(_) => fds[1].revents != 0,
-            None => has_exited(pid)?,
+            Some(_) => fds[1].ready(),
+            None => sys::has_exited(pid)?,
         };
         if exited {
             break true;
@@ -153,12 +143,12 @@ pub fn run(
     // Leftovers in the group go first: the child is a zombie now (or alive at
     // the deadline), so its pid, and with it the group id, cannot have been
     // reused yet.
-    kill_group(pid);
+    sys::kill_group(pid);
     guard.armed = false;
     if exited && pipe_open {
         // What the child wrote before it exited is in the pipe already; with
         // the group dead, nothing more can arrive, so this ends at once.
-        set_nonblocking(reader.as_raw_fd())?;
+        sys::set_nonblocking(reader.as_fd())?;
         while capture.read_from(&mut reader).unwrap_or(false) {}
     }
     let status = guard.child.wait()?;
@@ -187,7 +177,7 @@ struct GroupGuard<'a> {
 impl Drop for GroupGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            kill_group(self.child.id() as libc::pid_t);
+            sys::kill_group(self.child.id());
             let _ = self.child.wait();
         }
     }
@@ -224,56 +214,6 @@ impl Capture {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
         }
-    }
-}
-
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the descriptor is new and ours alone.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// Whether the child has exited, leaving it unreaped (`WNOWAIT`).
-fn has_exited(pid: libc::pid_t) -> io::Result<bool> {
-    // SAFETY: a zeroed siginfo_t is valid; waitid fills it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: valid id type, pid and out pointer.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: waitid filled the struct; si_pid is 0 when nothing has exited.
-    Ok(unsafe { info.si_pid() } != 0)
-}
-
-fn kill_group(pgid: libc::pid_t) {
-    // SAFETY: signalling a process group we created; ESRCH (already gone) is fine.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own.
-    let r = unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK)
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Files shared by the per-connection processes of one service: the cached
-//! outcome and the concurrency slots. The only place with `flock`.
+//! outcome and the concurrency slots. The only place that takes `flock`
+//! locks.
 //!
 //! A service runs as one user, often `nobody`, in a directory that may be
 //! shared (`/run`, even `/tmp`), so a state file is opened with
@@ -14,11 +15,12 @@
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::sys::{self, Flock, Stat};
 use crate::Deadline;
 
 /// Why a state file was not used.
@@ -26,7 +28,7 @@ use crate::Deadline;
 #[non_exhaustive]
 pub enum StateError {
     /// Opening or locking failed.
-    #[error("state file {}: {}", path.display(), crate::io_reason(source))]
+    #[error("state file {}: {}", path.display(), sys::io_reason(source))]
     Io {
         /// The file.
         path: PathBuf,
@@ -110,22 +112,16 @@ impl StateDir {
         match std::fs::DirBuilder::new().mode(0o700).create(&self.path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(refuse(format!(
-                    "cannot create it: {}",
-                    crate::io_reason(&e)
-                )))
-            }
+            Err(e) => return Err(refuse(format!("cannot create it: {}", sys::io_reason(&e)))),
         }
-        let meta =
-            std::fs::symlink_metadata(&self.path).map_err(|e| refuse(crate::io_reason(&e)))?;
+        let meta = std::fs::symlink_metadata(&self.path).map_err(|e| refuse(sys::io_reason(&e)))?;
         if meta.file_type().is_symlink() {
             return Err(refuse("refused: it is a symbolic link".into()));
         }
         if !meta.is_dir() {
             return Err(refuse("refused: not a directory".into()));
         }
-        if meta.uid() != crate::sys::euid() {
+        if meta.uid() != sys::euid() {
             return Err(refuse(format!(
                 "refused: owned by uid {}, not by us",
                 meta.uid()
@@ -185,7 +181,7 @@ pub fn open_private(path: &Path) -> Result<File, StateError> {
                 source,
             },
         })?;
-    let st = crate::sys::fstat(file.as_fd()).map_err(|source| StateError::Io {
+    let st = sys::fstat(file.as_fd()).map_err(|source| StateError::Io {
         path: path.to_owned(),
         source,
     })?;
@@ -200,12 +196,12 @@ pub fn open_private(path: &Path) -> Result<File, StateError> {
 
 /// Why an opened file (as `fstat` saw it) is not a private file of ours:
 /// not a regular file, another user's, or not mode 0600. `None` when it is.
-pub(crate) fn refusal(st: &libc::stat) -> Option<&'static str> {
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+fn refusal(st: &Stat) -> Option<&'static str> {
+    if !st.is_regular() {
         Some("not a regular file")
-    } else if st.st_uid != crate::sys::euid() {
+    } else if st.uid != sys::euid() {
         Some("owned by another user")
-    } else if st.st_mode & 0o777 != 0o600 {
+    } else if st.mode & 0o777 != 0o600 {
         Some("not mode 0600")
     } else {
         None
@@ -227,15 +223,13 @@ pub enum Lock {
 /// A `flock` failure other than "held by someone else".
 pub fn try_lock(file: &File, lock: Lock) -> io::Result<bool> {
     let op = match lock {
-        Lock::Shared => libc::LOCK_SH,
-        Lock::Exclusive => libc::LOCK_EX,
+        Lock::Shared => Flock::TryShared,
+        Lock::Exclusive => Flock::TryExclusive,
     };
     loop {
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
+        let Err(e) = sys::flock(file.as_fd(), op) else {
             return Ok(true);
-        }
-        let e = io::Error::last_os_error();
+        };
         match e.raw_os_error() {
             Some(libc::EWOULDBLOCK) => return Ok(false),
             Some(libc::EINTR) => continue,
@@ -266,8 +260,7 @@ pub fn lock_before(file: &File, lock: Lock, deadline: Deadline) -> io::Result<bo
 
 /// Releases the lock (closing the file does too).
 pub fn unlock(file: &File) {
-    // SAFETY: flock on a descriptor we own.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+    let _ = sys::flock(file.as_fd(), Flock::Unlock);
 }
 
 /// A short, stable name for a service's files: FNV-1a 64 of its
@@ -418,8 +411,7 @@ mod tests {
 
     #[test]
     fn a_private_dir_owned_by_another_user_is_refused() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if sys::euid() != 0 {
             // Only root can hand a directory to someone else; CI runs as root.
             eprintln!("not root: cannot make a directory owned by another user; not tested");
             return;
@@ -446,8 +438,7 @@ mod tests {
     fn a_private_file_owned_by_another_user_is_refused() {
         // Only root can hand a file to someone else; CI runs as root. A
         // test that cannot make its case fails, it never passes silently.
-        // SAFETY: geteuid has no preconditions.
-        assert_eq!(unsafe { libc::geteuid() }, 0, "run as root");
+        assert_eq!(sys::euid(), 0, "run as root");
         let d = dir("file-owner");
         let p = d.join("theirs.state");
         drop(open_private(&p).unwrap());

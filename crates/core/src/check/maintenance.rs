@@ -49,7 +49,7 @@ impl<C: Check> Check for Maintenance<C> {
                     format!(
                         "cannot check disable file {}: {}",
                         self.path.display(),
-                        crate::io_reason(&e)
+                        crate::sys::io_reason(&e)
                     )
                     .into_bytes(),
                 ),

@@ -6,7 +6,8 @@ use std::sync::mpsc;
 
 use super::{Check, CheckError, Verdict};
 use crate::conn::connect_any;
-use crate::{io_reason, Deadline};
+use crate::sys::io_reason;
+use crate::Deadline;
 
 /// Connects to an address, then closes.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +17,7 @@ use super::handshake::{
 };
 use super::query::{parse_query_reply, ResultSet, QUERY_STEP};
 use crate::conn::{connect_any, read_before};
+use crate::sys::{self, UnixAddr};
 use crate::Deadline;
 
 /// Where the server listens.
@@ -314,46 +315,9 @@ enum UnixConnect {
 /// listen queue makes a blocking `connect(2)` on a unix socket wait forever,
 /// which is how hung checks pile up.
 fn connect_unix(path: &Path, deadline: Deadline) -> Result<UnixStream, UnixConnect> {
-    use std::os::unix::ffi::OsStrExt;
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: an all-zero sockaddr_un is valid.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(UnixConnect::Io(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "socket path too long",
-        )));
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (dst, &src) in addr.sun_path.iter_mut().zip(bytes) {
-        *dst = src as libc::c_char;
-    }
-    // SAFETY: plain socket creation.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(UnixConnect::Io(io::Error::last_os_error()));
-    }
-    // SAFETY: fd is new and ours.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    loop {
-        // SAFETY: addr is a valid sockaddr_un of the given size.
-        let r = unsafe {
-            libc::connect(
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                (&addr as *const libc::sockaddr_un).cast(),
-                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-            )
-        };
-        if r == 0 {
-            break;
-        }
-        let e = io::Error::last_os_error();
+    let addr = UnixAddr::new(path).map_err(UnixConnect::Io)?;
+    let fd = sys::unix_stream_nonblocking().map_err(UnixConnect::Io)?;
+    while let Err(e) = sys::connect_unix(fd.as_fd(), &addr) {
         match e.raw_os_error() {
             Some(libc::EINTR) => continue,
             // The listen queue is full: nothing to poll for, so retry.
@@ -552,26 +516,11 @@ mod tests {
     fn full_listen_queue_times_out_instead_of_blocking() {
         // A listener with a backlog of 1 that nobody accepts on: a stopped
         // server. A blocking connect would hang here forever.
-        use std::os::unix::ffi::OsStrExt;
         let dir = tempdir::Dir::new();
-        let sock = dir.sock();
-        // SAFETY: plain socket calls on a new descriptor and a valid address.
-        let listener = unsafe {
-            let fd = OwnedFd::from_raw_fd(libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0));
-            let mut addr: libc::sockaddr_un = std::mem::zeroed();
-            addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-            for (d, &b) in addr.sun_path.iter_mut().zip(sock.as_os_str().as_bytes()) {
-                *d = b as libc::c_char;
-            }
-            let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-            let size = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-            assert_eq!(
-                libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), size),
-                0
-            );
-            assert_eq!(libc::listen(raw, 1), 0);
-            fd
-        };
+        let listener = UnixListener::bind(dir.sock()).unwrap();
+        // std listens with a queue of 128; on a socket that listens
+        // already, listen(2) sets the new length.
+        sys::listen(listener.as_fd(), 1).unwrap();
         let mut held = Vec::new();
         let start = std::time::Instant::now();
         let outcome = loop {

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 
 use super::frame::take;
-use crate::io_reason;
+use crate::sys::io_reason;
 
 /// An error packet from the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
