@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use inetd_health::route::Routes;
 use inetd_health::spec::{Kind, Spec};
-use inetd_health::sys;
-use inetd_health::Service;
+use inetd_health::sys::trust::{Rules, Untrusted};
+use inetd_health::sys::{self, Stat};
+use inetd_health::{config, option_file, Service};
 
 use crate::args::CheckCommand;
 
@@ -556,15 +557,25 @@ enum Access {
 enum Trust {
     /// None: the kernel's permission check alone.
     Any,
-    /// The config file (crates/core/src/config.rs, `open_trusted`): a
-    /// regular file of at most 1 MiB, not writable by group or others,
-    /// owned by the service's user or root.
+    /// The config file's rules (`config::TRUST`): a regular file of at
+    /// most 1 MiB, not writable by group or others, owned by the service's
+    /// user or root.
     Config,
-    /// A database check's option file (crates/core/src/option_file.rs,
-    /// `load`): a regular file of at most 64 KiB, not readable by others,
-    /// not writable by group or others, owned by the service's user or
-    /// root.
+    /// A database check's option file's rules (`option_file::TRUST`): a
+    /// regular file of at most 64 KiB, not readable by others, not
+    /// writable by group or others, owned by the service's user or root.
     OptionFile,
+}
+
+impl Trust {
+    /// The rules the service checks the file against, as it opens it.
+    fn rules(self) -> Option<&'static Rules> {
+        match self {
+            Trust::Any => None,
+            Trust::Config => Some(&config::TRUST),
+            Trust::OptionFile => Some(&option_file::TRUST),
+        }
+    }
 }
 
 /// A file the service uses at poll time.
@@ -663,7 +674,7 @@ pub fn check_config(g: &GenArgs, config: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", config.display()))?
         .uid();
     let euid = sys::euid();
-    if owner != 0 && owner != euid {
+    if !config::TRUST.owners.admit(owner, euid) {
         return Err(format!(
             "gen reads {} itself, as {}, and trusts a config only when root or its own user owns it \
              (the rule the service applies as {}): chown root {0}, or run gen as {2}",
@@ -819,15 +830,13 @@ impl Account {
     /// if not, every reason and what to do, so that the account can still
     /// read it afterwards.
     ///
-    /// Replicated from crates/core, not called: config.rs `open_trusted` is
-    /// private, and both it and option_file.rs `load` compare the owner
-    /// with the running process's euid (gen's, root's), not the uid of the
-    /// user the launcher gives the service. Keep the two in step.
+    /// The service's own rules for the file (`config::TRUST`,
+    /// `option_file::TRUST`), checked against this account's uid, not
+    /// gen's: the service compares the owner with its own euid, the user
+    /// the launcher gives it.
     fn trusts(&self, need: &Need, path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
-        let (max_size, max_text) = match need.trust {
-            Trust::Any => return Ok(()),
-            Trust::Config => (1 << 20, "1 MiB"),
-            Trust::OptionFile => (64 << 10, "64 KiB"),
+        let Some(rules) = need.trust.rules() else {
+            return Ok(());
         };
         let user = &self.name;
         let shown = path.display();
@@ -838,39 +847,44 @@ impl Account {
                 self.describe(meta)
             )
         };
-        if !meta.is_file() {
-            return Err(refuses("not a regular file", ""));
-        }
-        if meta.len() > max_size {
-            return Err(refuses(&format!("larger than {max_text}"), ""));
-        }
-        let mode = meta.mode() & 0o7777;
         let mut why: Vec<String> = Vec::new();
         let mut chmod: Vec<&str> = Vec::new();
-        let mut fixed_mode = mode;
+        let mut fixed_mode = meta.mode() & 0o7777;
         let mut fixed_owner = meta.uid();
-        if need.trust == Trust::OptionFile && mode & 0o004 != 0 {
-            why.push("readable by others, and it holds a password".into());
-            chmod.push("o-r");
-            fixed_mode &= !0o004;
-        }
-        if mode & 0o022 != 0 {
-            why.push(
-                match need.trust {
-                    Trust::Config => "writable by group or others, and it names programs to run",
-                    _ => "writable by group or others, who could choose the credentials",
+        // Every reason at once, so that one round of fixes does.
+        for refusal in rules.refusals(&Stat::from(meta), self.uid) {
+            match refusal {
+                // Either is the file's one reason.
+                Untrusted::NotRegular | Untrusted::TooLarge { .. } => {
+                    return Err(refuses(&refusal.to_string(), ""));
                 }
-                .into(),
-            );
-            chmod.push("go-w");
-            fixed_mode &= !0o022;
-        }
-        if meta.uid() != self.uid && meta.uid() != 0 {
-            why.push(format!(
-                "owned by {}, neither root nor {user}",
-                user_name(meta.uid())
-            ));
-            fixed_owner = 0;
+                Untrusted::ReadableByOthers { .. } => {
+                    why.push("readable by others, and it holds a password".into());
+                    chmod.push("o-r");
+                    fixed_mode &= !0o004;
+                }
+                Untrusted::WritableByOthers { .. } => {
+                    why.push(
+                        match need.trust {
+                            Trust::Config => {
+                                "writable by group or others, and it names programs to run"
+                            }
+                            _ => "writable by group or others, who could choose the credentials",
+                        }
+                        .into(),
+                    );
+                    chmod.push("go-w");
+                    fixed_mode &= !0o022;
+                }
+                Untrusted::Owner { uid, .. } => {
+                    why.push(format!(
+                        "owned by {}, neither root nor {user}",
+                        user_name(uid)
+                    ));
+                    fixed_owner = 0;
+                }
+                other => why.push(other.to_string()),
+            }
         }
         if why.is_empty() {
             return Ok(());

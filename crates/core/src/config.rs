@@ -39,10 +39,22 @@ use crate::outcome::Statuses;
 use crate::route::{Route, Routes, METRICS};
 use crate::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
 use crate::state::StateDir;
+use crate::sys::trust::{Owners, Rules, Untrusted};
 use crate::sys::{self, Stat};
 
 /// Largest config file read.
 const MAX_SIZE: u64 = 1 << 20;
+
+/// What a config file must be ([`load`]): a regular file, at most 1 MiB,
+/// not writable by group or others, owned by the user that reads it or
+/// root.
+pub const TRUST: Rules = Rules {
+    max_size: Some(MAX_SIZE),
+    secret: false,
+    owner_writes_only: true,
+    owners: Owners::UsOrRoot,
+    mode: None,
+};
 
 /// A config, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,8 +221,9 @@ pub enum ConfigError {
 
 /// Reads, checks and parses the config file at `path`.
 ///
-/// The checks are made on the opened file: a regular file, at most 1 MiB,
-/// not writable by group or others, owned by the effective user or root.
+/// The checks ([`TRUST`]) are made on the opened file: a regular file, at
+/// most 1 MiB, not writable by group or others, owned by the effective user
+/// or root.
 ///
 /// # Errors
 /// [`ConfigError`], naming the file and, for what is inside, the line and
@@ -228,25 +241,14 @@ fn open_trusted(path: &Path) -> Result<(std::fs::File, Stat), ConfigError> {
     };
     let file = std::fs::File::open(path).map_err(|e| refuse(sys::io_reason(&e)))?;
     let st = sys::fstat(file.as_fd()).map_err(|e| refuse(sys::io_reason(&e)))?;
-    let mode = st.permissions();
-    if !st.is_regular() {
-        return Err(refuse("refused: not a regular file".into()));
-    }
-    if st.size > MAX_SIZE {
-        return Err(refuse("refused: larger than 1 MiB".into()));
-    }
-    if mode & 0o022 != 0 {
-        return Err(refuse(format!(
-            "refused: writable by group or others (mode {mode:04o}), and it names programs to run; chmod go-w it"
-        )));
-    }
-    let euid = sys::euid();
-    if st.uid != euid && st.uid != 0 {
-        return Err(refuse(format!(
-            "refused: owned by uid {}, not by this user or root",
-            st.uid
-        )));
-    }
+    TRUST.check(&st, sys::euid()).map_err(|refusal| {
+        refuse(match refusal {
+            Untrusted::WritableByOthers { .. } => {
+                format!("refused: {refusal}, and it names programs to run; chmod go-w it")
+            }
+            _ => format!("refused: {refusal}"),
+        })
+    })?;
     Ok((file, st))
 }
 

@@ -12,6 +12,7 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use crate::sys::trust::{Owners, Rules, Untrusted};
 use crate::sys::{self, io_reason};
 
 /// Groups a client reads, as MariaDB's own clients do.
@@ -19,6 +20,17 @@ pub const CLIENT_GROUPS: &[&str] = &["client", "client-server", "client-mariadb"
 
 /// Largest option file read: a credentials file is a few lines.
 const MAX_SIZE: u64 = 64 * 1024;
+
+/// What an option file must be ([`load`]): a regular file, at most 64 KiB,
+/// not readable by others, not writable by group or others, owned by the
+/// user that reads it or root.
+pub const TRUST: Rules = Rules {
+    max_size: Some(MAX_SIZE),
+    secret: true,
+    owner_writes_only: true,
+    owners: Owners::UsOrRoot,
+    mode: None,
+};
 
 /// A password, kept out of `Debug` output and logs.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -227,9 +239,9 @@ fn unquote(value: &str) -> String {
 
 /// Opens, checks and parses an option file.
 ///
-/// The checks are made on the opened file (no window between check and
-/// read): a regular file, at most 64 KiB, not readable by others, not
-/// writable by group or others, owned by the effective user or root.
+/// The checks ([`TRUST`]) are made on the opened file (no window between
+/// check and read): a regular file, at most 64 KiB, not readable by others,
+/// not writable by group or others, owned by the effective user or root.
 ///
 /// # Errors
 /// [`OptionFileError`]; its message names the file and says what to fix.
@@ -240,36 +252,27 @@ pub fn load(path: &Path) -> Result<ClientOptions, OptionFileError> {
     };
     let mut file = std::fs::File::open(path).map_err(io_error)?;
     let st = sys::fstat(file.as_fd()).map_err(io_error)?;
-    let mode = st.permissions();
-    let refuse = |what| OptionFileError::NotAnOptionFile {
-        path: path.to_owned(),
-        what,
-    };
-    if !st.is_regular() {
-        return Err(refuse("not a regular file"));
-    }
-    if st.size > MAX_SIZE {
-        return Err(refuse("larger than 64 KiB"));
-    }
-    if mode & 0o004 != 0 {
-        return Err(OptionFileError::ReadableByOthers {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    if mode & 0o022 != 0 {
-        return Err(OptionFileError::WritableByOthers {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    let euid = sys::euid();
-    if st.uid != euid && st.uid != 0 {
-        return Err(OptionFileError::WrongOwner {
-            path: path.to_owned(),
-            owner: st.uid,
-        });
-    }
+    TRUST.check(&st, sys::euid()).map_err(|refusal| {
+        let path = path.to_owned();
+        match refusal {
+            Untrusted::ReadableByOthers { mode } => {
+                OptionFileError::ReadableByOthers { path, mode }
+            }
+            Untrusted::WritableByOthers { mode } => {
+                OptionFileError::WritableByOthers { path, mode }
+            }
+            Untrusted::Owner { uid, .. } => OptionFileError::WrongOwner { path, owner: uid },
+            Untrusted::TooLarge { .. } => OptionFileError::NotAnOptionFile {
+                path,
+                what: "larger than 64 KiB",
+            },
+            // Not a regular file (TRUST asks for no exact mode).
+            _ => OptionFileError::NotAnOptionFile {
+                path,
+                what: "not a regular file",
+            },
+        }
+    })?;
     let mut text = String::new();
     file.by_ref()
         .take(MAX_SIZE)

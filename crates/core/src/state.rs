@@ -20,8 +20,19 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::sys::{self, Flock, Stat};
+use crate::sys::trust::{Owners, Rules, Untrusted};
+use crate::sys::{self, Flock};
 use crate::Deadline;
+
+/// What a state file must be ([`open_private`]): a regular file, owned by
+/// the effective user, mode 0600.
+pub const TRUST: Rules = Rules {
+    max_size: None,
+    secret: false,
+    owner_writes_only: false,
+    owners: Owners::Us,
+    mode: Some(0o600),
+};
 
 /// Why a state file was not used.
 #[derive(Debug, thiserror::Error)]
@@ -185,27 +196,18 @@ pub fn open_private(path: &Path) -> Result<File, StateError> {
         path: path.to_owned(),
         source,
     })?;
-    match refusal(&st) {
-        Some(why) => Err(StateError::Refused {
+    TRUST
+        .check(&st, sys::euid())
+        .map_err(|refusal| StateError::Refused {
             path: path.to_owned(),
-            why,
-        }),
-        None => Ok(file),
-    }
-}
-
-/// Why an opened file (as `fstat` saw it) is not a private file of ours:
-/// not a regular file, another user's, or not mode 0600. `None` when it is.
-fn refusal(st: &Stat) -> Option<&'static str> {
-    if !st.is_regular() {
-        Some("not a regular file")
-    } else if st.uid != sys::euid() {
-        Some("owned by another user")
-    } else if st.mode & 0o777 != 0o600 {
-        Some("not mode 0600")
-    } else {
-        None
-    }
+            why: match refusal {
+                Untrusted::NotRegular => "not a regular file",
+                Untrusted::Owner { .. } => "owned by another user",
+                // The one other rule of TRUST.
+                _ => "not mode 0600",
+            },
+        })?;
+    Ok(file)
 }
 
 /// A lock's kind.

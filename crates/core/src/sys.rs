@@ -2,7 +2,8 @@
 //! function with its invariant in a `// SAFETY:` comment: the only `unsafe`
 //! of this crate, and what the `inetd-health` binary calls instead of its
 //! own. Beside them, what goes with them: [`io_reason`] (an OS error as a
-//! reason) and [`Stat`] (what `fstat` says of a file).
+//! reason), [`Stat`] (what `fstat` says of a file) and [`trust`] (when a
+//! file may be trusted).
 //!
 //! The library itself never touches process globals; the functions under
 //! "The process" below are for a program's `main` to call.
@@ -13,6 +14,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+pub mod trust;
 
 /// An I/O error as a reason: the OS's text, lowercase, without Rust's
 /// " (os error N)" suffix ("connection refused", "no such file or directory").
