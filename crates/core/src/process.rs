@@ -30,7 +30,7 @@ use crate::Deadline;
 
 /// How a child process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ending {
+pub enum Exit {
     /// It exited with this status.
     Exited(i32),
     /// A signal killed it (not ours).
@@ -43,7 +43,7 @@ pub enum Ending {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finished {
     /// How it ended.
-    pub ending: Ending,
+    pub exit: Exit,
     /// Its stdout and stderr interleaved, up to the capture limit.
     pub output: Vec<u8>,
     /// Whether it wrote more than was kept.
@@ -77,7 +77,7 @@ pub enum ProcessError {
 ///
 /// # Errors
 /// [`ProcessError`] when the program cannot be started or supervised. A
-/// program that fails, crashes or hangs is not an error: see [`Ending`].
+/// program that fails, crashes or hangs is not an error: see [`Exit`].
 pub fn run(
     argv: &[OsString],
     deadline: Deadline,
@@ -152,15 +152,15 @@ pub fn run(
         while capture.read_from(&mut reader).unwrap_or(false) {}
     }
     let status = guard.child.wait()?;
-    let ending = if !exited {
-        Ending::TimedOut
+    let exit = if !exited {
+        Exit::TimedOut
     } else if let Some(code) = status.code() {
-        Ending::Exited(code)
+        Exit::Exited(code)
     } else {
-        Ending::Signaled(status.signal().unwrap_or(0))
+        Exit::Signaled(status.signal().unwrap_or(0))
     };
     Ok(Finished {
-        ending,
+        exit,
         output: capture.kept,
         truncated: capture.truncated,
         elapsed: clock.elapsed(),
@@ -273,7 +273,7 @@ mod tests {
             Duration::from_secs(5),
             100,
         );
-        assert_eq!(f.ending, Ending::Exited(3));
+        assert_eq!(f.exit, Exit::Exited(3));
         assert_eq!(f.output, b"out\nerr\n");
         assert!(!f.truncated);
     }
@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn stdin_is_dev_null() {
         let f = sh("cat; echo done", Duration::from_secs(5), 100);
-        assert_eq!(f.ending, Ending::Exited(0));
+        assert_eq!(f.exit, Exit::Exited(0));
         assert_eq!(f.output, b"done\n");
     }
 
@@ -289,7 +289,7 @@ mod tests {
     fn output_is_bounded_and_the_writer_never_blocks() {
         // 1 MiB through a 64 KiB pipe: the child finishes only if it is read.
         let f = sh("head -c 1048576 /dev/zero", Duration::from_secs(10), 1000);
-        assert_eq!(f.ending, Ending::Exited(0));
+        assert_eq!(f.exit, Exit::Exited(0));
         assert_eq!(f.output.len(), 1000);
         assert!(f.truncated);
     }
@@ -304,7 +304,7 @@ mod tests {
             100,
         );
         let took = start.elapsed();
-        assert_eq!(f.ending, Ending::TimedOut);
+        assert_eq!(f.exit, Exit::TimedOut);
         assert!(
             took >= Duration::from_millis(300) && took < Duration::from_secs(2),
             "{took:?}"
@@ -325,7 +325,7 @@ mod tests {
             Duration::from_secs(5),
             100,
         );
-        assert_eq!(f.ending, Ending::Exited(0));
+        assert_eq!(f.exit, Exit::Exited(0));
         assert_eq!(f.output, b"hi\n");
         assert!(
             start.elapsed() < Duration::from_secs(2),
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn killed_by_a_signal() {
         let f = sh("kill -9 $$", Duration::from_secs(5), 100);
-        assert_eq!(f.ending, Ending::Signaled(9));
+        assert_eq!(f.exit, Exit::Signaled(9));
     }
 
     #[test]

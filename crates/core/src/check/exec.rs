@@ -14,7 +14,7 @@ use std::ffi::OsString;
 
 use super::nagios::{health_of_exit_code, PluginOutput};
 use super::{human_duration, Check, CheckError, Health, Verdict};
-use crate::process::{self, Ending};
+use crate::process::{self, Exit};
 use crate::Deadline;
 
 /// Output kept from a check program by default: enough for a plugin's status
@@ -86,18 +86,18 @@ impl Check for ExecCheck {
         // Perfdata labels a plugin repeated: the log's detail says which
         // were dropped.
         let mut repeated = None;
-        let verdict = match (done.ending, self.convention) {
-            (Ending::Exited(0), Convention::ExitZero) => Verdict::healthy("exit status 0"),
-            (Ending::Exited(n), Convention::ExitZero) => {
+        let verdict = match (done.exit, self.convention) {
+            (Exit::Exited(0), Convention::ExitZero) => Verdict::healthy("exit status 0"),
+            (Exit::Exited(n), Convention::ExitZero) => {
                 Verdict::unhealthy(format!("exit status {n}"))
             }
-            (Ending::Exited(n), Convention::Nagios) => {
+            (Exit::Exited(n), Convention::Nagios) => {
                 let (verdict, note) = plugin_verdict(n, &done.output);
                 repeated = note;
                 verdict
             }
-            (Ending::Signaled(s), _) => Verdict::unhealthy(format!("killed by signal {s}")),
-            (Ending::TimedOut, _) => Verdict::unhealthy(format!(
+            (Exit::Signaled(s), _) => Verdict::unhealthy(format!("killed by signal {s}")),
+            (Exit::TimedOut, _) => Verdict::unhealthy(format!(
                 "timed out after {}, check killed",
                 human_duration(done.elapsed)
             )),
