@@ -17,7 +17,9 @@
 //!   handlers, e.g. other builds of the same program. `@hello` (the default),
 //!   `@tcp`, `@exec` or `@mariadb` picks the C floor they are compared with;
 //!   `{tcp}` in the arguments becomes the address of the listener the tcp
-//!   checks use, `{socket}`, `{mariadb-port}` and `{option-file}` the
+//!   checks use, `{config6}` and `{config4}` the paths of the bench's
+//!   six-check and four-check configs (an older build measured on the same
+//!   configs), `{socket}`, `{mariadb-port}` and `{option-file}` the
 //!   bench's MariaDB socket, its port on 127.0.0.1 and the monitor's option
 //!   file.
 //! - The binaries under test are built by `scripts/build-static`, the build
@@ -302,6 +304,8 @@ fn main() {
                 .iter()
                 .map(|a| {
                     a.replace("{tcp}", &tcp_target)
+                        .replace("{config6}", &config6)
+                        .replace("{config4}", &config4)
                         .replace("{socket}", sock)
                         .replace("{mariadb-port}", port)
                         .replace("{option-file}", file)

@@ -9,8 +9,8 @@
 //! one is an agent (a plain TCP check closes instead, and gets nothing), a
 //! first line that is not an HTTP request line is an agent's
 //! `agent-send`, anything else is HTTP. The line itself is a view of the
-//! checks' results, made beside the other formats ([`line()`], in
-//! `render/agent.rs`).
+//! checks' results, made beside the other formats
+//! ([`render::agent_line`](crate::render::agent_line)).
 
 use std::time::Duration;
 

@@ -71,6 +71,11 @@
 //! - [`process`]: child processes, the only place with process control.
 //! - [`state`]: the directory and files shared by a service's processes
 //!   (cache, slots), the only place with `flock`.
+//! - [`sys`]: every libc call and `unsafe` block, one safe wrapper each
+//!   (files and [`sys::Stat`], descriptors and poll, sockets, child
+//!   processes, users and groups, a `main`'s set-up), [`sys::io_reason`],
+//!   and the one trusted-file check ([`sys::trust`]) that config files,
+//!   option files and state files are held to.
 //! - [`deadline`]: the one [`Deadline`] passed down.
 //! - [`exit`]: exit codes.
 //!
@@ -81,7 +86,9 @@
 //! request; [`Served`] is what a connection did, for the log.
 //!
 //! The crate never touches process globals (stdin, the environment, the exit
-//! code, signals): the caller hands it descriptors and settings.
+//! code, signals): the caller hands it descriptors and settings. (`sys`
+//! offers a binary's `main` its set-up, SIGPIPE and fds 0-2; the library
+//! never calls those.)
 
 #![deny(missing_docs)]
 

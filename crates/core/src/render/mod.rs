@@ -6,7 +6,7 @@
 //! draft-inadarei-api-health-check ([`json()`]), the Prometheus text
 //! exposition format 0.0.4 ([`prometheus()`]), or a Nagios plugin's output
 //! for `--once` ([`nagios()`]); HAProxy's agent-check gets a line
-//! ([`agent::line()`](fn@crate::agent::line)). Which body a client gets is
+//! ([`agent_line`]). Which body a client gets is
 //! [`negotiate`]d from `?format=` or its `Accept` header, and [`render()`]
 //! and [`render_metrics`] make it.
 //!
