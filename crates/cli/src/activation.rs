@@ -59,7 +59,8 @@ pub fn detect() -> Result<Launch, BadActivation> {
         .ok_or_else(|| BadActivation(format!("LISTEN_FDS={fds:?}: expected 1 to 64")))?;
     let mut listeners = Vec::new();
     let mut connection = None;
-    // The program's one `unsafe` outside `inetd_health::sys`: that fds
+    // The program's only `unsafe` outside `inetd_health::sys` (two blocks,
+    // one borrow and one take of each fd): that fds
     // 3..3+n are ours to take is a fact about how this process started
     // (LISTEN_PID is our pid, nothing has opened a file yet), which no safe
     // library function could check for its caller.

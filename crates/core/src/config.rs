@@ -86,8 +86,9 @@ pub struct Overrides {
     /// The state directory when neither the command line nor the file
     /// names one: systemd's `$RUNTIME_DIRECTORY`, else the user's default
     /// ([`crate::state::default_dir`]). The library reads no environment:
-    /// the caller works it out. `None`: a private directory under the
-    /// system's temporary directory.
+    /// the caller works it out. `None`: the user's default without
+    /// `XDG_RUNTIME_DIR` (`/run/inetd-health` for root, else
+    /// `/tmp/inetd-health-UID`).
     pub fallback_state_dir: Option<StateDir>,
     /// `--warning-status`.
     pub warning_status: Option<u16>,
@@ -147,10 +148,13 @@ impl Config {
         let state_dir = match (&overrides.state_dir, self.state_dir) {
             (Some(dir), _) => StateDir::given(dir.clone()),
             (None, Some(dir)) => StateDir::given(dir),
-            (None, None) => overrides
-                .fallback_state_dir
-                .clone()
-                .unwrap_or_else(|| StateDir::private(std::env::temp_dir().join("inetd-health"))),
+            (None, None) => overrides.fallback_state_dir.clone().unwrap_or_else(|| {
+                // The user's own default, without the environment's say
+                // (XDG_RUNTIME_DIR): /run/inetd-health for root, else
+                // /tmp/inetd-health-UID, never a name others could
+                // take first.
+                crate::state::default_dir(crate::sys::euid(), None)
+            }),
         };
         let options = crate::Options {
             limits: crate::Limits {

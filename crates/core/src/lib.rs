@@ -68,9 +68,9 @@
 //!   cache, concurrency cap) and the Nagios plugin convention.
 //! - [`mysql`]: the MariaDB/MySQL client protocol, as much as a check needs.
 //! - [`option_file`]: MySQL option files, where credentials come from.
-//! - [`process`]: child processes, the only place with process control.
+//! - [`process`]: child processes: run, capture, kill (the calls in `sys`).
 //! - [`state`]: the directory and files shared by a service's processes
-//!   (cache, slots), the only place with `flock`.
+//!   (cache, slots) and their locks.
 //! - [`sys`]: every libc call and `unsafe` block, one safe wrapper each
 //!   (files and [`sys::Stat`], descriptors and poll, sockets, child
 //!   processes, users and groups, a `main`'s set-up), [`sys::io_reason`],

@@ -12,7 +12,10 @@
 //!   makes one).
 //! - [`CheckResult`]: an outcome of a named check, as the answer needs it:
 //!   when it finished, and what its spec says of warnings and output.
-//! - `Served` (in [`serve`](mod@crate::serve)): what a connection did, for
+//! - [`Answer`](crate::Answer): what to send for a request (status,
+//!   headers, body), with its public reason and the check results
+//!   ([`Service::answer`](crate::Service::answer) makes one).
+//! - [`Served`](crate::Served): what a connection did, for
 //!   the log: the request, the status sent, the reason, how it ended, and
 //!   the check results.
 

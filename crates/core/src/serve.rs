@@ -159,8 +159,11 @@ where
 
 /// Serves one connection by running `check` for each valid request (under
 /// `options.check_timeout`) and answering as `policy` says: a service of
-/// this one check, named `check`, on every path (`/metrics` is its
-/// Prometheus view).
+/// this one check, named `check`, on every path. It answers as a config's
+/// route does: `/metrics` is its Prometheus view (always 200), `?format=`
+/// and `Accept` choose text, health+json or Prometheus (an unknown
+/// `?format=` is a 400), `?verbose` lists the check, and `?exclude=check`
+/// runs nothing and answers 503 `no check selected`.
 pub fn serve_check<I, O, C>(
     input: &mut I,
     output: &mut O,

@@ -188,7 +188,9 @@ impl<'c> Service<'c> {
             }],
             routes: Routes::Any(vec![0]),
             statuses: Statuses::default(),
-            state_dir: StateDir::given(std::env::temp_dir()),
+            // A check handed in built keeps no state of ours: the
+            // directory is never used.
+            state_dir: StateDir::given(std::path::PathBuf::new()),
             allow: None,
             agent: None,
             clock: SystemTime::now,
@@ -302,6 +304,16 @@ impl<'c> Service<'c> {
     /// with an allowlist, a peer outside it (or one that cannot be told)
     /// gets 403 and runs nothing.
     pub fn answer(&self, head: &RequestHead, peer: Option<IpAddr>) -> Answer {
+        let mut answer = self.decide(head, peer);
+        // OPTIONS (HAProxy's default check) learns the methods whatever
+        // the answer: refused, missing or run.
+        if head.method == Method::Options && !answer.response.has_header("Allow") {
+            answer.response = answer.response.header("Allow", ALLOW);
+        }
+        answer
+    }
+
+    fn decide(&self, head: &RequestHead, peer: Option<IpAddr>) -> Answer {
         if !matches!(head.method, Method::Get | Method::Head | Method::Options) {
             let response = Response::text(405, format!("method not allowed: use {ALLOW}\n"))
                 .header("Allow", ALLOW);
@@ -341,11 +353,6 @@ impl<'c> Service<'c> {
             render::render_metrics(format, &results, selection.verbose, &self.statuses)
         } else {
             render::render(format, &results, selection.verbose, &self.statuses)
-        };
-        let response = if head.method == Method::Options {
-            response.header("Allow", ALLOW)
-        } else {
-            response
         };
         Answer {
             response,
@@ -451,9 +458,19 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(784_111_777)
     }
 
-    struct Fixed(Verdict);
+    /// A check that says `verdict`, counting its runs.
+    struct Fixed(Verdict, std::sync::atomic::AtomicU32);
+    fn fixed(verdict: Verdict) -> Fixed {
+        Fixed(verdict, std::sync::atomic::AtomicU32::new(0))
+    }
+    impl Fixed {
+        fn runs(&self) -> u32 {
+            self.1.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
     impl Check for Fixed {
         fn run(&self, _: Deadline) -> Result<Verdict, CheckError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(self.0.clone())
         }
     }
@@ -507,8 +524,8 @@ mod tests {
     #[test]
     fn each_format_from_a_head_with_no_socket() {
         let (ok, down) = (
-            Fixed(Verdict::healthy("fine")),
-            Fixed(Verdict::unhealthy("gone")),
+            fixed(Verdict::healthy("fine")),
+            fixed(Verdict::unhealthy("gone")),
         );
         let service = two(&ok, &down);
 
@@ -567,8 +584,8 @@ mod tests {
     #[test]
     fn refusals_run_nothing() {
         let (ok, down) = (
-            Fixed(Verdict::healthy("fine")),
-            Fixed(Verdict::unhealthy("gone")),
+            fixed(Verdict::healthy("fine")),
+            fixed(Verdict::unhealthy("gone")),
         );
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let service =
@@ -616,13 +633,27 @@ mod tests {
                 (status, Some(refusal), reason, false)
             );
         }
+        assert_eq!(
+            (ok.runs(), down.runs()),
+            (0, 0),
+            "a refused request ran a check"
+        );
+        // HAProxy's default check, refused, still learns the methods.
+        for (target, peer) in [
+            ("/live", Some(local)),
+            ("/nope", Some("10.1.2.3".parse().unwrap())),
+        ] {
+            let a = service.answer(&head(Method::Options, target, None), peer);
+            assert!(a.refused.is_some());
+            assert!(a.response.has_header("Allow"), "OPTIONS {target}: {a:?}");
+        }
     }
 
     #[test]
     fn nothing_selected_is_not_healthy() {
         let (ok, down) = (
-            Fixed(Verdict::healthy("fine")),
-            Fixed(Verdict::healthy("also fine")),
+            fixed(Verdict::healthy("fine")),
+            fixed(Verdict::healthy("also fine")),
         );
         let service = two(&ok, &down);
         let a = service.answer(&get("/ready?exclude=ok&exclude=down", None), None);
@@ -645,14 +676,14 @@ mod tests {
     #[test]
     fn the_agent_from_no_socket() {
         let (ok, down) = (
-            Fixed(Verdict::healthy("fine")),
-            Fixed(Verdict::unhealthy("gone")),
+            fixed(Verdict::healthy("fine")),
+            fixed(Verdict::unhealthy("gone")),
         );
         let service = two(&ok, &down);
         let a = service.answer_agent(None);
         assert_eq!(a.line.as_deref(), Some("down #down: gone\n"));
         assert_eq!(a.results.len(), 2);
-        let up = Fixed(Verdict::healthy("back"));
+        let up = fixed(Verdict::healthy("back"));
         let service = two(&ok, &up);
         assert_eq!(
             service.answer_agent(None).line.as_deref(),
@@ -660,8 +691,14 @@ mod tests {
         );
         // Outside the allowlist: nothing said, nothing run.
         let service = service.with_allowlist(Allowlist::new(vec!["10.0.0.0/8".parse().unwrap()]));
+        let before = (ok.runs(), up.runs());
         let refused = service.answer_agent(Some("127.0.0.1".parse().unwrap()));
         assert_eq!((refused.line, refused.results.len()), (None, 0));
+        assert_eq!(
+            (ok.runs(), up.runs()),
+            before,
+            "a refused agent ran a check"
+        );
     }
 
     #[test]
