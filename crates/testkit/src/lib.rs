@@ -26,6 +26,7 @@
 //! - [`mariadb`]: a private MariaDB server.
 //! - [`galera`]: a private single-node Galera cluster (a `mariadb` server with wsrep).
 //! - [`replication`]: a private primary/replica pair of `mariadb` servers.
+//! - [`postgres`]: a private PostgreSQL server and streaming replicas of it.
 //! - [`netns`]: a private network namespace and its TCP abort counters.
 //! - [`example`]: the six-check example config the bench measures.
 
@@ -39,6 +40,7 @@ pub mod haproxy;
 pub mod http;
 pub mod mariadb;
 pub mod netns;
+pub mod postgres;
 pub mod procs;
 pub mod replication;
 pub mod run;
