@@ -294,7 +294,7 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
                 Some(body) => (
                     format!(
                         "\x20               digest {}\n",
-                        crate::doctor::md5_hex(body.as_bytes())
+                        inetd_health::hash::hex(&inetd_health::hash::md5(body.as_bytes()))
                     ),
                     format!(
                         "# digest: MD5 of {:?}, the healthy answer; a warning changes the\n\

@@ -68,6 +68,9 @@
 //!   cache, concurrency cap) and the Nagios plugin convention.
 //! - [`mysql`]: the MariaDB/MySQL client protocol, as much as a check needs.
 //! - [`option_file`]: MySQL option files, where credentials come from.
+//! - [`hash`]: the one place hashes come from (SHA-1, SHA-256, MD5, HMAC,
+//!   PBKDF2; RustCrypto's crates): MySQL's native password, PostgreSQL's
+//!   SCRAM and md5, keepalived's digest.
 //! - [`process`]: child processes: run, capture, kill (the calls in `sys`).
 //! - [`state`]: the directory and files shared by a service's processes
 //!   (cache, slots) and their locks.
@@ -99,6 +102,7 @@ pub mod config;
 pub mod conn;
 pub mod deadline;
 pub mod exit;
+pub mod hash;
 pub mod http;
 pub mod mysql;
 pub mod option_file;

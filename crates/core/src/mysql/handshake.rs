@@ -6,7 +6,7 @@
 
 use super::error::{ProtocolError, ServerError};
 use super::frame::{nul_terminated, take, MAX_PACKET};
-use super::sha1;
+use crate::hash::sha1;
 
 /// Capability flags (the subset this client uses).
 pub mod caps {
@@ -111,12 +111,12 @@ pub fn native_password(password: &[u8], scramble: &[u8]) -> Vec<u8> {
     if password.is_empty() {
         return Vec::new();
     }
-    let stage1 = sha1::sha1(password);
-    let stage2 = sha1::sha1(&stage1);
+    let stage1 = sha1(password);
+    let stage2 = sha1(&stage1);
     let mut salted = Vec::with_capacity(scramble.len() + 20);
     salted.extend_from_slice(scramble);
     salted.extend_from_slice(&stage2);
-    let mask = sha1::sha1(&salted);
+    let mask = sha1(&salted);
     stage1.iter().zip(mask).map(|(a, b)| a ^ b).collect()
 }
 

@@ -10,8 +10,8 @@
 //! - [`frame`](mod@frame): packets on the wire: the frame around a payload
 //!   ([`frame()`], split at 16 MiB) and the encodings of the fields inside.
 //! - [`handshake`]: the greeting, the handshake response, the
-//!   `mysql_native_password` scramble ([`sha1`]) and the replies during
-//!   authentication.
+//!   `mysql_native_password` scramble (SHA-1 from [`hash`](crate::hash))
+//!   and the replies during authentication.
 //! - [`query`]: the reply to a text-protocol query, as [`ResultSet`]s.
 //! - [`error`]: the server's error packet, malformed packets, and
 //!   [`MysqlError`] with its reason safe for a response body.
@@ -27,7 +27,6 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod query;
-pub mod sha1;
 
 #[cfg(test)]
 mod scripted;
