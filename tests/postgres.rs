@@ -346,3 +346,240 @@ fn fixture_stop_and_drop_leave_no_process() {
     drop(primary);
     assert!(!dir.exists());
 }
+
+// ===========================================================================
+// The protocol (inetd_health::postgres) against real servers: what the
+// `postgres` check is built on.
+// ===========================================================================
+
+mod protocol {
+    use super::*;
+    use inetd_health::postgres::conn::Derive;
+    use inetd_health::postgres::error::cannot_connect_now;
+    use inetd_health::postgres::{Conn, Endpoint, Login, PgError, Ping};
+    use inetd_health::Deadline;
+    use std::net::SocketAddr;
+
+    fn socket(pg: &Postgres) -> Endpoint {
+        Endpoint::Unix {
+            dir: pg.socket_dir().to_owned(),
+            port: pg.port(),
+        }
+    }
+
+    fn tcp(pg: &Postgres) -> (Endpoint, Vec<SocketAddr>) {
+        let addr: SocketAddr = format!("127.0.0.1:{}", pg.port()).parse().unwrap();
+        (
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: pg.port(),
+            },
+            vec![addr],
+        )
+    }
+
+    fn deadline() -> Deadline {
+        Deadline::after(Duration::from_secs(5))
+    }
+
+    fn login<'a>(user: &'a str, password: Option<&'a str>) -> Login<'a> {
+        Login {
+            user,
+            database: "postgres",
+            application_name: "inetd-health-test",
+            password,
+        }
+    }
+
+    /// A server with one role per method: trust (socket), peer (socket, as
+    /// any OS user), md5 and SCRAM (TCP); connections not logged.
+    fn server() -> Postgres {
+        let pg = Postgres::start(
+            Options::default()
+                .log_connections(false)
+                .hba("local all monitor_trust trust")
+                .hba("local all monitor_peer peer map=monitor")
+                .ident("monitor /^.*$ monitor_peer")
+                .hba("host all monitor_md5 127.0.0.1/32 md5")
+                .hba("host all monitor_scram 127.0.0.1/32 scram-sha-256"),
+        );
+        pg.create_role("monitor_trust", None, Encryption::Scram);
+        pg.create_role("monitor_peer", None, Encryption::Scram);
+        pg.create_role("monitor_md5", Some("md5-secret"), Encryption::Md5);
+        pg.create_role("monitor_scram", Some("scram-secret"), Encryption::Scram);
+        pg
+    }
+
+    #[test]
+    fn every_auth_method_logs_in_and_reads_the_role_without_a_query() {
+        let pg = server();
+        let (tcp, addrs) = tcp(&pg);
+        for (endpoint, addrs, user, password) in [
+            (socket(&pg), vec![], "monitor_trust", None),
+            (socket(&pg), vec![], "monitor_peer", None),
+            (
+                tcp.clone(),
+                addrs.clone(),
+                "monitor_md5",
+                Some("md5-secret"),
+            ),
+            (
+                tcp.clone(),
+                addrs.clone(),
+                "monitor_scram",
+                Some("scram-secret"),
+            ),
+        ] {
+            let conn = Conn::connect(&endpoint, &addrs, deadline()).unwrap();
+            let mut session = conn
+                .login(&login(user, password), &Derive)
+                .unwrap_or_else(|e| panic!("{user}: {e}"));
+            // PostgreSQL 14+ reports these right after login.
+            assert_eq!(
+                session.parameters.get("in_hot_standby").map(String::as_str),
+                Some("off"),
+                "{user}: {:?}",
+                session.parameters
+            );
+            assert_eq!(
+                session
+                    .parameters
+                    .get("default_transaction_read_only")
+                    .map(String::as_str),
+                Some("off")
+            );
+            let rows = session
+                .query("select pg_is_in_recovery(), current_user")
+                .unwrap();
+            assert_eq!(
+                rows,
+                vec![vec![Some("f".to_owned()), Some(user.to_owned())]]
+            );
+            session.terminate();
+        }
+    }
+
+    #[test]
+    fn a_wrong_password_is_access_denied_and_names_the_account_only_in_the_error() {
+        let pg = server();
+        let (tcp, addrs) = tcp(&pg);
+        for user in ["monitor_md5", "monitor_scram"] {
+            let conn = Conn::connect(&tcp, &addrs, deadline()).unwrap();
+            let e = conn
+                .login(&login(user, Some("wrong")), &Derive)
+                .unwrap_err();
+            assert!(
+                matches!(&e, PgError::Server(f) if f.code == "28P01"),
+                "{user}: {e}"
+            );
+            assert_eq!(e.public_reason(), "access denied");
+            assert!(e.to_string().contains(user), "{e}");
+            // No password at all where one is asked for.
+            let conn = Conn::connect(&tcp, &addrs, deadline()).unwrap();
+            let e = conn.login(&login(user, None), &Derive).unwrap_err();
+            assert!(matches!(e, PgError::NoPassword), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_ping_leaves_no_line_in_the_servers_log() {
+        let pg = server();
+        let (tcp, addrs) = tcp(&pg);
+        // Let start-up's own lines settle first.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = pg.log_lines();
+        for i in 0..1000 {
+            // Over TCP the server asks for a password and we leave; over
+            // the socket it lets the trust role in and we leave.
+            let (endpoint, addrs, user) = if i % 2 == 0 {
+                (tcp.clone(), addrs.clone(), "monitor_scram")
+            } else {
+                (socket(&pg), vec![], "monitor_trust")
+            };
+            let conn = Conn::connect(&endpoint, &addrs, deadline()).unwrap();
+            assert_eq!(conn.ping(&login(user, None)).unwrap(), Ping::Accepting);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            pg.log_lines(),
+            before,
+            "lines logged by 1000 pings:\n{}",
+            pg.log_text()
+        );
+    }
+
+    #[test]
+    fn a_standby_with_hot_standby_off_is_rejecting_with_its_reason() {
+        let primary = Postgres::start(Options::default());
+        let standby = Postgres::start_replica(&primary, Options::default().hot_standby(false));
+        let conn = Conn::connect(&socket(&standby), &[], deadline()).unwrap();
+        match conn.ping(&login("postgres", None)).unwrap() {
+            Ping::Rejecting(f) => {
+                assert_eq!(f.code, "57P03");
+                assert_eq!(
+                    cannot_connect_now(&f),
+                    "not accepting connections: hot standby is off"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // The primary answers.
+        let conn = Conn::connect(&socket(&primary), &[], deadline()).unwrap();
+        assert_eq!(
+            conn.ping(&login("postgres", None)).unwrap(),
+            Ping::Accepting
+        );
+    }
+
+    #[test]
+    fn a_streaming_replica_says_in_hot_standby_at_login() {
+        let primary = Postgres::start(Options::default());
+        let replica = Postgres::start_replica(&primary, Options::default());
+        let conn = Conn::connect(&socket(&replica), &[], deadline()).unwrap();
+        let mut session = conn.login(&login("postgres", None), &Derive).unwrap();
+        assert_eq!(
+            session.parameters.get("in_hot_standby").map(String::as_str),
+            Some("on")
+        );
+        assert_eq!(
+            session.query("select pg_is_in_recovery()").unwrap(),
+            vec![vec![Some("t".to_owned())]]
+        );
+        session.terminate();
+    }
+
+    #[test]
+    fn nothing_listening_and_a_silent_server_fail_by_the_deadline() {
+        // A closed port: refused at once.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let endpoint = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: addr.port(),
+        };
+        let e = Conn::connect(&endpoint, &[addr], deadline()).unwrap_err();
+        assert!(matches!(e, PgError::Connect { .. }), "{e}");
+        // A listener that never answers the startup message.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = silent.local_addr().unwrap();
+        let endpoint = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: addr.port(),
+        };
+        let started = std::time::Instant::now();
+        let conn = Conn::connect(
+            &endpoint,
+            &[addr],
+            Deadline::after(Duration::from_millis(300)),
+        )
+        .unwrap();
+        let e = conn.ping(&login("postgres", None)).unwrap_err();
+        assert!(matches!(e, PgError::TimedOut { .. }), "{e}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+    }
+}

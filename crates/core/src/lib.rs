@@ -67,6 +67,8 @@
 //!   `mariadb`, `galera`, `replica`), the wrappers (maintenance switch,
 //!   cache, concurrency cap) and the Nagios plugin convention.
 //! - [`mysql`]: the MariaDB/MySQL client protocol, as much as a check needs.
+//! - [`postgres`]: the PostgreSQL protocol, as much as a check needs
+//!   (messages, SCRAM-SHA-256, the password file, the connection).
 //! - [`option_file`]: MySQL option files, where credentials come from.
 //! - [`hash`]: the one place hashes come from (SHA-1, SHA-256, MD5, HMAC,
 //!   PBKDF2; RustCrypto's crates): MySQL's native password, PostgreSQL's
@@ -107,6 +109,7 @@ pub mod http;
 pub mod mysql;
 pub mod option_file;
 pub mod outcome;
+pub mod postgres;
 pub mod process;
 pub mod render;
 pub mod route;

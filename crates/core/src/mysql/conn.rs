@@ -305,7 +305,7 @@ impl AsFd for Conn {
     }
 }
 
-enum UnixConnect {
+pub(crate) enum UnixConnect {
     /// The listen queue stayed full until the deadline.
     Full,
     Io(io::Error),
@@ -314,7 +314,7 @@ enum UnixConnect {
 /// Connects to a unix socket without blocking: a stopped server's full
 /// listen queue makes a blocking `connect(2)` on a unix socket wait forever,
 /// which is how hung checks pile up.
-fn connect_unix(path: &Path, deadline: Deadline) -> Result<UnixStream, UnixConnect> {
+pub(crate) fn connect_unix(path: &Path, deadline: Deadline) -> Result<UnixStream, UnixConnect> {
     let addr = UnixAddr::new(path).map_err(UnixConnect::Io)?;
     let fd = sys::unix_stream_nonblocking().map_err(UnixConnect::Io)?;
     while let Err(e) = sys::connect_unix(fd.as_fd(), &addr) {
