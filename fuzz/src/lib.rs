@@ -28,6 +28,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("request_head", request_head),
     ("server_packets", server_packets),
     ("option_file", option_file),
+    ("pg_messages", pg_messages),
 ];
 
 // ---------------------------------------------------------------------------
@@ -512,4 +513,46 @@ pub fn option_file(data: &[u8]) {
         got,
         "a server group appended"
     );
+}
+
+// ---------------------------------------------------------------------------
+// pg_messages
+// ---------------------------------------------------------------------------
+
+/// `postgres::message::parse` over the input as a stream of backend
+/// messages, and the SCRAM and password-file readers over it as text.
+/// Nothing panics; a message is complete only with all its bytes (every
+/// shorter prefix is "not yet", never a different message); what is used
+/// is at least the 5-byte header and at most the input; a stream is read
+/// message by message to its end or its first error.
+pub fn pg_messages(data: &[u8]) {
+    use inetd_health::postgres::{message, passfile, scram};
+    let mut rest = data;
+    while let Ok(Some((m, used))) = message::parse(rest) {
+        assert!(used >= 5 && used <= rest.len(), "{used} of {}", rest.len());
+        for cut in [0, 1, 4, used - 1] {
+            assert_eq!(message::parse(&rest[..cut]), Ok(None), "{m:?} cut at {cut}");
+        }
+        rest = &rest[used..];
+    }
+    let client = scram::Client::new("fuzz");
+    if let Ok(challenge) = client.challenge(data) {
+        assert!(challenge.nonce.starts_with("fuzz") && challenge.nonce.len() > 4);
+        assert!(challenge.iterations > 0);
+    }
+    let _ = client.verify(data);
+    let text = String::from_utf8_lossy(data);
+    let entries = passfile::parse(&text);
+    let _ = passfile::find(
+        &entries,
+        &passfile::Target {
+            host: "h",
+            port: 5432,
+            database: "d",
+            user: "u",
+        },
+    );
+    if let Some(decoded) = scram::base64_decode(&text) {
+        assert_eq!(scram::base64_encode(&decoded), text);
+    }
 }

@@ -216,6 +216,10 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
             n = n << 6 | value(c)?;
         }
         n <<= 6 * pad as u32;
+        // Bits past the last byte must be zero: one text per value.
+        if n & ((1u32 << (8 * pad)) - 1) != 0 {
+            return None;
+        }
         let got = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
         out.extend_from_slice(&got[..3 - pad]);
     }
@@ -239,7 +243,16 @@ mod tests {
             assert_eq!(base64_encode(raw), text);
             assert_eq!(base64_decode(text).as_deref(), Some(raw));
         }
-        for bad in ["Zg=", "Z===", "Zg==Zg==", "Zm9*", "\u{e9}abc"] {
+        for bad in [
+            "Zg=",
+            "Z===",
+            "Zg==Zg==",
+            "Zm9*",
+            "\u{e9}abc",
+            "Zh==",
+            "Zm9=",
+            "Zm8",
+        ] {
             assert_eq!(base64_decode(bad), None, "{bad}");
         }
     }
