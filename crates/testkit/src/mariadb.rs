@@ -28,7 +28,7 @@
 //! A missing `mariadbd`, `mariadb-install-db` or `mariadb` fails (never skips)
 //! with "... not found: run scripts/test, which installs it".
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::client::free_port;
-use crate::procs::{require_program, signal};
+use crate::procs::{read_or_empty, require_program, run_to_file, run_with_stdin, signal, tail};
 use crate::tmp::TempDir;
 
 /// Bound on `mariadb-install-db`.
@@ -118,7 +118,7 @@ impl Mariadb {
             .arg("--innodb-buffer-pool-size=16M");
         let status = run_to_file(&mut install, &install_log, INSTALL_TIMEOUT);
         if status != Some(0) {
-            let log = read(&install_log);
+            let log = read_or_empty(&install_log);
             panic!("{} failed ({status:?}):\n{log}", install_db.display());
         }
         let nanos = SystemTime::now()
@@ -294,7 +294,7 @@ impl Mariadb {
 
     /// The error log's text.
     pub fn error_log_text(&self) -> String {
-        read(&self.error_log)
+        read_or_empty(&self.error_log)
     }
 
     /// How many lines of the error log contain `pattern`.
@@ -426,7 +426,7 @@ impl Mariadb {
                 return Err(format!(
                     "mariadbd exited ({status}) before answering\nerror log:\n{}\noutput:\n{}",
                     tail(&self.error_log_text(), 30),
-                    read(&self.dir.join("mariadbd.out"))
+                    read_or_empty(&self.dir.join("mariadbd.out"))
                 ));
             }
             if answered {
@@ -575,81 +575,4 @@ pub fn write_option_file_text(dir: &Path, text: &str, mode: u32) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
     path
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// Runs `cmd` with stdout and stderr to `log`, bounded by `timeout` (then
-/// SIGKILL). Returns the exit code.
-fn run_to_file(cmd: &mut Command, log: &Path, timeout: Duration) -> Option<i32> {
-    let out = std::fs::File::create(log).ok()?;
-    let err = out.try_clone().ok()?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-    wait_bounded(&mut child, timeout)
-}
-
-/// Runs `cmd` with `input` on stdin, bounded by `timeout` (then SIGKILL).
-fn run_with_stdin(
-    cmd: &mut Command,
-    input: &str,
-    timeout: Duration,
-) -> Result<(Option<i32>, String, String), String> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawning {cmd:?}: {e}"))?;
-    let readers = [
-        child.stdout.take().map(reader),
-        child.stderr.take().map(reader),
-    ];
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let status = wait_bounded(&mut child, timeout);
-    let [stdout, stderr] = readers.map(|r| r.and_then(|h| h.join().ok()).unwrap_or_default());
-    if status.is_none() {
-        return Err(format!(
-            "{cmd:?} did not finish within {timeout:?}: {stderr}"
-        ));
-    }
-    Ok((status, stdout, stderr))
-}
-
-fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = from.read_to_string(&mut text);
-        text
-    })
-}
-
-/// Waits up to `timeout` for `child`, then kills it. The exit code, or
-/// `None` if it was killed (by us or by a signal).
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<i32> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.code(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
 }

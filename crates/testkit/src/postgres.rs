@@ -43,15 +43,18 @@
 //! A missing program or a missing `postgres` user fails (never skips) with
 //! "... not found: run scripts/test, which installs it".
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::client::free_port;
-use crate::procs::{cmdline_of, is_zombie, processes_matching, signal, wait_until};
+use crate::procs::{
+    cmdline_of, is_zombie, processes_matching, read_or_empty, run_to_file, run_with_stdin, signal,
+    tail, wait_until,
+};
 use crate::tmp::TempDir;
 
 /// Where Debian's `postgresql-15` and `postgresql-client-15` put the programs.
@@ -241,7 +244,7 @@ impl Postgres {
                 "initdb failed ({status:?}) in {} (its parents must be searchable by the \
                  user {OS_USER}):\n{}",
                 server.dir.path().display(),
-                read(&initdb_log)
+                read_or_empty(&initdb_log)
             );
         }
         append(
@@ -283,7 +286,7 @@ impl Postgres {
             panic!(
                 "pg_basebackup of the primary on port {} failed ({status:?}):\n{}",
                 primary.port,
-                read(&log)
+                read_or_empty(&log)
             );
         }
         server.write_auth_files();
@@ -376,7 +379,7 @@ impl Postgres {
 
     /// The log's text.
     pub fn log_text(&self) -> String {
-        read(&self.log)
+        read_or_empty(&self.log)
     }
 
     /// How many lines the log has.
@@ -956,7 +959,7 @@ pub fn program(name: &str) -> PathBuf {
 
 /// The uid and gid of [`OS_USER`], from `/etc/passwd`.
 pub fn os_user_ids() -> (u32, u32) {
-    let passwd = read(Path::new("/etc/passwd"));
+    let passwd = read_or_empty(Path::new("/etc/passwd"));
     passwd
         .lines()
         .find_map(|line| {
@@ -991,10 +994,6 @@ fn clean_env(cmd: &mut Command, home: &Path) {
         .current_dir(home);
 }
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
@@ -1008,84 +1007,9 @@ fn append(path: &Path, text: &str) {
         .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
 
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Waits up to `timeout` for `child` to exit (reaping it); whether it did.
 fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
     wait_until(timeout, Duration::from_millis(5), || {
         !matches!(child.try_wait(), Ok(None))
     })
-}
-
-/// Runs `cmd` with stdout and stderr to `log`, bounded by `timeout` (then
-/// SIGKILL). Returns the exit code.
-fn run_to_file(cmd: &mut Command, log: &Path, timeout: Duration) -> Option<i32> {
-    let out =
-        std::fs::File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
-    let err = out.try_clone().ok()?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-    wait_bounded(&mut child, timeout).and_then(|status| status.code())
-}
-
-/// Runs `cmd` with `input` on stdin, bounded by `timeout` (then SIGKILL):
-/// its exit code, stdout and stderr.
-fn run_with_stdin(
-    cmd: &mut Command,
-    input: &str,
-    timeout: Duration,
-) -> Result<(Option<i32>, String, String), String> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawning {cmd:?}: {e}"))?;
-    let readers = [
-        child.stdout.take().map(reader),
-        child.stderr.take().map(reader),
-    ];
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let status = wait_bounded(&mut child, timeout);
-    let [stdout, stderr] = readers.map(|r| r.and_then(|h| h.join().ok()).unwrap_or_default());
-    match status {
-        Some(status) => Ok((status.code(), stdout, stderr)),
-        None => Err(format!(
-            "{cmd:?} did not finish within {timeout:?}: {stderr}"
-        )),
-    }
-}
-
-fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = from.read_to_string(&mut text);
-        text
-    })
-}
-
-/// Waits up to `timeout` for `child`, then kills it: how it ended, or
-/// `None` if it ran out of time.
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
 }

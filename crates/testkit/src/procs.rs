@@ -424,3 +424,83 @@ pub fn copy_executable(from: &Path, to: &Path) {
     });
     assert!(runs, "{} stayed busy", to.display());
 }
+
+/// Waits up to `timeout` for `child`, then kills it: how it ended, or
+/// `None` if it ran out of time.
+pub fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// Runs `cmd` with stdout and stderr to `log`, bounded by `timeout` (then
+/// SIGKILL). Returns the exit code (`None`: killed, by us or a signal).
+pub fn run_to_file(cmd: &mut Command, log: &Path, timeout: Duration) -> Option<i32> {
+    let out =
+        std::fs::File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
+    let err = out.try_clone().ok()?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    wait_bounded(&mut child, timeout).and_then(|status| status.code())
+}
+
+/// Runs `cmd` with `input` on stdin, bounded by `timeout` (then SIGKILL):
+/// its exit code, stdout and stderr.
+///
+/// # Errors
+/// It could not be started, or did not finish in time.
+pub fn run_with_stdin(
+    cmd: &mut Command,
+    input: &str,
+    timeout: Duration,
+) -> Result<(Option<i32>, String, String), String> {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawning {cmd:?}: {e}"))?;
+    let readers = [
+        child.stdout.take().map(crate::run::reader),
+        child.stderr.take().map(crate::run::reader),
+    ];
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let status = wait_bounded(&mut child, timeout);
+    let [stdout, stderr] = readers.map(|r| {
+        let bytes = r.and_then(|h| h.join().ok()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    match status {
+        Some(status) => Ok((status.code(), stdout, stderr)),
+        None => Err(format!(
+            "{cmd:?} did not finish within {timeout:?}: {stderr}"
+        )),
+    }
+}
+
+/// A file's text, or nothing (for messages about a log that may not exist).
+pub fn read_or_empty(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
