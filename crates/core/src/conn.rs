@@ -133,6 +133,137 @@ pub fn connect_any(
     Err(last)
 }
 
+/// A client's connection to a server (a database the checks talk to): a
+/// unix socket or TCP, connected by a deadline, read and written as one
+/// stream whatever it is.
+#[derive(Debug)]
+pub enum ServerStream {
+    /// Over a unix socket.
+    Unix(UnixStream),
+    /// Over TCP.
+    Tcp(TcpStream),
+}
+
+/// Why [`ServerStream`] could not connect.
+#[derive(Debug)]
+pub enum ConnectFailure {
+    /// The deadline passed (or came before any try).
+    TimedOut,
+    /// A unix socket's listen queue stayed full until the deadline (a
+    /// stopped server's: nothing to poll for).
+    QueueFull,
+    /// The system said no (refused, no such file, unreachable…).
+    Failed(io::Error),
+}
+
+impl ServerStream {
+    /// Connects to the unix socket at `path` without blocking: a stopped
+    /// server's full listen queue makes a blocking `connect(2)` on a unix
+    /// socket wait forever, which is how hung checks pile up.
+    ///
+    /// # Errors
+    /// [`ConnectFailure`].
+    pub fn connect_unix(
+        path: &std::path::Path,
+        deadline: Deadline,
+    ) -> Result<Self, ConnectFailure> {
+        let addr = sys::UnixAddr::new(path).map_err(ConnectFailure::Failed)?;
+        let fd = sys::unix_stream_nonblocking().map_err(ConnectFailure::Failed)?;
+        while let Err(e) = sys::connect_unix(fd.as_fd(), &addr) {
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                // The listen queue is full: nothing to poll for, so retry.
+                Some(libc::EAGAIN) if !deadline.expired() => {
+                    std::thread::sleep(deadline.remaining().min(Duration::from_millis(5)));
+                }
+                Some(libc::EAGAIN) => return Err(ConnectFailure::QueueFull),
+                _ => return Err(ConnectFailure::Failed(e)),
+            }
+        }
+        let stream = UnixStream::from(fd);
+        stream
+            .set_nonblocking(false)
+            .map_err(ConnectFailure::Failed)?;
+        Ok(ServerStream::Unix(stream).writes_by(deadline))
+    }
+
+    /// Connects to the first of `addrs` that accepts ([`connect_any`]).
+    ///
+    /// # Errors
+    /// [`ConnectFailure`]: the last address's error, or the deadline.
+    pub fn connect_tcp(addrs: &[SocketAddr], deadline: Deadline) -> Result<Self, ConnectFailure> {
+        match connect_any(addrs, deadline) {
+            Ok((stream, _)) => {
+                // Nagle would hold our small messages back for the
+                // server's ACK.
+                let _ = stream.set_nodelay(true);
+                Ok(ServerStream::Tcp(stream).writes_by(deadline))
+            }
+            Err(Some((_, e))) if e.kind() != io::ErrorKind::TimedOut => {
+                Err(ConnectFailure::Failed(e))
+            }
+            Err(_) => Err(ConnectFailure::TimedOut),
+        }
+    }
+
+    /// A check's messages are a few hundred bytes into an empty socket
+    /// buffer, so writes do not block; the timeout is a backstop.
+    fn writes_by(self, deadline: Deadline) -> Self {
+        let left = deadline.remaining().max(Duration::from_millis(1));
+        let _ = match &self {
+            ServerStream::Unix(s) => s.set_write_timeout(Some(left)),
+            ServerStream::Tcp(s) => s.set_write_timeout(Some(left)),
+        };
+        self
+    }
+
+    /// Reads what has arrived, waiting at most until `deadline`
+    /// ([`read_before`]).
+    ///
+    /// # Errors
+    /// The read failed.
+    pub fn read_before(&mut self, buf: &mut [u8], deadline: Deadline) -> io::Result<Option<usize>> {
+        match self {
+            ServerStream::Unix(s) => read_before(s, buf, deadline),
+            ServerStream::Tcp(s) => read_before(s, buf, deadline),
+        }
+    }
+
+    /// Writes all of `bytes` (bounded by the write timeout set at connect).
+    ///
+    /// # Errors
+    /// The write failed or timed out.
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            ServerStream::Unix(s) => s.write_all(bytes),
+            ServerStream::Tcp(s) => s.write_all(bytes),
+        }
+    }
+
+    /// Waits at most `wait` for the server to close first (after a
+    /// goodbye), so that our side does not linger in TIME_WAIT.
+    pub fn await_close(&mut self, wait: Duration) {
+        let mut sink = [0u8; 64];
+        let _ = match self {
+            ServerStream::Unix(s) => s
+                .set_read_timeout(Some(wait))
+                .and_then(|()| s.read(&mut sink)),
+            ServerStream::Tcp(s) => s
+                .set_read_timeout(Some(wait))
+                .and_then(|()| s.read(&mut sink)),
+        };
+    }
+}
+
+impl AsFd for ServerStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            ServerStream::Unix(s) => s.as_fd(),
+            ServerStream::Tcp(s) => s.as_fd(),
+        }
+    }
+}
+
 fn poll_fd(fd: BorrowedFd<'_>, deadline: Deadline) -> io::Result<bool> {
     loop {
         let mut pfd = [PollFd::input(fd.as_raw_fd())];

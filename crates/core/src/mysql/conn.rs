@@ -2,12 +2,10 @@
 //! quit, every connect, read and write bounded by one [`Deadline`].
 
 use std::fmt;
-use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use super::error::{MysqlError, ProtocolError};
 use super::frame::{frame, MAX_PACKET};
@@ -16,8 +14,7 @@ use super::handshake::{
     NATIVE_PASSWORD,
 };
 use super::query::{parse_query_reply, ResultSet, QUERY_STEP};
-use crate::conn::{connect_any, read_before};
-use crate::sys::{self, UnixAddr};
+use crate::conn::{ConnectFailure, ServerStream};
 use crate::Deadline;
 
 /// Where the server listens.
@@ -56,14 +53,9 @@ impl fmt::Display for Endpoint {
     }
 }
 
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
 /// One connection to the server, every wait bounded by the deadline.
 pub struct Conn {
-    stream: Stream,
+    stream: ServerStream,
     buf: Vec<u8>,
     seq: u8,
     deadline: Deadline,
@@ -77,50 +69,28 @@ impl Conn {
         addrs: &[SocketAddr],
         deadline: Deadline,
     ) -> Result<Conn, MysqlError> {
-        let connect_error = |source| MysqlError::Connect {
-            endpoint: endpoint.to_string(),
-            source,
-        };
         let stream = match endpoint {
-            Endpoint::Unix(path) => {
-                Stream::Unix(connect_unix(path, deadline).map_err(|e| match e {
-                    UnixConnect::Full => MysqlError::TimedOut {
-                        step: "a connection (the server's listen queue is full)",
-                    },
-                    UnixConnect::Io(e) => connect_error(e),
-                })?)
-            }
-            Endpoint::Tcp { .. } => {
-                let stream = match connect_any(addrs, deadline) {
-                    Ok((stream, _)) => stream,
-                    Err(Some((_, e))) if e.kind() != io::ErrorKind::TimedOut => {
-                        return Err(connect_error(e))
-                    }
-                    Err(_) => {
-                        return Err(MysqlError::TimedOut {
-                            step: "a connection",
-                        })
-                    }
-                };
-                // Nagle would hold our small packets back for the server's ACK.
-                let _ = stream.set_nodelay(true);
-                Stream::Tcp(stream)
-            }
-        };
-        let conn = Conn {
+            Endpoint::Unix(path) => ServerStream::connect_unix(path, deadline),
+            Endpoint::Tcp { .. } => ServerStream::connect_tcp(addrs, deadline),
+        }
+        .map_err(|e| match e {
+            ConnectFailure::QueueFull => MysqlError::TimedOut {
+                step: "a connection (the server's listen queue is full)",
+            },
+            ConnectFailure::TimedOut => MysqlError::TimedOut {
+                step: "a connection",
+            },
+            ConnectFailure::Failed(source) => MysqlError::Connect {
+                endpoint: endpoint.to_string(),
+                source,
+            },
+        })?;
+        Ok(Conn {
             stream,
             buf: Vec::with_capacity(1024),
             seq: 0,
             deadline,
-        };
-        // Our packets are a few hundred bytes into an empty socket buffer, so
-        // writes do not block; the timeout is a backstop.
-        let left = deadline.remaining().max(Duration::from_millis(1));
-        let _ = match &conn.stream {
-            Stream::Unix(s) => s.set_write_timeout(Some(left)),
-            Stream::Tcp(s) => s.set_write_timeout(Some(left)),
-        };
-        Ok(conn)
+        })
     }
 
     /// Reads one packet's payload, waiting at most until the deadline.
@@ -147,10 +117,7 @@ impl Conn {
         // the per-read cost (it is zeroed each time) to nothing.
         let mut chunk = [0u8; 2048];
         while self.buf.len() < need {
-            let got = match &mut self.stream {
-                Stream::Unix(s) => read_before(s, &mut chunk, self.deadline),
-                Stream::Tcp(s) => read_before(s, &mut chunk, self.deadline),
-            };
+            let got = self.stream.read_before(&mut chunk, self.deadline);
             match got {
                 Ok(None) => return Err(MysqlError::TimedOut { step }),
                 Ok(Some(0)) => return Err(MysqlError::Closed { step }),
@@ -171,14 +138,14 @@ impl Conn {
 
     /// Writes bytes that are already packets.
     fn write_raw(&mut self, bytes: &[u8], step: &'static str) -> Result<(), MysqlError> {
-        let r = match &mut self.stream {
-            Stream::Unix(s) => s.write_all(bytes),
-            Stream::Tcp(s) => s.write_all(bytes),
-        };
-        r.map_err(|source| match source.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => MysqlError::TimedOut { step },
-            _ => MysqlError::Io { step, source },
-        })
+        self.stream
+            .write_all(bytes)
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    MysqlError::TimedOut { step }
+                }
+                _ => MysqlError::Io { step, source },
+            })
     }
 
     /// Sends a command: a new sequence starting at 0.
@@ -298,39 +265,8 @@ impl Conn {
 
 impl AsFd for Conn {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match &self.stream {
-            Stream::Unix(s) => s.as_fd(),
-            Stream::Tcp(s) => s.as_fd(),
-        }
+        self.stream.as_fd()
     }
-}
-
-pub(crate) enum UnixConnect {
-    /// The listen queue stayed full until the deadline.
-    Full,
-    Io(io::Error),
-}
-
-/// Connects to a unix socket without blocking: a stopped server's full
-/// listen queue makes a blocking `connect(2)` on a unix socket wait forever,
-/// which is how hung checks pile up.
-pub(crate) fn connect_unix(path: &Path, deadline: Deadline) -> Result<UnixStream, UnixConnect> {
-    let addr = UnixAddr::new(path).map_err(UnixConnect::Io)?;
-    let fd = sys::unix_stream_nonblocking().map_err(UnixConnect::Io)?;
-    while let Err(e) = sys::connect_unix(fd.as_fd(), &addr) {
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            // The listen queue is full: nothing to poll for, so retry.
-            Some(libc::EAGAIN) if !deadline.expired() => {
-                std::thread::sleep(deadline.remaining().min(Duration::from_millis(5)));
-            }
-            Some(libc::EAGAIN) => return Err(UnixConnect::Full),
-            _ => return Err(UnixConnect::Io(e)),
-        }
-    }
-    let stream = UnixStream::from(fd);
-    stream.set_nonblocking(false).map_err(UnixConnect::Io)?;
-    Ok(stream)
 }
 
 #[cfg(test)]
@@ -338,9 +274,11 @@ mod tests {
     use super::*;
     use crate::mysql::caps;
     use crate::mysql::scripted::*;
-    use std::io::Read;
-    use std::os::unix::net::UnixListener;
+    use crate::sys;
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
     use std::thread;
+    use std::time::Duration;
 
     #[test]
     fn handshake_ping_quit_exact_bytes() {

@@ -3,17 +3,15 @@
 //! goodbye; every connect, read and write bounded by one [`Deadline`].
 
 use std::collections::BTreeMap;
-use std::io::{self, Read as _, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
+use std::io::{self, Read as _};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::PgError;
 use super::message::{self, Auth, Backend, Fields};
 use super::scram::{self, Challenge, Keys};
-use crate::conn::{connect_any, read_before};
-use crate::mysql::conn::{connect_unix, UnixConnect};
+use crate::conn::{ConnectFailure, ServerStream};
 use crate::Deadline;
 
 /// Where the server listens.
@@ -106,14 +104,9 @@ pub struct Login<'a> {
     pub password: Option<&'a str>,
 }
 
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
 /// One connection to the server.
 pub struct Conn {
-    stream: Stream,
+    stream: ServerStream,
     buf: Vec<u8>,
     deadline: Deadline,
     endpoint: String,
@@ -148,40 +141,24 @@ impl Conn {
         deadline: Deadline,
     ) -> Result<Conn, PgError> {
         let name = endpoint.describe();
-        let connect_error = |source| PgError::Connect {
-            endpoint: name.clone(),
-            source,
-        };
         let stream = match endpoint {
             Endpoint::Unix { dir, port } => {
-                let path = dir.join(format!(".s.PGSQL.{port}"));
-                Stream::Unix(connect_unix(&path, deadline).map_err(|e| match e {
-                    UnixConnect::Full => PgError::TimedOut {
-                        step: "a connection (the server's listen queue is full)",
-                    },
-                    UnixConnect::Io(e) => connect_error(e),
-                })?)
+                ServerStream::connect_unix(&dir.join(format!(".s.PGSQL.{port}")), deadline)
             }
-            Endpoint::Tcp { .. } => match connect_any(addrs, deadline) {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    Stream::Tcp(stream)
-                }
-                Err(Some((_, e))) if e.kind() != io::ErrorKind::TimedOut => {
-                    return Err(connect_error(e))
-                }
-                Err(_) => {
-                    return Err(PgError::TimedOut {
-                        step: "a connection",
-                    })
-                }
+            Endpoint::Tcp { .. } => ServerStream::connect_tcp(addrs, deadline),
+        }
+        .map_err(|e| match e {
+            ConnectFailure::QueueFull => PgError::TimedOut {
+                step: "a connection (the server's listen queue is full)",
             },
-        };
-        let left = deadline.remaining().max(Duration::from_millis(1));
-        let _ = match &stream {
-            Stream::Unix(s) => s.set_write_timeout(Some(left)),
-            Stream::Tcp(s) => s.set_write_timeout(Some(left)),
-        };
+            ConnectFailure::TimedOut => PgError::TimedOut {
+                step: "a connection",
+            },
+            ConnectFailure::Failed(source) => PgError::Connect {
+                endpoint: name.clone(),
+                source,
+            },
+        })?;
         Ok(Conn {
             stream,
             buf: Vec::with_capacity(1024),
@@ -191,14 +168,12 @@ impl Conn {
     }
 
     fn write(&mut self, bytes: &[u8], step: &'static str) -> Result<(), PgError> {
-        let r = match &mut self.stream {
-            Stream::Unix(s) => s.write_all(bytes),
-            Stream::Tcp(s) => s.write_all(bytes),
-        };
-        r.map_err(|source| match source.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => PgError::TimedOut { step },
-            _ => PgError::Io { step, source },
-        })
+        self.stream
+            .write_all(bytes)
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => PgError::TimedOut { step },
+                _ => PgError::Io { step, source },
+            })
     }
 
     /// Reads the next message, notices skipped.
@@ -220,10 +195,7 @@ impl Conn {
 
     fn fill(&mut self, step: &'static str) -> Result<(), PgError> {
         let mut chunk = [0u8; 2048];
-        let got = match &mut self.stream {
-            Stream::Unix(s) => read_before(s, &mut chunk, self.deadline),
-            Stream::Tcp(s) => read_before(s, &mut chunk, self.deadline),
-        };
+        let got = self.stream.read_before(&mut chunk, self.deadline);
         match got {
             Ok(None) => Err(PgError::TimedOut { step }),
             Ok(Some(0)) => Err(PgError::Closed { step }),
@@ -367,17 +339,7 @@ impl Session {
         let _ = self.conn.write(&message::terminate(), "goodbye");
         // Wait briefly for the server to close first, so the connection
         // ends without our side lingering in TIME_WAIT.
-        let mut sink = [0u8; 64];
-        let _ = match &mut self.conn.stream {
-            Stream::Unix(s) => {
-                let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
-                s.read(&mut sink)
-            }
-            Stream::Tcp(s) => {
-                let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
-                s.read(&mut sink)
-            }
-        };
+        self.conn.stream.await_close(Duration::from_millis(50));
     }
 }
 
