@@ -63,26 +63,13 @@ fn binary_in(dir: &TempDir) -> PathBuf {
 
 fn uid_of(user: &str) -> u32 {
     let name = std::ffi::CString::new(user).unwrap();
-    // getpwnam_r, not getpwnam: the tests run on parallel threads, and
-    // getpwnam's one static record let the `nobody` test read root's uid
-    // when the `root` test looked its user up at the same moment.
-    // SAFETY: all-zero bytes are a valid passwd (integers and null pointers).
-    let mut record: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16384];
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call, buf is as long as said,
-    // and only pw_uid, a plain integer, is read afterwards.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut record,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    assert!(rc == 0 && !found.is_null(), "no user {user} (error {rc})");
-    record.pw_uid
+    // getpwnam_r (through sys), not getpwnam: the tests run on parallel
+    // threads, and getpwnam's one static record let the `nobody` test read
+    // root's uid when the `root` test looked its user up at the same moment.
+    match inetd_health::sys::user_ids(&name) {
+        Ok(Some((uid, _))) => uid,
+        other => panic!("no user {user}: {other:?}"),
+    }
 }
 
 // --- Nagios plugins ------------------------------------------------------------------

@@ -24,7 +24,9 @@ use inetd_health_testkit::client::{
 use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::http::Response;
 use inetd_health_testkit::netns::{in_private_network, Aborts};
-use inetd_health_testkit::procs::{cmdline_of, require_program, signal, wait_until, ProcessGuard};
+use inetd_health_testkit::procs::{
+    cmdline_of, require_program, signal, wait_bounded, wait_until, ProcessGuard,
+};
 use inetd_health_testkit::run::{reader, run_with_input, Run};
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::Xinetd;
@@ -103,21 +105,8 @@ fn over_tcp(args: &[&str], env: &[(&str, &str)], request: &[u8]) -> Served {
     let mut exchange = read_until_closed(&mut client, IO_TIMEOUT);
     exchange.write_error = write_error;
     drop(client);
-    let mut code = None;
-    let exited = wait_until(IO_TIMEOUT, Duration::from_millis(5), || {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                code = status.code();
-                true
-            }
-            Ok(None) => false,
-            Err(_) => true,
-        }
-    });
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    let status = wait_bounded(&mut child, IO_TIMEOUT);
+    let (exited, code) = (status.is_some(), status.and_then(|s| s.code()));
     let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
     assert!(
         exited,

@@ -122,10 +122,7 @@ pub fn render_metrics(
     verbose: bool,
     statuses: &Statuses,
 ) -> Response {
-    match format {
-        Format::Prometheus => prometheus(results),
-        other => render(other, results, verbose, statuses).with_status(200),
-    }
+    render(format, results, verbose, statuses).with_status(200)
 }
 
 #[cfg(test)]
