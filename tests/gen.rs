@@ -532,13 +532,7 @@ fn what_the_checks_use_is_checked_too() {
     }
 
     // The same in a config file, named after its check.
-    let config = dir.join("db.toml");
-    std::fs::write(
-        &config,
-        format!("[checks.db]\nkind = \"mariadb\"\ndefaults-extra-file = \"{option}\"\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = db_config(dir.path(), &option);
     let out = refused(
         &bin,
         &["--config", config.to_str().unwrap(), "gen", "xinetd"],
@@ -554,6 +548,19 @@ fn what_the_checks_use_is_checked_too() {
     std::os::unix::fs::chown(&option_file, Some(0), Some(id_of(USER, "-g").unwrap())).unwrap();
     std::fs::set_permissions(&option_file, std::fs::Permissions::from_mode(0o640)).unwrap();
     gen(&bin, &config, &["xinetd"]);
+}
+
+/// `dir/db.toml`, mode 0644: one mariadb check, `db`, with `option` as its
+/// defaults-extra-file.
+fn db_config(dir: &Path, option: &dyn std::fmt::Display) -> PathBuf {
+    let config = dir.join("db.toml");
+    std::fs::write(
+        &config,
+        format!("[checks.db]\nkind = \"mariadb\"\ndefaults-extra-file = \"{option}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    config
 }
 
 fn words(args: &[&str]) -> Vec<String> {
@@ -1078,13 +1085,7 @@ fn an_option_file_the_service_would_refuse_is_refused() {
 
     // From a config file, named after its check.
     set(0, 0, 0o644);
-    let config = dir.join("db.toml");
-    std::fs::write(
-        &config,
-        format!("[checks.db]\nkind = \"mariadb\"\ndefaults-extra-file = \"{option}\"\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = db_config(dir.path(), &option);
     let out = refused(
         &bin,
         &["--config", config.to_str().unwrap(), "gen", "tcpserver"],
