@@ -18,9 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inetd_health_testkit::activate::socket_activate;
-use inetd_health_testkit::client::{
-    exchange, free_port, is_listening, read_until_closed, Exchange,
-};
+use inetd_health_testkit::client::{exchange, read_until_closed, Exchange};
 use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::http::Response;
 use inetd_health_testkit::netns::{in_private_network, Aborts};
@@ -28,6 +26,7 @@ use inetd_health_testkit::procs::{
     cmdline_of, require_program, signal, wait_bounded, wait_until, ProcessGuard,
 };
 use inetd_health_testkit::run::{reader, run_with_input, Run};
+use inetd_health_testkit::tcpserver;
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::Xinetd;
 
@@ -514,39 +513,10 @@ fn single_check_form_has_metrics_and_fails_everywhere_else() {
 /// a reset.
 #[test]
 fn bad_config_under_tcpserver_is_500_without_reset() {
-    let tcpserver = require_program("tcpserver");
     let dir = TempDir::new("fo-tcpserver");
     let config = path_str(&typo_config(&dir));
     without_aborts(|| {
-        let mut started = None;
-        for _ in 0..3 {
-            let port = free_port();
-            let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
-            let mut process = ProcessGuard::spawn(
-                "tcpserver",
-                Command::new(&tcpserver)
-                    .args(["-R", "-H", "-l0", "127.0.0.1", &port.to_string()])
-                    .arg(BIN)
-                    .args(["--config", &config])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(stderr),
-            )
-            .unwrap();
-            let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-                is_listening(port) || process.try_wait().is_some()
-            });
-            if up && process.try_wait().is_none() {
-                started = Some((process, port));
-                break;
-            }
-        }
-        let (_process, port) = started.unwrap_or_else(|| {
-            panic!(
-                "tcpserver did not start: {}",
-                std::fs::read_to_string(dir.join("stderr")).unwrap_or_default()
-            )
-        });
+        let (_process, port) = tcpserver::start(dir.path(), &[BIN, "--config", &config]);
         for i in 0..2 {
             assert_misconfigured_answer(port, &format!("tcpserver, poll {i}"));
         }

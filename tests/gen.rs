@@ -5,15 +5,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use inetd_health_testkit::activate::{activate_unit, exec_start, exec_start_parsed, SERVICE_UNITS};
-use inetd_health_testkit::client::{exchange, free_port, is_listening};
+use inetd_health_testkit::client::{exchange, free_port};
 use inetd_health_testkit::http::Response;
-use inetd_health_testkit::procs::{
-    copy_executable, output_with_input, require_program, stdout_of, wait_until, ProcessGuard,
-};
+use inetd_health_testkit::procs::{copy_executable, output_with_input, require_program, stdout_of};
+use inetd_health_testkit::tcpserver;
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::run_config;
 
@@ -1253,24 +1252,10 @@ fn tcpserver_listens_with_the_backlog() {
             .unwrap_or_else(|| panic!("{text}"));
         assert!(line.contains(&format!(" -b {backlog} ")), "{line}");
         let words: Vec<&str> = line.split_whitespace().collect();
-        let stderr = std::fs::File::create(dir.join("tcpserver.err")).unwrap();
-        let mut process = ProcessGuard::spawn(
-            "tcpserver",
-            Command::new(&tcpserver)
-                .args(&words[1..])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr),
-        )
-        .unwrap();
-        let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-            is_listening(port) || process.try_wait().is_some()
-        });
-        assert!(
-            up && process.try_wait().is_none(),
-            "tcpserver did not start: {}",
-            std::fs::read_to_string(dir.join("tcpserver.err")).unwrap_or_default()
-        );
+        let mut cmd = Command::new(&tcpserver);
+        cmd.args(&words[1..]);
+        let mut process = tcpserver::spawn(&mut cmd, port, &dir.join("tcpserver.err"))
+            .unwrap_or_else(|stderr| panic!("tcpserver did not start: {stderr}"));
         let listing = stdout_of(Command::new(&ss).args(["-ltnH", &format!("sport = :{port}")]));
         let queue: Vec<u32> = listing
             .lines()

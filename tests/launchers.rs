@@ -8,11 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use inetd_health_testkit::activate::socket_activate;
-use inetd_health_testkit::client::{exchange, free_port, is_listening, loopback};
+use inetd_health_testkit::client::{exchange, loopback};
 use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::http::Response;
-use inetd_health_testkit::procs::{require_program, signal, status_kib, wait_until, ProcessGuard};
+use inetd_health_testkit::procs::{signal, status_kib, wait_until, ProcessGuard};
 use inetd_health_testkit::run::run_with_input;
+use inetd_health_testkit::tcpserver;
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::Xinetd;
 
@@ -472,53 +473,32 @@ fn haproxy_follows_the_agent_on_the_http_port() {
 /// tcpserver's own; the peer from `TCPREMOTEIP`, logged on stderr; no reset.
 #[test]
 fn under_tcpserver() {
-    let tcpserver = require_program("tcpserver");
     let dir = TempDir::new("tcpserver");
-    let mut last = String::new();
-    for _ in 0..3 {
-        let port = free_port();
-        let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
-        let mut process = ProcessGuard::spawn(
-            "tcpserver",
-            Command::new(&tcpserver)
-                .args(["-RHl0", "127.0.0.1", &port.to_string()])
-                .arg(BIN)
-                .args(["exec", "--", "/bin/sh", "-c"])
-                .arg(format!("test ! -e {}", dir.join("down").display()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr),
-        )
-        .unwrap();
-        let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-            is_listening(port) || process.try_wait().is_some()
-        });
-        if !up || process.try_wait().is_some() {
-            last = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
-            continue;
-        }
-        let ex = exchange(port, GET, IO_TIMEOUT);
-        ex.assert_clean_close();
-        let r = Response::parse(&ex.bytes).unwrap();
-        assert_eq!(
-            (r.status, r.body_text().as_str()),
-            (200, "healthy: exit status 0\n")
-        );
-        std::fs::write(dir.join("down"), "").unwrap();
-        let ex = exchange(port, b"OPTIONS / HTTP/1.0\r\n\r\n", IO_TIMEOUT);
-        ex.assert_clean_close();
-        assert_eq!(Response::parse(&ex.bytes).unwrap().status, 503);
-        let logged = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-            let text = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
-            text.contains("inetd-health: peer=127.0.0.1 method=GET path=/ status=200 ")
-                && text.contains("inetd-health: peer=127.0.0.1 method=OPTIONS path=/ status=503 ")
-        });
-        assert!(
-            logged,
-            "{}",
-            std::fs::read_to_string(dir.join("stderr")).unwrap_or_default()
-        );
-        return;
-    }
-    panic!("tcpserver did not start: {last}");
+    let down = dir.join("down");
+    let test_down = format!("test ! -e {}", down.display());
+    let (_process, port) = tcpserver::start(
+        dir.path(),
+        &[BIN, "exec", "--", "/bin/sh", "-c", &test_down],
+    );
+    let ex = exchange(port, GET, IO_TIMEOUT);
+    ex.assert_clean_close();
+    let r = Response::parse(&ex.bytes).unwrap();
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (200, "healthy: exit status 0\n")
+    );
+    std::fs::write(&down, "").unwrap();
+    let ex = exchange(port, b"OPTIONS / HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+    ex.assert_clean_close();
+    assert_eq!(Response::parse(&ex.bytes).unwrap().status, 503);
+    let logged = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        let text = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+        text.contains("inetd-health: peer=127.0.0.1 method=GET path=/ status=200 ")
+            && text.contains("inetd-health: peer=127.0.0.1 method=OPTIONS path=/ status=503 ")
+    });
+    assert!(
+        logged,
+        "{}",
+        std::fs::read_to_string(dir.join("stderr")).unwrap_or_default()
+    );
 }

@@ -29,6 +29,7 @@
 //! - [`postgres`]: a private PostgreSQL server and streaming replicas of it.
 //! - [`netns`]: a private network namespace and its TCP abort counters.
 //! - [`example`]: the six-check example config the bench measures.
+//! - [`tcpserver`]: a private ucspi-tcp tcpserver on a free loopback port.
 
 #![warn(missing_docs)]
 
@@ -44,5 +45,6 @@ pub mod postgres;
 pub mod procs;
 pub mod replication;
 pub mod run;
+pub mod tcpserver;
 pub mod tmp;
 pub mod xinetd;
