@@ -29,7 +29,9 @@ use std::time::Instant;
 use inetd_health::agent::classify;
 use inetd_health::http::{HeadReader, ReadError, RequestHead};
 use inetd_health::sys::{self, PollFd, SignalFd};
-use inetd_health::{serve_agent, serve_head, serve_service_head, Options, Response, Service};
+use inetd_health::{
+    serve_agent, serve_agent_line, serve_head, serve_service_head, Options, Response, Service,
+};
 
 use crate::log::{Log, Peer};
 use crate::notify::Notifier;
@@ -376,7 +378,9 @@ fn work(job: Ready, options: &Options, service: Serving<'_>, log: &Log) {
                 Job::Http(head) => serve_head(&mut &stream, &mut &stream, options, head, |_| {
                     Response::text(500, body)
                 }),
-                Job::Agent => agent_line(&stream, options, MISCONFIGURED_AGENT),
+                Job::Agent => {
+                    serve_agent_line(&mut &stream, &mut &stream, options, MISCONFIGURED_AGENT)
+                }
             };
             drop(stream);
             log.connection(&Peer::kernel(peer.ip()), &served, accepted.elapsed());
@@ -385,7 +389,9 @@ fn work(job: Ready, options: &Options, service: Serving<'_>, log: &Log) {
     };
     let served = match job {
         // After the stop signal, as HTTP's 503: no check runs.
-        Job::Agent if late => agent_line(&stream, options, "down #shutting down\n"),
+        Job::Agent if late => {
+            serve_agent_line(&mut &stream, &mut &stream, options, "down #shutting down\n")
+        }
         Job::Agent => serve_agent(
             &mut &stream,
             &mut &stream,
@@ -407,25 +413,6 @@ fn work(job: Ready, options: &Options, service: Serving<'_>, log: &Log) {
     };
     drop(stream);
     log.connection(&Peer::kernel(peer.ip()), &served, accepted.elapsed());
-}
-
-/// Sends an agent `line` that no check decides, and closes politely.
-fn agent_line(stream: &TcpStream, options: &Options, line: &str) -> inetd_health::Served {
-    let mut served = inetd_health::Served {
-        method: None,
-        target: Some("agent".into()),
-        status: None,
-        reason: line.trim_end().to_owned(),
-        ending: inetd_health::Ending::Answered,
-        results: Vec::new(),
-    };
-    if let Err(e) = (&mut &*stream).write_all(line.as_bytes()) {
-        served.ending = inetd_health::Ending::Broken;
-        served.reason = format!("{}; writing the agent line: {e}", served.reason);
-        return served;
-    }
-    let _ = inetd_health::close_politely(&mut &*stream, &mut &*stream, options.drain);
-    served
 }
 
 /// Accepts every connection waiting on `listener`.

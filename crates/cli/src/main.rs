@@ -456,12 +456,7 @@ where
             });
         }
         Sniffed::Agent => {
-            if output
-                .write_all(listen::MISCONFIGURED_AGENT.as_bytes())
-                .is_ok()
-            {
-                let _ = inetd_health::close_politely(input, output, options.drain);
-            }
+            inetd_health::serve_agent_line(input, output, &options, listen::MISCONFIGURED_AGENT);
         }
         Sniffed::Silent | Sniffed::Broken => {}
     }

@@ -128,8 +128,8 @@ pub use conn::{close_politely, Fd, Input, Output};
 pub use deadline::Deadline;
 pub use http::{Limits, Method, RequestHead, Response};
 pub use serve::{
-    serve, serve_agent, serve_check, serve_head, serve_service, serve_service_head, Ending,
-    Options, Served,
+    serve, serve_agent, serve_agent_line, serve_check, serve_head, serve_service,
+    serve_service_head, Ending, Options, Served,
 };
 pub use service::{AgentLine, Answer, Refusal, Service};
 

@@ -233,19 +233,60 @@ where
     O: Output + ?Sized,
 {
     let agent = service.answer_agent(peer);
-    let mut served = Served {
+    let Some(line) = agent.line else {
+        let _ = close_politely(input, output, options.drain);
+        return Served {
+            ending: Ending::Rejected,
+            ..agent_served(agent.reason, agent.results)
+        };
+    };
+    send_agent_line(
+        input,
+        output,
+        options,
+        &line,
+        agent_served(agent.reason, agent.results),
+    )
+}
+
+/// Answers an agent-check with a `line` no check decides (`down
+/// #shutting down`, a service that cannot be set up), and closes politely.
+pub fn serve_agent_line<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    line: &str,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    let served = agent_served(line.trim_end().to_owned(), Vec::new());
+    send_agent_line(input, output, options, line, served)
+}
+
+fn agent_served(reason: String, results: Vec<CheckResult>) -> Served {
+    Served {
         method: None,
         target: Some("agent".into()),
         status: None,
-        reason: agent.reason,
+        reason,
         ending: Ending::Answered,
-        results: agent.results,
-    };
-    let Some(line) = agent.line else {
-        served.ending = Ending::Rejected;
-        let _ = close_politely(input, output, options.drain);
-        return served;
-    };
+        results,
+    }
+}
+
+fn send_agent_line<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    line: &str,
+    mut served: Served,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
     if let Err(e) = output.write_all(line.as_bytes()) {
         served.ending = Ending::Broken;
         served.reason = format!("{}; writing the agent line: {e}", served.reason);
