@@ -51,6 +51,7 @@ const MAX_SIZE: u64 = 1 << 20;
 pub const TRUST: Rules = Rules {
     max_size: Some(MAX_SIZE),
     secret: false,
+    secret_from_group: false,
     owner_writes_only: true,
     owners: Owners::UsOrRoot,
     mode: None,

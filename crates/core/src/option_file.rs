@@ -27,6 +27,7 @@ const MAX_SIZE: u64 = 64 * 1024;
 pub const TRUST: Rules = Rules {
     max_size: Some(MAX_SIZE),
     secret: true,
+    secret_from_group: false,
     owner_writes_only: true,
     owners: Owners::UsOrRoot,
     mode: None,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::check::exec::Convention;
 use crate::check::galera::GaleraPolicy;
 use crate::check::mariadb::{choose_endpoint, credentials_from, Credentials};
+use crate::check::postgres::{self as pg, PassfileError, PostgresCheck, Role as PgRole};
 use crate::check::{
     Cached, Capped, Check, ExecCheck, GaleraCheck, Maintenance, MariadbCheck, ReplicaCheck,
     TcpCheck,
@@ -60,6 +61,9 @@ pub enum Kind {
         /// A multi-source connection's name.
         connection_name: Option<String>,
     },
+    /// A PostgreSQL server: a ping, or a login, its role and a standby's
+    /// lag.
+    Postgres(Box<PgServer>),
 }
 
 impl Kind {
@@ -71,6 +75,7 @@ impl Kind {
             Kind::Mariadb(_) => "mariadb",
             Kind::Galera { .. } => "galera",
             Kind::Replica { .. } => "replica",
+            Kind::Postgres(_) => "postgres",
         }
     }
 }
@@ -86,6 +91,129 @@ pub struct Server {
     pub port: Option<u16>,
     /// A MySQL option file (`[client]` user, password, socket, host, port).
     pub defaults_extra_file: Option<PathBuf>,
+}
+
+/// A PostgreSQL server, the account that logs in and what the server must
+/// be: libpq's names (`host`, `port`, `user`, `dbname`, `passfile`,
+/// `application_name`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PgServer {
+    /// An address or name over TCP, or a socket directory (starting with
+    /// `/`); the default socket directory when none.
+    pub host: Option<String>,
+    /// The port (5432).
+    pub port: Option<u16>,
+    /// The role that logs in; without one, the check pings.
+    pub user: Option<String>,
+    /// The database (the user's name, as libpq defaults it).
+    pub dbname: Option<String>,
+    /// A password file in `.pgpass` format.
+    pub passfile: Option<PathBuf>,
+    /// `application_name` (`inetd-health`).
+    pub application_name: Option<String>,
+    /// What the server must be.
+    pub role: PgRole,
+    /// A standby's largest replay lag in bytes.
+    pub max_lag_bytes: Option<u64>,
+    /// A standby's largest replay lag in time.
+    pub max_lag: Option<Duration>,
+    /// A standby's WAL receiver must be streaming (default: for `replica`).
+    pub streaming: Option<bool>,
+    /// The primary, to measure a standby's byte lag against (`HOST[:PORT]`
+    /// or a socket directory).
+    pub primary: Option<String>,
+}
+
+// Durations and sizes compare exactly; the derive needs it spelt out.
+impl Eq for PgServer {}
+
+impl PgServer {
+    fn identity(&self, put: &mut impl FnMut(&[u8])) {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        for part in [
+            opt(&self.host),
+            self.port.map(|p| p.to_string()).unwrap_or_default(),
+            opt(&self.user),
+            opt(&self.dbname),
+            self.passfile
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            opt(&self.application_name),
+            self.role.as_str().to_owned(),
+            self.max_lag_bytes
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            self.max_lag
+                .map(|d| d.as_nanos().to_string())
+                .unwrap_or_default(),
+            self.streaming.map(|b| b.to_string()).unwrap_or_default(),
+            opt(&self.primary),
+        ] {
+            put(part.as_bytes());
+        }
+    }
+
+    /// Whether it logs in (a user is given) rather than pings.
+    pub fn logs_in(&self) -> bool {
+        self.user.is_some()
+    }
+
+    /// Builds the check (reading the password file).
+    ///
+    /// # Errors
+    /// What needs a login without a user; a refused password file; a bad
+    /// primary address.
+    pub fn build(&self, state_dir: &StateDir) -> Result<PostgresCheck, SpecError> {
+        let endpoint = pg::endpoint(self.host.as_deref(), self.port);
+        let Some(user) = &self.user else {
+            let needs = if self.role != PgRole::Any {
+                Some("role")
+            } else if self.max_lag_bytes.is_some() {
+                Some("max-lag-bytes")
+            } else if self.max_lag.is_some() {
+                Some("max-lag")
+            } else if self.primary.is_some() {
+                Some("primary")
+            } else if self.streaming == Some(true) {
+                Some("streaming")
+            } else if self.passfile.is_some() {
+                Some("passfile")
+            } else {
+                None
+            };
+            return match needs {
+                Some(what) => Err(SpecError::PgNeedsUser(what)),
+                None => Ok(PostgresCheck::ping(endpoint)),
+            };
+        };
+        let passwords = match &self.passfile {
+            Some(path) => pg::load_passfile(path)?,
+            None => Vec::new(),
+        };
+        let account = pg::Account {
+            user: user.clone(),
+            database: self.dbname.clone().unwrap_or_else(|| user.clone()),
+            application_name: self
+                .application_name
+                .clone()
+                .unwrap_or_else(|| pg::APPLICATION_NAME.to_owned()),
+            passwords,
+        };
+        let limits = pg::Limits {
+            max_lag_bytes: self.max_lag_bytes,
+            max_lag: self.max_lag,
+            streaming: self.streaming.unwrap_or(self.role == PgRole::Replica),
+        };
+        let mut check = PostgresCheck::login(endpoint.clone(), account, self.role, limits)
+            .with_key_cache(state_dir.clone());
+        if let Some(primary) = &self.primary {
+            let primary = pg::primary_endpoint(primary, endpoint.port())
+                .ok_or_else(|| SpecError::PgBadPrimary(primary.clone()))?;
+            check = check.with_primary(primary);
+        }
+        Ok(check)
+    }
 }
 
 /// The description of one check: its kind and every wrapper around it.
@@ -168,6 +296,7 @@ impl Spec {
                 put(max_lag.to_string().as_bytes());
                 put(connection_name.as_deref().unwrap_or("").as_bytes());
             }
+            Kind::Postgres(server) => server.identity(&mut put),
         }
         state::key(&id)
     }
@@ -226,6 +355,7 @@ impl Spec {
                         .map_err(|e| SpecError::BadConnectionName(e.0))?,
                 )
             }
+            Kind::Postgres(server) => Box::new(server.build(state_dir)?),
         };
         if self.cache_ttl.is_some() || self.max_concurrent.is_some() {
             let name = format!("inetd-health-{}", self.identity());
@@ -321,6 +451,19 @@ pub enum SpecError {
         "replica: bad connection name {0:?}: use letters, digits, '_', '-' or '.', at most 64"
     )]
     BadConnectionName(String),
+    /// The password file could not be used.
+    #[error("postgres: {0}")]
+    Passfile(#[from] PassfileError),
+    /// An option that needs a login, without a user.
+    #[error(
+        "postgres: {0} needs a login: give user (and passfile if the server asks for a password)"
+    )]
+    PgNeedsUser(&'static str),
+    /// A primary address that is not `HOST[:PORT]`.
+    #[error(
+        "postgres: bad primary {0:?}: expected HOST, HOST:PORT, [V6]:PORT or a socket directory"
+    )]
+    PgBadPrimary(String),
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use crate::Deadline;
 pub const TRUST: Rules = Rules {
     max_size: None,
     secret: false,
+    secret_from_group: false,
     owner_writes_only: false,
     owners: Owners::Us,
     mode: Some(0o600),

@@ -19,7 +19,8 @@
 //! The kinds: [`exec`] (a program, exit 0 or the Nagios convention),
 //! [`tcp`] (a connect), [`mariadb`] (a server's greeting, or a login and a
 //! ping), [`galera`] (a cluster node's state), [`replica`] (replication
-//! threads and lag); the wrappers: [`maintenance`] (the disable file),
+//! threads and lag), [`postgres`] (a ping, or a login, the role and a
+//! standby's lag); the wrappers: [`maintenance`] (the disable file),
 //! [`shared`] (the cache and the concurrency cap).
 
 use std::fmt;
@@ -33,6 +34,7 @@ pub mod galera;
 pub mod maintenance;
 pub mod mariadb;
 pub mod nagios;
+pub mod postgres;
 pub mod replica;
 pub mod shared;
 pub mod tcp;
@@ -42,6 +44,7 @@ pub use galera::GaleraCheck;
 pub use maintenance::Maintenance;
 pub use mariadb::MariadbCheck;
 pub use nagios::{PerfData, PluginOutput};
+pub use postgres::PostgresCheck;
 pub use replica::ReplicaCheck;
 pub use shared::{Cached, Capped};
 pub use tcp::TcpCheck;
@@ -127,6 +130,17 @@ pub enum Fact {
     /// A Galera node's `wsrep_local_state` (1 Joining, 2 Donor/Desynced,
     /// 3 Joined, 4 Synced).
     GaleraLocalState(u32),
+    /// A PostgreSQL server is in recovery (a standby): `in_hot_standby`,
+    /// or `pg_is_in_recovery()` before PostgreSQL 14.
+    PgInRecovery(bool),
+    /// A PostgreSQL standby's replay lag in bytes: received (or, with the
+    /// primary's address, written there) minus replayed.
+    PgReplayLagBytes(u64),
+    /// A PostgreSQL standby's replay lag in seconds: 0 when everything
+    /// received is replayed, however long the primary has been idle.
+    PgReplayLagSeconds(f64),
+    /// A PostgreSQL standby's WAL receiver is streaming.
+    PgWalReceiverStreaming(bool),
 }
 
 impl Fact {
@@ -135,6 +149,10 @@ impl Fact {
         match self {
             Fact::ReplicaLagSeconds(_) => "lag",
             Fact::GaleraLocalState(_) => "localState",
+            Fact::PgInRecovery(_) => "inRecovery",
+            Fact::PgReplayLagBytes(_) => "replayLagBytes",
+            Fact::PgReplayLagSeconds(_) => "replayLagSeconds",
+            Fact::PgWalReceiverStreaming(_) => "walReceiverStreaming",
         }
     }
 
@@ -142,7 +160,11 @@ impl Fact {
     pub fn unit(&self) -> &'static str {
         match self {
             Fact::ReplicaLagSeconds(_) => "s",
-            Fact::GaleraLocalState(_) => "",
+            Fact::GaleraLocalState(_) | Fact::PgInRecovery(_) | Fact::PgWalReceiverStreaming(_) => {
+                ""
+            }
+            Fact::PgReplayLagBytes(_) => "B",
+            Fact::PgReplayLagSeconds(_) => "s",
         }
     }
 
@@ -151,6 +173,10 @@ impl Fact {
         match *self {
             Fact::ReplicaLagSeconds(s) => s as f64,
             Fact::GaleraLocalState(n) => f64::from(n),
+            Fact::PgInRecovery(b) | Fact::PgWalReceiverStreaming(b) => f64::from(u8::from(b)),
+            // Lags beyond 2^53 bytes lose precision only in the gauge.
+            Fact::PgReplayLagBytes(n) => n as f64,
+            Fact::PgReplayLagSeconds(s) => s,
         }
     }
 
@@ -159,6 +185,12 @@ impl Fact {
         match self {
             Fact::ReplicaLagSeconds(s) => format!("replica_lag_seconds={s}"),
             Fact::GaleraLocalState(n) => format!("galera_local_state={n}"),
+            Fact::PgInRecovery(b) => format!("pg_in_recovery={}", u8::from(*b)),
+            Fact::PgReplayLagBytes(n) => format!("pg_replay_lag_bytes={n}"),
+            Fact::PgReplayLagSeconds(s) => format!("pg_replay_lag_seconds={s}"),
+            Fact::PgWalReceiverStreaming(b) => {
+                format!("pg_wal_receiver_streaming={}", u8::from(*b))
+            }
         }
     }
 
@@ -168,8 +200,45 @@ impl Fact {
         match name {
             "replica_lag_seconds" => value.parse().ok().map(Fact::ReplicaLagSeconds),
             "galera_local_state" => value.parse().ok().map(Fact::GaleraLocalState),
+            "pg_in_recovery" => flag(value).map(Fact::PgInRecovery),
+            "pg_replay_lag_bytes" => value.parse().ok().map(Fact::PgReplayLagBytes),
+            "pg_replay_lag_seconds" => value
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                .map(Fact::PgReplayLagSeconds),
+            "pg_wal_receiver_streaming" => flag(value).map(Fact::PgWalReceiverStreaming),
             _ => None,
         }
+    }
+}
+
+fn flag(value: &str) -> Option<bool> {
+    match value {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+impl Fact {
+    /// The fact as Nagios performance data, for those a plugin would
+    /// report (the lags); `None` for states.
+    pub fn perfdata(&self) -> Option<PerfData> {
+        let (label, value, unit) = match *self {
+            Fact::PgReplayLagBytes(n) => ("replay_lag_bytes", n as f64, "B"),
+            Fact::PgReplayLagSeconds(s) => ("replay_lag_seconds", s, "s"),
+            _ => return None,
+        };
+        Some(PerfData {
+            label: label.to_owned(),
+            value: Some(value),
+            uom: unit.to_owned(),
+            warn: None,
+            crit: None,
+            min: Some(0.0),
+            max: None,
+        })
     }
 }
 

@@ -7,6 +7,17 @@ use crate::check::nagios::{exit_code_of, word_of};
 use crate::check::{human_duration, Health, PerfData};
 use crate::outcome::{summary, CheckResult, State};
 
+/// A check's performance data: a plugin's, then the facts a plugin
+/// would report (a standby's lags).
+fn own_perfdata(r: &CheckResult) -> impl Iterator<Item = PerfData> + '_ {
+    let verdict = &r.outcome.verdict;
+    verdict
+        .perfdata
+        .iter()
+        .cloned()
+        .chain(verdict.facts.iter().filter_map(|f| f.perfdata()))
+}
+
 /// `--once`: the Nagios plugin output for `results` and the exit code, the
 /// worst of them. One check: `WORD: reason (time)`; several: the summary
 /// first, then a line per check. Performance data follows ` | ` on the
@@ -32,7 +43,7 @@ pub fn nagios(results: &[CheckResult]) -> (String, i32) {
     let mut out = String::new();
     match results {
         [one] => {
-            perfdata.extend(one.outcome.verdict.perfdata.iter().map(ToString::to_string));
+            perfdata.extend(own_perfdata(one).map(|p| p.to_string()));
             let _ = write!(
                 out,
                 "{}: {} ({})",
@@ -43,10 +54,10 @@ pub fn nagios(results: &[CheckResult]) -> (String, i32) {
         }
         _ => {
             for r in results {
-                perfdata.extend(r.outcome.verdict.perfdata.iter().map(|p| {
+                perfdata.extend(own_perfdata(r).map(|p| {
                     PerfData {
                         label: format!("{}:{}", r.name, p.label),
-                        ..p.clone()
+                        ..p
                     }
                     .to_string()
                 }));

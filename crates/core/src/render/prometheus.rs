@@ -23,6 +23,22 @@ fn family_of(fact: &Fact) -> (&'static str, &'static str) {
             "inetd_health_galera_local_state",
             "wsrep_local_state of the Galera node: 1 Joining, 2 Donor/Desynced, 3 Joined, 4 Synced.",
         ),
+        Fact::PgInRecovery(_) => (
+            "inetd_health_postgres_in_recovery",
+            "1 when the PostgreSQL server is in recovery (a standby), else 0.",
+        ),
+        Fact::PgReplayLagBytes(_) => (
+            "inetd_health_postgres_replay_lag_bytes",
+            "WAL the PostgreSQL standby has received (or the primary written) and not yet replayed, in bytes.",
+        ),
+        Fact::PgReplayLagSeconds(_) => (
+            "inetd_health_postgres_replay_lag_seconds",
+            "Age of the last replayed transaction while WAL is left to replay; 0 when all is replayed.",
+        ),
+        Fact::PgWalReceiverStreaming(_) => (
+            "inetd_health_postgres_wal_receiver_streaming",
+            "1 when the PostgreSQL standby's WAL receiver is streaming, else 0.",
+        ),
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Rules {
     pub max_size: Option<u64>,
     /// Refused when others may read it (`o+r`): it holds a secret.
     pub secret: bool,
+    /// With `secret`, refused when its group may read it too (`g+r`), as
+    /// libpq refuses a password file.
+    pub secret_from_group: bool,
     /// Refused when group or others may write it (`go+w`): they could
     /// choose what we do.
     pub owner_writes_only: bool,
@@ -86,6 +89,14 @@ pub enum Untrusted {
 }
 
 impl Rules {
+    fn readers(&self) -> u32 {
+        if self.secret_from_group {
+            0o044
+        } else {
+            0o004
+        }
+    }
+
     /// Whether the user `us` may trust `file`: the first reason not to, if
     /// any.
     ///
@@ -114,7 +125,8 @@ impl Rules {
             [None; 4]
         } else {
             [
-                (self.secret && mode & 0o004 != 0).then_some(Untrusted::ReadableByOthers { mode }),
+                (self.secret && mode & self.readers() != 0)
+                    .then_some(Untrusted::ReadableByOthers { mode }),
                 (self.owner_writes_only && mode & 0o022 != 0)
                     .then_some(Untrusted::WritableByOthers { mode }),
                 (!self.owners.admit(file.uid, us)).then_some(Untrusted::Owner {
@@ -147,6 +159,9 @@ impl fmt::Display for Untrusted {
                 write!(f, "larger than {} KiB", max >> 10)
             }
             Untrusted::TooLarge { max } => write!(f, "larger than {max} bytes"),
+            Untrusted::ReadableByOthers { mode } if mode & 0o004 == 0 => {
+                write!(f, "readable by its group (mode {mode:04o})")
+            }
             Untrusted::ReadableByOthers { mode } => {
                 write!(f, "readable by others (mode {mode:04o})")
             }
@@ -186,6 +201,7 @@ mod tests {
     const SECRET: Rules = Rules {
         max_size: Some(64 << 10),
         secret: true,
+        secret_from_group: false,
         owner_writes_only: true,
         owners: Owners::UsOrRoot,
         mode: None,
@@ -194,6 +210,7 @@ mod tests {
     const PRIVATE: Rules = Rules {
         max_size: None,
         secret: false,
+        secret_from_group: false,
         owner_writes_only: false,
         owners: Owners::Us,
         mode: Some(0o600),

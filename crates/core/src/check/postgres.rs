@@ -1,0 +1,1067 @@
+//! `postgres`: is the server up, and is it what this route wants (a
+//! primary, a streaming replica close enough)? Natively, over the v3
+//! protocol ([`crate::postgres`]): no libpq, no `psql`.
+//!
+//! Without a user the check pings as `pg_isready` does: a startup message
+//! and one reply, then a silent close that leaves no line in the server's
+//! log. With a user it logs in (trust, peer, md5 or SCRAM, the password
+//! from a `.pgpass`-format file) and reads the role from what the server
+//! reports at login (`in_hot_standby`, PostgreSQL 14+); a standby, or an
+//! older server, gets one query for its role, WAL receiver and lag.
+//!
+//! Replay lag in seconds is 0 when everything received is replayed: the
+//! age of the last replayed transaction is a lag only while WAL is waiting
+//! to be replayed, or an idle primary would make every replica "late".
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::tcp::resolve;
+use super::{human_duration, Check, CheckError, Fact, Verdict};
+use crate::hash::{hex, sha256};
+use crate::postgres::error::public_server_reason;
+use crate::postgres::passfile::{self, Target};
+use crate::postgres::scram::{Challenge, Keys};
+use crate::postgres::{Conn, Endpoint, Login, PgError, Ping};
+use crate::state::{self, StateDir};
+use crate::sys::{self, trust::Untrusted};
+use crate::Deadline;
+
+/// The socket directory when no host is given (Debian's, libpq's
+/// default there).
+pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
+
+/// The port when none is given.
+pub const DEFAULT_PORT: u16 = 5432;
+
+/// The user a ping names (it never logs in): a `pg_hba.conf` line for it
+/// with `scram-sha-256` keeps pings out of the server's log.
+pub const PROBE_USER: &str = "inetd-health-probe";
+
+/// The `application_name` sent unless another is given.
+pub const APPLICATION_NAME: &str = "inetd-health";
+
+/// What the server must be for the check to pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Up and accepting logins, primary or standby.
+    #[default]
+    Any,
+    /// Not in recovery.
+    Primary,
+    /// In recovery (a standby), streaming unless told otherwise.
+    Replica,
+    /// libpq's `target_session_attrs=read-write`: not in recovery and
+    /// `default_transaction_read_only` off.
+    ReadWrite,
+    /// libpq's `read-only`: in recovery, or `default_transaction_read_only`
+    /// on.
+    ReadOnly,
+}
+
+impl Role {
+    /// The role's name, as the config and the command line spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Any => "any",
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+            Role::ReadWrite => "read-write",
+            Role::ReadOnly => "read-only",
+        }
+    }
+
+    /// Parses [`Role::as_str`]'s names (`master` and `standby` too, as
+    /// Patroni and libpq say them).
+    pub fn parse(text: &str) -> Option<Role> {
+        Some(match text {
+            "any" => Role::Any,
+            "primary" | "master" => Role::Primary,
+            "replica" | "standby" => Role::Replica,
+            "read-write" => Role::ReadWrite,
+            "read-only" => Role::ReadOnly,
+            _ => return None,
+        })
+    }
+}
+
+/// What a standby must show besides its role.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Limits {
+    /// Largest replay lag in bytes.
+    pub max_lag_bytes: Option<u64>,
+    /// Largest replay lag in time.
+    pub max_lag: Option<Duration>,
+    /// The WAL receiver must be streaming.
+    pub streaming: bool,
+}
+
+/// How to log in: the account, and where its password comes from.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The role.
+    pub user: String,
+    /// The database (the user's name unless given, as libpq does).
+    pub database: String,
+    /// `application_name`.
+    pub application_name: String,
+    /// The password file's entries (`.pgpass` format), read at build.
+    pub passwords: Vec<passfile::Entry>,
+}
+
+impl Account {
+    fn password(&self, endpoint: &Endpoint) -> Option<&str> {
+        passfile::find(
+            &self.passwords,
+            &Target {
+                host: endpoint.passfile_host(),
+                port: endpoint.port(),
+                database: &self.database,
+                user: &self.user,
+            },
+        )
+    }
+
+    fn login<'a>(&'a self, endpoint: &Endpoint) -> Login<'a> {
+        Login {
+            user: &self.user,
+            database: &self.database,
+            application_name: &self.application_name,
+            password: self.password(endpoint),
+        }
+    }
+}
+
+/// Checks a PostgreSQL server.
+#[derive(Debug)]
+pub struct PostgresCheck {
+    endpoint: Endpoint,
+    account: Option<Account>,
+    role: Role,
+    limits: Limits,
+    primary: Option<Endpoint>,
+    keys: Option<KeyCache>,
+}
+
+impl PostgresCheck {
+    /// A ping of the server at `endpoint` (no login).
+    pub fn ping(endpoint: Endpoint) -> Self {
+        PostgresCheck {
+            endpoint,
+            account: None,
+            role: Role::Any,
+            limits: Limits::default(),
+            primary: None,
+            keys: None,
+        }
+    }
+
+    /// Logs in as `account`, and passes when the server is `role` within
+    /// `limits`.
+    pub fn login(endpoint: Endpoint, account: Account, role: Role, limits: Limits) -> Self {
+        PostgresCheck {
+            endpoint,
+            account: Some(account),
+            role,
+            limits,
+            primary: None,
+            keys: None,
+        }
+    }
+
+    /// Measures a standby's byte lag against this primary's current WAL
+    /// position (logging in there with the same account).
+    pub fn with_primary(mut self, primary: Endpoint) -> Self {
+        self.primary = Some(primary);
+        self
+    }
+
+    /// Keeps SCRAM's derived keys in `dir`, so that PBKDF2 is paid once
+    /// per salt rather than on every poll.
+    pub fn with_key_cache(mut self, dir: StateDir) -> Self {
+        self.keys = Some(KeyCache { dir });
+        self
+    }
+
+    /// Where it connects.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn ping_verdict(&self, addrs: &[SocketAddr], deadline: Deadline) -> Result<Verdict, PgError> {
+        let conn = Conn::connect(&self.endpoint, addrs, deadline)?;
+        let login = Login {
+            user: PROBE_USER,
+            database: "postgres",
+            application_name: APPLICATION_NAME,
+            password: None,
+        };
+        Ok(match conn.ping(&login)? {
+            Ping::Accepting => Verdict::healthy("PostgreSQL accepts connections (ping)"),
+            Ping::Rejecting(f) => Verdict::unhealthy(public_server_reason(&f))
+                .with_detail(format!("{}: {}", f.code, f.message).into_bytes()),
+        })
+    }
+
+    fn login_verdict(
+        &self,
+        account: &Account,
+        addrs: &[SocketAddr],
+        deadline: Deadline,
+    ) -> Result<Verdict, PgError> {
+        let conn = Conn::connect(&self.endpoint, addrs, deadline)?;
+        let keys = self.key_source(&self.endpoint, account);
+        let mut session = match conn.login(&account.login(&self.endpoint), &keys) {
+            Ok(s) => s,
+            Err(e) => {
+                // Kept keys the server refuses are dropped: the next poll
+                // derives them again from the password file.
+                if matches!(&e, PgError::Server(f) if f.code == "28P01") {
+                    keys.forget();
+                }
+                return Err(e);
+            }
+        };
+        let version = session
+            .parameters
+            .get("server_version")
+            .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
+            .unwrap_or_default();
+        let hot_standby = session.parameters.get("in_hot_standby").map(|v| v == "on");
+        let read_only = session
+            .parameters
+            .get("default_transaction_read_only")
+            .is_some_and(|v| v == "on");
+        let wants_standby_state = matches!(self.role, Role::Any | Role::Replica | Role::ReadOnly);
+        let state = match hot_standby {
+            // A primary, known from the login: no query at all.
+            Some(false) => None,
+            // A standby whose state this role does not need.
+            Some(true) if !wants_standby_state => None,
+            _ => Some(read_standby(&mut session)?),
+        };
+        session.terminate();
+        let in_recovery = match (&state, hot_standby) {
+            (Some(s), _) => s.in_recovery,
+            (None, h) => h.unwrap_or(false),
+        };
+        let server = if version.is_empty() {
+            "PostgreSQL".to_owned()
+        } else {
+            format!("PostgreSQL {version}")
+        };
+        let mut verdict = self.judge(&server, in_recovery, read_only, state.as_ref(), deadline);
+        verdict.facts.insert(0, Fact::PgInRecovery(in_recovery));
+        Ok(verdict)
+    }
+
+    fn judge(
+        &self,
+        server: &str,
+        in_recovery: bool,
+        read_only: bool,
+        state: Option<&StandbyState>,
+        deadline: Deadline,
+    ) -> Verdict {
+        let what = if in_recovery { "standby" } else { "primary" };
+        match self.role {
+            Role::Primary if in_recovery => {
+                return Verdict::unhealthy(format!("not a primary: {server} is a standby"))
+            }
+            Role::ReadWrite if in_recovery => {
+                return Verdict::unhealthy(format!("not read-write: {server} is a standby"))
+            }
+            Role::ReadWrite if read_only => {
+                return Verdict::unhealthy(format!(
+                    "not read-write: default_transaction_read_only is on on {server}"
+                ))
+            }
+            Role::Replica if !in_recovery => {
+                return Verdict::unhealthy(format!("not a replica: {server} is a primary"))
+            }
+            Role::ReadOnly if !in_recovery && !read_only => {
+                return Verdict::unhealthy(format!(
+                    "not read-only: {server} is a read-write primary"
+                ))
+            }
+            _ => {}
+        }
+        let Some(state) = state.filter(|_| in_recovery) else {
+            return Verdict::healthy(format!("{server} {what}"));
+        };
+        self.judge_standby(server, state, deadline)
+    }
+
+    fn judge_standby(&self, server: &str, state: &StandbyState, deadline: Deadline) -> Verdict {
+        let mut facts = Vec::new();
+        let streaming = state.receiver.as_deref() == Some("streaming");
+        if state.receiver.as_deref() != Some(HIDDEN) {
+            facts.push(Fact::PgWalReceiverStreaming(streaming));
+        }
+        // The byte lag: against the primary's position when it is given
+        // and answers, else against what this standby received.
+        let mut note = String::new();
+        let mut ahead = state.received;
+        if let (Some(primary), Some(account)) = (&self.primary, &self.account) {
+            match self.primary_lsn(primary, account, deadline) {
+                Ok(lsn) => ahead = Some(lsn.max(state.replayed.unwrap_or(0))),
+                Err(e) => {
+                    let _ = write!(
+                        note,
+                        " (primary not measured: {}; lag against received WAL)",
+                        e.public_reason()
+                    );
+                }
+            }
+        }
+        let lag_bytes = match (ahead, state.replayed) {
+            (Some(a), Some(r)) => Some(a.saturating_sub(r)),
+            _ => None,
+        };
+        // Nothing left to replay: no lag, however old the last
+        // transaction (an idle primary sends none).
+        let lag_seconds = match lag_bytes {
+            Some(0) => Some(0.0),
+            Some(_) => state.replay_age,
+            None => None,
+        };
+        if let Some(b) = lag_bytes {
+            facts.push(Fact::PgReplayLagBytes(b));
+        }
+        if let Some(s) = lag_seconds {
+            facts.push(Fact::PgReplayLagSeconds(s));
+        }
+        let with = |v: Verdict| Verdict {
+            facts: facts.clone(),
+            ..v
+        };
+        if state.receiver.as_deref() == Some(HIDDEN) && self.limits.streaming {
+            return with(Verdict::unknown(
+                "cannot read the WAL receiver's state: grant pg_monitor to the check's role",
+            ));
+        }
+        if self.limits.streaming && !streaming {
+            let reason = match state.receiver.as_deref() {
+                None => "not streaming: no WAL receiver (cut off from the primary, or replaying from the archive)".to_owned(),
+                Some(s) => format!("not streaming: WAL receiver is {s}"),
+            };
+            return with(Verdict::unhealthy(reason));
+        }
+        if let Some(max) = self.limits.max_lag_bytes {
+            match lag_bytes {
+                Some(b) if b > max => {
+                    return with(Verdict::unhealthy(format!(
+                        "replay lag {} exceeds max-lag-bytes {}",
+                        bytes(b),
+                        bytes(max)
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    return with(Verdict::unhealthy(
+                        "replay lag unknown: no WAL received by streaming",
+                    ))
+                }
+            }
+        }
+        if let Some(max) = self.limits.max_lag {
+            match lag_seconds {
+                Some(s) if s > max.as_secs_f64() => {
+                    return with(Verdict::unhealthy(format!(
+                        "replay lag {} exceeds max-lag {}",
+                        seconds(s),
+                        human_duration(max)
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    return with(Verdict::unhealthy(
+                        "replay lag unknown: nothing replayed since the standby started",
+                    ))
+                }
+            }
+        }
+        let mut reason = format!("{server} standby");
+        match state.receiver.as_deref() {
+            Some(s) if s == HIDDEN => {}
+            Some(s) => {
+                let _ = write!(reason, ", WAL receiver {s}");
+            }
+            None => reason.push_str(", no WAL receiver"),
+        }
+        if let Some(b) = lag_bytes {
+            let _ = write!(reason, ", replay lag {}", bytes(b));
+        }
+        if let Some(s) = lag_seconds {
+            let _ = write!(reason, " / {}", seconds(s));
+        }
+        reason.push_str(&note);
+        with(Verdict::healthy(reason))
+    }
+
+    fn primary_lsn(
+        &self,
+        primary: &Endpoint,
+        account: &Account,
+        deadline: Deadline,
+    ) -> Result<u64, PgError> {
+        let addrs = match primary {
+            Endpoint::Tcp { host, port } => {
+                resolve(host, *port, deadline).map_err(|e| PgError::Connect {
+                    endpoint: primary.describe(),
+                    source: std::io::Error::other(e.public_reason()),
+                })?
+            }
+            Endpoint::Unix { .. } => Vec::new(),
+        };
+        let conn = Conn::connect(primary, &addrs, deadline)?;
+        let keys = self.key_source(primary, account);
+        let mut session = conn.login(&account.login(primary), &keys)?;
+        let rows = session.query("SELECT pg_current_wal_lsn()")?;
+        session.terminate();
+        rows.first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_deref())
+            .and_then(parse_lsn)
+            .ok_or(PgError::Unexpected {
+                step: "the primary's WAL position",
+            })
+    }
+
+    fn key_source<'a>(&'a self, endpoint: &Endpoint, account: &Account) -> Kept<'a> {
+        Kept {
+            cache: self.keys.as_ref(),
+            name: format!(
+                "inetd-health-scram-{}",
+                state::key(format!("{}\0{}", endpoint.describe(), account.user).as_bytes())
+            ),
+        }
+    }
+}
+
+impl Check for PostgresCheck {
+    /// Pings, or logs in and reads the role (and a standby's state), by
+    /// `deadline`. A server that is down, starting, refusing or of the
+    /// wrong role is an unhealthy verdict whose reason says which.
+    fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
+        let addrs = match &self.endpoint {
+            Endpoint::Tcp { host, port } => resolve(host, *port, deadline)?,
+            Endpoint::Unix { .. } => Vec::new(),
+        };
+        let result = match &self.account {
+            None => self.ping_verdict(&addrs, deadline),
+            Some(account) => self.login_verdict(account, &addrs, deadline),
+        };
+        Ok(result.unwrap_or_else(|e| down(&e)))
+    }
+}
+
+/// The verdict for a conversation that failed: the public reason, the
+/// whole error (which may name the account) as the detail.
+fn down(e: &PgError) -> Verdict {
+    let verdict = Verdict::unhealthy(e.public_reason());
+    let whole = e.to_string();
+    if whole == verdict.reason {
+        verdict
+    } else {
+        verdict.with_detail(whole.into_bytes())
+    }
+}
+
+/// The WAL receiver's status when the role may not read it (its row shows
+/// only the pid without `pg_read_all_stats`).
+const HIDDEN: &str = "?";
+
+/// The one query for a standby (and, before PostgreSQL 14, for the role):
+/// recovery, the WAL receiver's status, what was received and replayed,
+/// and the age of the last replayed transaction.
+pub const STANDBY_QUERY: &str = "SELECT pg_is_in_recovery(), \
+     (SELECT coalesce(status, '?') FROM pg_stat_wal_receiver), \
+     pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), \
+     extract(epoch FROM now() - pg_last_xact_replay_timestamp())";
+
+/// What [`STANDBY_QUERY`] read.
+#[derive(Clone, Debug, PartialEq)]
+struct StandbyState {
+    in_recovery: bool,
+    receiver: Option<String>,
+    received: Option<u64>,
+    replayed: Option<u64>,
+    replay_age: Option<f64>,
+}
+
+fn read_standby(session: &mut crate::postgres::Session) -> Result<StandbyState, PgError> {
+    let rows = session.query(STANDBY_QUERY)?;
+    parse_standby(rows.first().map(Vec::as_slice).unwrap_or(&[])).ok_or(PgError::Unexpected {
+        step: "the standby's state",
+    })
+}
+
+fn parse_standby(row: &[Option<String>]) -> Option<StandbyState> {
+    let [recovery, receiver, received, replayed, age] = row else {
+        return None;
+    };
+    let lsn = |v: &Option<String>| -> Option<Option<u64>> {
+        match v {
+            None => Some(None),
+            Some(t) => parse_lsn(t).map(Some),
+        }
+    };
+    Some(StandbyState {
+        in_recovery: match recovery.as_deref()? {
+            "t" => true,
+            "f" => false,
+            _ => return None,
+        },
+        receiver: receiver.clone(),
+        received: lsn(received)?,
+        replayed: lsn(replayed)?,
+        replay_age: match age {
+            None => None,
+            // A clock that steps back makes the age negative: no lag.
+            Some(t) => Some(t.parse::<f64>().ok().filter(|s| s.is_finite())?.max(0.0)),
+        },
+    })
+}
+
+/// Parses an LSN, `16/B374D848`, into its 64-bit position.
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    let part = |t: &str| {
+        (!t.is_empty() && t.len() <= 8 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u32::from_str_radix(t, 16).ok())
+            .flatten()
+    };
+    Some(u64::from(part(hi)?) << 32 | u64::from(part(lo)?))
+}
+
+/// A size for reasons, in PostgreSQL's units: `512 B`, `20 MB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("TB", 1 << 40),
+        ("GB", 1 << 30),
+        ("MB", 1 << 20),
+        ("kB", 1 << 10),
+    ];
+    for (unit, size) in UNITS {
+        if n >= size {
+            let whole = n as f64 / size as f64;
+            return if n % size == 0 {
+                format!("{} {unit}", n / size)
+            } else {
+                format!("{whole:.1} {unit}")
+            };
+        }
+    }
+    format!("{n} B")
+}
+
+fn seconds(s: f64) -> String {
+    if s == 0.0 {
+        "0s".into()
+    } else {
+        human_duration(Duration::from_secs_f64(s))
+    }
+}
+
+/// Where SCRAM's derived keys are kept between polls.
+#[derive(Clone, Debug)]
+struct KeyCache {
+    dir: StateDir,
+}
+
+/// The key source of one login: the cache file for this server and user.
+struct Kept<'a> {
+    cache: Option<&'a KeyCache>,
+    name: String,
+}
+
+impl Kept<'_> {
+    fn path(&self) -> Option<PathBuf> {
+        self.cache.map(|c| c.dir.file(&self.name))
+    }
+
+    fn forget(&self) {
+        if let Some(path) = self.path() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// What a kept-keys file is tied to: the password, the salt and the
+/// iteration count. A new salt (`ALTER ROLE … PASSWORD`), a new password
+/// in the file or new iterations give another tag, and the keys are
+/// derived again.
+fn tag(password: &str, challenge: &Challenge) -> String {
+    let mut input = Vec::with_capacity(password.len() + challenge.salt.len() + 16);
+    input.extend_from_slice(b"inetd-health scram keys v1\0");
+    input.extend_from_slice(password.as_bytes());
+    input.push(0);
+    input.extend_from_slice(&challenge.salt);
+    input.push(0);
+    input.extend_from_slice(&challenge.iterations.to_be_bytes());
+    hex(&sha256(&input))
+}
+
+impl crate::postgres::conn::KeySource for Kept<'_> {
+    fn keys(&self, password: &str, challenge: &Challenge) -> Keys {
+        let Some(cache) = self.cache else {
+            return Keys::derive(password, &challenge.salt, challenge.iterations);
+        };
+        let path = cache.dir.file(&self.name);
+        let tag = tag(password, challenge);
+        if let Some(keys) = read_keys(&path, &tag) {
+            return keys;
+        }
+        let keys = Keys::derive(password, &challenge.salt, challenge.iterations);
+        // Keeping them is an optimisation: a directory or file we cannot
+        // use costs the next poll a derivation, nothing else.
+        if cache.dir.prepare().is_ok() {
+            let _ = write_keys(&path, &tag, &keys);
+        }
+        keys
+    }
+}
+
+fn read_keys(path: &Path, tag: &str) -> Option<Keys> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    // Only a file we would have written: ours, mode 0600.
+    let st = sys::fstat(file.as_fd()).ok()?;
+    if let Err(Untrusted::NotRegular | Untrusted::Owner { .. } | Untrusted::Mode { .. }) =
+        state::TRUST.check(&st, sys::euid())
+    {
+        return None;
+    }
+    let mut text = String::new();
+    std::io::Read::by_ref(&mut file)
+        .take(512)
+        .read_to_string(&mut text)
+        .ok()?;
+    let mut words = text.split_whitespace();
+    if words.next()? != tag {
+        return None;
+    }
+    let key = |w: Option<&str>| -> Option<[u8; 32]> {
+        let w = w?;
+        if w.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(w.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(out)
+    };
+    Some(Keys {
+        client_key: key(words.next())?,
+        server_key: key(words.next())?,
+    })
+}
+
+/// Writes the keys to a new private file and renames it into place, so a
+/// reader sees the old file or the new one, never half of one.
+fn write_keys(path: &Path, tag: &str, keys: &Keys) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let result = (|| {
+        let mut file: File = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        let text = format!(
+            "{tag} {} {}\n",
+            hex(&keys.client_key),
+            hex(&keys.server_key)
+        );
+        file.write_all(text.as_bytes())?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Where to connect, as libpq reads `host` and `port`: no host is the
+/// default socket directory; a host that starts with `/` is a socket
+/// directory; anything else an address or name over TCP.
+pub fn endpoint(host: Option<&str>, port: Option<u16>) -> Endpoint {
+    let port = port.unwrap_or(DEFAULT_PORT);
+    match host {
+        None | Some("") => Endpoint::Unix {
+            dir: PathBuf::from(DEFAULT_SOCKET_DIR),
+            port,
+        },
+        Some(h) if h.starts_with('/') => Endpoint::Unix {
+            dir: PathBuf::from(h),
+            port,
+        },
+        Some(h) => Endpoint::Tcp {
+            host: h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            port,
+        },
+    }
+}
+
+/// The primary's address as the config gives it: `HOST`, `HOST:PORT`,
+/// `[V6]:PORT`, or a socket directory (`/run/postgresql` or
+/// `/run/postgresql:5433`); the port defaults to `port`.
+pub fn primary_endpoint(text: &str, port: u16) -> Option<Endpoint> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let (host, p) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        match after {
+            "" => (h, None),
+            a => (h, Some(a.strip_prefix(':')?)),
+        }
+    } else if text.matches(':').count() > 1 {
+        // A bare IPv6 address.
+        (text, None)
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    let port = match p {
+        Some(p) => p.parse().ok().filter(|&p| p != 0)?,
+        None => port,
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(endpoint(Some(host), Some(port)))
+}
+
+/// Why a password file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PassfileError {
+    /// It could not be opened or read.
+    #[error("passfile {}: {}", path.display(), sys::io_reason(source))]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It may not be trusted.
+    #[error("passfile {}: refused: {why}{}", path.display(), fix(why))]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: Untrusted,
+    },
+}
+
+fn fix(why: &Untrusted) -> &'static str {
+    match why {
+        Untrusted::ReadableByOthers { .. } | Untrusted::WritableByOthers { .. } => {
+            " (libpq ignores such a file too: chmod 0600 it)"
+        }
+        _ => "",
+    }
+}
+
+/// What a password file must be: a regular file of at most 64 KiB, owned
+/// by the user that reads it or root, neither readable nor writable by
+/// group or others (libpq's rule).
+pub const PASSFILE_TRUST: sys::trust::Rules = sys::trust::Rules {
+    max_size: Some(64 << 10),
+    secret: true,
+    secret_from_group: true,
+    owner_writes_only: true,
+    owners: sys::trust::Owners::UsOrRoot,
+    mode: None,
+};
+
+/// Reads a password file, refusing one others could read or write.
+///
+/// # Errors
+/// [`PassfileError`].
+pub fn load_passfile(path: &Path) -> Result<Vec<passfile::Entry>, PassfileError> {
+    let io = |source| PassfileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let st = sys::fstat(file.as_fd()).map_err(io)?;
+    PASSFILE_TRUST
+        .check(&st, sys::euid())
+        .map_err(|why| PassfileError::Refused {
+            path: path.to_owned(),
+            why,
+        })?;
+    let mut text = String::new();
+    std::io::Read::by_ref(&mut file)
+        .take(64 << 10)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    Ok(passfile::parse(&text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Health;
+
+    #[test]
+    fn lsns() {
+        assert_eq!(parse_lsn("0/0"), Some(0));
+        assert_eq!(parse_lsn("16/B374D848"), Some(0x16_B374_D848));
+        assert_eq!(parse_lsn("FFFFFFFF/FFFFFFFF"), Some(u64::MAX));
+        for bad in ["", "0", "/0", "0/", "x/0", "1/2/3", "100000000/0", "-1/0"] {
+            assert_eq!(parse_lsn(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(16 << 20), "16 MB");
+        assert_eq!(bytes((20 << 20) + (1 << 19)), "20.5 MB");
+    }
+
+    #[test]
+    fn endpoints_as_libpq_reads_them() {
+        assert_eq!(
+            endpoint(None, None).describe(),
+            "/var/run/postgresql/.s.PGSQL.5432"
+        );
+        assert_eq!(
+            endpoint(Some("/tmp/pg"), Some(5433)).describe(),
+            "/tmp/pg/.s.PGSQL.5433"
+        );
+        assert_eq!(endpoint(Some("db1"), None).describe(), "db1:5432");
+        assert_eq!(endpoint(Some("::1"), Some(6)).describe(), "[::1]:6");
+        let p = |t| primary_endpoint(t, 5432).map(|e| e.describe());
+        assert_eq!(p("db1").as_deref(), Some("db1:5432"));
+        assert_eq!(p("db1:5433").as_deref(), Some("db1:5433"));
+        assert_eq!(p("[::1]:5433").as_deref(), Some("[::1]:5433"));
+        assert_eq!(p("::1").as_deref(), Some("[::1]:5432"));
+        assert_eq!(
+            p("/run/postgresql").as_deref(),
+            Some("/run/postgresql/.s.PGSQL.5432")
+        );
+        for bad in ["", "db1:", "db1:0", "db1:x", "[::1", ":5432"] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
+    }
+
+    fn row(values: &[Option<&str>]) -> Vec<Option<String>> {
+        values.iter().map(|v| v.map(String::from)).collect()
+    }
+
+    fn standby(limits: Limits, state: &StandbyState) -> Verdict {
+        let account = Account {
+            user: "monitor".into(),
+            database: "postgres".into(),
+            application_name: "x".into(),
+            passwords: Vec::new(),
+        };
+        PostgresCheck::login(endpoint(None, None), account, Role::Replica, limits).judge(
+            "PostgreSQL 15.4",
+            true,
+            true,
+            Some(state),
+            Deadline::after(Duration::from_secs(1)),
+        )
+    }
+
+    #[test]
+    fn standby_states() {
+        let streaming = Limits {
+            streaming: true,
+            max_lag_bytes: Some(16 << 20),
+            max_lag: Some(Duration::from_secs(30)),
+        };
+        let caught_up = parse_standby(&row(&[
+            Some("t"),
+            Some("streaming"),
+            Some("0/3000060"),
+            Some("0/3000060"),
+            Some("3600.5"),
+        ]))
+        .unwrap();
+        let v = standby(streaming, &caught_up);
+        assert_eq!(v.health, Health::Healthy, "{}", v.reason);
+        // An idle primary: an hour since the last transaction, nothing
+        // left to replay, no lag.
+        assert!(v.facts.contains(&Fact::PgReplayLagSeconds(0.0)));
+        assert!(v.facts.contains(&Fact::PgReplayLagBytes(0)));
+        assert_eq!(
+            v.reason,
+            "PostgreSQL 15.4 standby, WAL receiver streaming, replay lag 0 B / 0s"
+        );
+        let behind = StandbyState {
+            received: Some(0x3000060 + (20 << 20)),
+            replay_age: Some(12.0),
+            ..caught_up.clone()
+        };
+        let v = standby(streaming, &behind);
+        assert_eq!(v.health, Health::Unhealthy);
+        assert_eq!(v.reason, "replay lag 20 MB exceeds max-lag-bytes 16 MB");
+        let v = standby(
+            Limits {
+                max_lag_bytes: None,
+                max_lag: Some(Duration::from_secs(10)),
+                ..streaming
+            },
+            &behind,
+        );
+        assert_eq!(v.reason, "replay lag 12.00s exceeds max-lag 10.00s");
+        let archive = StandbyState {
+            receiver: None,
+            received: None,
+            ..caught_up.clone()
+        };
+        let v = standby(streaming, &archive);
+        assert_eq!(v.health, Health::Unhealthy);
+        assert!(
+            v.reason.starts_with("not streaming: no WAL receiver"),
+            "{}",
+            v.reason
+        );
+        assert!(v.facts.contains(&Fact::PgWalReceiverStreaming(false)));
+        // Not required to stream, but a byte limit it cannot be held to.
+        let v = standby(
+            Limits {
+                streaming: false,
+                ..streaming
+            },
+            &archive,
+        );
+        assert_eq!(v.reason, "replay lag unknown: no WAL received by streaming");
+        let hidden = StandbyState {
+            receiver: Some(HIDDEN.into()),
+            ..caught_up
+        };
+        let v = standby(streaming, &hidden);
+        assert_eq!(v.health, Health::Unknown);
+        assert!(v.reason.contains("pg_monitor"));
+    }
+
+    #[test]
+    fn standby_rows_are_parsed_strictly() {
+        assert!(parse_standby(&row(&[Some("t"), None, None, None, None])).is_some());
+        assert!(parse_standby(&row(&[Some("yes"), None, None, None, None])).is_none());
+        assert!(parse_standby(&row(&[Some("t"), None, Some("zz"), None, None])).is_none());
+        assert!(parse_standby(&row(&[Some("t"), None, None, None, Some("NaN")])).is_none());
+        assert!(parse_standby(&row(&[Some("t"), None, None, None])).is_none());
+        let clock_back = parse_standby(&row(&[Some("t"), None, None, None, Some("-3.5")])).unwrap();
+        assert_eq!(clock_back.replay_age, Some(0.0));
+    }
+
+    #[test]
+    fn roles() {
+        for r in [
+            Role::Any,
+            Role::Primary,
+            Role::Replica,
+            Role::ReadWrite,
+            Role::ReadOnly,
+        ] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("master"), Some(Role::Primary));
+        assert_eq!(Role::parse("leader"), None);
+        let account = Account {
+            user: "m".into(),
+            database: "postgres".into(),
+            application_name: "x".into(),
+            passwords: Vec::new(),
+        };
+        let judge = |role, in_recovery, read_only| {
+            PostgresCheck::login(
+                endpoint(None, None),
+                account.clone(),
+                role,
+                Limits::default(),
+            )
+            .judge(
+                "PostgreSQL 15.4",
+                in_recovery,
+                read_only,
+                None,
+                Deadline::after(Duration::from_secs(1)),
+            )
+            .health
+        };
+        use Health::*;
+        assert_eq!(judge(Role::Primary, false, false), Healthy);
+        assert_eq!(judge(Role::Primary, true, true), Unhealthy);
+        assert_eq!(judge(Role::Replica, false, false), Unhealthy);
+        assert_eq!(judge(Role::ReadWrite, false, true), Unhealthy);
+        assert_eq!(judge(Role::ReadOnly, false, true), Healthy);
+        assert_eq!(judge(Role::ReadOnly, false, false), Unhealthy);
+        assert_eq!(judge(Role::Any, true, true), Healthy);
+    }
+
+    #[test]
+    fn kept_keys_are_tied_to_password_salt_and_iterations() {
+        let dir = std::env::temp_dir().join(format!("ih-scram-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cache = KeyCache {
+            dir: StateDir::private(&dir),
+        };
+        let kept = Kept {
+            cache: Some(&cache),
+            name: "k".into(),
+        };
+        use crate::postgres::conn::KeySource as _;
+        let challenge = Challenge {
+            nonce: "n".into(),
+            salt: b"salt".to_vec(),
+            iterations: 4096,
+        };
+        let derived = kept.keys("pw", &challenge);
+        assert_eq!(derived, Keys::derive("pw", b"salt", 4096));
+        let path = dir.join("k");
+        assert!(read_keys(&path, &tag("pw", &challenge)).is_some());
+        // Planted keys under the right tag are what a later poll uses:
+        // proof that it reads them instead of deriving.
+        let planted = Keys {
+            client_key: [1; 32],
+            server_key: [2; 32],
+        };
+        std::fs::remove_file(&path).unwrap();
+        write_keys(&path, &tag("pw", &challenge), &planted).unwrap();
+        assert_eq!(kept.keys("pw", &challenge), planted);
+        // Another salt, password or count: derived again.
+        let salted = Challenge {
+            salt: b"pepper".to_vec(),
+            ..challenge.clone()
+        };
+        assert_eq!(
+            kept.keys("pw", &salted),
+            Keys::derive("pw", b"pepper", 4096)
+        );
+        assert_eq!(
+            kept.keys("pw2", &salted),
+            Keys::derive("pw2", b"pepper", 4096)
+        );
+        // A loose mode is not ours: ignored.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(read_keys(&path, &tag("pw2", &salted)).is_none());
+        kept.forget();
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
