@@ -122,6 +122,8 @@ pub struct PgServer {
     /// The primary, to measure a standby's byte lag against (`HOST[:PORT]`
     /// or a socket directory).
     pub primary: Option<String>,
+    /// What a standby beyond its lag limits is (down, or a warning).
+    pub lagging: pg::Lagging,
 }
 
 // Durations and sizes compare exactly; the derive needs it spelt out.
@@ -149,6 +151,7 @@ impl PgServer {
                 .unwrap_or_default(),
             self.streaming.map(|b| b.to_string()).unwrap_or_default(),
             opt(&self.primary),
+            self.lagging.as_str().to_owned(),
         ] {
             put(part.as_bytes());
         }
@@ -204,6 +207,7 @@ impl PgServer {
             max_lag_bytes: self.max_lag_bytes,
             max_lag: self.max_lag,
             streaming: self.streaming.unwrap_or(self.role == PgRole::Replica),
+            lagging: self.lagging,
         };
         let mut check = PostgresCheck::login(endpoint.clone(), account, self.role, limits)
             .with_key_cache(state_dir.clone());

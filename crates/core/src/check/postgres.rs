@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::tcp::resolve;
-use super::{human_duration, Check, CheckError, Fact, Verdict};
+use super::{human_duration, Check, CheckError, Fact, Health, Verdict};
 use crate::hash::{hex, sha256};
 use crate::postgres::error::public_server_reason;
 use crate::postgres::passfile::{self, Target};
@@ -100,6 +100,47 @@ pub struct Limits {
     pub max_lag: Option<Duration>,
     /// The WAL receiver must be streaming.
     pub streaming: bool,
+    /// What a lag beyond the limits is: [`Health::Unhealthy`] (down, the
+    /// default) or [`Health::Warning`] (HTTP's warning status, and a lower
+    /// weight for HAProxy's agent: traffic eases off rather than stops).
+    pub lagging: Lagging,
+}
+
+/// What a standby beyond its lag limits is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Lagging {
+    /// Down: 503, and `down` to the agent.
+    #[default]
+    Down,
+    /// A warning: the warning status (200 unless `warning-is-down`), and
+    /// the agent's warning weight.
+    Warning,
+}
+
+impl Lagging {
+    /// The name, as the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lagging::Down => "down",
+            Lagging::Warning => "warning",
+        }
+    }
+
+    /// Parses [`Lagging::as_str`]'s names.
+    pub fn parse(text: &str) -> Option<Lagging> {
+        match text {
+            "down" => Some(Lagging::Down),
+            "warning" => Some(Lagging::Warning),
+            _ => None,
+        }
+    }
+
+    fn health(self) -> Health {
+        match self {
+            Lagging::Down => Health::Unhealthy,
+            Lagging::Warning => Health::Warning,
+        }
+    }
 }
 
 /// How to log in: the account, and where its password comes from.
@@ -356,11 +397,14 @@ impl PostgresCheck {
         if let Some(max) = self.limits.max_lag_bytes {
             match lag_bytes {
                 Some(b) if b > max => {
-                    return with(Verdict::unhealthy(format!(
-                        "replay lag {} exceeds max-lag-bytes {}",
-                        bytes(b),
-                        bytes(max)
-                    )))
+                    return with(Verdict::new(
+                        self.limits.lagging.health(),
+                        format!(
+                            "replay lag {} exceeds max-lag-bytes {}",
+                            bytes(b),
+                            bytes(max)
+                        ),
+                    ))
                 }
                 Some(_) => {}
                 None => {
@@ -373,11 +417,14 @@ impl PostgresCheck {
         if let Some(max) = self.limits.max_lag {
             match lag_seconds {
                 Some(s) if s > max.as_secs_f64() => {
-                    return with(Verdict::unhealthy(format!(
-                        "replay lag {} exceeds max-lag {}",
-                        seconds(s),
-                        human_duration(max)
-                    )))
+                    return with(Verdict::new(
+                        self.limits.lagging.health(),
+                        format!(
+                            "replay lag {} exceeds max-lag {}",
+                            seconds(s),
+                            human_duration(max)
+                        ),
+                    ))
                 }
                 Some(_) => {}
                 None => {
@@ -818,7 +865,6 @@ pub fn load_passfile(path: &Path) -> Result<Vec<passfile::Entry>, PassfileError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Health;
 
     #[test]
     fn lsns() {
@@ -890,6 +936,7 @@ mod tests {
             streaming: true,
             max_lag_bytes: Some(16 << 20),
             max_lag: Some(Duration::from_secs(30)),
+            lagging: Lagging::Down,
         };
         let caught_up = parse_standby(&row(&[
             Some("t"),
@@ -917,6 +964,17 @@ mod tests {
         let v = standby(streaming, &behind);
         assert_eq!(v.health, Health::Unhealthy);
         assert_eq!(v.reason, "replay lag 20 MB exceeds max-lag-bytes 16 MB");
+        let eased = Limits {
+            lagging: Lagging::Warning,
+            ..streaming
+        };
+        assert_eq!(standby(eased, &behind).health, Health::Warning);
+        // Not streaming is down whatever `lagging` says.
+        let cut_off = StandbyState {
+            receiver: None,
+            ..behind.clone()
+        };
+        assert_eq!(standby(eased, &cut_off).health, Health::Unhealthy);
         let v = standby(
             Limits {
                 max_lag_bytes: None,
