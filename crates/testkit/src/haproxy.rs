@@ -60,17 +60,32 @@ impl Haproxy {
     /// Like [`Haproxy::start`], with `server_options` added to the server
     /// line (e.g. `agent-check agent-port P agent-inter 500ms`).
     pub fn start_with(server_port: u16, check_lines: &[&str], server_options: &str) -> Haproxy {
+        let extra: String = check_lines.iter().map(|l| format!("    {l}\n")).collect();
+        Haproxy::start_sections(|port| {
+            format!(
+                "listen {PROXY}
+    bind 127.0.0.1:{port}
+    option httpchk
+{extra}    server {SERVER} 127.0.0.1:{server_port} check inter 200ms fall 2 rise 2 {server_options}
+"
+            )
+        })
+    }
+
+    /// HAProxy with the stats socket and the defaults of [`Haproxy::start`],
+    /// and the `listen`/`backend` sections `sections` writes for the
+    /// frontend port it is given (the first section should bind it, so
+    /// that start-up can be told). Read each server with
+    /// [`Haproxy::state_of`].
+    pub fn start_sections(sections: impl Fn(u16) -> String) -> Haproxy {
         let haproxy = require_program("haproxy");
         let dir = TempDir::new("haproxy");
         let mut last_error = String::new();
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
             let cfg = dir.join("haproxy.cfg");
-            std::fs::write(
-                &cfg,
-                config(dir.path(), port, server_port, check_lines, server_options),
-            )
-            .unwrap_or_else(|e| panic!("writing {}: {e}", cfg.display()));
+            std::fs::write(&cfg, config(dir.path(), &sections(port)))
+                .unwrap_or_else(|e| panic!("writing {}: {e}", cfg.display()));
             let output = std::fs::File::create(dir.join("haproxy.out")).expect("output file");
             let errors = output.try_clone().expect("output file");
             let mut process = ProcessGuard::spawn(
@@ -117,6 +132,13 @@ impl Haproxy {
         let csv = self.show_stat()?;
         parse_server_state(&csv, PROXY, SERVER)
             .ok_or_else(|| format!("no row for {PROXY}/{SERVER} in show stat:\n{csv}"))
+    }
+
+    /// The state of `server` in `proxy` now.
+    pub fn state_of(&self, proxy: &str, server: &str) -> Result<ServerState, String> {
+        let csv = self.show_stat()?;
+        parse_server_state(&csv, proxy, server)
+            .ok_or_else(|| format!("no row for {proxy}/{server} in show stat:\n{csv}"))
     }
 
     /// Waits (bounded) until `want` holds for the server's state; returns the
@@ -216,14 +238,7 @@ pub fn parse_server_state(csv: &str, proxy: &str, server: &str) -> Option<Server
     })
 }
 
-fn config(
-    dir: &Path,
-    port: u16,
-    server_port: u16,
-    check_lines: &[&str],
-    server_options: &str,
-) -> String {
-    let extra: String = check_lines.iter().map(|l| format!("    {l}\n")).collect();
+fn config(dir: &Path, sections: &str) -> String {
     format!(
         "global
     stats socket {sock} level admin
@@ -236,11 +251,7 @@ defaults
     timeout server 5s
     timeout check 3s
 
-listen {PROXY}
-    bind 127.0.0.1:{port}
-    option httpchk
-{extra}    server {SERVER} 127.0.0.1:{server_port} check inter 200ms fall 2 rise 2 {server_options}
-",
+{sections}",
         sock = dir.join("haproxy.sock").display(),
     )
 }

@@ -43,6 +43,7 @@ pub mod mariadb;
 pub mod netns;
 pub mod postgres;
 pub mod procs;
+pub mod prometheus;
 pub mod replication;
 pub mod run;
 pub mod tcpserver;
