@@ -380,6 +380,66 @@ fn check_config_says_what_is_wrong_and_where() {
     );
 }
 
+/// A postgres check that would need a login without a user is refused as
+/// the file is read, at the setting; `--check-config` reads its password
+/// file too, and refuses one its group or others may read, as libpq does.
+#[test]
+fn check_config_refuses_a_postgres_check_it_could_not_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let check_config = |config: &Path| {
+        Command::new(BIN)
+            .args(["--config", &path_str(config), "--check-config"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let dir = TempDir::new("config-pg");
+    let config = config_in(
+        &dir,
+        "[checks.pg]\nkind = \"postgres\"\nrole = \"primary\"\n",
+    );
+    let out = check_config(&config);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:3:8: role needs a login: give user (and passfile if the server asks for a password)",
+            config.display()
+        )),
+        "{err}"
+    );
+
+    let passfile = dir.join("pgpass");
+    std::fs::write(&passfile, "*:*:*:monitor:secret\n").unwrap();
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = config_in(
+        &dir,
+        &format!(
+            "[checks.pg]\nkind = \"postgres\"\nuser = \"monitor\"\npassfile = \"{}\"\n",
+            passfile.display()
+        ),
+    );
+    let out = check_config(&config);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "check pg: postgres: passfile {}: refused: readable by others (mode 0644) (libpq ignores such a file too: chmod 0600 it)",
+            passfile.display()
+        )),
+        "{err}"
+    );
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = check_config(&config);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}: ok: 1 checks, 1 routes\n", config.display()),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
 #[test]
 fn once_prints_every_check_with_the_worst_code() {
     let dir = TempDir::new("config");

@@ -23,7 +23,8 @@
 //! column: unknown keys, an option the check's kind does not take, a check
 //! without a kind, a route naming no check, a bad duration. The file names
 //! programs we run, so one that group or others may write is refused.
-//! Credentials stay in option files (`defaults-extra-file`).
+//! Credentials stay in option files (`defaults-extra-file`) and password
+//! files (`passfile`).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -35,9 +36,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+use crate::check::postgres::{self as pg, Lagging, Role};
 use crate::outcome::Statuses;
 use crate::route::{Route, Routes, METRICS};
-use crate::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
+use crate::spec::{Kind, PgServer, Server, Spec, SpecError, DEFAULT_TIMEOUT};
 use crate::state::StateDir;
 use crate::sys::trust::{Owners, Rules, Untrusted};
 use crate::sys::{self, Stat};
@@ -494,6 +496,9 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 
 type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
 
+/// The kinds, as messages list them.
+const KINDS: &str = "exec, tcp, mariadb, galera, replica or postgres";
+
 /// The spec of check `name`, its own settings over `defaults`.
 fn spec_of(
     name: &str,
@@ -505,7 +510,7 @@ fn spec_of(
     let Some(kind_name) = &c.kind else {
         return Err(at(
             check.span(),
-            format!("check {name:?} has no kind (exec, tcp, mariadb, galera or replica)"),
+            format!("check {name:?} has no kind ({KINDS})"),
         ));
     };
     // Settings a kind does not take are an error in its own table (a typo,
@@ -531,10 +536,24 @@ fn spec_of(
             "max-lag",
             "connection-name",
         ],
+        "postgres" => &[
+            "host",
+            "port",
+            "user",
+            "dbname",
+            "passfile",
+            "application_name",
+            "role",
+            "max-lag-bytes",
+            "max-lag",
+            "streaming",
+            "primary",
+            "lagging",
+        ],
         other => {
             return Err(at(
                 kind_name.span(),
-                format!("unknown kind {other:?}: use exec, tcp, mariadb, galera or replica"),
+                format!("unknown kind {other:?}: use {KINDS}"),
             ))
         }
     };
@@ -555,6 +574,18 @@ fn spec_of(
                 .map(|v| v.get_ref().clone())
         };
     }
+    // The same, spanned: for a value whose refusal points at it.
+    macro_rules! spanned {
+        ($field:ident) => {
+            c.$field
+                .as_ref()
+                .or_else(|| defaults.and_then(|d| d.$field.as_ref()))
+        };
+    }
+    let port = || match spanned!(port) {
+        Some(p) if *p.get_ref() == 0 => Err(at(p.span(), "port 0 is not a port".into())),
+        p => Ok(p.map(|p| *p.get_ref())),
+    };
     let server = || -> Result<Server, ConfigError> {
         let socket = get!(socket);
         if let Some(s) = &c.socket {
@@ -568,15 +599,80 @@ fn spec_of(
         Ok(Server {
             socket: socket.map(PathBuf::from),
             host: get!(host),
-            port: match get!(port) {
-                Some(0) => {
-                    let span = c.port.as_ref().map_or(check.span(), Spanned::span);
-                    return Err(at(span, "port 0 is not a port".into()));
-                }
-                p => p,
-            },
+            port: port()?,
             defaults_extra_file: get!(defaults_extra_file).map(PathBuf::from),
         })
+    };
+    let pg_server = || -> Result<PgServer, ConfigError> {
+        let nonempty = |value: Option<&Spanned<String>>, key: &str, why: &str| match value {
+            Some(v) if v.get_ref().is_empty() => {
+                Err(at(v.span(), format!("{key} is empty: {why}")))
+            }
+            v => Ok(v.map(|v| v.get_ref().clone())),
+        };
+        let server = PgServer {
+            host: get!(host),
+            port: port()?,
+            user: nonempty(
+                spanned!(user),
+                "user",
+                "name a role, or leave user out to ping",
+            )?,
+            dbname: nonempty(
+                spanned!(dbname),
+                "dbname",
+                "name a database, or leave dbname out for the user's",
+            )?,
+            passfile: get!(passfile).map(PathBuf::from),
+            application_name: get!(application_name),
+            role: get!(role).map_or(Role::default(), |r| r.0),
+            max_lag_bytes: get!(max_lag_bytes).map(|b| b.0),
+            max_lag: match spanned!(max_lag) {
+                Some(lag) => Some(
+                    lag.get_ref()
+                        .duration()
+                        .map_err(|why| at(lag.span(), why))?,
+                ),
+                None => None,
+            },
+            streaming: get!(streaming),
+            primary: get!(primary),
+            lagging: get!(lagging).map_or(Lagging::default(), |l| l.0),
+        };
+        if let Some(primary) = spanned!(primary) {
+            let port = server.port.unwrap_or(pg::DEFAULT_PORT);
+            if pg::primary_endpoint(primary.get_ref(), port).is_none() {
+                return Err(at(
+                    primary.span(),
+                    format!(
+                        "bad primary {:?}: expected HOST, HOST:PORT, [V6]:PORT or a socket directory",
+                        primary.get_ref()
+                    ),
+                ));
+            }
+        }
+        // Without a user the build reads no file (it would only ping), so
+        // the spec's own rule of what needs a login can be asked here,
+        // where the setting's line and column are known.
+        if server.user.is_none() {
+            if let Err(SpecError::PgNeedsUser(key)) = server.build(&StateDir::given(PathBuf::new()))
+            {
+                let span = match key {
+                    "role" => spanned!(role).map(Spanned::span),
+                    "max-lag-bytes" => spanned!(max_lag_bytes).map(Spanned::span),
+                    "max-lag" => spanned!(max_lag).map(Spanned::span),
+                    "primary" => spanned!(primary).map(Spanned::span),
+                    "streaming" => spanned!(streaming).map(Spanned::span),
+                    "passfile" => spanned!(passfile).map(Spanned::span),
+                    _ => None,
+                };
+                return Err(at(
+                    span.unwrap_or(check.span()),
+                    format!("{key} needs a login: give user (and passfile if the server asks for a password)"),
+                ));
+            }
+        }
+        Ok(server)
     };
     let need = |key: &str| {
         at(
@@ -630,20 +726,24 @@ fn spec_of(
                 read_only_is_down: get!(read_only_is_down).unwrap_or(false),
             }
         }
-        _ => {
+        "replica" => {
             let server = server()?;
             if server.defaults_extra_file.is_none() {
                 return Err(need(
                     "defaults-extra-file (it reads the replica's state over a login)",
                 ));
             }
-            let max_lag = get!(max_lag).ok_or_else(|| need("max-lag = SECONDS"))?;
+            let max_lag = match spanned!(max_lag) {
+                None => return Err(need("max-lag = SECONDS")),
+                Some(lag) => lag.get_ref().seconds().map_err(|why| at(lag.span(), why))?,
+            };
             Kind::Replica {
                 server,
                 max_lag,
                 connection_name: get!(connection_name),
             }
         }
+        _ => Kind::Postgres(Box::new(pg_server()?)),
     };
     let max_concurrent = get!(max_concurrent);
     if let Some(n) = max_concurrent {
@@ -705,8 +805,20 @@ struct RawCheck {
     defaults_extra_file: Option<Spanned<String>>,
     available_when_donor: Option<Spanned<bool>>,
     read_only_is_down: Option<Spanned<bool>>,
-    max_lag: Option<Spanned<u64>>,
+    max_lag: Option<Spanned<Lag>>,
     connection_name: Option<Spanned<String>>,
+    // postgres (and host, port, max-lag above)
+    user: Option<Spanned<String>>,
+    dbname: Option<Spanned<String>>,
+    passfile: Option<Spanned<String>>,
+    // libpq's spelling, and ours.
+    #[serde(alias = "application_name")]
+    application_name: Option<Spanned<String>>,
+    role: Option<Spanned<PgRole>>,
+    max_lag_bytes: Option<Spanned<Size>>,
+    streaming: Option<Spanned<bool>>,
+    primary: Option<Spanned<String>>,
+    lagging: Option<Spanned<PgLagging>>,
     // every kind
     timeout: Option<Spanned<Dur>>,
     warning_is_down: Option<Spanned<bool>>,
@@ -739,7 +851,16 @@ impl RawCheck {
             available_when_donor => "available-when-donor",
             read_only_is_down => "read-only-is-down",
             max_lag => "max-lag",
-            connection_name => "connection-name"
+            connection_name => "connection-name",
+            user => "user",
+            dbname => "dbname",
+            passfile => "passfile",
+            application_name => "application_name",
+            role => "role",
+            max_lag_bytes => "max-lag-bytes",
+            streaming => "streaming",
+            primary => "primary",
+            lagging => "lagging"
         );
         present
     }
@@ -756,6 +877,145 @@ impl<'de> Deserialize<'de> for Dur {
             .map(Dur)
             .map_err(serde::de::Error::custom)
     }
+}
+
+/// `max-lag` as written: whole seconds (`30`), as a replica check takes
+/// it, or a duration (`"30s"`), which a postgres check takes too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Lag {
+    Seconds(i64),
+    Text(String),
+}
+
+impl Lag {
+    /// A replica check's lag: whole seconds, as it has always been.
+    fn seconds(&self) -> Result<u64, String> {
+        match self {
+            Lag::Seconds(n) => {
+                u64::try_from(*n).map_err(|_| format!("max-lag {n}: seconds, 0 or more"))
+            }
+            Lag::Text(text) => Err(format!(
+                "max-lag {text:?}: a replica check takes whole seconds, unquoted (max-lag = 30)"
+            )),
+        }
+    }
+
+    /// A postgres check's lag: a duration, a bare number being seconds as
+    /// in any duration (so that a `[defaults]` max-lag serves both kinds).
+    fn duration(&self) -> Result<Duration, String> {
+        match self {
+            Lag::Seconds(n) => parse_duration(&n.to_string()),
+            Lag::Text(text) => parse_duration(text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Lag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Lag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("whole seconds (30) or a duration (\"30s\")")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Lag, E> {
+                Ok(Lag::Seconds(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Lag, E> {
+                i64::try_from(n)
+                    .map(Lag::Seconds)
+                    .map_err(|_| E::custom(format!("max-lag {n} is out of range")))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Lag, E> {
+                Ok(Lag::Text(text.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `max-lag-bytes`: bytes (`16777216`), or a size with PostgreSQL's units
+/// (`"16MB"`, [`parse_size`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Size(u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const WANT: &str = "bytes (16777216), or a number and a unit of B, kB, MB, GB or TB (1024-based) without a space (\"16MB\")";
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(WANT)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Size, E> {
+                u64::try_from(n)
+                    .map(Size)
+                    .map_err(|_| E::custom(format!("{n} is not a size: {WANT}")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Size, E> {
+                Ok(Size(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Size, E> {
+                parse_size(text)
+                    .map(Size)
+                    .ok_or_else(|| E::custom(format!("{text:?} is not a size: {WANT}")))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A postgres check's `role`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PgRole(Role);
+
+impl<'de> Deserialize<'de> for PgRole {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Role::parse(&text).map(PgRole).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "role {text:?}: use primary, replica, read-write, read-only or any"
+            ))
+        })
+    }
+}
+
+/// A postgres check's `lagging`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PgLagging(Lagging);
+
+impl<'de> Deserialize<'de> for PgLagging {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Lagging::parse(&text).map(PgLagging).ok_or_else(|| {
+            serde::de::Error::custom(format!("lagging {text:?}: use down or warning"))
+        })
+    }
+}
+
+/// Parses a size as PostgreSQL and Patroni write one: digits, then at
+/// most a unit of `B`, `kB` (or `KB`), `MB`, `GB` or `TB`, 1024-based, as
+/// PostgreSQL's memory units are: `1048576`, `512kB`, `16MB`. Nothing
+/// else: no space, sign, decimal point or other unit, and nothing beyond
+/// 2^64 bytes (a limit read otherwise than its writer meant is worse than
+/// none).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit {
+        "" | "B" => 0,
+        // PostgreSQL writes kB; KB is the common slip, and means the same.
+        "kB" | "KB" => 10,
+        "MB" => 20,
+        "GB" => 30,
+        "TB" => 40,
+        _ => return None,
+    };
+    if number.is_empty() {
+        return None;
+    }
+    number.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// Parses `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds; from
@@ -908,11 +1168,11 @@ nagios = true
             ),
             (
                 "[checks.a]\ntarget = \"x:1\"\n",
-                "x.toml:1:1: check \"a\" has no kind (exec, tcp, mariadb, galera or replica)",
+                "x.toml:1:1: check \"a\" has no kind (exec, tcp, mariadb, galera, replica or postgres)",
             ),
             (
                 "[checks.a]\nkind = \"tcpp\"\n",
-                "x.toml:2:8: unknown kind \"tcpp\": use exec, tcp, mariadb, galera or replica",
+                "x.toml:2:8: unknown kind \"tcpp\": use exec, tcp, mariadb, galera, replica or postgres",
             ),
             (
                 "[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\ntimeout = \"2 weeks\"\n",
@@ -988,6 +1248,310 @@ nagios = true
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         for bad in ["", "s", "2h", "-1s", "0", "1e9", "1..2s", "100000"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The one postgres check of `text` (after a `[checks.pg]` header and
+    /// its kind), or the error.
+    fn pg(text: &str) -> Result<PgServer, String> {
+        let c = parsed(&format!("[checks.pg]\nkind = \"postgres\"\n{text}"))?;
+        match &c.checks[0].1.kind {
+            Kind::Postgres(server) => Ok((**server).clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `pg`'s error (line 3 is the first line after the kind).
+    fn pg_refused(text: &str) -> String {
+        pg(text).unwrap_err()
+    }
+
+    #[test]
+    fn postgres_takes_libpqs_names() {
+        let server = pg("host = \"db1.example\"\nport = 5433\nuser = \"monitor\"\n\
+             dbname = \"postgres\"\npassfile = \"/etc/inetd-health/pgpass\"\n\
+             application_name = \"lb-check\"\nrole = \"replica\"\nmax-lag-bytes = \"16MB\"\n\
+             max-lag = \"30s\"\nstreaming = false\nprimary = \"db0.example:5434\"\n\
+             lagging = \"warning\"\n")
+        .unwrap();
+        assert_eq!(
+            server,
+            PgServer {
+                host: Some("db1.example".into()),
+                port: Some(5433),
+                user: Some("monitor".into()),
+                dbname: Some("postgres".into()),
+                passfile: Some(PathBuf::from("/etc/inetd-health/pgpass")),
+                application_name: Some("lb-check".into()),
+                role: Role::Replica,
+                max_lag_bytes: Some(16 << 20),
+                max_lag: Some(Duration::from_secs(30)),
+                streaming: Some(false),
+                primary: Some("db0.example:5434".into()),
+                lagging: Lagging::Warning,
+            }
+        );
+        // Nothing but the kind: a ping of the default socket.
+        assert_eq!(pg("").unwrap(), PgServer::default());
+        // A socket directory is a host, as libpq has it.
+        assert_eq!(
+            pg("host = \"/run/postgresql\"\n").unwrap().host.as_deref(),
+            Some("/run/postgresql")
+        );
+        // Our spelling of application_name too, but not both.
+        assert_eq!(
+            pg("application-name = \"x\"\n")
+                .unwrap()
+                .application_name
+                .as_deref(),
+            Some("x")
+        );
+        let e = pg_refused("application_name = \"x\"\napplication-name = \"y\"\n");
+        assert!(e.contains("duplicate field `application-name`"), "{e}");
+        // Settings the kinds share come from [defaults]; the MariaDB
+        // kinds ignore the postgres ones there.
+        let c = parsed(
+            "[defaults]\nhost = \"db1\"\nuser = \"monitor\"\nrole = \"primary\"\n\
+             [checks.pg]\nkind = \"postgres\"\n[checks.my]\nkind = \"mariadb\"\n",
+        )
+        .unwrap();
+        let Kind::Postgres(server) = &c.checks[1].1.kind else {
+            panic!("{:?}", c.checks[1])
+        };
+        assert_eq!(
+            (server.host.as_deref(), server.user.as_deref(), server.role),
+            (Some("db1"), Some("monitor"), Role::Primary)
+        );
+        assert!(
+            matches!(&c.checks[0].1.kind, Kind::Mariadb(s) if s.host.as_deref() == Some("db1"))
+        );
+    }
+
+    #[test]
+    fn postgres_roles_and_lagging() {
+        for (text, role) in [
+            ("primary", Role::Primary),
+            ("replica", Role::Replica),
+            ("any", Role::Any),
+            ("read-write", Role::ReadWrite),
+            ("read-only", Role::ReadOnly),
+        ] {
+            let server = pg(&format!("user = \"u\"\nrole = \"{text}\"\n")).unwrap();
+            assert_eq!(server.role, role, "{text}");
+        }
+        assert_eq!(
+            pg_refused("user = \"u\"\nrole = \"leader\"\n"),
+            "x.toml:4:8: role \"leader\": use primary, replica, read-write, read-only or any"
+        );
+        assert_eq!(pg("lagging = \"down\"\n").unwrap().lagging, Lagging::Down);
+        assert_eq!(
+            pg("lagging = \"warning\"\n").unwrap().lagging,
+            Lagging::Warning
+        );
+        assert_eq!(
+            pg_refused("lagging = \"warn\"\n"),
+            "x.toml:3:11: lagging \"warn\": use down or warning"
+        );
+        assert_eq!(
+            pg("user = \"u\"\nstreaming = true\n").unwrap().streaming,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn postgres_lag_in_bytes_and_in_time() {
+        let bytes = |v: &str| pg(&format!("user = \"u\"\nmax-lag-bytes = {v}\n"));
+        assert_eq!(bytes("1048576").unwrap().max_lag_bytes, Some(1 << 20));
+        assert_eq!(bytes("\"512kB\"").unwrap().max_lag_bytes, Some(512 << 10));
+        assert_eq!(bytes("\"1GB\"").unwrap().max_lag_bytes, Some(1 << 30));
+        assert_eq!(bytes("0").unwrap().max_lag_bytes, Some(0));
+        for bad in ["\"16 MB\"", "\"16mb\"", "\"1.5GB\"", "-1", "\"\"", "1.5"] {
+            let e = bytes(bad).unwrap_err();
+            assert!(e.starts_with("x.toml:4:17: "), "{bad}: {e}");
+        }
+        assert_eq!(
+            bytes("\"16 MB\"").unwrap_err(),
+            "x.toml:4:17: \"16 MB\" is not a size: bytes (16777216), or a number and a unit of \
+             B, kB, MB, GB or TB (1024-based) without a space (\"16MB\")"
+        );
+
+        let time = |v: &str| pg(&format!("user = \"u\"\nmax-lag = {v}\n"));
+        assert_eq!(
+            time("\"30s\"").unwrap().max_lag,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            time("\"500ms\"").unwrap().max_lag,
+            Some(Duration::from_millis(500))
+        );
+        // A bare number is seconds, as in any duration.
+        assert_eq!(time("30").unwrap().max_lag, Some(Duration::from_secs(30)));
+        assert_eq!(
+            time("\"30 weeks\"").unwrap_err(),
+            "x.toml:4:11: \"30 weeks\": unknown unit \" weeks\" (use ms, s or m)"
+        );
+        assert_eq!(
+            time("0").unwrap_err(),
+            "x.toml:4:11: \"0\" is out of range (1ms to 24h)"
+        );
+    }
+
+    /// `max-lag` is a replica's whole seconds exactly as before the
+    /// postgres kind shared the key.
+    #[test]
+    fn a_replicas_max_lag_is_still_whole_seconds() {
+        let replica = |v: &str| {
+            parsed(&format!(
+                "[checks.r]\nkind = \"replica\"\ndefaults-extra-file = \"/m.cnf\"\nmax-lag = {v}\n"
+            ))
+        };
+        for (v, want) in [("30", 30), ("0", 0)] {
+            let c = replica(v).unwrap();
+            assert!(
+                matches!(c.checks[0].1.kind, Kind::Replica { max_lag, .. } if max_lag == want),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            replica("\"30s\"").unwrap_err(),
+            "x.toml:4:11: max-lag \"30s\": a replica check takes whole seconds, unquoted (max-lag = 30)"
+        );
+        assert_eq!(
+            replica("-1").unwrap_err(),
+            "x.toml:4:11: max-lag -1: seconds, 0 or more"
+        );
+        assert!(replica("1.5").unwrap_err().starts_with("x.toml:4:11: "));
+        // From [defaults], for both kinds.
+        let c = parsed(
+            "[defaults]\nmax-lag = 30\n[checks.r]\nkind = \"replica\"\ndefaults-extra-file = \"/m.cnf\"\n\
+             [checks.pg]\nkind = \"postgres\"\nuser = \"u\"\n",
+        )
+        .unwrap();
+        let Kind::Postgres(server) = &c.checks[0].1.kind else {
+            panic!()
+        };
+        assert_eq!(server.max_lag, Some(Duration::from_secs(30)));
+        assert!(matches!(
+            c.checks[1].1.kind,
+            Kind::Replica { max_lag: 30, .. }
+        ));
+    }
+
+    #[test]
+    fn a_postgres_primary_must_be_an_address() {
+        for good in ["db0", "db0:5433", "[::1]:5433", "::1", "/run/postgresql"] {
+            let server = pg(&format!("user = \"u\"\nprimary = \"{good}\"\n")).unwrap();
+            assert_eq!(server.primary.as_deref(), Some(good));
+        }
+        for bad in ["", "db0:0", "db0:x", "[::1", ":5432"] {
+            assert_eq!(
+                pg_refused(&format!("user = \"u\"\nprimary = \"{bad}\"\n")),
+                format!(
+                    "x.toml:4:11: bad primary {bad:?}: expected HOST, HOST:PORT, [V6]:PORT or a socket directory"
+                )
+            );
+        }
+    }
+
+    /// What only a login can tell is refused without a user, at the
+    /// setting: the check would otherwise quietly ping.
+    #[test]
+    fn what_needs_a_login_needs_a_user() {
+        for (text, key) in [
+            ("role = \"primary\"\n", "role"),
+            ("max-lag-bytes = \"16MB\"\n", "max-lag-bytes"),
+            ("max-lag = \"30s\"\n", "max-lag"),
+            ("primary = \"db0\"\n", "primary"),
+            ("streaming = true\n", "streaming"),
+            // Never read without a user: a missing file is not the reason.
+            ("passfile = \"/nonexistent/pgpass\"\n", "passfile"),
+        ] {
+            assert_eq!(
+                pg_refused(text),
+                format!(
+                    "x.toml:3:{}: {key} needs a login: give user (and passfile if the server asks for a password)",
+                    text.find('=').unwrap() + 3
+                ),
+                "{text}"
+            );
+        }
+        // From [defaults], where it is written.
+        assert!(
+            parsed("[defaults]\nrole = \"replica\"\n[checks.pg]\nkind = \"postgres\"\n")
+                .unwrap_err()
+                .starts_with("x.toml:2:8: role needs a login")
+        );
+        // What a ping can do.
+        pg("role = \"any\"\nstreaming = false\nport = 5433\n").unwrap();
+        for (text, column) in [("user = \"\"\n", 8), ("user = \"u\"\ndbname = \"\"\n", 10)] {
+            let e = pg_refused(text);
+            assert!(
+                e.contains(&format!(":{column}: ")) && e.contains(" is empty: "),
+                "{e}"
+            );
+        }
+        assert_eq!(pg_refused("port = 0\n"), "x.toml:3:8: port 0 is not a port");
+    }
+
+    #[test]
+    fn settings_of_other_kinds_are_refused() {
+        for (kind, key) in [
+            ("postgres", "socket = \"/run/mysqld/mysqld.sock\""),
+            ("postgres", "defaults-extra-file = \"/etc/m.cnf\""),
+            ("postgres", "connection-name = \"a\""),
+            ("mariadb", "user = \"u\""),
+            ("mariadb", "passfile = \"/p\""),
+            ("replica", "role = \"replica\""),
+            ("galera", "max-lag-bytes = 1"),
+            ("tcp", "primary = \"db0\""),
+            ("exec", "application_name = \"x\""),
+            ("exec", "application-name = \"x\""),
+        ] {
+            let name = key
+                .split(' ')
+                .next()
+                .unwrap()
+                .replace("application-name", "application_name");
+            assert_eq!(
+                parsed(&format!("[checks.a]\nkind = \"{kind}\"\n{key}\n")).unwrap_err(),
+                format!(
+                    "x.toml:3:{}: {name} is not a setting of a {kind} check",
+                    key.find('=').unwrap() + 3
+                ),
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_as_postgresql_writes_them() {
+        for (text, want) in [
+            ("0", Some(0)),
+            ("100", Some(100)),
+            ("100B", Some(100)),
+            ("512kB", Some(512 << 10)),
+            ("512KB", Some(512 << 10)),
+            ("16MB", Some(16 << 20)),
+            ("1GB", Some(1 << 30)),
+            ("2TB", Some(2 << 40)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("16777216TB", None),
+            ("18446744073709551616", None),
+            ("", None),
+            ("MB", None),
+            ("16 MB", None),
+            (" 16MB", None),
+            ("16MB ", None),
+            ("16mb", None),
+            ("16Mb", None),
+            ("16kb", None),
+            ("16MiB", None),
+            ("16PB", None),
+            ("1.5GB", None),
+            ("-1", None),
+            ("+1", None),
+            ("0x10", None),
+        ] {
+            assert_eq!(parse_size(text), want, "{text:?}");
         }
     }
 
