@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use inetd_health::allow::Allowlist;
-use inetd_health::config::{self, parse_duration, AgentOverrides, Config, Overrides};
-use inetd_health::spec::{Kind, Server, Spec, DEFAULT_TIMEOUT};
+use inetd_health::check::postgres::{self as pg, Lagging, Role};
+use inetd_health::config::{self, parse_duration, parse_size, AgentOverrides, Config, Overrides};
+use inetd_health::spec::{Kind, PgServer, Server, Spec, DEFAULT_TIMEOUT};
 use inetd_health::state::{self, StateDir};
 use inetd_health::{exit, Options, Service};
 
@@ -24,7 +25,10 @@ Examples:
   inetd-health --once tcp localhost:22
   inetd-health mariadb --defaults-extra-file /etc/mysql/monitor.cnf
   inetd-health galera --defaults-extra-file /etc/mysql/monitor.cnf
-  inetd-health replica --defaults-extra-file /etc/mysql/monitor.cnf --max-lag 30";
+  inetd-health replica --defaults-extra-file /etc/mysql/monitor.cnf --max-lag 30
+  inetd-health postgres --host /run/postgresql
+  inetd-health postgres --user monitor --passfile /etc/inetd-health/pgpass --role primary
+  inetd-health postgres --user monitor --passfile /etc/inetd-health/pgpass --role replica --max-lag-bytes 16MB";
 
 const DEFAULT_MAX_CONNECTIONS: u32 = 64;
 
@@ -235,6 +239,10 @@ pub enum CheckCommand {
         #[arg(long, value_name = "NAME")]
         connection_name: Option<String>,
     },
+    /// Check a PostgreSQL server natively: without --user, a ping (as
+    /// pg_isready); with one, a login, its role (--role) and a standby's
+    /// lag
+    Postgres(PgArgs),
 }
 
 // Where the database server is, and the account to use. (A plain comment: a doc comment would become
@@ -257,6 +265,101 @@ pub struct ServerArgs {
     /// read it
     #[arg(long, value_name = "FILE")]
     defaults_extra_file: Option<PathBuf>,
+}
+
+// A PostgreSQL server, libpq's names, and what it must be. (A plain
+// comment, as for ServerArgs.) No password option: a command line is
+// visible to every user of the host; the password is in --passfile.
+#[derive(Debug, clap::Args)]
+pub struct PgArgs {
+    /// An address or name to reach over TCP, or a socket directory (a path
+    /// starting with /) [default: /var/run/postgresql]
+    #[arg(long, value_name = "HOST|DIR")]
+    host: Option<String>,
+    /// The TCP port, or the socket's number [default: 5432]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// The role to log in as; without one, ping without logging in
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// The database to log in to [default: the user's name]
+    #[arg(long, value_name = "NAME")]
+    dbname: Option<String>,
+    /// A password file in .pgpass format; refused if group or others can
+    /// read it
+    #[arg(long, value_name = "FILE")]
+    passfile: Option<PathBuf>,
+    /// The application_name the server shows for the check's sessions
+    /// [default: inetd-health]
+    #[arg(long, value_name = "NAME")]
+    application_name: Option<String>,
+    /// What the server must be: primary, replica (a standby), read-write,
+    /// read-only (libpq's target_session_attrs) or any [default: any]
+    #[arg(long, value_name = "ROLE", value_parser = parse_role)]
+    role: Option<Role>,
+    /// A standby's largest replay lag: bytes, or a size with B, kB, MB,
+    /// GB or TB (1024-based), e.g. 16MB
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    max_lag_bytes: Option<u64>,
+    /// A standby's largest replay lag in time, e.g. 30s
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_lag: Option<Duration>,
+    /// Whether a standby's WAL receiver must be streaming [default: true
+    /// with --role replica, else false]
+    #[arg(long, value_name = "BOOL", value_parser = clap::value_parser!(bool))]
+    streaming: Option<bool>,
+    /// Measure a standby's byte lag against this primary: HOST, HOST:PORT,
+    /// [V6]:PORT or a socket directory (the port defaults to --port)
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_primary)]
+    primary: Option<String>,
+    /// A standby beyond its lag limits is down (503), or a warning (the
+    /// warning status, and the agent's warning weight) [default: down]
+    #[arg(long, value_name = "down|warning", value_parser = parse_lagging)]
+    lagging: Option<Lagging>,
+}
+
+impl PgArgs {
+    /// The server as the spec describes it.
+    pub fn server(&self) -> PgServer {
+        PgServer {
+            host: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            dbname: self.dbname.clone(),
+            passfile: self.passfile.clone(),
+            application_name: self.application_name.clone(),
+            role: self.role.unwrap_or_default(),
+            max_lag_bytes: self.max_lag_bytes,
+            max_lag: self.max_lag,
+            streaming: self.streaming,
+            primary: self.primary.clone(),
+            lagging: self.lagging.unwrap_or_default(),
+        }
+    }
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| "use primary, replica, read-write, read-only or any".into())
+}
+
+fn parse_lagging(text: &str) -> Result<Lagging, String> {
+    Lagging::parse(text).ok_or_else(|| "use down or warning".into())
+}
+
+fn parse_size_arg(text: &str) -> Result<u64, String> {
+    parse_size(text).ok_or_else(|| {
+        "bytes, or a number and a unit of B, kB, MB, GB or TB (1024-based) without a space, like 16MB"
+            .into()
+    })
+}
+
+/// Checked with the default port: --port, given or not, only fills in a
+/// port the value leaves out.
+fn parse_primary(text: &str) -> Result<String, String> {
+    match pg::primary_endpoint(text, pg::DEFAULT_PORT) {
+        Some(_) => Ok(text.to_owned()),
+        None => Err("expected HOST, HOST:PORT, [V6]:PORT or a socket directory".into()),
+    }
 }
 
 impl ServerArgs {
@@ -304,6 +407,7 @@ impl CheckCommand {
                 max_lag: *max_lag,
                 connection_name: connection_name.clone(),
             },
+            CheckCommand::Postgres(pg) => Kind::Postgres(Box::new(pg.server())),
         }
     }
 }
@@ -406,13 +510,13 @@ impl Cli {
     pub fn plan(&self) -> anyhow::Result<Plan> {
         let (config, eager) = match (&self.config, &self.check) {
             (Some(_), Some(command)) if !matches!(command, CheckCommand::Gen(_)) => anyhow::bail!(
-                "give either --config FILE or a check (exec, tcp, mariadb, galera, replica), not both"
+                "give either --config FILE or a check (exec, tcp, mariadb, galera, replica, postgres), not both"
             ),
             (None, Some(CheckCommand::Gen(_))) => {
                 anyhow::bail!("gen writes the glue for a config: give --config FILE")
             }
             (None, None) => anyhow::bail!(
-                "give a check (exec, tcp, mariadb, galera, replica) or --config FILE; see --help"
+                "give a check (exec, tcp, mariadb, galera, replica, postgres) or --config FILE; see --help"
             ),
             (None, Some(command)) => {
                 let spec = Spec {
@@ -510,12 +614,16 @@ Config file (--config FILE, TOML; docs/config.md has it all):
   disabled-status = 503|404, agent = true, agent-route, agent-wait,
   agent-warning-weight
   [defaults]        any check setting below but kind, command, target
-  [checks.NAME]     kind = exec|tcp|mariadb|galera|replica, and its settings:
+  [checks.NAME]     kind = exec|tcp|mariadb|galera|replica|postgres, and its
+                    settings:
                     exec: command = [PROGRAM, ARG...], nagios
                     tcp: target = \"HOST:PORT\"
                     mariadb, galera, replica: socket, host, port,
                       defaults-extra-file; galera: available-when-donor,
                       read-only-is-down; replica: max-lag, connection-name
+                    postgres: host, port, user, dbname, passfile,
+                      application_name, role, max-lag-bytes, max-lag,
+                      streaming, primary, lagging
                     every kind: timeout, warning-is-down, show-output,
                       disable-file, cache-ttl, max-stale, max-concurrent
   [routes]          \"/PATH\" = [NAME...]   (none: \"/\" runs every check)
@@ -609,6 +717,97 @@ mod tests {
     }
 
     #[test]
+    fn postgres_takes_libpqs_names() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["inetd-health", "postgres"].iter().chain(args))
+                .map(|cli| match cli.check {
+                    Some(CheckCommand::Postgres(pg)) => pg.server(),
+                    other => panic!("{other:?}"),
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            parse(&[
+                "--host",
+                "db1",
+                "--port",
+                "5433",
+                "--user",
+                "monitor",
+                "--dbname",
+                "postgres",
+                "--passfile",
+                "/etc/inetd-health/pgpass",
+                "--application-name",
+                "lb",
+                "--role",
+                "replica",
+                "--max-lag-bytes",
+                "16MB",
+                "--max-lag",
+                "30s",
+                "--streaming",
+                "false",
+                "--primary",
+                "db0:5434",
+                "--lagging",
+                "warning",
+            ])
+            .unwrap(),
+            PgServer {
+                host: Some("db1".into()),
+                port: Some(5433),
+                user: Some("monitor".into()),
+                dbname: Some("postgres".into()),
+                passfile: Some(PathBuf::from("/etc/inetd-health/pgpass")),
+                application_name: Some("lb".into()),
+                role: Role::Replica,
+                max_lag_bytes: Some(16 << 20),
+                max_lag: Some(Duration::from_secs(30)),
+                streaming: Some(false),
+                primary: Some("db0:5434".into()),
+                lagging: Lagging::Warning,
+            }
+        );
+        assert_eq!(parse(&[]).unwrap(), PgServer::default());
+        assert_eq!(
+            parse(&["--max-lag-bytes", "1048576"])
+                .unwrap()
+                .max_lag_bytes,
+            Some(1 << 20)
+        );
+        for (args, says) in [
+            (
+                &["--role", "leader"][..],
+                "use primary, replica, read-write, read-only or any",
+            ),
+            (&["--max-lag-bytes", "16 MB"], "without a space, like 16MB"),
+            (&["--max-lag-bytes", "16mb"], "without a space, like 16MB"),
+            (&["--max-lag", "30 weeks"], "unknown unit"),
+            (&["--streaming", "yes"], "[possible values: true, false]"),
+            (&["--primary", "db0:0"], "expected HOST, HOST:PORT"),
+            (&["--lagging", "warn"], "use down or warning"),
+            (&["--port", "0"], "--port"),
+            // A command line is for every user of the host to read.
+            (&["--password", "x"], "unexpected argument '--password'"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(says), "{args:?}: {e}");
+        }
+    }
+
+    /// What needs a login is refused without a user before serving (the
+    /// single check is built eagerly), not quietly turned into a ping.
+    #[test]
+    fn a_postgres_check_that_needs_a_login_needs_a_user() {
+        let cli = Cli::try_parse_from(["inetd-health", "postgres", "--max-lag", "30s"]).unwrap();
+        let plan = cli.plan().unwrap();
+        assert!(plan.eager);
+        let (_, why) = plan.service.build_all().err().unwrap();
+        assert!(why.contains("max-lag needs a login: give user"), "{why}");
+    }
+
+    #[test]
     fn the_config_fast_path_reads_what_clap_reads() {
         for args in [
             &["--config", "/etc/inetd-health/config.toml"][..],
@@ -646,6 +845,7 @@ mod tests {
             ("mariadb", "Check a MariaDB", "defaults_extra_file"),
             ("galera", "Check a Galera node", "read_only_is_down"),
             ("replica", "Check an asynchronous replica", "max_lag"),
+            ("postgres", "Check a PostgreSQL server", "max_lag_bytes"),
             ("gen", "With --config: write the glue", "pollers"),
             ("doctor", "Poll a health endpoint", "burst"),
             ("exec", "Run PROGRAM without a shell", "nagios"),

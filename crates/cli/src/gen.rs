@@ -12,6 +12,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use inetd_health::check::postgres::PASSFILE_TRUST;
 use inetd_health::route::Routes;
 use inetd_health::spec::{Kind, Spec};
 use inetd_health::sys::trust::{Rules, Untrusted};
@@ -470,8 +471,9 @@ fn route_or(service: &Service, want: &str, otherwise: &str) -> String {
 }
 
 /// `gen`'s view of the command line's check: what it reads at poll time
-/// (the program of `exec`, the `--defaults-extra-file` of a database
-/// check, `--disable-file`). `words` is the check as given after `--`.
+/// (the program of `exec`, the `--defaults-extra-file` of a MariaDB
+/// check, the `--passfile` of a postgres one, `--disable-file`). `words`
+/// is the check as given after `--`.
 pub fn check_of(
     command: &CheckCommand,
     words: &[String],
@@ -509,6 +511,7 @@ pub fn check_of(
             max_lag: 0,
             connection_name: None,
         },
+        CheckCommand::Postgres(pg) => Kind::Postgres(Box::new(pg.server())),
         CheckCommand::Gen(_) | CheckCommand::Doctor(_) => return None,
     };
     let spec = Spec {
@@ -565,6 +568,11 @@ enum Trust {
     /// regular file of at most 64 KiB, not readable by others, not
     /// writable by group or others, owned by the service's user or root.
     OptionFile,
+    /// A postgres check's password file's rules
+    /// (`check::postgres::PASSFILE_TRUST`, libpq's): as an option file's,
+    /// and not readable by the group either, so that only its owner (the
+    /// service's user) or root reads it.
+    Passfile,
 }
 
 impl Trust {
@@ -574,6 +582,7 @@ impl Trust {
             Trust::Any => None,
             Trust::Config => Some(&config::TRUST),
             Trust::OptionFile => Some(&option_file::TRUST),
+            Trust::Passfile => Some(&PASSFILE_TRUST),
         }
     }
 }
@@ -614,6 +623,16 @@ fn needs(f: &Facts<'_>) -> Vec<Need> {
                 what: format!("check {name}'s defaults-extra-file"),
                 trust: Trust::OptionFile,
             });
+        }
+        if let Kind::Postgres(server) = &spec.kind {
+            if let Some(file) = &server.passfile {
+                needs.push(Need {
+                    path: file.clone(),
+                    access: Access::Read,
+                    what: format!("check {name}'s passfile"),
+                    trust: Trust::Passfile,
+                });
+            }
         }
         if let Kind::Exec { command, .. } = &spec.kind {
             if let Some(program) = command.first().and_then(|p| find_program(Path::new(p))) {
@@ -815,11 +834,16 @@ impl Account {
             ));
         }
         if !self.permits(&meta, want) {
+            let fix = if need.trust == Trust::Passfile && meta.uid() != self.uid {
+                // Its group may not read it: the service's user must own it.
+                format!("chown {user} {}", path.display())
+            } else {
+                self.fix(&meta, bits, &path)
+            };
             return Err(format!(
-                "user {user} cannot {verb} {}, {what} ({}): {}, {fix_user}",
+                "user {user} cannot {verb} {}, {what} ({}): {fix}, {fix_user}",
                 path.display(),
                 self.describe(&meta),
-                self.fix(&meta, bits, &path),
             ));
         }
         Ok(())
@@ -831,9 +855,9 @@ impl Account {
     /// read it afterwards.
     ///
     /// The service's own rules for the file (`config::TRUST`,
-    /// `option_file::TRUST`), checked against this account's uid, not
-    /// gen's: the service compares the owner with its own euid, the user
-    /// the launcher gives it.
+    /// `option_file::TRUST`, `check::postgres::PASSFILE_TRUST`), checked
+    /// against this account's uid, not gen's: the service compares the
+    /// owner with its own euid, the user the launcher gives it.
     fn trusts(&self, need: &Need, path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
         let Some(rules) = need.trust.rules() else {
             return Ok(());
@@ -858,6 +882,18 @@ impl Account {
                 Untrusted::NotRegular | Untrusted::TooLarge { .. } => {
                     return Err(refuses(&refusal.to_string(), ""));
                 }
+                Untrusted::ReadableByOthers { mode } if need.trust == Trust::Passfile => {
+                    let who = if mode & 0o004 != 0 {
+                        "others"
+                    } else {
+                        "its group"
+                    };
+                    why.push(format!(
+                        "readable by {who}, and it holds passwords (libpq refuses such a file too)"
+                    ));
+                    chmod.push("go-rwx");
+                    fixed_mode &= !0o077;
+                }
                 Untrusted::ReadableByOthers { .. } => {
                     why.push("readable by others, and it holds a password".into());
                     chmod.push("o-r");
@@ -873,15 +909,24 @@ impl Account {
                         }
                         .into(),
                     );
-                    chmod.push("go-w");
-                    fixed_mode &= !0o022;
+                    // go-rwx, for a password file readable too, says it.
+                    if fixed_mode & 0o022 != 0 {
+                        chmod.push("go-w");
+                        fixed_mode &= !0o022;
+                    }
                 }
                 Untrusted::Owner { uid, .. } => {
                     why.push(format!(
                         "owned by {}, neither root nor {user}",
                         user_name(uid)
                     ));
-                    fixed_owner = 0;
+                    // Root's would do, but only its owner reads a password
+                    // file: the user's then.
+                    fixed_owner = if need.trust == Trust::Passfile {
+                        self.uid
+                    } else {
+                        0
+                    };
                 }
                 other => why.push(other.to_string()),
             }
@@ -891,15 +936,23 @@ impl Account {
         }
         let mut fix = Vec::new();
         if fixed_owner != meta.uid() {
-            fix.push(format!("chown root {shown}"));
+            fix.push(format!("chown {} {shown}", user_name(fixed_owner)));
         }
         if !chmod.is_empty() {
             fix.push(format!("chmod {} {shown}", chmod.join(",")));
         }
-        // Fixed, it must still be readable by the account.
+        // Fixed, it must still be readable by the account: a password
+        // file's group may not read it, so the account must own it.
         let fixed = (meta.mode() & libc::S_IFMT) | fixed_mode;
         if !permits(self.uid, &self.groups, fixed, fixed_owner, meta.gid(), 0o4) {
-            fix.push(self.fix_for(fixed_owner, meta.gid(), false, "r", path));
+            if need.trust == Trust::Passfile && fixed_owner != self.uid {
+                fix.push(format!("chown {user} {shown}"));
+                if !permits(self.uid, &self.groups, fixed, self.uid, meta.gid(), 0o4) {
+                    fix.push(format!("chmod u+r {shown}"));
+                }
+            } else {
+                fix.push(self.fix_for(fixed_owner, meta.gid(), false, "r", path));
+            }
         }
         Err(refuses(
             &why.join("; "),
