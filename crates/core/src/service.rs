@@ -3,7 +3,8 @@
 //! A [`Service`] is named checks, the routes to them, the status codes in
 //! use and who may ask. [`Service::answer`] turns a request head (and the
 //! peer's address) into an [`Answer`]: allowlist, route, format, the
-//! route's checks run at once, rendering. [`Service::answer_agent`] does
+//! route's checks run at once, Patroni's `?lag=` and `?replication_state=`
+//! applied to what they found, rendering. [`Service::answer_agent`] does
 //! the same for HAProxy's agent-check. No socket is in sight: the bytes are
 //! [`serve`](mod@crate::serve)'s, and tests hand a head in and read the answer out.
 //!
@@ -16,11 +17,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::agent::AgentSettings;
 use crate::allow::Allowlist;
-use crate::check::{run_check, Check, Outcome, Verdict};
+use crate::check::postgres::bytes;
+use crate::check::{run_check, Check, Fact, Health, Outcome, Verdict};
 use crate::http::{Method, RequestHead, Response};
-use crate::outcome::{self, CheckResult, Statuses};
+use crate::outcome::{self, CheckResult, State, Statuses};
 use crate::render::{self, Format};
-use crate::route::{self, Miss, Routes};
+use crate::route::{self, Miss, ReplicationState, Routes, Selection};
 use crate::spec::{Kind, Spec};
 use crate::state::StateDir;
 use crate::Deadline;
@@ -92,6 +94,9 @@ pub enum Refusal {
     NoSuchPath,
     /// `?format=` names no format we serve (400).
     UnknownFormat,
+    /// `?lag=` or `?replication_state=` is not one we serve, or is given
+    /// twice (400).
+    BadQuery,
 }
 
 /// The answer to one request, as values: what to send and what the log
@@ -335,6 +340,10 @@ impl<'c> Service<'c> {
                 let response = Response::text(404, body);
                 return Answer::refused(Refusal::NoSuchPath, response, "no such path");
             }
+            Err(Miss::BadQuery(body)) => {
+                let response = Response::text(400, body);
+                return Answer::refused(Refusal::BadQuery, response, "bad query");
+            }
         };
         let query_format = selection.format.as_deref();
         let format = if selection.metrics && query_format.is_none() {
@@ -348,7 +357,8 @@ impl<'c> Service<'c> {
                 }
             }
         };
-        let results = self.run(&selection.checks);
+        let mut results = self.run(&selection.checks);
+        judge_postgres(&mut results, &selection);
         let response = if selection.metrics {
             render::render_metrics(format, &results, selection.verbose, &self.statuses)
         } else {
@@ -427,6 +437,112 @@ impl<'c> Service<'c> {
             .unwrap_or(0);
         crate::schedule::run_all(indices, here, run_one, failed)
     }
+}
+
+/// Patroni's `?lag=` and `?replication_state=`, applied to what the
+/// PostgreSQL checks found (their facts), after they ran: a result from the
+/// cache keeps its facts, and is judged alike. Only a passing result can
+/// be taken down, keeping its detail and facts; one that fails already,
+/// or that the operator disabled, is left as it is.
+///
+/// As in Patroni (api.py: the parameters go only into the replica's status
+/// code, and `/read-only` passes a primary before looking at it), they
+/// judge standbys only: a primary passes both, `?replication_state=` too.
+/// Whether a primary may answer is the check's role to say (`replica`
+/// takes it out, `any` and `read-only` let it in), as Patroni's path does.
+///
+/// Results without PostgreSQL facts (exec, tcp, mariadb, a postgres ping)
+/// are not judged where another result carries them. Where Patroni knows
+/// the lag always, we know it only from a postgres check that logs in, and
+/// what cannot be told fails closed: a standby whose lag or WAL receiver
+/// was not read is down, and where no result carries PostgreSQL's role at
+/// all (a ping, no postgres check) and none fails, the passing results are
+/// taken out as unknown, or a threshold copied from a Patroni config would
+/// pass every lagging standby in silence. (A failed login has no facts
+/// either, but the answer is a 503 already: the others keep their word.)
+fn judge_postgres(results: &mut [CheckResult], selection: &Selection) {
+    if !selection.judges_postgres() {
+        return;
+    }
+    let mut judged = false;
+    for result in results.iter_mut() {
+        let facts = &result.outcome.verdict.facts;
+        let Some(in_recovery) = facts.iter().find_map(|f| match f {
+            Fact::PgInRecovery(b) => Some(*b),
+            _ => None,
+        }) else {
+            continue;
+        };
+        judged = true;
+        if !in_recovery || !passes(result) {
+            continue;
+        }
+        if let Some(reason) = standby_fails(facts, selection) {
+            take_down(result, Health::Unhealthy, reason);
+        }
+    }
+    if !judged && results.iter().all(|r| r.state() != State::Fail) {
+        let given = match (selection.lag, selection.replication_state) {
+            (Some(_), Some(_)) => "?lag= and ?replication_state= need",
+            (Some(_), None) => "?lag= needs",
+            (None, _) => "?replication_state= needs",
+        };
+        let reason =
+            format!("{given} a postgres check that logs in: no check here read the server's role");
+        for result in results.iter_mut().filter(|r| passes(r)) {
+            take_down(result, Health::Unknown, reason.clone());
+        }
+    }
+}
+
+fn passes(result: &CheckResult) -> bool {
+    matches!(result.state(), State::Pass | State::Warn)
+}
+
+/// Why a standby with `facts` fails the query's thresholds, if it does.
+fn standby_fails(facts: &[Fact], selection: &Selection) -> Option<String> {
+    if selection.replication_state == Some(ReplicationState::Streaming) {
+        let streaming = facts.iter().find_map(|f| match f {
+            Fact::PgWalReceiverStreaming(b) => Some(*b),
+            _ => None,
+        });
+        match streaming {
+            Some(true) => {}
+            Some(false) => return Some("not streaming (?replication_state=streaming)".into()),
+            None => {
+                return Some(
+                    "WAL receiver state unknown (?replication_state=streaming): grant pg_monitor to the check's role".into(),
+                )
+            }
+        }
+    }
+    if let Some(max) = selection.lag {
+        let lag = facts.iter().find_map(|f| match f {
+            Fact::PgReplayLagBytes(n) => Some(*n),
+            _ => None,
+        });
+        match lag {
+            Some(n) if n > max => {
+                // A limit that is no whole unit would read rounded ("20 MB
+                // exceeds 20.0 MB"): both in bytes then.
+                let (n, max) = if bytes(max).contains('.') {
+                    (format!("{n} B"), format!("{max} B"))
+                } else {
+                    (bytes(n), bytes(max))
+                };
+                return Some(format!("replay lag {n} exceeds ?lag= {max}"));
+            }
+            Some(_) => {}
+            None => return Some(format!("replay lag unknown (?lag= {})", bytes(max))),
+        }
+    }
+    None
+}
+
+fn take_down(result: &mut CheckResult, health: Health, reason: String) {
+    let verdict = &mut result.outcome.verdict;
+    verdict.health = health;
+    verdict.reason = reason;
 }
 
 fn unknown(verdict: Verdict) -> Outcome {
@@ -698,6 +814,347 @@ mod tests {
             (ok.runs(), up.runs()),
             before,
             "a refused agent ran a check"
+        );
+    }
+
+    /// A PostgreSQL standby as the postgres check reports one: its lag in
+    /// bytes and its WAL receiver when they were read.
+    fn standby(lag: Option<u64>, streaming: Option<bool>) -> Verdict {
+        let mut v = Verdict::healthy("PostgreSQL 16.4 standby")
+            .with_detail(b"the check's own detail".to_vec())
+            .with_fact(Fact::PgInRecovery(true));
+        if let Some(s) = streaming {
+            v = v.with_fact(Fact::PgWalReceiverStreaming(s));
+        }
+        if let Some(n) = lag {
+            v = v
+                .with_fact(Fact::PgReplayLagBytes(n))
+                .with_fact(Fact::PgReplayLagSeconds(1.5));
+        }
+        v
+    }
+
+    fn primary() -> Verdict {
+        Verdict::healthy("PostgreSQL 16.4 primary").with_fact(Fact::PgInRecovery(false))
+    }
+
+    /// The status of `target`, and the reason and health of the second
+    /// check (the postgres one).
+    fn judged(service: &Service<'_>, target: &str) -> (u16, String, Health) {
+        let a = service.answer(&get(target, None), None);
+        assert!(a.refused.is_none(), "{target}: {a:?}");
+        let pg = &a.results[1].outcome.verdict;
+        (a.response.status(), pg.reason.clone(), pg.health)
+    }
+
+    const MB: u64 = 1 << 20;
+
+    #[test]
+    fn patroni_lag_takes_a_standby_beyond_it_out() {
+        let exec = fixed(Verdict::healthy("fine"));
+        let pg = fixed(standby(Some(20 * MB), Some(true)));
+        let service = two(&exec, &pg);
+        let over = |reason: &str| (503, reason.to_owned(), Health::Unhealthy);
+        let under = (200, "PostgreSQL 16.4 standby".to_owned(), Health::Healthy);
+        for (query, expect) in [
+            ("", under.clone()),
+            ("lag=16MB", over("replay lag 20 MB exceeds ?lag= 16 MB")),
+            ("lag=19MB", over("replay lag 20 MB exceeds ?lag= 19 MB")),
+            ("lag=20MB", under.clone()),
+            ("lag=20971520", under.clone()),
+            (
+                "lag=20971519",
+                over("replay lag 20971520 B exceeds ?lag= 20971519 B"),
+            ),
+            ("lag=20971520B", under.clone()),
+            (
+                "lag=20479kB",
+                over("replay lag 20971520 B exceeds ?lag= 20970496 B"),
+            ),
+            ("lag=20480KB", under.clone()),
+            ("lag=1GB", under.clone()),
+            ("lag=1TB", under.clone()),
+            ("lag=0", over("replay lag 20 MB exceeds ?lag= 0 B")),
+        ] {
+            assert_eq!(
+                judged(&service, &format!("/ready?{query}")),
+                expect,
+                "?{query}"
+            );
+        }
+        let a = service.answer(&get("/ready?lag=16MB&verbose", None), None);
+        // The check's detail and facts stay: the log and the views keep them.
+        let pg_verdict = &a.results[1].outcome.verdict;
+        assert_eq!(
+            pg_verdict.detail.as_deref(),
+            Some(&b"the check's own detail"[..])
+        );
+        assert!(pg_verdict.facts.contains(&Fact::PgReplayLagBytes(20 * MB)));
+        assert_eq!(
+            body(&a),
+            "[+]ok ok: fine\n[-]down failed: replay lag 20 MB exceeds ?lag= 16 MB\nunhealthy: 1 of 2 checks failed\n"
+        );
+        // A check without PostgreSQL facts is not judged.
+        assert_eq!(
+            (a.results[0].outcome.reason(), a.results[0].outcome.health()),
+            ("fine", Health::Healthy)
+        );
+        // A standby easing off with a warning goes down beyond ?lag= too.
+        let warning = fixed(Verdict {
+            health: Health::Warning,
+            ..standby(Some(20 * MB), Some(true))
+        });
+        assert_eq!(
+            judged(&two(&exec, &warning), "/ready?lag=16MB"),
+            over("replay lag 20 MB exceeds ?lag= 16 MB")
+        );
+    }
+
+    #[test]
+    fn patroni_replication_state_streaming_takes_a_standby_not_streaming_out() {
+        let exec = fixed(Verdict::healthy("fine"));
+        for (streaming, expect) in [
+            (Some(true), (200, "PostgreSQL 16.4 standby", Health::Healthy)),
+            (
+                Some(false),
+                (
+                    503,
+                    "not streaming (?replication_state=streaming)",
+                    Health::Unhealthy,
+                ),
+            ),
+            (
+                None,
+                (
+                    503,
+                    "WAL receiver state unknown (?replication_state=streaming): grant pg_monitor to the check's role",
+                    Health::Unhealthy,
+                ),
+            ),
+        ] {
+            let pg = fixed(standby(Some(0), streaming));
+            let service = two(&exec, &pg);
+            let (status, reason, health) =
+                judged(&service, "/ready?replication_state=streaming");
+            assert_eq!((status, reason.as_str(), health), expect, "{streaming:?}");
+            // Without the parameter, the check's word stands.
+            assert_eq!(judged(&service, "/ready").0, 200);
+        }
+        // Both given: the receiver first, as the check itself judges.
+        let pg = fixed(standby(Some(20 * MB), Some(false)));
+        assert_eq!(
+            judged(
+                &two(&exec, &pg),
+                "/ready?lag=16MB&replication_state=streaming"
+            )
+            .1,
+            "not streaming (?replication_state=streaming)"
+        );
+        let pg = fixed(standby(Some(20 * MB), Some(true)));
+        assert_eq!(
+            judged(
+                &two(&exec, &pg),
+                "/ready?lag=16MB&replication_state=streaming"
+            )
+            .1,
+            "replay lag 20 MB exceeds ?lag= 16 MB"
+        );
+    }
+
+    #[test]
+    fn patroni_thresholds_pass_a_primary() {
+        let exec = fixed(Verdict::healthy("fine"));
+        let pg = fixed(primary());
+        let service = two(&exec, &pg);
+        for query in [
+            "lag=0",
+            "replication_state=streaming",
+            "lag=0&replication_state=streaming",
+        ] {
+            assert_eq!(
+                judged(&service, &format!("/ready?{query}")),
+                (200, "PostgreSQL 16.4 primary".to_owned(), Health::Healthy),
+                "?{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn patroni_lag_unknown_is_down() {
+        let exec = fixed(Verdict::healthy("fine"));
+        let pg = fixed(standby(None, Some(true)));
+        let service = two(&exec, &pg);
+        assert_eq!(
+            judged(&service, "/ready?lag=16MB"),
+            (
+                503,
+                "replay lag unknown (?lag= 16 MB)".to_owned(),
+                Health::Unhealthy
+            )
+        );
+        assert_eq!(
+            judged(&service, "/ready?replication_state=streaming").0,
+            200
+        );
+    }
+
+    #[test]
+    fn patroni_thresholds_leave_a_failing_check_its_own_reason() {
+        let exec = fixed(Verdict::healthy("fine"));
+        let pg = fixed(Verdict {
+            health: Health::Unhealthy,
+            reason: "not a primary: PostgreSQL 16.4 is a standby".into(),
+            ..standby(Some(20 * MB), Some(false))
+        });
+        assert_eq!(
+            judged(
+                &two(&exec, &pg),
+                "/ready?lag=16MB&replication_state=streaming"
+            ),
+            (
+                503,
+                "not a primary: PostgreSQL 16.4 is a standby".to_owned(),
+                Health::Unhealthy
+            )
+        );
+    }
+
+    #[test]
+    fn patroni_thresholds_with_no_postgresql_facts_fail_closed() {
+        let (a, b) = (
+            fixed(Verdict::healthy("fine")),
+            fixed(Verdict::healthy("PostgreSQL accepts connections (ping)")),
+        );
+        let service = two(&a, &b);
+        for (query, reason) in [
+            ("lag=16MB", "?lag= needs"),
+            ("replication_state=streaming", "?replication_state= needs"),
+            (
+                "lag=16MB&replication_state=streaming",
+                "?lag= and ?replication_state= need",
+            ),
+        ] {
+            let answer = service.answer(&get(&format!("/ready?{query}"), None), None);
+            assert_eq!(answer.response.status(), 503, "?{query}");
+            let reason = format!(
+                "{reason} a postgres check that logs in: no check here read the server's role"
+            );
+            for r in &answer.results {
+                assert_eq!(
+                    (r.outcome.reason(), r.outcome.health()),
+                    (reason.as_str(), Health::Unknown)
+                );
+            }
+        }
+        assert_eq!(
+            service.answer(&get("/ready", None), None).response.status(),
+            200
+        );
+        // A failed login has no facts either, but the answer is down
+        // already: the others keep their word.
+        let (a, b) = (
+            fixed(Verdict::healthy("fine")),
+            fixed(Verdict::unhealthy("connection refused")),
+        );
+        let answer = two(&a, &b).answer(&get("/ready?lag=16MB", None), None);
+        assert_eq!(answer.response.status(), 503);
+        assert_eq!(
+            (
+                answer.results[0].outcome.reason(),
+                answer.results[1].outcome.reason()
+            ),
+            ("fine", "connection refused")
+        );
+    }
+
+    #[test]
+    fn patroni_thresholds_on_metrics_options_head_and_json() {
+        let exec = fixed(Verdict::healthy("fine"));
+        let pg = fixed(standby(Some(20 * MB), Some(true)));
+        let service = two(&exec, &pg);
+        // /metrics stays 200 for Prometheus; the gauge says down.
+        let metrics = service.answer(&get("/metrics?lag=16MB", None), None);
+        assert_eq!(metrics.response.status(), 200);
+        assert!(
+            body(&metrics).contains("inetd_health_check_success{check=\"down\"} 0\n"),
+            "{}",
+            body(&metrics)
+        );
+        let metrics = service.answer(&get("/metrics?lag=32MB", None), None);
+        assert!(body(&metrics).contains("inetd_health_check_success{check=\"down\"} 1\n"));
+        // Patroni answers OPTIONS and HEAD as GET, status only: HAProxy's
+        // `option httpchk OPTIONS /replica?lag=16MB` reads the same.
+        for method in [Method::Options, Method::Head] {
+            let a = service.answer(&head(method.clone(), "/ready?lag=16MB", None), None);
+            assert_eq!(a.response.status(), 503, "{method:?}");
+            let a = service.answer(&head(method.clone(), "/ready?lag=32MB", None), None);
+            assert_eq!(a.response.status(), 200, "{method:?}");
+        }
+        let json = service.answer(&get("/ready?lag=16MB&format=json", None), None);
+        assert_eq!(json.response.status(), 503);
+        assert!(
+            body(&json).contains("replay lag 20 MB exceeds ?lag= 16 MB"),
+            "{}",
+            body(&json)
+        );
+    }
+
+    #[test]
+    fn patroni_thresholds_judge_a_cached_verdict_alike() {
+        let d = std::env::temp_dir().join(format!("ih-service-cached-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let exec = fixed(Verdict::healthy("fine"));
+        let pg = fixed(standby(Some(20 * MB), Some(true)));
+        let cached = crate::check::Cached::new(
+            &pg,
+            StateDir::given(&d),
+            "pg.state",
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        );
+        let service = two(&exec, &cached);
+        assert_eq!(judged(&service, "/ready?lag=32MB").0, 200);
+        let (status, reason, _) = judged(&service, "/ready?lag=16MB");
+        let a = service.answer(&get("/ready?lag=16MB", None), None);
+        assert!(a.results[1].outcome.verdict.cached_age.is_some());
+        assert_eq!(
+            (status, reason.as_str(), pg.runs()),
+            (503, "replay lag 20 MB exceeds ?lag= 16 MB", 1)
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_bad_threshold_is_400_and_runs_nothing() {
+        let exec = fixed(Verdict::healthy("fine"));
+        let pg = fixed(standby(Some(20 * MB), Some(true)));
+        let service = two(&exec, &pg);
+        for query in [
+            "lag=16XB",
+            "lag=-1",
+            "lag=1.5MB",
+            "lag=99999999999999999999",
+            "lag=16MB&lag=1MB",
+            "replication_state=stopped",
+        ] {
+            for method in [Method::Get, Method::Head, Method::Options] {
+                let a = service.answer(
+                    &head(method.clone(), &format!("/ready?{query}"), None),
+                    None,
+                );
+                assert_eq!(
+                    (a.response.status(), a.refused, a.reason.as_str(), a.ran()),
+                    (400, Some(Refusal::BadQuery), "bad query", false),
+                    "{method:?} ?{query}"
+                );
+                assert!(body(&a).starts_with("bad query: ?"), "{}", body(&a));
+            }
+        }
+        assert_eq!(
+            (exec.runs(), pg.runs()),
+            (0, 0),
+            "a refused query ran a check"
         );
     }
 
