@@ -1428,3 +1428,107 @@ fn the_daemon_unit_restarts_on_failure() {
     assert_eq!(answers(port), 200);
     process.stop();
 }
+
+// --- PostgreSQL: Patroni's pair of backends -----------------------------------
+
+/// `dir/NAME`, mode 0644: a primary check and a replica check on port 5433,
+/// and `routes` (`"/PATH" = ["CHECK"]` lines).
+fn pg_config(dir: &TempDir, name: &str, routes: &str) -> PathBuf {
+    let config = dir.join(name);
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nuser = \"monitor\"\nport = 5433\n\
+             [checks.primary]\nkind = \"postgres\"\nrole = \"primary\"\n\
+             [checks.replica]\nkind = \"postgres\"\nrole = \"replica\"\nmax-lag-bytes = \"16MB\"\n\
+             [routes]\n{routes}"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    config
+}
+
+/// `gen haproxy --postgres` writes Patroni's pg_primary and pg_replicas
+/// backends, which HAProxy accepts without a warning, polling routes
+/// that run a postgres check of the role each backend needs; a config
+/// without such routes, or a single check, is refused.
+#[test]
+fn haproxy_gets_patronis_pair_for_postgres() {
+    let (dir, bin, _config) = setup();
+    let config = pg_config(
+        &dir,
+        "pg.toml",
+        "\"/primary\" = [\"primary\"]\n\"/replica\" = [\"replica\"]\n",
+    );
+    let haproxy = gen(&bin, &config, &["haproxy", "--postgres", "--port", "9201"]);
+    for want in [
+        "backend pg_primary\n    mode tcp\n",
+        "    option httpchk OPTIONS /primary\n    http-check expect status 200\n",
+        "backend pg_replicas\n",
+        "    option httpchk OPTIONS /replica\n",
+        "    default-server inter 2000ms fall 3 rise 2 on-marked-down shutdown-sessions\n",
+        "    server pg1 127.0.0.1:5433 check port 9201\n",
+    ] {
+        assert!(haproxy.contains(want), "{want:?} not in {haproxy}");
+    }
+    // The service answers both paths (OPTIONS as GET): a route, not a 404.
+    for path in ["/primary", "/replica"] {
+        assert_eq!(status_of(&bin, &config, path), 503, "{path}");
+    }
+    let cfg = dir.join("haproxy-pg.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n    timeout client 30m\n\
+             frontend pg_write\n    mode tcp\n    bind 127.0.0.1:{}\n    default_backend pg_primary\n\
+             frontend pg_read\n    mode tcp\n    bind 127.0.0.1:{}\n    default_backend pg_replicas\n{haproxy}",
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(require_program("haproxy"))
+        .args(["-c", "-f", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "haproxy -c: {said}");
+    assert!(!said.contains("WARNING"), "{said}");
+
+    let shown = |p: &Path| p.to_str().unwrap().to_owned();
+    let wrong_role = pg_config(
+        &dir,
+        "swapped.toml",
+        "\"/primary\" = [\"replica\"]\n\"/replica\" = [\"primary\"]\n",
+    );
+    let no_replica = pg_config(&dir, "half.toml", "\"/primary\" = [\"primary\"]\n");
+    for (args, says) in [
+        (
+            vec!["--config".into(), shown(&wrong_role), "gen".into(), "haproxy".into(), "--postgres".into()],
+            "route /primary runs no postgres check with role = \"primary\" (or \"read-write\"): \
+             HAProxy would send writes to any node it answers 200 for",
+        ),
+        (
+            vec!["--config".into(), shown(&no_replica), "gen".into(), "haproxy".into(), "--postgres".into()],
+            "gen haproxy --postgres polls /replica, which is not a route of the config (its routes: /primary): \
+             add \"/replica\" = [\"CHECK\"], CHECK a postgres check with role = \"replica\"",
+        ),
+        (
+            words(&["gen", "haproxy", "--postgres", "--", "postgres", "--user", "m", "--role", "primary"]),
+            "with one check on the command line every path runs that check",
+        ),
+        (
+            vec!["--config".into(), shown(&config), "gen".into(), "keepalived".into(), "--postgres".into()],
+            "--postgres writes HAProxy's pair of backends: give it to gen haproxy, not keepalived",
+        ),
+        (
+            vec!["--config".into(), shown(&config), "gen".into(), "haproxy".into(), "--postgres".into(), "--path".into(), "/primary".into()],
+            "cannot be used with",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = String::from_utf8_lossy(&refused(&bin, &args).stderr).into_owned();
+        assert!(err.contains(says), "{args:?}: {says:?} not in {err}");
+    }
+}

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use inetd_health::check::postgres::PASSFILE_TRUST;
+use inetd_health::check::postgres::{Role, DEFAULT_PORT as PG_DEFAULT_PORT, PASSFILE_TRUST};
 use inetd_health::route::Routes;
 use inetd_health::spec::{Kind, Spec};
 use inetd_health::sys::trust::{Rules, Untrusted};
@@ -76,6 +76,11 @@ pub struct GenArgs {
     /// only route
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,
+    /// With haproxy: Patroni's pair of backends for PostgreSQL instead,
+    /// pg_primary polling /primary and pg_replicas /replica, routes of the
+    /// config that run a postgres check of that role
+    #[arg(long, conflicts_with = "path")]
+    pub postgres: bool,
     /// Instead of --config: the check the service runs, after `--`
     /// (`gen xinetd -- tcp 127.0.0.1:3306`)
     #[arg(last = true, value_name = "CHECK")]
@@ -124,8 +129,16 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
         // the files say.
         xinetd_can_pass(&argv)?;
     }
+    if g.postgres && g.target != Target::Haproxy {
+        return Err(format!(
+            "--postgres writes HAProxy's pair of backends: give it to gen haproxy, not {}",
+            target_name(g.target)
+        ));
+    }
     // What the pollers poll: a route the service has.
     let path = match g.target {
+        // Its own two routes, checked as it is written.
+        Target::Haproxy if g.postgres => String::new(),
         Target::Haproxy | Target::Keepalived | Target::K8s => {
             poll_path(g.target, g.path.as_deref(), f.service)?
         }
@@ -258,6 +271,13 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
                 ),
             )]
         }
+        Target::Haproxy if g.postgres => {
+            let pg_port = postgres_pair(f)?;
+            vec![(
+                "haproxy.cfg".into(),
+                postgres_backends(g, f, pg_port, timeout_s),
+            )]
+        }
         Target::Haproxy => {
             let agent = if f.agent {
                 format!(
@@ -357,6 +377,110 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
             )]
         }
     })
+}
+
+/// The routes Patroni's HAProxy config polls, and the roles a postgres
+/// check on each must ask for: a node must be a primary (or read-write)
+/// for writes to go to it, a standby (or read-only) for reads.
+const PG_PAIR: [(&str, &str, [Role; 2]); 2] = [
+    ("/primary", "primary", [Role::Primary, Role::ReadWrite]),
+    ("/replica", "replica", [Role::Replica, Role::ReadOnly]),
+];
+
+/// Whether the service answers Patroni's `/primary` and `/replica` as
+/// their names say: each a route running a postgres check of that role.
+/// The PostgreSQL port HAProxy forwards to: the `/primary` check's.
+fn postgres_pair(f: &Facts<'_>) -> Result<u16, String> {
+    let Routes::Table(table) = f.service.routes() else {
+        return Err(
+            "gen haproxy --postgres polls /primary and /replica, and with one check on the command \
+             line every path runs that check: give a config (--config FILE) with a route for each"
+                .into(),
+        );
+    };
+    let names = f.service.names();
+    let mut port = None;
+    for (path, role, roles) in PG_PAIR {
+        let Some(route) = table.iter().find(|r| r.path == path) else {
+            let listed: Vec<&str> = table.iter().map(|r| r.path.as_str()).collect();
+            return Err(format!(
+                "gen haproxy --postgres polls {path}, which is not a route of the config (its \
+                 routes: {}): add \"{path}\" = [\"CHECK\"], CHECK a postgres check with role = \"{role}\"",
+                listed.join(", ")
+            ));
+        };
+        let found = route.checks.iter().find_map(|&i| {
+            let (_, spec) = f.checks.iter().find(|(n, _)| *n == names[i])?;
+            match &spec.kind {
+                Kind::Postgres(server) if roles.contains(&server.role) => Some(server.port),
+                _ => None,
+            }
+        });
+        match found {
+            Some(p) => {
+                port.get_or_insert(p.unwrap_or(PG_DEFAULT_PORT));
+            }
+            None => {
+                return Err(format!(
+                    "route {path} runs no postgres check with role = \"{role}\" (or \"{}\"): \
+                     HAProxy would send {} to any node it answers 200 for; give {path} such a check",
+                    roles[1].as_str(),
+                    if role == "primary" { "writes" } else { "reads" },
+                ))
+            }
+        }
+    }
+    Ok(port.unwrap_or(PG_DEFAULT_PORT))
+}
+
+/// Patroni's two backends (its docs' haproxy.cfg), polling this node's
+/// service: clients reach the primary through pg_primary and the standbys
+/// through pg_replicas.
+fn postgres_backends(g: &GenArgs, f: &Facts<'_>, pg_port: u16, timeout_s: u64) -> String {
+    let interval_ms = g.interval.as_millis().max(100);
+    let mut text = format!(
+        "# Generated by inetd-health gen haproxy --postgres: the checks of /primary and\n\
+         # /replica on port {port}, as Patroni's REST API is polled. One server line\n\
+         # per node, each polled on its own inetd-health; a frontend (mode tcp) per\n\
+         # backend.\n",
+        port = g.port,
+    );
+    if f.agent {
+        // One route's answer would decide both backends.
+        text.push_str(
+            "# No agent-check: the agent reports one route, and each backend polls its own.\n",
+        );
+    }
+    for (name, path, cut) in [
+        (
+            "pg_primary",
+            "/primary",
+            "no write goes on to a demoted primary",
+        ),
+        (
+            "pg_replicas",
+            "/replica",
+            "no read goes on from a standby left behind",
+        ),
+    ] {
+        let _ = write!(
+            text,
+            "\nbackend {name}\n\
+             \x20   mode tcp\n\
+             \x20   timeout connect 2s\n\
+             \x20   # A pooled session may idle for long.\n\
+             \x20   timeout server 30m\n\
+             \x20   timeout check {timeout_s}s\n\
+             \x20   option httpchk OPTIONS {path}\n\
+             \x20   http-check expect status 200\n\
+             \x20   # A node marked down loses its sessions: {cut}.\n\
+             \x20   default-server inter {interval_ms}ms fall 3 rise 2 on-marked-down shutdown-sessions\n\
+             \x20   server pg1 {bind}:{pg_port} check port {port}\n",
+            bind = g.bind,
+            port = g.port,
+        );
+    }
+    text
 }
 
 /// The healthy body of `path`, when it does not depend on what the checks
