@@ -96,7 +96,7 @@ pub struct Server {
 /// A PostgreSQL server, the account that logs in and what the server must
 /// be: libpq's names (`host`, `port`, `user`, `dbname`, `passfile`,
 /// `application_name`).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PgServer {
     /// An address or name over TCP, or a socket directory (starting with
     /// `/`); the default socket directory when none.
@@ -125,9 +125,6 @@ pub struct PgServer {
     /// What a standby beyond its lag limits is (down, or a warning).
     pub lagging: pg::Lagging,
 }
-
-// Durations and sizes compare exactly; the derive needs it spelt out.
-impl Eq for PgServer {}
 
 impl PgServer {
     fn identity(&self, put: &mut impl FnMut(&[u8])) {

@@ -599,7 +599,7 @@ pub fn bytes(n: u64) -> String {
     for (unit, size) in UNITS {
         if n >= size {
             let whole = n as f64 / size as f64;
-            return if n % size == 0 {
+            return if n.is_multiple_of(size) {
                 format!("{} {unit}", n / size)
             } else {
                 format!("{whole:.1} {unit}")
