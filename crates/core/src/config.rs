@@ -998,24 +998,13 @@ impl<'de> Deserialize<'de> for PgLagging {
 /// most a unit of `B`, `kB` (or `KB`), `MB`, `GB` or `TB`, 1024-based, as
 /// PostgreSQL's memory units are: `1048576`, `512kB`, `16MB`. Nothing
 /// else: no space, sign, decimal point or other unit, and nothing beyond
-/// 2^64 bytes (a limit read otherwise than its writer meant is worse than
-/// none).
+/// 2^64 bytes.
+///
+/// The grammar of Patroni's `?lag=` ([`crate::route::parse_lag`]), so
+/// that a limit reads the same in the file, on the command line and in a
+/// query.
 pub fn parse_size(text: &str) -> Option<u64> {
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at(digits);
-    let shift = match unit {
-        "" | "B" => 0,
-        // PostgreSQL writes kB; KB is the common slip, and means the same.
-        "kB" | "KB" => 10,
-        "MB" => 20,
-        "GB" => 30,
-        "TB" => 40,
-        _ => return None,
-    };
-    if number.is_empty() {
-        return None;
-    }
-    number.parse::<u64>().ok()?.checked_mul(1 << shift)
+    crate::route::parse_lag(text)
 }
 
 /// Parses `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds; from
