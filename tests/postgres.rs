@@ -583,3 +583,779 @@ mod protocol {
         );
     }
 }
+
+// ===========================================================================
+// The check, as an operator runs it: a config file, over pipes, under
+// xinetd, polled by HAProxy and Prometheus.
+// ===========================================================================
+
+mod checks {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    use inetd_health_testkit::client::exchange;
+    use inetd_health_testkit::haproxy::Haproxy;
+    use inetd_health_testkit::http::Response;
+    use inetd_health_testkit::run::{path_str, run_with_input, Run};
+    use inetd_health_testkit::tmp::TempDir;
+    use inetd_health_testkit::xinetd::Xinetd;
+
+    /// The binary under test, as Cargo built it for this package's tests.
+    const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
+    /// The monitoring role docs/postgres.md creates.
+    pub const MONITOR: &str = "inetd_health";
+    const PASSWORD: &str = "monitor-secret";
+    /// Bound on a replica noticing, catching up, promoting.
+    const SETTLE: Duration = Duration::from_secs(30);
+
+    /// Connections not logged, and docs/postgres.md's lines: the ping's
+    /// user and the monitoring role with SCRAM, on the socket and on TCP,
+    /// before the fixture's catch-all `trust`.
+    pub fn options() -> Options {
+        Options::default()
+            .log_connections(false)
+            .hba("local all inetd-health-probe scram-sha-256")
+            .hba("local all inetd_health scram-sha-256")
+            .hba("host all inetd-health-probe 127.0.0.1/32 scram-sha-256")
+            .hba("host all inetd_health 127.0.0.1/32 scram-sha-256")
+    }
+
+    /// A primary with the monitoring role and its one grant.
+    pub fn primary() -> Postgres {
+        let pg = Postgres::start(options());
+        pg.create_role(MONITOR, Some(PASSWORD), Encryption::Scram);
+        pg.psql("GRANT pg_monitor TO inetd_health");
+        pg
+    }
+
+    /// A primary and a streaming replica of it.
+    pub fn pair() -> (Postgres, Postgres) {
+        let primary = primary();
+        let replica = Postgres::start_replica(&primary, options());
+        replica.wait_wal_receiver("streaming");
+        (primary, replica)
+    }
+
+    /// A directory with a passfile (mode 0600) for the monitoring role and
+    /// a config that answers like Patroni for `pg`: `/primary`,
+    /// `/read-write`, `/replica`, `/read-only`, `/health`, `/`. `extra` is
+    /// added to each check.
+    pub struct Node {
+        _dir: TempDir,
+        pub config: PathBuf,
+    }
+
+    pub fn passfile(dir: &TempDir) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("pgpass");
+        std::fs::write(
+            &path,
+            format!("# the monitoring role\n*:*:*:{MONITOR}:{PASSWORD}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    pub fn check_section(name: &str, pg: &Postgres, passfile: &Path, body: &str) -> String {
+        format!(
+            "[checks.{name}]\nkind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{MONITOR}\"\n\
+             dbname = \"postgres\"\npassfile = \"{}\"\n{body}\n",
+            pg.socket_dir().display(),
+            pg.port(),
+            passfile.display()
+        )
+    }
+
+    impl Node {
+        pub fn new(pg: &Postgres, extra: &str) -> Node {
+            let dir = TempDir::new("pg-node");
+            let pass = passfile(&dir);
+            let mut text = format!("state-dir = \"{}\"\n\n", dir.join("state").display());
+            for (name, role) in [
+                ("primary", "primary"),
+                ("replica", "replica"),
+                ("running", "any"),
+            ] {
+                text.push_str(&check_section(
+                    name,
+                    pg,
+                    &pass,
+                    &format!("role = \"{role}\"\n{extra}"),
+                ));
+            }
+            text.push_str(
+                "[routes]\n\"/\" = [\"primary\"]\n\"/primary\" = [\"primary\"]\n\
+                 \"/read-write\" = [\"primary\"]\n\"/replica\" = [\"replica\"]\n\
+                 \"/read-only\" = [\"running\"]\n\"/health\" = [\"running\"]\n",
+            );
+            Node::with_config(dir, &text)
+        }
+
+        pub fn with_config(dir: TempDir, text: &str) -> Node {
+            let config = dir.join("inetd-health.toml");
+            std::fs::write(&config, text).unwrap();
+            Node { _dir: dir, config }
+        }
+
+        pub fn args(&self) -> Vec<String> {
+            vec!["--config".into(), path_str(&self.config)]
+        }
+
+        /// One request over pipes, as a per-connection launcher runs it.
+        pub fn ask(&self, method: &str, target: &str) -> Run {
+            let request = format!("{method} {target} HTTP/1.0\r\n\r\n");
+            run_with_input(BIN, &self.args(), request.as_bytes())
+        }
+
+        /// `GET target`: the status and the body.
+        pub fn get(&self, target: &str) -> (u16, String) {
+            let run = self.ask("GET", target);
+            let response = run.response();
+            (response.status, response.body_text())
+        }
+
+        /// The status `method target` answers (a HEAD's response has no body).
+        pub fn status(&self, method: &str, target: &str) -> u16 {
+            let run = self.ask(method, target);
+            let parsed = if method == "HEAD" {
+                Response::parse_head(&run.stdout)
+            } else {
+                Response::parse(&run.stdout)
+            };
+            parsed
+                .unwrap_or_else(|e| panic!("{method} {target}: {e}\nstderr: {}", run.stderr))
+                .status
+        }
+    }
+
+    fn statuses(node: &Node, targets: &[&str]) -> Vec<u16> {
+        targets.iter().map(|t| node.status("GET", t)).collect()
+    }
+
+    const PATRONI: [&str; 6] = [
+        "/primary",
+        "/read-write",
+        "/replica",
+        "/read-only",
+        "/health",
+        "/",
+    ];
+
+    #[test]
+    fn patroni_routes_on_a_primary_and_a_streaming_replica() {
+        let (primary, replica) = pair();
+        let p = Node::new(&primary, "");
+        let r = Node::new(&replica, "");
+        assert_eq!(statuses(&p, &PATRONI), [200, 200, 503, 200, 200, 200]);
+        assert_eq!(statuses(&r, &PATRONI), [503, 503, 200, 200, 200, 503]);
+        // HAProxy's OPTIONS and HEAD get the same status, no body for HEAD.
+        for method in ["OPTIONS", "HEAD"] {
+            assert_eq!(p.status(method, "/primary"), 200, "{method}");
+            assert_eq!(p.status(method, "/replica"), 503, "{method}");
+            assert_eq!(r.status(method, "/primary"), 503, "{method}");
+            assert_eq!(r.status(method, "/replica"), 200, "{method}");
+        }
+        // The reasons say what the server is, and nothing of the account.
+        let (_, body) = r.get("/primary");
+        assert!(body.contains("not a primary"), "{body}");
+        let (_, body) = p.get("/replica");
+        assert!(body.contains("not a replica"), "{body}");
+        let (_, body) = r.get("/replica");
+        assert!(body.contains("WAL receiver streaming"), "{body}");
+        for (_, body) in [p.get("/replica"), r.get("/replica")] {
+            assert!(
+                !body.contains(MONITOR) && !body.contains("pgpass"),
+                "{body}"
+            );
+        }
+        // Patroni's query parameters, strictly parsed.
+        assert_eq!(r.status("GET", "/replica?lag=16MB"), 200);
+        assert_eq!(
+            r.status("OPTIONS", "/replica?lag=16MB&replication_state=streaming"),
+            200
+        );
+        assert_eq!(r.status("GET", "/replica?replication_state=streaming"), 200);
+        for bad in [
+            "/replica?lag=16XB",
+            "/replica?lag=-1",
+            "/replica?lag=1.5MB",
+            "/replica?replication_state=stopped",
+        ] {
+            assert_eq!(r.status("GET", bad), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn haproxy_follows_a_promotion_and_the_replica_reports_its_lost_receiver() {
+        let (mut primary, replica) = pair();
+        let nodes = [Node::new(&primary, ""), Node::new(&replica, "")];
+        let xinetds: Vec<Xinetd> = nodes
+            .iter()
+            .map(|n| {
+                let args = n.args();
+                Xinetd::start(BIN, &[args[0].as_str(), args[1].as_str()])
+            })
+            .collect();
+        let pg_ports = [primary.port(), replica.port()];
+        let haproxy = Haproxy::start_sections(|port| {
+            let mut text = String::new();
+            for (proxy, path, bind) in [
+                ("pg_primary", "/primary", port),
+                ("pg_replicas", "/replica", 0),
+            ] {
+                text.push_str(&format!("listen {proxy}\n"));
+                if bind != 0 {
+                    text.push_str(&format!("    bind 127.0.0.1:{bind}\n"));
+                }
+                text.push_str(&format!(
+                    "    option httpchk OPTIONS {path}\n    http-check expect status 200\n    \
+                     default-server inter 200ms fall 2 rise 2 on-marked-down shutdown-sessions\n"
+                ));
+                for (i, x) in xinetds.iter().enumerate() {
+                    text.push_str(&format!(
+                        "    server node{i} 127.0.0.1:{} check port {}\n",
+                        pg_ports[i],
+                        x.port()
+                    ));
+                }
+            }
+            text
+        });
+        let expect = |want: [(&str, &str, &str); 4]| {
+            let mut last = String::new();
+            let ok = wait_until(SETTLE, Duration::from_millis(100), || {
+                last.clear();
+                want.iter().all(|(proxy, server, status)| {
+                    let state = haproxy.state_of(proxy, server);
+                    last.push_str(&format!("{proxy}/{server}: {state:?}\n"));
+                    matches!(&state, Ok(s) if s.status == *status)
+                })
+            });
+            assert!(ok, "HAProxy's stats never showed {want:?}:\n{last}");
+        };
+        expect([
+            ("pg_primary", "node0", "UP"),
+            ("pg_primary", "node1", "DOWN"),
+            ("pg_replicas", "node0", "DOWN"),
+            ("pg_replicas", "node1", "UP"),
+        ]);
+        // The primary stops: the replica's WAL receiver goes, and with it
+        // the replica's 200 (streaming is required).
+        primary.stop();
+        let r = &nodes[1];
+        let mut last = (0, String::new());
+        let gone = wait_until(SETTLE, Duration::from_millis(200), || {
+            last = r.get("/replica");
+            last.0 == 503
+        });
+        assert!(
+            gone,
+            "the replica still answers {last:?} with its primary stopped"
+        );
+        assert!(last.1.contains("not streaming"), "{}", last.1);
+        // Still a standby, still readable.
+        assert_eq!(r.status("GET", "/read-only"), 200);
+        expect([
+            ("pg_primary", "node0", "DOWN"),
+            ("pg_primary", "node1", "DOWN"),
+            ("pg_replicas", "node0", "DOWN"),
+            ("pg_replicas", "node1", "DOWN"),
+        ]);
+        replica.promote();
+        assert_eq!(statuses(r, &PATRONI), [200, 200, 503, 200, 200, 200]);
+        expect([
+            ("pg_primary", "node0", "DOWN"),
+            ("pg_primary", "node1", "UP"),
+            ("pg_replicas", "node0", "DOWN"),
+            ("pg_replicas", "node1", "DOWN"),
+        ]);
+        drop(haproxy);
+        drop(xinetds);
+    }
+
+    #[test]
+    fn replay_lag_in_bytes_and_seconds_and_an_idle_primary() {
+        let (primary, replica) = pair();
+        let r = Node::new(&replica, "");
+        replica.pause_replay();
+        let written = primary.write_bytes(20 << 20);
+        replica.wait_received(primary.current_wal_lsn());
+        assert!(written >= 20 << 20, "{written}");
+        let (status, body) = r.get("/replica?lag=16MB");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("16 MB"), "{body}");
+        assert_eq!(r.status("GET", "/replica?lag=64MB"), 200);
+        assert_eq!(r.status("OPTIONS", "/replica?lag=16777216"), 503);
+        // The same as a check's own limit, and as JSON facts.
+        let limited = Node::new(&replica, "max-lag-bytes = \"16MB\"");
+        let (status, body) = limited.get("/replica");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("exceeds max-lag-bytes 16 MB"), "{body}");
+        let (_, json) = r.get("/replica?format=json");
+        assert!(json.contains("replayLagBytes"), "{json}");
+        replica.resume_replay();
+        replica.catch_up(&primary);
+        assert_eq!(r.status("GET", "/replica?lag=16MB"), 200);
+        assert_eq!(limited.status("GET", "/replica"), 200);
+        // Idle: the last replayed transaction grows old, the lag does not.
+        let strict = Node::new(&replica, "max-lag = \"5s\"");
+        assert_eq!(strict.status("GET", "/replica"), 200);
+        std::thread::sleep(Duration::from_secs(15));
+        let (status, body) = strict.get("/replica?format=json");
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains(
+                "\"replica:replayLagSeconds\":[{\"status\":\"pass\",\"observedValue\":0,"
+            ),
+            "{body}"
+        );
+        let (status, body) = strict.get("/replica");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("/ 0s"), "{body}");
+    }
+
+    #[test]
+    fn a_standby_without_hot_standby_answers_its_reason() {
+        let primary = primary();
+        let standby = Postgres::start_replica(&primary, options().hot_standby(false));
+        let run = run_with_input(
+            BIN,
+            &[
+                "postgres".into(),
+                "--host".into(),
+                path_str(standby.socket_dir()),
+                "--port".into(),
+                standby.port().to_string(),
+            ],
+            b"OPTIONS / HTTP/1.0\r\n\r\n",
+        );
+        let response = run.response();
+        assert_eq!(response.status, 503, "{}", run.stderr);
+        assert!(
+            response
+                .body_text()
+                .contains("not accepting connections: hot standby is off"),
+            "{}",
+            response.body_text()
+        );
+        // The primary's ping passes.
+        let run = run_with_input(
+            BIN,
+            &[
+                "postgres".into(),
+                "--host".into(),
+                path_str(primary.socket_dir()),
+                "--port".into(),
+                primary.port().to_string(),
+            ],
+            b"GET / HTTP/1.0\r\n\r\n",
+        );
+        assert_eq!(run.response().status, 200, "{}", run.stderr);
+    }
+
+    /// `inetd-health postgres ARGS` over pipes with `request`, its state in
+    /// `dir`.
+    fn cli(dir: &TempDir, args: &[&str], request: &str) -> Run {
+        // The service's flags come before the check's subcommand.
+        let mut all: Vec<String> = vec!["--state-dir".into(), path_str(&dir.join("state"))];
+        if args.contains(&"--once") {
+            all.push("--once".into());
+        }
+        all.push("postgres".into());
+        all.extend(
+            args.iter()
+                .filter(|a| **a != "--once")
+                .map(|a| a.to_string()),
+        );
+        run_with_input(BIN, &all, request.as_bytes())
+    }
+
+    fn socket_args(pg: &Postgres) -> Vec<String> {
+        vec![
+            "--host".into(),
+            path_str(pg.socket_dir()),
+            "--port".into(),
+            pg.port().to_string(),
+        ]
+    }
+
+    #[test]
+    fn each_auth_method_logs_in_and_a_wrong_password_is_access_denied() {
+        use std::os::unix::fs::PermissionsExt;
+        let pg = Postgres::start(
+            options()
+                .hba("local all mon_trust trust")
+                .hba("local all mon_peer peer map=monitor")
+                .ident("monitor /^.*$ mon_peer")
+                .hba("host all mon_md5 127.0.0.1/32 md5"),
+        );
+        pg.create_role(MONITOR, Some(PASSWORD), Encryption::Scram);
+        pg.create_role("mon_trust", None, Encryption::Scram);
+        pg.create_role("mon_peer", None, Encryption::Scram);
+        pg.create_role("mon_md5", Some("md5-secret"), Encryption::Md5);
+        let dir = TempDir::new("pg-auth");
+        let good = dir.join("good");
+        std::fs::write(
+            &good,
+            format!("127.0.0.1:*:*:mon_md5:md5-secret\nlocalhost:*:*:{MONITOR}:{PASSWORD}\n"),
+        )
+        .unwrap();
+        let wrong = dir.join("wrong");
+        std::fs::write(
+            &wrong,
+            format!("*:*:*:mon_md5:nope\n*:*:*:{MONITOR}:nope\n"),
+        )
+        .unwrap();
+        for f in [&good, &wrong] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let socket = socket_args(&pg);
+        let tcp = [
+            "--host".to_string(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            pg.port().to_string(),
+        ];
+        let get = "GET / HTTP/1.0\r\n\r\n";
+        for (via, user, file) in [
+            (&socket[..], "mon_trust", None),
+            (&socket[..], "mon_peer", None),
+            (&tcp[..], "mon_md5", Some(&good)),
+            (&socket[..], MONITOR, Some(&good)),
+        ] {
+            let mut args: Vec<String> = via.to_vec();
+            args.extend([
+                "--user".into(),
+                user.into(),
+                "--dbname".into(),
+                "postgres".into(),
+            ]);
+            if let Some(f) = file {
+                args.extend(["--passfile".into(), path_str(f)]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = cli(&dir, &args, get);
+            let response = run.response();
+            assert_eq!(
+                response.status,
+                200,
+                "{user}: {}\n{}",
+                response.body_text(),
+                run.stderr
+            );
+            assert!(
+                response.body_text().contains("primary"),
+                "{}",
+                response.body_text()
+            );
+        }
+        for (via, user) in [(&tcp[..], "mon_md5"), (&socket[..], MONITOR)] {
+            let mut args: Vec<String> = via.to_vec();
+            args.extend([
+                "--user".into(),
+                user.into(),
+                "--dbname".into(),
+                "postgres".into(),
+                "--passfile".into(),
+                path_str(&wrong),
+            ]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = cli(&dir, &args, get);
+            let response = run.response();
+            let body = response.body_text();
+            assert_eq!(response.status, 503, "{user}: {body}");
+            assert!(body.contains("access denied"), "{body}");
+            // The account and the file only in the log.
+            assert!(!body.contains(user) && !body.contains("wrong"), "{body}");
+            assert!(
+                run.stderr.contains(user),
+                "{user} not in the log: {}",
+                run.stderr
+            );
+        }
+        // A passfile others can read is refused, as libpq refuses it.
+        for mode in [0o644, 0o640] {
+            std::fs::set_permissions(&good, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut args = socket.clone();
+            args.extend([
+                "--user".into(),
+                MONITOR.into(),
+                "--passfile".into(),
+                path_str(&good),
+            ]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            // Over a pipe, a usage error: exit 64 and the reason with the
+            // fix, nothing healthy on stdout.
+            let run = cli(&dir, &args, get);
+            assert_eq!(run.code, Some(64), "mode {mode:o}: {}", run.stderr);
+            assert!(run.stdout.is_empty(), "{}", run.stdout_text());
+            let readable = if mode & 0o004 != 0 {
+                "readable by others"
+            } else {
+                "readable by its group"
+            };
+            assert!(
+                run.stderr.contains(readable),
+                "mode {mode:o}: {}",
+                run.stderr
+            );
+            assert!(run.stderr.contains("chmod 0600"), "{}", run.stderr);
+        }
+    }
+
+    /// A check built as the config builds it, run in this process.
+    fn built(
+        server: inetd_health::spec::PgServer,
+        state: &Path,
+    ) -> Box<dyn inetd_health::check::Check + Send + Sync> {
+        inetd_health::spec::Spec::new(inetd_health::spec::Kind::Postgres(Box::new(server)))
+            .build(&inetd_health::state::StateDir::given(state))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn run_once(check: &dyn inetd_health::check::Check) -> inetd_health::check::Verdict {
+        check
+            .run(inetd_health::Deadline::after(Duration::from_secs(10)))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_thousand_pings_and_a_thousand_logins_leave_no_line_in_the_log() {
+        use inetd_health::check::Health;
+        let pg = primary();
+        let dir = TempDir::new("pg-quiet");
+        std::fs::create_dir(dir.join("state")).unwrap();
+        let pass = passfile(&dir);
+        let ping = built(
+            inetd_health::spec::PgServer {
+                host: Some(path_str(pg.socket_dir())),
+                port: Some(pg.port()),
+                ..Default::default()
+            },
+            &dir.join("state"),
+        );
+        let tcp_ping = built(
+            inetd_health::spec::PgServer {
+                host: Some("127.0.0.1".into()),
+                port: Some(pg.port()),
+                ..Default::default()
+            },
+            &dir.join("state"),
+        );
+        let login = built(
+            inetd_health::spec::PgServer {
+                host: Some(path_str(pg.socket_dir())),
+                port: Some(pg.port()),
+                user: Some(MONITOR.into()),
+                dbname: Some("postgres".into()),
+                passfile: Some(pass),
+                role: inetd_health::check::postgres::Role::Primary,
+                ..Default::default()
+            },
+            &dir.join("state"),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let before = pg.log_lines();
+        for i in 0..1000 {
+            let check = if i % 2 == 0 { &ping } else { &tcp_ping };
+            let v = run_once(&**check);
+            assert_eq!(v.health, Health::Healthy, "ping {i}: {}", v.reason);
+            let v = run_once(&*login);
+            assert_eq!(v.health, Health::Healthy, "login {i}: {}", v.reason);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            pg.log_lines(),
+            before,
+            "lines logged by 1000 pings and 1000 logins:\n{}",
+            pg.log_text()
+        );
+    }
+
+    /// The role's SCRAM secret as PostgreSQL stores it, for `password`
+    /// with `salt` and `iterations`: what `ALTER ROLE … PASSWORD` takes
+    /// pre-hashed (PostgreSQL 15 always uses 4096 iterations itself).
+    fn scram_secret(password: &str, salt: &[u8], iterations: u32) -> String {
+        use inetd_health::postgres::scram::{base64_encode, Keys};
+        let keys = Keys::derive(password, salt, iterations);
+        format!(
+            "SCRAM-SHA-256${iterations}:{}${}:{}",
+            base64_encode(salt),
+            base64_encode(&inetd_health::hash::sha256(&keys.client_key)),
+            base64_encode(&keys.server_key)
+        )
+    }
+
+    #[test]
+    fn scram_keys_are_derived_once_per_salt() {
+        use inetd_health::check::Health;
+        let pg = primary();
+        let dir = TempDir::new("pg-scram");
+        std::fs::create_dir(dir.join("state")).unwrap();
+        // Many iterations, so that a derivation shows in the time a poll
+        // takes.
+        const ITERATIONS: u32 = 25_000;
+        let started = Instant::now();
+        let secret = scram_secret(PASSWORD, b"first-salt-0001", ITERATIONS);
+        let derivation = started.elapsed();
+        pg.psql(&format!("ALTER ROLE {MONITOR} PASSWORD '{secret}'"));
+        let check = built(
+            inetd_health::spec::PgServer {
+                host: Some("127.0.0.1".into()),
+                port: Some(pg.port()),
+                user: Some(MONITOR.into()),
+                dbname: Some("postgres".into()),
+                passfile: Some(passfile(&dir)),
+                ..Default::default()
+            },
+            &dir.join("state"),
+        );
+        let timed = || {
+            let started = Instant::now();
+            let v = run_once(&*check);
+            assert_eq!(v.health, Health::Healthy, "{}", v.reason);
+            started.elapsed()
+        };
+        let first = timed();
+        let kept: Vec<_> = std::fs::read_dir(dir.join("state"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let second = timed();
+        let third = timed();
+        assert!(
+            first >= derivation / 2,
+            "first {first:?}, a derivation {derivation:?}"
+        );
+        assert!(
+            second < derivation / 4 && third < derivation / 4,
+            "polls with kept keys took {second:?} and {third:?}; a derivation {derivation:?}"
+        );
+        // A new salt (the password set again): derived again, still 200.
+        let before = std::fs::read(kept[0].path()).unwrap();
+        pg.psql(&format!(
+            "ALTER ROLE {MONITOR} PASSWORD '{}'",
+            scram_secret(PASSWORD, b"second-salt-002", ITERATIONS)
+        ));
+        let after_change = timed();
+        assert!(
+            after_change >= derivation / 2,
+            "{after_change:?}: not derived again?"
+        );
+        assert_ne!(std::fs::read(kept[0].path()).unwrap(), before);
+        assert!(timed() < derivation / 4);
+        // The server's own ALTER ROLE (a fresh salt, 4096 iterations).
+        pg.set_password(MONITOR, PASSWORD, Encryption::Scram);
+        timed();
+    }
+
+    #[test]
+    fn prometheus_scrapes_both_servers() {
+        use inetd_health_testkit::prometheus::Prometheus;
+        let (primary, replica) = pair();
+        let dir = TempDir::new("pg-prom");
+        let pass = passfile(&dir);
+        let mut text = format!("state-dir = \"{}\"\n\n", dir.join("state").display());
+        text.push_str(&check_section(
+            "primary",
+            &primary,
+            &pass,
+            "role = \"primary\"",
+        ));
+        text.push_str(&check_section(
+            "replica",
+            &replica,
+            &pass,
+            "role = \"replica\"",
+        ));
+        text.push_str("[routes]\n\"/\" = [\"primary\", \"replica\"]\n");
+        let node = Node::with_config(dir, &text);
+        let args = node.args();
+        let xinetd = Xinetd::start(BIN, &[args[0].as_str(), args[1].as_str()]);
+        let scrape = exchange(
+            xinetd.port(),
+            b"GET /metrics HTTP/1.0\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        let body = Response::parse(&scrape.bytes).unwrap().body_text();
+        for line in [
+            "inetd_health_postgres_in_recovery{check=\"primary\"} 0",
+            "inetd_health_postgres_in_recovery{check=\"replica\"} 1",
+            "inetd_health_postgres_wal_receiver_streaming{check=\"replica\"} 1",
+            "inetd_health_postgres_replay_lag_bytes{check=\"replica\"} 0",
+            "inetd_health_postgres_replay_lag_seconds{check=\"replica\"} 0",
+        ] {
+            assert!(body.lines().any(|l| l == line), "no {line:?} in:\n{body}");
+        }
+        let prometheus = Prometheus::start(xinetd.port(), "/metrics");
+        prometheus.wait_scraped(Duration::from_secs(20)).unwrap();
+        for (q, want) in [
+            ("inetd_health_postgres_in_recovery{check=\"replica\"}", "1"),
+            ("inetd_health_postgres_in_recovery{check=\"primary\"}", "0"),
+            (
+                "inetd_health_postgres_wal_receiver_streaming{check=\"replica\"}",
+                "1",
+            ),
+            ("inetd_health_check_success{check=\"replica\"}", "1"),
+        ] {
+            assert_eq!(
+                prometheus.value(q).as_deref(),
+                Some(want),
+                "{q}: {}",
+                prometheus.query(q)
+            );
+        }
+    }
+
+    #[test]
+    fn once_exit_codes_and_perfdata() {
+        let (primary, replica) = pair();
+        let dir = TempDir::new("pg-once");
+        let pass = passfile(&dir);
+        let once = |pg: &Postgres, role: &str| {
+            let mut args = socket_args(pg);
+            args.extend([
+                "--user".into(),
+                MONITOR.into(),
+                "--dbname".into(),
+                "postgres".into(),
+                "--passfile".into(),
+                path_str(&pass),
+                "--role".into(),
+                role.into(),
+                "--once".into(),
+            ]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(&dir, &args, "")
+        };
+        let run = once(&primary, "primary");
+        assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+        assert!(
+            run.stdout_text().starts_with("OK: "),
+            "{}",
+            run.stdout_text()
+        );
+        let run = once(&replica, "primary");
+        assert_eq!(run.code, Some(2), "{}", run.stdout_text());
+        let run = once(&replica, "replica");
+        assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+        let out = run.stdout_text();
+        assert!(
+            out.contains("| replay_lag_bytes=0B;;;0 replay_lag_seconds=0s;;;0"),
+            "{out}"
+        );
+        // Nothing listening: CRITICAL.
+        let mut args = vec![
+            "--host".to_string(),
+            path_str(&dir.join("nowhere")),
+            "--once".into(),
+        ];
+        args.extend(["--port".into(), "5432".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = cli(&dir, &args, "");
+        assert_eq!(run.code, Some(2), "{}", run.stdout_text());
+    }
+}
