@@ -1358,4 +1358,141 @@ mod checks {
         let run = cli(&dir, &args, "");
         assert_eq!(run.code, Some(2), "{}", run.stdout_text());
     }
+
+    /// The block of docs/postgres.md fenced as "```INFO".
+    fn doc_block(info: &str) -> String {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/postgres.md"
+        ))
+        .expect("docs/postgres.md");
+        let start = doc
+            .find(&format!("```{info}\n"))
+            .unwrap_or_else(|| panic!("no ```{info} block in docs/postgres.md"));
+        let body = &doc[start + info.len() + 4..];
+        body[..body.find("```").expect("the block's end")].to_owned()
+    }
+
+    /// docs/postgres.md as an operator follows it: its pg_hba.conf lines,
+    /// its grants, its passfile, its Patroni-compatible config and its
+    /// HAProxy backends, on a primary and a streaming replica.
+    #[test]
+    fn docs_postgres_md_works_as_written() {
+        let hba: Vec<String> = doc_block("text pg_hba")
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect();
+        assert!(hba.len() >= 4, "{hba:?}");
+        let options = hba
+            .iter()
+            .fold(Options::default().log_connections(false), |o, l| o.hba(l));
+        let primary = Postgres::start(options.clone());
+        primary.psql(&doc_block("sql grants"));
+        let replica = Postgres::start_replica(&primary, options);
+        replica.wait_wal_receiver("streaming");
+        let nodes: Vec<Node> = [&primary, &replica]
+            .iter()
+            .map(|pg| {
+                use std::os::unix::fs::PermissionsExt;
+                let dir = TempDir::new("pg-doc");
+                let pass = dir.join("pgpass");
+                // The file names the standard port; the servers here have
+                // their own.
+                std::fs::write(&pass, doc_block("text pgpass").replace(":5432:", ":*:")).unwrap();
+                std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+                let config = format!(
+                    "state-dir = \"{}\"\n{}",
+                    dir.join("state").display(),
+                    doc_block("toml patroni-8008")
+                        .replace(
+                            "host = \"/var/run/postgresql\"",
+                            &format!(
+                                "host = \"{}\"\nport = {}",
+                                pg.socket_dir().display(),
+                                pg.port()
+                            ),
+                        )
+                        .replace("/etc/inetd-health/pgpass", &path_str(&pass))
+                );
+                Node::with_config(dir, &config)
+            })
+            .collect();
+        for node in &nodes {
+            let mut args = node.args();
+            args.push("--check-config".into());
+            let run = run_with_input(BIN, &args, b"");
+            assert_eq!(run.code, Some(0), "{}{}", run.stdout_text(), run.stderr);
+        }
+        let paths = [
+            "/primary",
+            "/master",
+            "/read-write",
+            "/replica",
+            "/read-only",
+            "/health",
+            "/",
+        ];
+        assert_eq!(
+            statuses(&nodes[0], &paths),
+            [200, 200, 200, 503, 200, 200, 200]
+        );
+        assert_eq!(
+            statuses(&nodes[1], &paths),
+            [503, 503, 503, 200, 200, 200, 503]
+        );
+        assert_eq!(nodes[1].status("OPTIONS", "/replica?lag=16MB"), 200);
+        let before = [primary.log_lines(), replica.log_lines()];
+        let xinetds: Vec<Xinetd> = nodes
+            .iter()
+            .map(|n| {
+                let args = n.args();
+                Xinetd::start(BIN, &[args[0].as_str(), args[1].as_str()])
+            })
+            .collect();
+        let replicas_port = inetd_health_testkit::client::free_port();
+        let haproxy = Haproxy::start_sections(|port| {
+            let mut text = doc_block("haproxy pg-backends")
+                .replace("bind *:5000", &format!("bind 127.0.0.1:{port}"))
+                .replace("bind *:5001", &format!("bind 127.0.0.1:{replicas_port}"))
+                // Faster than production, to keep the test short.
+                .replace("inter 3s", "inter 300ms");
+            for (i, pg) in [&primary, &replica].iter().enumerate() {
+                let line = format!("10.0.0.1{}:5432 maxconn 100 check port 8008", i + 1);
+                text = text.replace(
+                    &line,
+                    &format!(
+                        "127.0.0.1:{} maxconn 100 check port {}",
+                        pg.port(),
+                        xinetds[i].port()
+                    ),
+                );
+            }
+            text
+        });
+        let want = [
+            ("primary", "pg1", "UP"),
+            ("primary", "pg2", "DOWN"),
+            ("replicas", "pg1", "DOWN"),
+            ("replicas", "pg2", "UP"),
+        ];
+        let mut last = String::new();
+        let ok = wait_until(SETTLE, Duration::from_millis(100), || {
+            last.clear();
+            want.iter().all(|(proxy, server, status)| {
+                let state = haproxy.state_of(proxy, server);
+                last.push_str(&format!("{proxy}/{server}: {state:?}\n"));
+                matches!(&state, Ok(s) if s.status == *status)
+            })
+        });
+        assert!(ok, "HAProxy's stats never showed {want:?}:\n{last}");
+        // HAProxy's polls and the pings left nothing in the servers' logs.
+        assert_eq!(
+            [primary.log_lines(), replica.log_lines()],
+            before,
+            "{}\n{}",
+            primary.log_text(),
+            replica.log_text()
+        );
+    }
 }
