@@ -2,16 +2,16 @@
 //! (stdin and stdout are the connection, as under inetd), then under a real
 //! xinetd, HAProxy and Prometheus, and with curl.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inetd_health_testkit::client::{exchange, free_port, is_listening};
+use inetd_health_testkit::client::exchange;
 use inetd_health_testkit::example::write_example_config;
 use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::http::Response;
-use inetd_health_testkit::procs::{require_program, wait_until, ProcessGuard};
+use inetd_health_testkit::procs::require_program;
+use inetd_health_testkit::prometheus::Prometheus;
 use inetd_health_testkit::run::{run_with_input, Run};
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::Xinetd;
@@ -664,98 +664,27 @@ fn curl_gets_the_content_type_it_asks_for() {
 /// target up and the checks' series with the values the checks had.
 #[test]
 fn prometheus_scrapes_metrics_and_reports_the_checks() {
-    let prometheus = require_program("prometheus");
     let dir = TempDir::new("config-prom");
     let config = exec_config(&dir, "");
     std::fs::write(dir.join("disk-fails"), "").unwrap();
     let xinetd = Xinetd::start(BIN, &["--config", &path_str(&config)]);
-    let prom_dir = TempDir::new("prom");
-    std::fs::write(
-        prom_dir.join("prometheus.yml"),
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n\
-             scrape_configs:\n  - job_name: inetd-health\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
-            xinetd.port()
+    let prometheus = Prometheus::start(xinetd.port(), "/metrics");
+    prometheus.wait_scraped(Duration::from_secs(20)).unwrap();
+    for (q, value) in [
+        ("inetd_health_check_success{check=\"ok\"}", "1"),
+        ("inetd_health_check_success{check=\"disk\"}", "0"),
+        ("inetd_health_check_status{check=\"warn\"}", "1"),
+        (
+            "inetd_health_perfdata_ratio{check=\"disk\",label=\"/\"}",
+            "0.99",
         ),
-    )
-    .unwrap();
-    let mut last = String::new();
-    for _ in 0..3 {
-        let port = free_port();
-        let log = std::fs::File::create(prom_dir.join("prometheus.log")).unwrap();
-        let mut process = ProcessGuard::spawn(
-            "prometheus",
-            Command::new(&prometheus)
-                .arg(format!(
-                    "--config.file={}",
-                    prom_dir.join("prometheus.yml").display()
-                ))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    prom_dir.join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log),
-        )
-        .expect("starting prometheus");
-        if !wait_until(Duration::from_secs(15), Duration::from_millis(50), || {
-            is_listening(port) || process.try_wait().is_some()
-        }) || process.try_wait().is_some()
-        {
-            last = std::fs::read_to_string(prom_dir.join("prometheus.log")).unwrap_or_default();
-            continue;
-        }
-        let query = |q: &str| api_query(port, q);
-        let mut seen = String::new();
-        let scraped = wait_until(Duration::from_secs(20), Duration::from_millis(250), || {
-            seen = query("up");
-            seen.contains("\"value\":[") && seen.contains("\"1\"]")
-        });
-        assert!(scraped, "up never 1: {seen}");
-        for (q, value) in [
-            ("inetd_health_check_success{check=\"ok\"}", "1"),
-            ("inetd_health_check_success{check=\"disk\"}", "0"),
-            ("inetd_health_check_status{check=\"warn\"}", "1"),
-            (
-                "inetd_health_perfdata_ratio{check=\"disk\",label=\"/\"}",
-                "0.99",
-            ),
-        ] {
-            let answer = query(q);
-            assert!(
-                answer.contains(&format!("\"{value}\"]")),
-                "{q}: want {value}: {answer}"
-            );
-        }
-        let health = query("scrape_samples_scraped");
-        assert!(!health.contains("\"0\"]"), "{health}");
-        return;
+    ] {
+        let answer = prometheus.query(q);
+        assert!(
+            answer.contains(&format!("\"{value}\"]")),
+            "{q}: want {value}: {answer}"
+        );
     }
-    panic!("prometheus did not start: {last}");
-}
-
-/// GET /api/v1/query?query=Q on Prometheus at 127.0.0.1:port; the body.
-fn api_query(port: u16, query: &str) -> String {
-    let mut encoded = String::new();
-    for b in query.bytes() {
-        if b.is_ascii_alphanumeric() || b"_-.".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    let request = format!(
-        "GET /api/v1/query?query={encoded} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    );
-    let mut stream = match std::net::TcpStream::connect(("127.0.0.1", port)) {
-        Ok(s) => s,
-        Err(e) => return format!("connect: {e}"),
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.write_all(request.as_bytes());
-    let mut got = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut stream, &mut got);
-    String::from_utf8_lossy(&got).into_owned()
+    let health = prometheus.query("scrape_samples_scraped");
+    assert!(!health.contains("\"0\"]"), "{health}");
 }
