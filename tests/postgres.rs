@@ -895,10 +895,38 @@ mod checks {
         assert!(body.contains("exceeds max-lag-bytes 16 MB"), "{body}");
         let (_, json) = r.get("/replica?format=json");
         assert!(json.contains("replayLagBytes"), "{json}");
+        // lagging = "warning": the same replica eases off for HAProxy's
+        // agent (a lower weight) and keeps serving HTTP, unless ?lag= asks.
+        let eased = {
+            let dir = TempDir::new("pg-eased");
+            let pass = passfile(&dir);
+            let text = format!(
+                "state-dir = \"{}\"\nagent = true\nagent-route = \"/replica\"\n\
+                 agent-warning-weight = 25\n\n{}[routes]\n\"/replica\" = [\"replica\"]\n",
+                dir.join("state").display(),
+                check_section(
+                    "replica",
+                    &replica,
+                    &pass,
+                    "role = \"replica\"\nmax-lag-bytes = \"16MB\"\nlagging = \"warning\"",
+                )
+            );
+            Node::with_config(dir, &text)
+        };
+        let args = eased.args();
+        let xinetd = Xinetd::start(BIN, &[args[0].as_str(), args[1].as_str()]);
+        let agent = || exchange(xinetd.port(), b"", Duration::from_secs(10)).text();
+        assert_eq!(agent(), "up ready 25%\n");
+        let (status, body) = eased.get("/replica");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("exceeds max-lag-bytes 16 MB"), "{body}");
+        assert_eq!(eased.status("GET", "/replica?lag=16MB"), 503);
         replica.resume_replay();
         replica.catch_up(&primary);
         assert_eq!(r.status("GET", "/replica?lag=16MB"), 200);
         assert_eq!(limited.status("GET", "/replica"), 200);
+        assert_eq!(agent(), "up ready 100%\n");
+        drop(xinetd);
         // Idle: the last replayed transaction grows old, the lag does not.
         let strict = Node::new(&replica, "max-lag = \"5s\"");
         assert_eq!(strict.status("GET", "/replica"), 200);
