@@ -149,7 +149,9 @@ pub struct Cli {
     pub max_concurrent: Option<u32>,
 
     /// Directory for the state and slot files of --cache-ttl and
-    /// --max-concurrent [default: $RUNTIME_DIRECTORY as systemd sets it,
+    /// --max-concurrent, and for the postgres check's derived SCRAM keys
+    /// (PBKDF2 paid once per salt, not on every poll; as secret as the
+    /// password file) [default: $RUNTIME_DIRECTORY as systemd sets it,
     /// else /run/inetd-health for root, $XDG_RUNTIME_DIR/inetd-health, or
     /// /tmp/inetd-health-UID, created mode 0700]
     #[arg(long, value_name = "DIR")]
