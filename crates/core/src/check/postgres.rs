@@ -261,11 +261,7 @@ impl PostgresCheck {
         let mut session = match conn.login(&account.login(&self.endpoint), &keys) {
             Ok(s) => s,
             Err(e) => {
-                // Kept keys the server refuses are dropped: the next poll
-                // derives them again from the password file.
-                if matches!(&e, PgError::Server(f) if f.code == "28P01") {
-                    keys.forget();
-                }
+                keys.forget_after(&e);
                 return Err(e);
             }
         };
@@ -469,7 +465,11 @@ impl PostgresCheck {
         };
         let conn = Conn::connect(primary, &addrs, deadline)?;
         let keys = self.key_source(primary, account);
-        let mut session = conn.login(&account.login(primary), &keys)?;
+        let mut session = conn
+            .login(&account.login(primary), &keys)
+            .inspect_err(|e| {
+                keys.forget_after(e);
+            })?;
         let rows = session.query("SELECT pg_current_wal_lsn()")?;
         session.terminate();
         rows.first()
@@ -639,6 +639,17 @@ impl Kept<'_> {
             let _ = std::fs::remove_file(path);
         }
     }
+
+    /// Drops the kept keys when a login with them failed as wrong keys
+    /// would make it fail: the server refused the proof (28P01) or could
+    /// not prove it knows the password (a kept server key that is not the
+    /// role's). The next poll derives them again from the password file,
+    /// so a spoiled file costs one poll, not every poll until it is found.
+    fn forget_after(&self, e: &PgError) {
+        if matches!(e, PgError::Server(f) if f.code == "28P01") || matches!(e, PgError::Scram(_)) {
+            self.forget();
+        }
+    }
 }
 
 /// What a kept-keys file is tied to: the password, the salt and the
@@ -663,13 +674,15 @@ impl crate::postgres::conn::KeySource for Kept<'_> {
         };
         let path = cache.dir.file(&self.name);
         let tag = tag(password, challenge);
-        if let Some(keys) = read_keys(&path, &tag) {
+        // Keys are read only from a directory that is ours alone, as the
+        // cache's records are. Keeping them is an optimisation: a
+        // directory or file we cannot use costs a derivation, nothing else.
+        let usable = cache.dir.prepare().is_ok();
+        if let Some(keys) = read_keys(&path, &tag).filter(|_| usable) {
             return keys;
         }
         let keys = Keys::derive(password, &challenge.salt, challenge.iterations);
-        // Keeping them is an optimisation: a directory or file we cannot
-        // use costs the next poll a derivation, nothing else.
-        if cache.dir.prepare().is_ok() {
+        if usable {
             let _ = write_keys(&path, &tag, &keys);
         }
         keys
@@ -677,9 +690,12 @@ impl crate::postgres::conn::KeySource for Kept<'_> {
 }
 
 fn read_keys(path: &Path, tag: &str) -> Option<Keys> {
+    // O_NONBLOCK: a FIFO planted at this name would block the open
+    // (past any deadline) before its type could be checked; regular files
+    // ignore the flag.
     let mut file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .ok()?;
     // Only a file we would have written: ours, mode 0600.
@@ -1120,6 +1136,33 @@ mod tests {
         assert!(read_keys(&path, &tag("pw2", &salted)).is_none());
         kept.forget();
         assert!(!path.exists());
+        // A FIFO planted at the name: refused at once, not waited on.
+        let made = std::process::Command::new("mkfifo")
+            .arg("-m600")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        assert_eq!(
+            kept.keys("pw2", &salted),
+            Keys::derive("pw2", b"pepper", 4096)
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // A refused proof, or a server that cannot prove it knows the
+        // password: the kept keys go.
+        write_keys(&dir.join("k2"), "t", &planted).unwrap();
+        let other = Kept {
+            cache: Some(&cache),
+            name: "k2".into(),
+        };
+        other.forget_after(&PgError::Scram(
+            crate::postgres::scram::ScramError::Signature,
+        ));
+        assert!(!dir.join("k2").exists());
+        write_keys(&dir.join("k2"), "t", &planted).unwrap();
+        other.forget_after(&PgError::NoPassword);
+        assert!(dir.join("k2").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -236,9 +236,15 @@ impl Conn {
     pub fn login(mut self, login: &Login<'_>, keys: &dyn KeySource) -> Result<Session, PgError> {
         const STEP: &str = "authentication";
         self.write(&startup(login), STEP)?;
-        let mut scram: Option<(scram::Client, Vec<u8>)> = None;
+        // The exchange, and whether the server has proved it knows the password.
+        let mut scram: Option<(scram::Client, bool)> = None;
         loop {
             match self.next(STEP)? {
+                // After SCRAM, only once the server has proved it knows
+                // the password: an impostor must not skip the proof.
+                Backend::Auth(Auth::Ok) if scram.as_ref().is_some_and(|(_, proved)| !proved) => {
+                    return Err(PgError::Scram(scram::ScramError::ServerFinal))
+                }
                 Backend::Auth(Auth::Ok) => break,
                 Backend::Auth(Auth::Md5 { salt }) => {
                     let password = login.password.ok_or(PgError::NoPassword)?;
@@ -262,7 +268,7 @@ impl Conn {
                         &message::sasl_initial(scram::MECHANISM, &client.first()),
                         STEP,
                     )?;
-                    scram = Some((client, Vec::new()));
+                    scram = Some((client, false));
                 }
                 Backend::Auth(Auth::SaslContinue(server_first)) => {
                     let (client, _) = scram.as_mut().ok_or(PgError::Unexpected { step: STEP })?;
@@ -273,8 +279,10 @@ impl Conn {
                     self.write(&message::sasl_response(&last), STEP)?;
                 }
                 Backend::Auth(Auth::SaslFinal(server_final)) => {
-                    let (client, _) = scram.as_ref().ok_or(PgError::Unexpected { step: STEP })?;
+                    let (client, proved) =
+                        scram.as_mut().ok_or(PgError::Unexpected { step: STEP })?;
                     client.verify(&server_final).map_err(PgError::Scram)?;
+                    *proved = true;
                 }
                 Backend::Auth(Auth::Cleartext) => return Err(PgError::Cleartext),
                 Backend::Auth(Auth::Other(_)) => {
@@ -368,6 +376,60 @@ use crate::hash::hex;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An `R` (authentication) message with `code` and `payload`.
+    fn auth(code: i32, payload: &[u8]) -> Vec<u8> {
+        let mut m = vec![b'R'];
+        m.extend_from_slice(&(8 + payload.len() as i32).to_be_bytes());
+        m.extend_from_slice(&code.to_be_bytes());
+        m.extend_from_slice(payload);
+        m
+    }
+
+    /// A server that asks for SCRAM, answers the client's first message
+    /// with a valid challenge, then says AuthenticationOk without its
+    /// final proof: an impostor that does not know the password.
+    #[test]
+    fn scram_ok_without_the_servers_proof_is_refused() {
+        use std::io::Write as _;
+        use std::os::unix::net::UnixListener;
+        let dir = std::env::temp_dir().join(format!("ih-pg-impostor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = UnixListener::bind(dir.join(".s.PGSQL.5432")).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(&auth(10, b"SCRAM-SHA-256\0\0")).unwrap();
+            let n = s.read(&mut buf).unwrap();
+            // SASLInitialResponse: 'p', len, mechanism\0, int32 len, data.
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let nonce = text.split("r=").nth(1).unwrap().to_owned();
+            let first = format!("r={nonce}server,s=c2FsdA==,i=4096");
+            s.write_all(&auth(11, first.as_bytes())).unwrap();
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(&auth(0, b"")).unwrap();
+        });
+        let endpoint = Endpoint::Unix {
+            dir: dir.clone(),
+            port: 5432,
+        };
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let conn = Conn::connect(&endpoint, &[], deadline).unwrap();
+        let login = Login {
+            user: "monitor",
+            database: "postgres",
+            application_name: "t",
+            password: Some("pw"),
+        };
+        let e = conn.login(&login, &Derive).unwrap_err();
+        assert!(
+            matches!(e, PgError::Scram(scram::ScramError::ServerFinal)),
+            "{e}"
+        );
+        server.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn md5_as_postgres_stores_it() {
