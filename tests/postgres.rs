@@ -694,6 +694,9 @@ mod checks {
         }
 
         pub fn with_config(dir: TempDir, text: &str) -> Node {
+            // A state directory the operator names is used as it is: it
+            // must exist for the SCRAM keys to be kept.
+            let _ = std::fs::create_dir(dir.join("state"));
             let config = dir.join("inetd-health.toml");
             std::fs::write(&config, text).unwrap();
             Node { _dir: dir, config }
@@ -894,7 +897,13 @@ mod checks {
         assert_eq!(status, 503, "{body}");
         assert!(body.contains("exceeds max-lag-bytes 16 MB"), "{body}");
         let (_, json) = r.get("/replica?format=json");
-        assert!(json.contains("replayLagBytes"), "{json}");
+        let lag: u64 = json
+            .split("\"replica:replayLagBytes\":[{\"status\":\"pass\",\"observedValue\":")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no replayLagBytes in {json}"));
+        assert!(lag >= 20 << 20, "{lag}: {json}");
         // lagging = "warning": the same replica eases off for HAProxy's
         // agent (a lower weight) and keeps serving HTTP, unless ?lag= asks.
         let eased = {
@@ -1521,6 +1530,156 @@ mod checks {
             "{}\n{}",
             primary.log_text(),
             replica.log_text()
+        );
+    }
+
+    /// `primary` set: the byte lag against the primary's position, when
+    /// the standby's own figures cannot tell (its receiver stopped); an
+    /// unreachable or silent primary fails closed, within the deadline.
+    #[test]
+    fn byte_lag_against_the_primary_and_a_primary_that_cannot_be_asked() {
+        let (primary, replica) = pair();
+        // Cut the standby off: its receiver stops, its last received
+        // position stays behind.
+        replica.psql("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1'");
+        replica.reload();
+        let stopped = wait_until(SETTLE, Duration::from_millis(100), || {
+            replica.wal_receiver_status() != "streaming"
+        });
+        assert!(stopped, "{}", replica.wal_receiver_status());
+        primary.write_bytes(20 << 20);
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let node = |extra: &str| {
+            Node::new(
+                &replica,
+                &format!("streaming = false\nmax-lag-bytes = \"16MB\"\ntimeout = \"2s\"\n{extra}"),
+            )
+        };
+        let measured = node(&format!("primary = \"127.0.0.1:{}\"", primary.port()));
+        let (status, body) = measured.get("/read-only");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("exceeds max-lag-bytes 16 MB"), "{body}");
+        // Its own figures say 0: without the primary it cannot tell.
+        let alone = node("");
+        let (status, body) = alone.get("/read-only");
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains("replay lag unknown: not streaming, and no primary measured"),
+            "{body}"
+        );
+        assert_eq!(alone.status("GET", "/read-only?lag=16MB"), 503);
+        let refused = node("primary = \"127.0.0.1:1\"");
+        let (status, body) = refused.get("/read-only");
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains("primary not measured: cannot connect"),
+            "{body}"
+        );
+        let hung = node(&format!(
+            "primary = \"127.0.0.1:{}\"",
+            silent.local_addr().unwrap().port()
+        ));
+        let started = Instant::now();
+        let (status, body) = hung.get("/read-only");
+        let took = started.elapsed();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("primary not measured: timed out"), "{body}");
+        assert!(took < Duration::from_millis(2500), "{took:?}");
+        // Reconnected and caught up: 200, measured against the primary.
+        replica.psql(&format!(
+            "ALTER SYSTEM SET primary_conninfo = 'host={} port={} user=postgres'",
+            primary.socket_dir().display(),
+            primary.port()
+        ));
+        replica.reload();
+        replica.wait_wal_receiver("streaming");
+        replica.catch_up(&primary);
+        let (status, body) = measured.get("/read-only");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("(bytes against the primary)"), "{body}");
+    }
+
+    /// A role without pg_monitor on a real standby: the WAL receiver's
+    /// state is hidden, so a replica that must stream is UNKNOWN (exit 3)
+    /// naming the grant, while role any still passes.
+    #[test]
+    fn a_role_without_pg_monitor_on_a_standby() {
+        let primary = Postgres::start(options().hba("local all inetd_nomon scram-sha-256"));
+        primary.create_role("inetd_nomon", Some(PASSWORD), Encryption::Scram);
+        let replica = Postgres::start_replica(
+            &primary,
+            options().hba("local all inetd_nomon scram-sha-256"),
+        );
+        replica.wait_wal_receiver("streaming");
+        let dir = TempDir::new("pg-nomon");
+        let pass = dir.join("pgpass");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&pass, format!("*:*:*:inetd_nomon:{PASSWORD}\n")).unwrap();
+            std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let once = |role: &str| {
+            let mut args = socket_args(&replica);
+            args.extend([
+                "--user".into(),
+                "inetd_nomon".into(),
+                "--dbname".into(),
+                "postgres".into(),
+                "--passfile".into(),
+                path_str(&pass),
+                "--role".into(),
+                role.into(),
+                "--once".into(),
+            ]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(&dir, &args, "")
+        };
+        let run = once("replica");
+        assert_eq!(run.code, Some(3), "{}", run.stdout_text());
+        assert!(
+            run.stdout_text().contains("grant pg_monitor"),
+            "{}",
+            run.stdout_text()
+        );
+        let run = once("any");
+        assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+    }
+
+    /// read-write and read-only as libpq's target_session_attrs mean them:
+    /// a primary whose transactions default to read-only is read-only.
+    #[test]
+    fn read_write_and_read_only_roles() {
+        let (primary, replica) = pair();
+        let dir = TempDir::new("pg-rw");
+        let pass = passfile(&dir);
+        let mut text = format!("state-dir = \"{}\"\n\n", dir.join("state").display());
+        for (name, pg, role) in [
+            ("p-rw", &primary, "read-write"),
+            ("p-ro", &primary, "read-only"),
+            ("r-rw", &replica, "read-write"),
+            ("r-ro", &replica, "read-only"),
+        ] {
+            text.push_str(&check_section(
+                name,
+                pg,
+                &pass,
+                &format!("role = \"{role}\""),
+            ));
+        }
+        text.push_str(
+            "[routes]\n\"/p-rw\" = [\"p-rw\"]\n\"/p-ro\" = [\"p-ro\"]\n\
+             \"/r-rw\" = [\"r-rw\"]\n\"/r-ro\" = [\"r-ro\"]\n",
+        );
+        let node = Node::with_config(dir, &text);
+        let paths = ["/p-rw", "/p-ro", "/r-rw", "/r-ro"];
+        assert_eq!(statuses(&node, &paths), [200, 503, 503, 200]);
+        primary.psql("ALTER SYSTEM SET default_transaction_read_only = on");
+        primary.reload();
+        assert_eq!(statuses(&node, &paths), [503, 200, 503, 200]);
+        let (_, body) = node.get("/p-rw");
+        assert!(
+            body.contains("default_transaction_read_only is on"),
+            "{body}"
         );
     }
 }

@@ -128,7 +128,16 @@ pub fn select(routes: &Routes, names: &[String], target: &str) -> Result<Selecti
                 };
                 once(&mut selection.replication_state, state, key)?;
             }
-            _ => {}
+            // A threshold misspelt would pass every lagging standby: the
+            // near misses of the two are refused, not ignored.
+            _ => {
+                if let Some(meant) = near_threshold(key) {
+                    return Err(Miss::BadQuery(format!(
+                        "bad query: ?{}=: did you mean ?{meant}=?\n",
+                        printable(key)
+                    )));
+                }
+            }
         }
     }
     selection.checks = match routes {
@@ -188,6 +197,23 @@ fn once<T>(slot: &mut Option<T>, value: T, key: &str) -> Result<(), Miss> {
     }
     *slot = Some(value);
     Ok(())
+}
+
+/// The threshold a query key almost names (`Lag`, `max_lag`,
+/// `replication-state`…), if any.
+fn near_threshold(key: &str) -> Option<&'static str> {
+    let folded: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if folded.ends_with("lag") || folded == "maxlag" || folded == "lagbytes" {
+        Some("lag")
+    } else if folded.contains("replicationstate") || folded == "replstate" {
+        Some("replication_state")
+    } else {
+        None
+    }
 }
 
 fn bad_query(key: &str, value: &str, wants: &str) -> Miss {
@@ -396,6 +422,17 @@ mod tests {
             (
                 "replication_state=streaming&replication_state=streaming",
                 "?replication_state= given more than once: give it once\n".into(),
+            ),
+            ("Lag=16MB", "?Lag=: did you mean ?lag=?\n".into()),
+            ("max_lag=16MB", "?max_lag=: did you mean ?lag=?\n".into()),
+            ("max-lag=1", "?max-lag=: did you mean ?lag=?\n".into()),
+            (
+                "replication-state=streaming",
+                "?replication-state=: did you mean ?replication_state=?\n".into(),
+            ),
+            (
+                "Replication_State=streaming",
+                "?Replication_State=: did you mean ?replication_state=?\n".into(),
             ),
         ] {
             for path in ["/ready", "/metrics", "/ready/disk"] {

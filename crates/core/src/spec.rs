@@ -199,6 +199,7 @@ impl PgServer {
                 .clone()
                 .unwrap_or_else(|| pg::APPLICATION_NAME.to_owned()),
             passwords,
+            passfile: self.passfile.clone(),
         };
         let limits = pg::Limits {
             max_lag_bytes: self.max_lag_bytes,

@@ -154,6 +154,10 @@ pub struct Account {
     pub application_name: String,
     /// The password file's entries (`.pgpass` format), read at build.
     pub passwords: Vec<passfile::Entry>,
+    /// The password file's path, which names the kept SCRAM keys with the
+    /// server and the user (two checks with their own files keep their
+    /// own keys).
+    pub passfile: Option<PathBuf>,
 }
 
 impl Account {
@@ -271,12 +275,29 @@ impl PostgresCheck {
             .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
             .unwrap_or_default();
         let hot_standby = session.parameters.get("in_hot_standby").map(|v| v == "on");
-        let read_only = session
+        let reported_read_only = session
             .parameters
             .get("default_transaction_read_only")
-            .is_some_and(|v| v == "on");
+            .map(|v| v == "on");
+        // The query below uses PostgreSQL 10's names.
+        let major: u32 = version
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if hot_standby.is_none() && major < 10 {
+            session.terminate();
+            return Ok(Verdict::unknown(format!(
+                "PostgreSQL {version} is not supported: 10 or later"
+            )));
+        }
         let wants_standby_state = matches!(self.role, Role::Any | Role::Replica | Role::ReadOnly);
+        let needs_read_only = matches!(self.role, Role::ReadWrite | Role::ReadOnly);
         let state = match hot_standby {
+            // What the login did not report is read.
+            _ if needs_read_only && reported_read_only.is_none() => {
+                Some(read_standby(&mut session)?)
+            }
             // A primary, known from the login: no query at all.
             Some(false) => None,
             // A standby whose state this role does not need.
@@ -287,6 +308,13 @@ impl PostgresCheck {
         let in_recovery = match (&state, hot_standby) {
             (Some(s), _) => s.in_recovery,
             (None, h) => h.unwrap_or(false),
+        };
+        let read_only = match (reported_read_only, &state) {
+            (Some(r), _) => r,
+            (None, Some(s)) => s.read_only,
+            // Neither reported nor read: only for a role that does not
+            // ask (read-write and read-only read it above).
+            (None, None) => false,
         };
         let server = if version.is_empty() {
             "PostgreSQL".to_owned()
@@ -337,33 +365,54 @@ impl PostgresCheck {
 
     fn judge_standby(&self, server: &str, state: &StandbyState, deadline: Deadline) -> Verdict {
         let mut facts = Vec::new();
+        let hidden = state.receiver.as_deref() == Some(HIDDEN);
         let streaming = state.receiver.as_deref() == Some("streaming");
-        if state.receiver.as_deref() != Some(HIDDEN) {
+        if !hidden {
             facts.push(Fact::PgWalReceiverStreaming(streaming));
         }
-        // The byte lag: against the primary's position when it is given
-        // and answers, else against what this standby received.
-        let mut note = String::new();
-        let mut ahead = state.received;
-        if let (Some(primary), Some(account)) = (&self.primary, &self.account) {
-            match self.primary_lsn(primary, account, deadline) {
-                Ok(lsn) => ahead = Some(lsn.max(state.replayed.unwrap_or(0))),
-                Err(e) => {
-                    let _ = write!(
-                        note,
-                        " (primary not measured: {}; lag against received WAL)",
-                        e.public_reason()
-                    );
-                }
-            }
-        }
-        let lag_bytes = match (ahead, state.replayed) {
-            (Some(a), Some(r)) => Some(a.saturating_sub(r)),
+        // Where the WAL ends as far as this standby knows: what it
+        // received, or what the primary last said it had sent. Only a
+        // streaming receiver keeps that current: a receiver that stopped
+        // leaves its last position behind, and received − replayed would
+        // read 0 however far the primary has gone.
+        let known_end = match (state.received, state.latest_end) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let local = |end: Option<u64>| match (end, state.replayed) {
+            (Some(e), Some(r)) if streaming => Some(e.saturating_sub(r)),
             _ => None,
         };
-        // Nothing left to replay: no lag, however old the last
-        // transaction (an idle primary sends none).
-        let lag_seconds = match lag_bytes {
+        let mut unknown_why = if hidden {
+            "the WAL receiver's state is hidden: grant pg_monitor to the check's role".to_owned()
+        } else if !streaming {
+            "not streaming, and no primary measured".to_owned()
+        } else {
+            "nothing received and replayed to compare".to_owned()
+        };
+        // The byte lag: against the primary's position when it is given,
+        // the way Patroni measures against its leader; it fails closed
+        // when the primary cannot be asked (the moment a standby is cut
+        // off is the moment its own figures say least).
+        let lag_bytes = match (&self.primary, &self.account) {
+            (Some(primary), Some(account)) => {
+                // Half of what is left: a primary that hangs must not
+                // take the whole poll with it.
+                let share = Deadline::after(deadline.remaining() / 2);
+                match self.primary_lsn(primary, account, share) {
+                    Ok(lsn) => state.replayed.map(|r| lsn.saturating_sub(r)),
+                    Err(e) => {
+                        unknown_why = format!("primary not measured: {}", e.public_reason());
+                        None
+                    }
+                }
+            }
+            _ => local(known_end),
+        };
+        // The seconds lag from this standby's own figures only: nothing
+        // left to replay is no lag, however old the last transaction (an
+        // idle primary sends none).
+        let lag_seconds = match local(known_end) {
             Some(0) => Some(0.0),
             Some(_) => state.replay_age,
             None => None,
@@ -378,7 +427,7 @@ impl PostgresCheck {
             facts: facts.clone(),
             ..v
         };
-        if state.receiver.as_deref() == Some(HIDDEN) && self.limits.streaming {
+        if hidden && self.limits.streaming {
             return with(Verdict::unknown(
                 "cannot read the WAL receiver's state: grant pg_monitor to the check's role",
             ));
@@ -404,9 +453,9 @@ impl PostgresCheck {
                 }
                 Some(_) => {}
                 None => {
-                    return with(Verdict::unhealthy(
-                        "replay lag unknown: no WAL received by streaming",
-                    ))
+                    return with(Verdict::unknown(format!(
+                        "replay lag unknown: {unknown_why}"
+                    )))
                 }
             }
         }
@@ -424,9 +473,13 @@ impl PostgresCheck {
                 }
                 Some(_) => {}
                 None => {
-                    return with(Verdict::unhealthy(
-                        "replay lag unknown: nothing replayed since the standby started",
-                    ))
+                    let why = if state.replay_age.is_none() && lag_bytes.is_some() {
+                        "no transaction replayed since the standby started, or clocks disagree"
+                            .to_owned()
+                    } else {
+                        unknown_why
+                    };
+                    return with(Verdict::unknown(format!("replay lag unknown: {why}")));
                 }
             }
         }
@@ -438,13 +491,23 @@ impl PostgresCheck {
             }
             None => reason.push_str(", no WAL receiver"),
         }
-        if let Some(b) = lag_bytes {
-            let _ = write!(reason, ", replay lag {}", bytes(b));
+        match (lag_bytes, lag_seconds) {
+            (Some(b), Some(s)) => {
+                let _ = write!(reason, ", replay lag {} / {}", bytes(b), seconds(s));
+            }
+            (Some(b), None) => {
+                let _ = write!(reason, ", replay lag {}", bytes(b));
+            }
+            (None, Some(s)) => {
+                let _ = write!(reason, ", replay lag {}", seconds(s));
+            }
+            (None, None) => {}
         }
-        if let Some(s) = lag_seconds {
-            let _ = write!(reason, " / {}", seconds(s));
+        if self.primary.is_some() && lag_bytes.is_some() {
+            reason.push_str(" (bytes against the primary)");
+        } else if self.primary.is_some() {
+            let _ = write!(reason, " ({unknown_why})");
         }
-        reason.push_str(&note);
         with(Verdict::healthy(reason))
     }
 
@@ -476,8 +539,8 @@ impl PostgresCheck {
             .and_then(|r| r.first())
             .and_then(|v| v.as_deref())
             .and_then(parse_lsn)
-            .ok_or(PgError::Unexpected {
-                step: "the primary's WAL position",
+            .ok_or(PgError::BadAnswer {
+                what: "pg_current_wal_lsn() on the primary",
             })
     }
 
@@ -486,7 +549,19 @@ impl PostgresCheck {
             cache: self.keys.as_ref(),
             name: format!(
                 "inetd-health-scram-{}",
-                state::key(format!("{}\0{}", endpoint.describe(), account.user).as_bytes())
+                state::key(
+                    format!(
+                        "{}\0{}\0{}",
+                        endpoint.describe(),
+                        account.user,
+                        account
+                            .passfile
+                            .as_deref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    )
+                    .as_bytes()
+                )
             ),
         }
     }
@@ -527,11 +602,15 @@ const HIDDEN: &str = "?";
 
 /// The one query for a standby (and, before PostgreSQL 14, for the role):
 /// recovery, the WAL receiver's status, what was received and replayed,
-/// and the age of the last replayed transaction.
+/// the age of the last replayed transaction, the end of WAL the primary
+/// last reported sending, and whether the session is read-only (which
+/// PostgreSQL reports at login only from 14).
 pub const STANDBY_QUERY: &str = "SELECT pg_is_in_recovery(), \
      (SELECT coalesce(status, '?') FROM pg_stat_wal_receiver), \
      pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), \
-     extract(epoch FROM now() - pg_last_xact_replay_timestamp())";
+     extract(epoch FROM now() - pg_last_xact_replay_timestamp()), \
+     (SELECT latest_end_lsn FROM pg_stat_wal_receiver), \
+     current_setting('transaction_read_only')";
 
 /// What [`STANDBY_QUERY`] read.
 #[derive(Clone, Debug, PartialEq)]
@@ -541,18 +620,25 @@ struct StandbyState {
     received: Option<u64>,
     replayed: Option<u64>,
     replay_age: Option<f64>,
+    latest_end: Option<u64>,
+    read_only: bool,
 }
 
 fn read_standby(session: &mut crate::postgres::Session) -> Result<StandbyState, PgError> {
     let rows = session.query(STANDBY_QUERY)?;
-    parse_standby(rows.first().map(Vec::as_slice).unwrap_or(&[])).ok_or(PgError::Unexpected {
-        step: "the standby's state",
+    parse_standby(rows.first().map(Vec::as_slice).unwrap_or(&[])).ok_or(PgError::BadAnswer {
+        what: "the standby query",
     })
 }
 
 fn parse_standby(row: &[Option<String>]) -> Option<StandbyState> {
-    let [recovery, receiver, received, replayed, age] = row else {
+    let [recovery, receiver, received, replayed, age, latest_end, read_only] = row else {
         return None;
+    };
+    let flag = |v: &Option<String>, yes: &str, no: &str| match v.as_deref()? {
+        t if t == yes => Some(true),
+        t if t == no => Some(false),
+        _ => None,
     };
     let lsn = |v: &Option<String>| -> Option<Option<u64>> {
         match v {
@@ -561,19 +647,21 @@ fn parse_standby(row: &[Option<String>]) -> Option<StandbyState> {
         }
     };
     Some(StandbyState {
-        in_recovery: match recovery.as_deref()? {
-            "t" => true,
-            "f" => false,
-            _ => return None,
-        },
+        in_recovery: flag(recovery, "t", "f")?,
         receiver: receiver.clone(),
         received: lsn(received)?,
         replayed: lsn(replayed)?,
         replay_age: match age {
             None => None,
-            // A clock that steps back makes the age negative: no lag.
-            Some(t) => Some(t.parse::<f64>().ok().filter(|s| s.is_finite())?.max(0.0)),
+            Some(t) => {
+                let age = t.parse::<f64>().ok().filter(|s| s.is_finite())?;
+                // A little behind the primary's clock reads as no age; more
+                // is clocks that disagree, and an age that cannot be told.
+                (age >= -1.0).then_some(age.max(0.0))
+            }
         },
+        latest_end: lsn(latest_end)?,
+        read_only: flag(read_only, "on", "off")?,
     })
 }
 
@@ -734,6 +822,7 @@ fn read_keys(path: &Path, tag: &str) -> Option<Keys> {
 /// Writes the keys to a new private file and renames it into place, so a
 /// reader sees the old file or the new one, never half of one.
 fn write_keys(path: &Path, tag: &str, keys: &Keys) -> std::io::Result<()> {
+    sweep_temps(path);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let result = (|| {
         let mut file: File = std::fs::OpenOptions::new()
@@ -754,6 +843,30 @@ fn write_keys(path: &Path, tag: &str, keys: &Keys) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes this file's temp files a killed writer left (they hold keys as
+/// good as the password) once they are a minute old: younger ones may be
+/// another writer's, about to be renamed.
+fn sweep_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.tmp", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(60));
+        if old && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Where to connect, as libpq reads `host` and `port`: no host is the
@@ -883,6 +996,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn passfiles_as_libpq_takes_them() {
+        let file = |mode: u32| sys::Stat {
+            mode: libc::S_IFREG | mode,
+            uid: 1000,
+            gid: 1000,
+            size: 10,
+            dev: 0,
+            ino: 0,
+        };
+        for ok in [0o600, 0o400] {
+            assert_eq!(PASSFILE_TRUST.check(&file(ok), 1000), Ok(()), "{ok:o}");
+        }
+        for (bad, said) in [
+            (0o644, "readable by others (mode 0644)"),
+            (0o640, "readable by its group (mode 0640)"),
+            (0o610, "open to group or others (mode 0610)"),
+            (0o601, "open to group or others (mode 0601)"),
+        ] {
+            let refused = PASSFILE_TRUST.check(&file(bad), 1000).unwrap_err();
+            assert_eq!(refused.to_string(), said);
+        }
+        // Root's own file, for a service running as root.
+        assert_eq!(
+            PASSFILE_TRUST.check(&file(0o600), 0),
+            Err(Untrusted::Owner {
+                uid: 1000,
+                owners: sys::trust::Owners::UsOrRoot
+            })
+        );
+    }
+
+    #[test]
     fn lsns() {
         assert_eq!(parse_lsn("0/0"), Some(0));
         assert_eq!(parse_lsn("16/B374D848"), Some(0x16_B374_D848));
@@ -936,6 +1081,7 @@ mod tests {
             database: "postgres".into(),
             application_name: "x".into(),
             passwords: Vec::new(),
+            passfile: None,
         };
         PostgresCheck::login(endpoint(None, None), account, Role::Replica, limits).judge(
             "PostgreSQL 15.4",
@@ -960,6 +1106,8 @@ mod tests {
             Some("0/3000060"),
             Some("0/3000060"),
             Some("3600.5"),
+            Some("0/3000060"),
+            Some("off"),
         ]))
         .unwrap();
         let v = standby(streaming, &caught_up);
@@ -1013,15 +1161,50 @@ mod tests {
             v.reason
         );
         assert!(v.facts.contains(&Fact::PgWalReceiverStreaming(false)));
-        // Not required to stream, but a byte limit it cannot be held to.
+        // Not required to stream, but a byte limit it cannot be held to:
+        // a receiver that stopped left its last position, and received −
+        // replayed would say 0.
+        let loose = Limits {
+            streaming: false,
+            ..streaming
+        };
+        for state in [&archive, &cut_off] {
+            let v = standby(loose, state);
+            assert_eq!(v.health, Health::Unknown);
+            assert_eq!(
+                v.reason,
+                "replay lag unknown: not streaming, and no primary measured"
+            );
+            assert!(!v
+                .facts
+                .iter()
+                .any(|f| matches!(f, Fact::PgReplayLagBytes(_))));
+        }
+        // The primary said it sent more than was received: that counts.
+        let sent = StandbyState {
+            latest_end: Some(0x3000060 + (20 << 20)),
+            replay_age: Some(1.0),
+            ..caught_up.clone()
+        };
+        assert_eq!(
+            standby(streaming, &sent).reason,
+            "replay lag 20 MB exceeds max-lag-bytes 16 MB"
+        );
+        // Nothing replayed since the start (no timestamp) with WAL to
+        // replay: the seconds lag cannot be told.
+        let fresh = StandbyState {
+            replay_age: None,
+            ..behind.clone()
+        };
         let v = standby(
             Limits {
-                streaming: false,
+                max_lag_bytes: None,
                 ..streaming
             },
-            &archive,
+            &fresh,
         );
-        assert_eq!(v.reason, "replay lag unknown: no WAL received by streaming");
+        assert_eq!(v.health, Health::Unknown);
+        assert!(v.reason.contains("clocks disagree"), "{}", v.reason);
         let hidden = StandbyState {
             receiver: Some(HIDDEN.into()),
             ..caught_up
@@ -1033,13 +1216,30 @@ mod tests {
 
     #[test]
     fn standby_rows_are_parsed_strictly() {
-        assert!(parse_standby(&row(&[Some("t"), None, None, None, None])).is_some());
-        assert!(parse_standby(&row(&[Some("yes"), None, None, None, None])).is_none());
-        assert!(parse_standby(&row(&[Some("t"), None, Some("zz"), None, None])).is_none());
-        assert!(parse_standby(&row(&[Some("t"), None, None, None, Some("NaN")])).is_none());
-        assert!(parse_standby(&row(&[Some("t"), None, None, None])).is_none());
-        let clock_back = parse_standby(&row(&[Some("t"), None, None, None, Some("-3.5")])).unwrap();
-        assert_eq!(clock_back.replay_age, Some(0.0));
+        let parse = |values: &[Option<&str>]| parse_standby(&row(values));
+        let off = Some("off");
+        assert!(parse(&[Some("t"), None, None, None, None, None, off]).is_some());
+        assert!(parse(&[Some("yes"), None, None, None, None, None, off]).is_none());
+        assert!(parse(&[Some("t"), None, Some("zz"), None, None, None, off]).is_none());
+        assert!(parse(&[Some("t"), None, None, None, Some("NaN"), None, off]).is_none());
+        assert!(parse(&[Some("t"), None, None, None, None, Some("x"), off]).is_none());
+        assert!(parse(&[Some("t"), None, None, None, None, None, None]).is_none());
+        assert!(parse(&[Some("t"), None, None, None, None, None]).is_none());
+        assert!(
+            parse(&[Some("f"), None, None, None, None, None, Some("on")])
+                .unwrap()
+                .read_only
+        );
+        // A little behind the primary's clock is no age; more is clocks
+        // that disagree.
+        let age = |t| {
+            parse(&[Some("t"), None, None, None, Some(t), None, off])
+                .unwrap()
+                .replay_age
+        };
+        assert_eq!(age("-0.5"), Some(0.0));
+        assert_eq!(age("-3.5"), None);
+        assert_eq!(age("2.25"), Some(2.25));
     }
 
     #[test]
@@ -1060,6 +1260,7 @@ mod tests {
             database: "postgres".into(),
             application_name: "x".into(),
             passwords: Vec::new(),
+            passfile: None,
         };
         let judge = |role, in_recovery, read_only| {
             PostgresCheck::login(

@@ -347,7 +347,8 @@ impl Session {
         let _ = self.conn.write(&message::terminate(), "goodbye");
         // Wait briefly for the server to close first, so the connection
         // ends without our side lingering in TIME_WAIT.
-        self.conn.stream.await_close(Duration::from_millis(50));
+        let wait = Duration::from_millis(50).min(self.conn.deadline.remaining());
+        self.conn.stream.await_close(wait);
     }
 }
 

@@ -64,6 +64,13 @@ pub enum PgError {
     /// SCRAM failed.
     #[error("SCRAM: {0}")]
     Scram(ScramError),
+    /// The server's answer to a query is not of the shape asked for (a
+    /// NULL where a value must be, another row).
+    #[error("unexpected answer to {what}")]
+    BadAnswer {
+        /// The query.
+        what: &'static str,
+    },
     /// The server asks for what a check does not speak.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
@@ -82,6 +89,7 @@ impl PgError {
                 "protocol error: not a PostgreSQL server?".into()
             }
             PgError::Server(f) => public_server_reason(f),
+            PgError::BadAnswer { what } => format!("unexpected answer to {what}"),
             PgError::NoPassword => "access denied: no password for this connection".into(),
             PgError::Cleartext => "access denied: cleartext password refused".into(),
             PgError::Scram(ScramError::Signature) => {
@@ -102,6 +110,8 @@ pub fn public_server_reason(f: &Fields) -> String {
         "57P03" => cannot_connect_now(f).into(),
         "53300" => "server error 53300: too many connections".into(),
         "3D000" => "server error 3D000: database does not exist".into(),
+        // insufficient_privilege: a function revoked from PUBLIC.
+        "42501" => "server error 42501: permission denied".into(),
         code => format!("server error {code}"),
     }
 }

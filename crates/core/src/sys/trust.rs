@@ -38,8 +38,8 @@ pub struct Rules {
     pub max_size: Option<u64>,
     /// Refused when others may read it (`o+r`): it holds a secret.
     pub secret: bool,
-    /// With `secret`, refused when its group may read it too (`g+r`), as
-    /// libpq refuses a password file.
+    /// With `secret`, refused when group or others have any permission
+    /// on it (`go+rwx`), as libpq refuses a password file.
     pub secret_from_group: bool,
     /// Refused when group or others may write it (`go+w`): they could
     /// choose what we do.
@@ -90,8 +90,10 @@ pub enum Untrusted {
 
 impl Rules {
     fn readers(&self) -> u32 {
+        // libpq's rule for its password file: no bit at all for group or
+        // others (S_IRWXG | S_IRWXO).
         if self.secret_from_group {
-            0o044
+            0o077
         } else {
             0o004
         }
@@ -159,6 +161,9 @@ impl fmt::Display for Untrusted {
                 write!(f, "larger than {} KiB", max >> 10)
             }
             Untrusted::TooLarge { max } => write!(f, "larger than {max} bytes"),
+            Untrusted::ReadableByOthers { mode } if mode & 0o044 == 0 => {
+                write!(f, "open to group or others (mode {mode:04o})")
+            }
             Untrusted::ReadableByOthers { mode } if mode & 0o004 == 0 => {
                 write!(f, "readable by its group (mode {mode:04o})")
             }
