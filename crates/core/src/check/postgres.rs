@@ -473,11 +473,14 @@ impl PostgresCheck {
                 }
                 Some(_) => {}
                 None => {
-                    let why = if state.replay_age.is_none() && lag_bytes.is_some() {
-                        "no transaction replayed since the standby started, or clocks disagree"
-                            .to_owned()
+                    // The seconds lag is the standby's own figure, whatever
+                    // the primary said.
+                    let why = if hidden {
+                        "the WAL receiver's state is hidden: grant pg_monitor to the check's role"
+                    } else if !streaming {
+                        "not streaming"
                     } else {
-                        unknown_why
+                        "no transaction replayed since the standby started, or clocks disagree"
                     };
                     return with(Verdict::unknown(format!("replay lag unknown: {why}")));
                 }
