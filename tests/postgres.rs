@@ -1682,4 +1682,33 @@ mod checks {
             "{body}"
         );
     }
+
+    /// The cache and the cap, as for the other kinds: a cached standby's
+    /// verdict keeps its facts, so ?lag= and the metrics still judge it.
+    #[test]
+    fn a_cached_and_capped_standby_keeps_its_facts() {
+        let (primary, replica) = pair();
+        let r = Node::new(&replica, "cache-ttl = \"30s\"\nmax-concurrent = 1");
+        replica.pause_replay();
+        primary.write_bytes(20 << 20);
+        replica.wait_received(primary.current_wal_lsn());
+        let (status, first) = r.get("/replica");
+        assert_eq!(status, 200, "{first}");
+        assert!(!first.contains("cached"), "{first}");
+        // Within the TTL: the kept verdict, judged by each request's ?lag=.
+        let (status, body) = r.get("/replica?lag=64MB");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("cached"), "{body}");
+        let (status, body) = r.get("/replica?lag=16MB");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("exceeds ?lag= 16 MB"), "{body}");
+        let (_, metrics) = r.get("/metrics");
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l == "inetd_health_postgres_wal_receiver_streaming{check=\"replica\"} 1"),
+            "{metrics}"
+        );
+        replica.resume_replay();
+    }
 }
