@@ -111,6 +111,7 @@ pub mod option_file;
 pub mod outcome;
 pub mod postgres;
 pub mod process;
+pub mod redis;
 pub mod render;
 pub mod route;
 mod schedule;

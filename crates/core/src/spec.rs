@@ -14,12 +14,16 @@ use crate::check::exec::Convention;
 use crate::check::galera::GaleraPolicy;
 use crate::check::mariadb::{choose_endpoint, credentials_from, Credentials};
 use crate::check::postgres::{self as pg, PassfileError, PostgresCheck, Role as PgRole};
+use crate::check::redis::{
+    Limits as RedisLimits, RedisCheck, Role as RedisRole, Sentinels as RedisSentinels,
+};
 use crate::check::{
     Cached, Capped, Check, ExecCheck, GaleraCheck, Maintenance, MariadbCheck, ReplicaCheck,
     TcpCheck,
 };
 use crate::mysql::Endpoint;
 use crate::option_file::{self, ClientOptions, OptionFileError};
+use crate::redis::Endpoint as RedisEndpoint;
 use crate::state::{self, StateDir};
 
 /// The deadline of a check unless its spec says otherwise.
@@ -64,6 +68,9 @@ pub enum Kind {
     /// A PostgreSQL server: a ping, or a login, its role and a standby's
     /// lag.
     Postgres(Box<PgServer>),
+    /// A Redis (or Valkey) server: its role, replication, and the
+    /// Sentinels' word on the primary.
+    Redis(Box<RedisServer>),
 }
 
 impl Kind {
@@ -76,6 +83,7 @@ impl Kind {
             Kind::Galera { .. } => "galera",
             Kind::Replica { .. } => "replica",
             Kind::Postgres(_) => "postgres",
+            Kind::Redis(_) => "redis",
         }
     }
 }
@@ -218,6 +226,140 @@ impl PgServer {
     }
 }
 
+/// A Redis server, the credentials file and what the server must be:
+/// the names a Redis operator knows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisServer {
+    /// Host over TCP (`127.0.0.1` unless a socket is given).
+    pub host: Option<String>,
+    /// Port (6379).
+    pub port: Option<u16>,
+    /// A unix socket instead of TCP.
+    pub socket: Option<PathBuf>,
+    /// A TOML file: `password = "…"`, for an ACL user `user = "…"`.
+    pub credentials_file: Option<PathBuf>,
+    /// What the server must be.
+    pub role: RedisRole,
+    /// A primary needs this many online replicas.
+    pub min_replicas: Option<u32>,
+    /// A replica's last I/O with its primary at most this long ago.
+    pub max_link_age: Option<Duration>,
+    /// A replica's unapplied replication stream at most this many bytes.
+    pub max_lag_bytes: Option<u64>,
+    /// Up at least this long.
+    pub min_uptime: Option<Duration>,
+    /// Sentinels (`HOST:PORT`) that must name a primary.
+    pub sentinels: Vec<String>,
+    /// The Sentinels' master group name.
+    pub master_name: Option<String>,
+    /// This node's address as the Sentinels name it (`IP:PORT`; default
+    /// `host:port`).
+    pub address: Option<String>,
+}
+
+/// The default Redis port.
+pub const REDIS_PORT: u16 = 6379;
+
+impl RedisServer {
+    fn identity(&self, put: &mut impl FnMut(&[u8])) {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let path = |p: &Option<PathBuf>| {
+            p.as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        let dur = |d: Option<Duration>| d.map(|d| d.as_nanos().to_string()).unwrap_or_default();
+        for part in [
+            opt(&self.host),
+            self.port.map(|p| p.to_string()).unwrap_or_default(),
+            path(&self.socket),
+            path(&self.credentials_file),
+            self.role.as_str().to_owned(),
+            self.min_replicas.map(|n| n.to_string()).unwrap_or_default(),
+            dur(self.max_link_age),
+            self.max_lag_bytes
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            dur(self.min_uptime),
+            self.sentinels.join(","),
+            opt(&self.master_name),
+            opt(&self.address),
+        ] {
+            put(part.as_bytes());
+        }
+    }
+
+    /// Builds the check (reading the credentials file).
+    ///
+    /// # Errors
+    /// A refused credentials file; Sentinels without a master name, with a
+    /// bad address, or without this node's address.
+    pub fn build(&self) -> Result<RedisCheck, SpecError> {
+        let port = self.port.unwrap_or(REDIS_PORT);
+        let endpoint = match (&self.socket, &self.host) {
+            (Some(path), _) => RedisEndpoint::Unix(path.clone()),
+            (None, host) => RedisEndpoint::Tcp {
+                host: host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+                port,
+            },
+        };
+        let limits = RedisLimits {
+            min_replicas: self.min_replicas,
+            max_link_age: self.max_link_age,
+            max_lag_bytes: self.max_lag_bytes,
+            min_uptime: self.min_uptime,
+        };
+        let mut check = RedisCheck::new(endpoint, self.role, limits);
+        if let Some(path) = &self.credentials_file {
+            check = check.with_credentials(crate::check::redis::load_credentials(path)?);
+        }
+        if !self.sentinels.is_empty() {
+            let master_name = self.master_name.clone().ok_or(SpecError::Redis(
+                "sentinels need master-name (the group's name in sentinel monitor)".into(),
+            ))?;
+            let addresses = self
+                .sentinels
+                .iter()
+                .map(|a| {
+                    split_host_port(a).ok_or_else(|| {
+                        SpecError::Redis(format!("bad sentinel {a:?}: expected HOST:PORT"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let node = match (&self.address, &self.socket, &self.host) {
+                (Some(a), _, _) => split_host_port(a)
+                    .ok_or_else(|| SpecError::Redis(format!("bad address {a:?}: expected IP:PORT")))?,
+                (None, None, host) => (host.clone().unwrap_or_else(|| "127.0.0.1".into()), port),
+                (None, Some(_), _) => {
+                    return Err(SpecError::Redis(
+                        "with a socket, sentinels need address (this node's IP:PORT as the sentinels name it)".into(),
+                    ))
+                }
+            };
+            check = check.with_sentinels(RedisSentinels {
+                addresses,
+                master_name,
+                node,
+            });
+        } else if self.master_name.is_some() {
+            return Err(SpecError::Redis("master-name without sentinels".into()));
+        }
+        Ok(check)
+    }
+}
+
+/// `HOST:PORT` or `[V6]:PORT`.
+pub fn split_host_port(text: &str) -> Option<(String, u16)> {
+    let (host, port) = text.trim().rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port: u16 = port.parse().ok().filter(|&p| p != 0)?;
+    (!host.is_empty() && !host.contains(|c: char| c.is_whitespace()))
+        .then(|| (host.to_owned(), port))
+}
+
 /// The description of one check: its kind and every wrapper around it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
@@ -299,6 +441,7 @@ impl Spec {
                 put(connection_name.as_deref().unwrap_or("").as_bytes());
             }
             Kind::Postgres(server) => server.identity(&mut put),
+            Kind::Redis(server) => server.identity(&mut put),
         }
         state::key(&id)
     }
@@ -358,6 +501,7 @@ impl Spec {
                 )
             }
             Kind::Postgres(server) => Box::new(server.build(state_dir)?),
+            Kind::Redis(server) => Box::new(server.build()?),
         };
         if self.cache_ttl.is_some() || self.max_concurrent.is_some() {
             let name = format!("inetd-health-{}", self.identity());
@@ -461,6 +605,12 @@ pub enum SpecError {
         "postgres: {0} needs a login: give user (and passfile if the server asks for a password)"
     )]
     PgNeedsUser(&'static str),
+    /// The redis credentials file could not be used.
+    #[error("redis: {0}")]
+    RedisCredentials(#[from] crate::check::redis::CredentialsError),
+    /// A redis setting that cannot be used.
+    #[error("redis: {0}")]
+    Redis(String),
     /// A primary address that is not `HOST[:PORT]`.
     #[error(
         "postgres: bad primary {0:?}: expected HOST, HOST:PORT, [V6]:PORT or a socket directory"

@@ -20,7 +20,8 @@
 //! [`tcp`] (a connect), [`mariadb`] (a server's greeting, or a login and a
 //! ping), [`galera`] (a cluster node's state), [`replica`] (replication
 //! threads and lag), [`postgres`] (a ping, or a login, the role and a
-//! standby's lag); the wrappers: [`maintenance`] (the disable file),
+//! standby's lag), [`redis`] (the role, replication, and the Sentinels'
+//! word on the primary); the wrappers: [`maintenance`] (the disable file),
 //! [`shared`] (the cache and the concurrency cap).
 
 use std::fmt;
@@ -35,6 +36,7 @@ pub mod maintenance;
 pub mod mariadb;
 pub mod nagios;
 pub mod postgres;
+pub mod redis;
 pub mod replica;
 pub mod shared;
 pub mod tcp;
@@ -45,6 +47,7 @@ pub use maintenance::Maintenance;
 pub use mariadb::MariadbCheck;
 pub use nagios::{PerfData, PluginOutput};
 pub use postgres::PostgresCheck;
+pub use redis::RedisCheck;
 pub use replica::ReplicaCheck;
 pub use shared::{Cached, Capped};
 pub use tcp::TcpCheck;
@@ -141,6 +144,17 @@ pub enum Fact {
     PgReplayLagSeconds(f64),
     /// A PostgreSQL standby's WAL receiver is streaming.
     PgWalReceiverStreaming(bool),
+    /// A Redis server's role is primary (`role:master`).
+    RedisPrimary(bool),
+    /// A Redis primary's online replicas.
+    RedisConnectedReplicas(u32),
+    /// A Redis replica's `master_last_io_seconds_ago`.
+    RedisLinkAgeSeconds(u64),
+    /// A Redis replica's offset read from its primary minus the offset it
+    /// applied.
+    RedisReplicaLagBytes(u64),
+    /// How many Sentinels name this Redis node as their primary.
+    RedisSentinelVotes(u32),
 }
 
 impl Fact {
@@ -153,6 +167,11 @@ impl Fact {
             Fact::PgReplayLagBytes(_) => "replayLagBytes",
             Fact::PgReplayLagSeconds(_) => "replayLagSeconds",
             Fact::PgWalReceiverStreaming(_) => "walReceiverStreaming",
+            Fact::RedisPrimary(_) => "primary",
+            Fact::RedisConnectedReplicas(_) => "connectedReplicas",
+            Fact::RedisLinkAgeSeconds(_) => "linkAge",
+            Fact::RedisReplicaLagBytes(_) => "replicaLagBytes",
+            Fact::RedisSentinelVotes(_) => "sentinelVotes",
         }
     }
 
@@ -163,8 +182,11 @@ impl Fact {
             Fact::GaleraLocalState(_) | Fact::PgInRecovery(_) | Fact::PgWalReceiverStreaming(_) => {
                 ""
             }
-            Fact::PgReplayLagBytes(_) => "B",
-            Fact::PgReplayLagSeconds(_) => "s",
+            Fact::PgReplayLagBytes(_) | Fact::RedisReplicaLagBytes(_) => "B",
+            Fact::PgReplayLagSeconds(_) | Fact::RedisLinkAgeSeconds(_) => "s",
+            Fact::RedisPrimary(_)
+            | Fact::RedisConnectedReplicas(_)
+            | Fact::RedisSentinelVotes(_) => "",
         }
     }
 
@@ -177,6 +199,9 @@ impl Fact {
             // Lags beyond 2^53 bytes lose precision only in the gauge.
             Fact::PgReplayLagBytes(n) => n as f64,
             Fact::PgReplayLagSeconds(s) => s,
+            Fact::RedisPrimary(b) => f64::from(u8::from(b)),
+            Fact::RedisConnectedReplicas(n) | Fact::RedisSentinelVotes(n) => f64::from(n),
+            Fact::RedisLinkAgeSeconds(n) | Fact::RedisReplicaLagBytes(n) => n as f64,
         }
     }
 
@@ -191,6 +216,11 @@ impl Fact {
             Fact::PgWalReceiverStreaming(b) => {
                 format!("pg_wal_receiver_streaming={}", u8::from(*b))
             }
+            Fact::RedisPrimary(b) => format!("redis_primary={}", u8::from(*b)),
+            Fact::RedisConnectedReplicas(n) => format!("redis_connected_replicas={n}"),
+            Fact::RedisLinkAgeSeconds(n) => format!("redis_link_age_seconds={n}"),
+            Fact::RedisReplicaLagBytes(n) => format!("redis_replica_lag_bytes={n}"),
+            Fact::RedisSentinelVotes(n) => format!("redis_sentinel_votes={n}"),
         }
     }
 
@@ -208,6 +238,11 @@ impl Fact {
                 .filter(|s: &f64| s.is_finite() && *s >= 0.0)
                 .map(Fact::PgReplayLagSeconds),
             "pg_wal_receiver_streaming" => flag(value).map(Fact::PgWalReceiverStreaming),
+            "redis_primary" => flag(value).map(Fact::RedisPrimary),
+            "redis_connected_replicas" => value.parse().ok().map(Fact::RedisConnectedReplicas),
+            "redis_link_age_seconds" => value.parse().ok().map(Fact::RedisLinkAgeSeconds),
+            "redis_replica_lag_bytes" => value.parse().ok().map(Fact::RedisReplicaLagBytes),
+            "redis_sentinel_votes" => value.parse().ok().map(Fact::RedisSentinelVotes),
             _ => None,
         }
     }
@@ -228,6 +263,9 @@ impl Fact {
         let (label, value, unit) = match *self {
             Fact::PgReplayLagBytes(n) => ("replay_lag_bytes", n as f64, "B"),
             Fact::PgReplayLagSeconds(s) => ("replay_lag_seconds", s, "s"),
+            Fact::RedisLinkAgeSeconds(n) => ("link_age", n as f64, "s"),
+            Fact::RedisReplicaLagBytes(n) => ("replica_lag_bytes", n as f64, "B"),
+            Fact::RedisConnectedReplicas(n) => ("connected_replicas", f64::from(n), ""),
             _ => return None,
         };
         Some(PerfData {

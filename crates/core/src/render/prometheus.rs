@@ -39,6 +39,26 @@ fn family_of(fact: &Fact) -> (&'static str, &'static str) {
             "inetd_health_postgres_wal_receiver_streaming",
             "1 when the PostgreSQL standby's WAL receiver is streaming, else 0.",
         ),
+        Fact::RedisPrimary(_) => (
+            "inetd_health_redis_primary",
+            "1 when the Redis server's role is primary (master), 0 for a replica.",
+        ),
+        Fact::RedisConnectedReplicas(_) => (
+            "inetd_health_redis_connected_replicas",
+            "Replicas the Redis primary lists online.",
+        ),
+        Fact::RedisLinkAgeSeconds(_) => (
+            "inetd_health_redis_link_age_seconds",
+            "Seconds since the Redis replica's last I/O with its primary (master_last_io_seconds_ago).",
+        ),
+        Fact::RedisReplicaLagBytes(_) => (
+            "inetd_health_redis_replica_lag_bytes",
+            "Replication stream the Redis replica has read and not yet applied, in bytes.",
+        ),
+        Fact::RedisSentinelVotes(_) => (
+            "inetd_health_redis_sentinel_votes",
+            "Sentinels that name this Redis node as their primary.",
+        ),
     }
 }
 

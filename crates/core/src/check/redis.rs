@@ -1,0 +1,815 @@
+//! `redis`: is this Redis (or Valkey) up, of the role asked, replicating,
+//! and, with Sentinels named, the primary they agree on?
+//!
+//! One write carries the whole conversation (`AUTH`, `PING`, three `INFO`
+//! sections, `QUIT`) and one read its replies: a round trip, where
+//! HAProxy's `tcp-check` script makes one per line and cannot compare a
+//! number. With Sentinels, each is asked `SENTINEL get-master-addr-by-name`
+//! at the same time as the node, so the guard costs no extra round trip:
+//! a primary is healthy only when a majority of the Sentinels that answer
+//! name it, and fewer answers than a majority is no quorum. A restarted
+//! old master that announces `role:master` to anyone who asks is not the
+//! Sentinels' primary, and gets no writes from us.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::tcp::resolve;
+use super::{Check, CheckError, Fact, Verdict};
+use crate::redis::info::Info;
+use crate::redis::resp::{command, Value};
+use crate::redis::{Conn, Endpoint, RedisError};
+use crate::sys::{self, trust::Untrusted};
+use crate::Deadline;
+
+/// What the server must be for the check to pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Up, primary or replica.
+    #[default]
+    Any,
+    /// A primary (`role:master`).
+    Primary,
+    /// A replica (`role:slave`).
+    Replica,
+}
+
+impl Role {
+    /// The name, as the config and the command line spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Any => "any",
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+        }
+    }
+
+    /// Parses a role: `primary`/`master`, `replica`/`slave`, `any`.
+    pub fn parse(text: &str) -> Option<Role> {
+        Some(match text {
+            "any" => Role::Any,
+            "primary" | "master" => Role::Primary,
+            "replica" | "slave" => Role::Replica,
+            _ => return None,
+        })
+    }
+}
+
+/// The limits besides the role.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// A primary needs at least this many online replicas.
+    pub min_replicas: Option<u32>,
+    /// A replica's last I/O with its primary at most this long ago.
+    pub max_link_age: Option<Duration>,
+    /// A replica's offset read from its primary minus the offset it
+    /// applied, at most this.
+    pub max_lag_bytes: Option<u64>,
+    /// The server up at least this long (a restarted node waits).
+    pub min_uptime: Option<Duration>,
+}
+
+/// The Sentinels that guard the primary role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sentinels {
+    /// Their addresses.
+    pub addresses: Vec<(String, u16)>,
+    /// The master group's name (`sentinel monitor NAME …`).
+    pub master_name: String,
+    /// This node's address as the Sentinels name it (`IP`, `PORT`).
+    pub node: (String, u16),
+}
+
+/// An account: `AUTH [user] password`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    /// An ACL user (Redis 6+), or none for `requirepass`.
+    pub user: Option<String>,
+    /// The password.
+    pub password: String,
+    /// The Sentinels' own password, if they ask for one.
+    pub sentinel_user: Option<String>,
+    /// See [`Credentials::sentinel_user`].
+    pub sentinel_password: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a Redis server.
+#[derive(Debug)]
+pub struct RedisCheck {
+    endpoint: Endpoint,
+    credentials: Option<Credentials>,
+    role: Role,
+    limits: Limits,
+    sentinels: Option<Sentinels>,
+}
+
+/// The `INFO` sections read: `uptime_in_seconds` and the version,
+/// `loading`, and the role with its replication fields.
+const SECTIONS: [&str; 3] = ["server", "persistence", "replication"];
+
+/// What one conversation read.
+struct Facts {
+    info: Info,
+}
+
+impl RedisCheck {
+    /// A check of the server at `endpoint`.
+    pub fn new(endpoint: Endpoint, role: Role, limits: Limits) -> Self {
+        RedisCheck {
+            endpoint,
+            credentials: None,
+            role,
+            limits,
+            sentinels: None,
+        }
+    }
+
+    /// Authenticates with `credentials`.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// A primary must be the one a majority of these Sentinels name.
+    pub fn with_sentinels(mut self, sentinels: Sentinels) -> Self {
+        self.sentinels = Some(sentinels);
+        self
+    }
+
+    fn converse(&self, addrs: &[SocketAddr], deadline: Deadline) -> Result<Verdict, RedisError> {
+        Ok(match self.converse_facts(addrs, deadline)? {
+            Ok(facts) => self.judge(&facts, None),
+            Err(verdict) => verdict,
+        })
+    }
+
+    fn judge(&self, facts: &Facts, guard: Option<&Guard>) -> Verdict {
+        let info = &facts.info;
+        let version = info
+            .get("valkey_version")
+            .map(|v| format!("Valkey {v}"))
+            .or_else(|| info.get("redis_version").map(|v| format!("Redis {v}")))
+            .unwrap_or_else(|| "Redis".to_owned());
+        if info.int("loading") == Some(1) {
+            return Verdict::unhealthy(format!("{version} is loading its dataset"));
+        }
+        let primary = match info.get("role") {
+            Some("master" | "primary") => true,
+            Some("slave" | "replica") => false,
+            Some(other) => {
+                return Verdict::unknown(format!("unexpected role:{}", printable(other)));
+            }
+            None => return Verdict::unknown("INFO replication has no role"),
+        };
+        let mut facts = vec![Fact::RedisPrimary(primary)];
+        let with = |facts: &Vec<Fact>, v: Verdict| Verdict {
+            facts: facts.clone(),
+            ..v
+        };
+        let uptime = info.int("uptime_in_seconds");
+        if let (Some(min), Some(up)) = (self.limits.min_uptime, uptime) {
+            if (up as f64) < min.as_secs_f64() {
+                return with(
+                    &facts,
+                    Verdict::unhealthy(format!(
+                        "up for {up}s, less than min-uptime {}",
+                        super::human_duration(min)
+                    )),
+                );
+            }
+        } else if self.limits.min_uptime.is_some() {
+            return with(
+                &facts,
+                Verdict::unknown("uptime unknown (no uptime_in_seconds)"),
+            );
+        }
+        if primary {
+            let online = info.replicas().iter().filter(|r| r.online).count() as u32;
+            facts.push(Fact::RedisConnectedReplicas(online));
+            if self.role == Role::Replica {
+                return with(
+                    &facts,
+                    Verdict::unhealthy(format!("not a replica: {version} is a primary")),
+                );
+            }
+            if let Some(min) = self.limits.min_replicas {
+                if online < min {
+                    return with(
+                        &facts,
+                        Verdict::unhealthy(format!(
+                            "{online} replicas online, fewer than min-replicas {min}"
+                        )),
+                    );
+                }
+            }
+            if let Some(guard) = guard {
+                facts.push(Fact::RedisSentinelVotes(guard.votes));
+                if let Some(refusal) = guard.refusal() {
+                    return with(&facts, refusal);
+                }
+            }
+            let mut reason = format!("{version} primary, {online} replicas online");
+            if let Some(g) = guard {
+                reason.push_str(&format!(
+                    ", named by {} of {} sentinels",
+                    g.votes, g.answered
+                ));
+            }
+            return with(&facts, Verdict::healthy(reason));
+        }
+        if self.role == Role::Primary {
+            return with(
+                &facts,
+                Verdict::unhealthy(format!("not a primary: {version} is a replica")),
+            );
+        }
+        if info.int("master_sync_in_progress") == Some(1) {
+            return with(
+                &facts,
+                Verdict::unhealthy("replica syncing with its primary"),
+            );
+        }
+        let link = info.get("master_link_status").unwrap_or("unknown");
+        if link != "up" {
+            let since = info
+                .int("master_link_down_since_seconds")
+                .filter(|s| *s >= 0)
+                .map(|s| format!(", down for {s}s"))
+                .unwrap_or_default();
+            return with(
+                &facts,
+                Verdict::unhealthy(format!("replica link {}{since}", printable(link))),
+            );
+        }
+        let age = info.int("master_last_io_seconds_ago").filter(|s| *s >= 0);
+        if let Some(a) = age {
+            facts.push(Fact::RedisLinkAgeSeconds(a as u64));
+        }
+        // What the replica read from its primary and has not yet applied
+        // (Redis 7 reports both offsets).
+        let lag = match (
+            info.int("slave_read_repl_offset"),
+            info.int("slave_repl_offset"),
+        ) {
+            (Some(read), Some(applied)) if read >= applied => Some((read - applied) as u64),
+            _ => None,
+        };
+        if let Some(l) = lag {
+            facts.push(Fact::RedisReplicaLagBytes(l));
+        }
+        if let Some(max) = self.limits.max_link_age {
+            match age {
+                Some(a) if (a as f64) > max.as_secs_f64() => {
+                    return with(
+                        &facts,
+                        Verdict::unhealthy(format!(
+                            "replica link idle for {a}s, longer than max-link-age {}",
+                            super::human_duration(max)
+                        )),
+                    )
+                }
+                Some(_) => {}
+                None => {
+                    return with(
+                        &facts,
+                        Verdict::unknown("replica link age unknown (master_last_io_seconds_ago)"),
+                    )
+                }
+            }
+        }
+        if let Some(max) = self.limits.max_lag_bytes {
+            match lag {
+                Some(l) if l > max => {
+                    return with(
+                        &facts,
+                        Verdict::unhealthy(format!(
+                            "replica {} behind what it read, more than max-lag-bytes {}",
+                            super::postgres::bytes(l),
+                            super::postgres::bytes(max)
+                        )),
+                    )
+                }
+                Some(_) => {}
+                None => return with(
+                    &facts,
+                    Verdict::unknown(
+                        "replica lag unknown: the server reports no read offset (Redis 7 or later)",
+                    ),
+                ),
+            }
+        }
+        let mut reason = format!("{version} replica, link up");
+        if let Some(a) = age {
+            reason.push_str(&format!(", last I/O {a}s ago"));
+        }
+        with(&facts, Verdict::healthy(reason))
+    }
+}
+
+/// What the Sentinels said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Guard {
+    asked: u32,
+    answered: u32,
+    votes: u32,
+}
+
+impl Guard {
+    fn refusal(&self) -> Option<Verdict> {
+        let majority = self.asked / 2 + 1;
+        if self.answered < majority {
+            return Some(Verdict::unhealthy(format!(
+                "no sentinel quorum: {} of {} sentinels answered",
+                self.answered, self.asked
+            )));
+        }
+        if self.votes * 2 <= self.answered {
+            return Some(Verdict::unhealthy(format!(
+                "not the sentinels' primary: {} of {} sentinels name it",
+                self.votes, self.answered
+            )));
+        }
+        None
+    }
+}
+
+/// Asks one Sentinel which address its master group has.
+fn ask_sentinel(
+    (host, port): &(String, u16),
+    sentinels: &Sentinels,
+    credentials: Option<&Credentials>,
+    deadline: Deadline,
+) -> Option<(String, u16)> {
+    let addrs = resolve(host, *port, deadline).ok()?;
+    let endpoint = Endpoint::Tcp {
+        host: host.clone(),
+        port: *port,
+    };
+    let mut conn = Conn::connect(&endpoint, &addrs, deadline).ok()?;
+    let mut commands = Vec::with_capacity(3);
+    let auth_first = credentials.and_then(|c| c.sentinel_password.as_deref().map(|p| (c, p)));
+    if let Some((c, password)) = auth_first {
+        commands.push(auth(c.sentinel_user.as_deref(), password));
+    }
+    commands.push(command(&[
+        b"SENTINEL",
+        b"get-master-addr-by-name",
+        sentinels.master_name.as_bytes(),
+    ]));
+    commands.push(command(&[b"QUIT"]));
+    let replies = conn.pipeline(&commands).ok()?;
+    conn.close();
+    let answer = replies.get(usize::from(auth_first.is_some()))?;
+    match answer {
+        Value::Array(Some(items)) if items.len() == 2 => {
+            let ip = items[0].text()?.to_owned();
+            let port = items[1].text()?.parse().ok()?;
+            Some((ip, port))
+        }
+        _ => None,
+    }
+}
+
+impl Check for RedisCheck {
+    /// Asks the node (and its Sentinels, at once) by `deadline`.
+    fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
+        let addrs = match &self.endpoint {
+            Endpoint::Tcp { host, port } => resolve(host, *port, deadline)?,
+            Endpoint::Unix(_) => Vec::new(),
+        };
+        let Some(sentinels) = &self.sentinels else {
+            return Ok(self.converse(&addrs, deadline).unwrap_or_else(|e| down(&e)));
+        };
+        let (node, named) = std::thread::scope(|scope| {
+            let asks: Vec<_> = sentinels
+                .addresses
+                .iter()
+                .map(|address| {
+                    scope.spawn(move || {
+                        ask_sentinel(address, sentinels, self.credentials.as_ref(), deadline)
+                    })
+                })
+                .collect();
+            let node = self.converse_facts(&addrs, deadline);
+            let named: Vec<Option<(String, u16)>> =
+                asks.into_iter().map(|h| h.join().ok().flatten()).collect();
+            (node, named)
+        });
+        let guard = Guard {
+            asked: sentinels.addresses.len() as u32,
+            answered: named.iter().flatten().count() as u32,
+            votes: named
+                .iter()
+                .flatten()
+                .filter(|(ip, port)| *ip == sentinels.node.0 && *port == sentinels.node.1)
+                .count() as u32,
+        };
+        Ok(match node {
+            Ok(Ok(facts)) => self.judge(&facts, Some(&guard)),
+            Ok(Err(verdict)) => verdict,
+            Err(e) => down(&e),
+        })
+    }
+}
+
+impl RedisCheck {
+    /// The node's facts, or the verdict that ends the check before them.
+    fn converse_facts(
+        &self,
+        addrs: &[SocketAddr],
+        deadline: Deadline,
+    ) -> Result<Result<Facts, Verdict>, RedisError> {
+        let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
+        let mut commands = Vec::with_capacity(6);
+        if let Some(c) = &self.credentials {
+            commands.push(auth(c.user.as_deref(), &c.password));
+        }
+        commands.push(command(&[b"PING"]));
+        // One section each: INFO takes several only from Redis 7.
+        for section in SECTIONS {
+            commands.push(command(&[b"INFO", section.as_bytes()]));
+        }
+        commands.push(command(&[b"QUIT"]));
+        let replies = conn.pipeline(&commands)?;
+        conn.close();
+        Ok(read_replies(replies, self.credentials.is_some()))
+    }
+}
+
+/// The node's replies, in the order sent: `AUTH` (when authenticating),
+/// `PING`, three `INFO`s.
+fn read_replies(replies: Vec<Value>, authenticates: bool) -> Result<Facts, Verdict> {
+    let mut replies = replies.into_iter();
+    if authenticates {
+        if let Some(v @ Value::Error(_)) = replies.next() {
+            return Err(refused("AUTH", &v));
+        }
+    }
+    match replies.next() {
+        Some(Value::Simple(s)) if s == "PONG" => {}
+        Some(v @ Value::Error(_)) => return Err(refused("PING", &v)),
+        _ => return Err(Verdict::unhealthy("PING not answered PONG")),
+    }
+    let mut info = Info::default();
+    for section in SECTIONS {
+        match replies.next() {
+            Some(v @ Value::Error(_)) => return Err(refused("INFO", &v)),
+            Some(v) => match v.text() {
+                Some(text) => info.extend(text),
+                None => {
+                    return Err(Verdict::unknown(format!(
+                        "unexpected answer to INFO {section}"
+                    )))
+                }
+            },
+            None => return Err(Verdict::unknown(format!("no answer to INFO {section}"))),
+        }
+    }
+    Ok(Facts { info })
+}
+
+fn auth(user: Option<&str>, password: &str) -> Vec<u8> {
+    match user {
+        Some(u) => command(&[b"AUTH", u.as_bytes(), password.as_bytes()]),
+        None => command(&[b"AUTH", password.as_bytes()]),
+    }
+}
+
+/// The verdict for the server's error to `what`: by its code, publicly;
+/// the whole text (which may name the user) as the detail.
+fn refused(what: &str, error: &Value) -> Verdict {
+    let code = error.error_code().unwrap_or("ERR");
+    let text = match error {
+        Value::Error(e) => e.clone(),
+        _ => String::new(),
+    };
+    let lower = text.to_ascii_lowercase();
+    let verdict = match code {
+        "WRONGPASS" => Verdict::unhealthy("access denied"),
+        "NOAUTH" => Verdict::unhealthy("access denied: the server needs a password"),
+        "NOPERM" => Verdict::unknown(format!(
+            "no permission for {what}: grant the check's user what docs/redis.md lists"
+        )),
+        "LOADING" => Verdict::unhealthy("the server is loading its dataset"),
+        "MASTERDOWN" => Verdict::unhealthy("the replica's link to its primary is down"),
+        // Redis 5: "ERR invalid password"; a password sent to a server
+        // without one: "ERR AUTH <password> called without any password
+        // configured".
+        _ if what == "AUTH" && lower.contains("password") => Verdict::unhealthy("access denied"),
+        _ => Verdict::unhealthy(format!("server error {} to {what}", printable(code))),
+    };
+    verdict.with_detail(format!("{what}: {text}").into_bytes())
+}
+
+fn down(e: &RedisError) -> Verdict {
+    let verdict = Verdict::unhealthy(e.public_reason());
+    let whole = e.to_string();
+    if whole == verdict.reason {
+        verdict
+    } else {
+        verdict.with_detail(whole.into_bytes())
+    }
+}
+
+/// Server text in a reason: printable and bounded.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// Why a credentials file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    /// It could not be opened or read.
+    #[error("credentials-file {}: {}", path.display(), sys::io_reason(source))]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It may not be trusted.
+    #[error("credentials-file {}: refused: {why} (it holds a password: chmod 0600 it)", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: Untrusted,
+    },
+    /// It is not the format.
+    #[error("credentials-file {}: {why}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never a value from the file).
+        why: String,
+    },
+}
+
+/// What a credentials file must be: as a PostgreSQL passfile (regular, at
+/// most 64 KiB, the reader's or root's, no bit for group or others).
+pub const CREDENTIALS_TRUST: sys::trust::Rules = super::postgres::PASSFILE_TRUST;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCredentials {
+    user: Option<String>,
+    password: String,
+    sentinel_user: Option<String>,
+    sentinel_password: Option<String>,
+}
+
+/// Reads a credentials file: TOML, `password = "…"` and for an ACL user
+/// `user = "…"` (and `sentinel-password`, `sentinel-user` for Sentinels
+/// that ask for one).
+///
+/// # Errors
+/// [`CredentialsError`].
+pub fn load_credentials(path: &Path) -> Result<Credentials, CredentialsError> {
+    use std::io::Read as _;
+    use std::os::fd::AsFd;
+    let io = |source| CredentialsError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let st = sys::fstat(file.as_fd()).map_err(io)?;
+    CREDENTIALS_TRUST
+        .check(&st, sys::euid())
+        .map_err(|why| CredentialsError::Refused {
+            path: path.to_owned(),
+            why,
+        })?;
+    let mut text = String::new();
+    file.by_ref()
+        .take(64 << 10)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    let raw: RawCredentials = toml::from_str(&text).map_err(|e| CredentialsError::Syntax {
+        path: path.to_owned(),
+        // toml's message quotes the offending line, which may be the
+        // password: only where it is, and what was expected.
+        why: match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].lines().count().max(1);
+                format!("line {line}: expected password = \"…\" and optionally user = \"…\"")
+            }
+            None => "expected password = \"…\" and optionally user = \"…\"".into(),
+        },
+    })?;
+    Ok(Credentials {
+        user: raw.user,
+        password: raw.password,
+        sentinel_user: raw.sentinel_user,
+        sentinel_password: raw.sentinel_password,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Health;
+
+    fn info(text: &str) -> Facts {
+        Facts {
+            info: Info::parse(text),
+        }
+    }
+
+    fn check(role: Role, limits: Limits) -> RedisCheck {
+        RedisCheck::new(Endpoint::Unix("/x".into()), role, limits)
+    }
+
+    const PRIMARY: &str = "redis_version:7.0.15\nuptime_in_seconds:100\nloading:0\nrole:master\n\
+        connected_slaves:1\nslave0:ip=127.0.0.1,port=7001,state=online,offset=10,lag=0\n";
+    const REPLICA: &str = "redis_version:7.0.15\nuptime_in_seconds:100\nloading:0\nrole:slave\n\
+        master_link_status:up\nmaster_last_io_seconds_ago:3\nmaster_sync_in_progress:0\n\
+        slave_read_repl_offset:5000\nslave_repl_offset:1000\n";
+
+    #[test]
+    fn roles_and_limits() {
+        let v = check(Role::Primary, Limits::default()).judge(&info(PRIMARY), None);
+        assert_eq!(v.health, Health::Healthy, "{}", v.reason);
+        assert_eq!(v.reason, "Redis 7.0.15 primary, 1 replicas online");
+        assert!(v.facts.contains(&Fact::RedisConnectedReplicas(1)));
+        let v = check(Role::Replica, Limits::default()).judge(&info(PRIMARY), None);
+        assert_eq!(v.reason, "not a replica: Redis 7.0.15 is a primary");
+        let v = check(Role::Primary, Limits::default()).judge(&info(REPLICA), None);
+        assert_eq!(v.reason, "not a primary: Redis 7.0.15 is a replica");
+        let v = check(Role::Replica, Limits::default()).judge(&info(REPLICA), None);
+        assert_eq!(v.health, Health::Healthy, "{}", v.reason);
+        assert!(v.facts.contains(&Fact::RedisReplicaLagBytes(4000)));
+        assert!(v.facts.contains(&Fact::RedisLinkAgeSeconds(3)));
+        let strict = Limits {
+            min_replicas: Some(2),
+            max_link_age: Some(Duration::from_secs(2)),
+            max_lag_bytes: Some(1024),
+            min_uptime: Some(Duration::from_secs(300)),
+        };
+        let v = check(
+            Role::Any,
+            Limits {
+                min_uptime: None,
+                ..strict
+            },
+        )
+        .judge(&info(PRIMARY), None);
+        assert_eq!(v.reason, "1 replicas online, fewer than min-replicas 2");
+        let v = check(Role::Any, strict).judge(&info(PRIMARY), None);
+        assert_eq!(v.reason, "up for 100s, less than min-uptime 300.00s");
+        let v = check(
+            Role::Any,
+            Limits {
+                min_uptime: None,
+                ..strict
+            },
+        )
+        .judge(&info(REPLICA), None);
+        assert_eq!(
+            v.reason,
+            "replica link idle for 3s, longer than max-link-age 2.00s"
+        );
+        let v = check(
+            Role::Any,
+            Limits {
+                min_uptime: None,
+                max_link_age: None,
+                ..strict
+            },
+        )
+        .judge(&info(REPLICA), None);
+        assert_eq!(
+            v.reason,
+            "replica 3.9 kB behind what it read, more than max-lag-bytes 1 kB"
+        );
+        // Valkey's spellings.
+        let valkey = "valkey_version:8.0.1\nloading:0\nrole:primary\nconnected_slaves:0\n";
+        let v = check(Role::Primary, Limits::default()).judge(&info(valkey), None);
+        assert_eq!(v.reason, "Valkey 8.0.1 primary, 0 replicas online");
+    }
+
+    #[test]
+    fn what_is_never_healthy() {
+        let loading = PRIMARY.replace("loading:0", "loading:1");
+        let v = check(Role::Any, Limits::default()).judge(&info(&loading), None);
+        assert_eq!(v.health, Health::Unhealthy);
+        let syncing = REPLICA.replace("master_sync_in_progress:0", "master_sync_in_progress:1");
+        let v = check(Role::Any, Limits::default()).judge(&info(&syncing), None);
+        assert_eq!(v.reason, "replica syncing with its primary");
+        let down = REPLICA.replace(
+            "master_link_status:up",
+            "master_link_status:down\nmaster_link_down_since_seconds:7",
+        );
+        let v = check(Role::Replica, Limits::default()).judge(&info(&down), None);
+        assert_eq!(v.reason, "replica link down, down for 7s");
+        let v = check(Role::Any, Limits::default()).judge(&info("role:sentinel\n"), None);
+        assert_eq!(v.health, Health::Unknown);
+        // No lag figure: a byte limit cannot be held.
+        let old = REPLICA.replace("slave_read_repl_offset:5000\n", "");
+        let v = check(
+            Role::Replica,
+            Limits {
+                max_lag_bytes: Some(1),
+                ..Limits::default()
+            },
+        )
+        .judge(&info(&old), None);
+        assert_eq!(v.health, Health::Unknown);
+    }
+
+    #[test]
+    fn the_sentinels_guard() {
+        let guard = |asked, answered, votes| Guard {
+            asked,
+            answered,
+            votes,
+        };
+        let judge =
+            |g: Guard| check(Role::Primary, Limits::default()).judge(&info(PRIMARY), Some(&g));
+        assert_eq!(judge(guard(3, 3, 3)).health, Health::Healthy);
+        assert_eq!(judge(guard(3, 2, 2)).health, Health::Healthy);
+        assert!(judge(guard(3, 3, 2)).reason.contains("named by 2 of 3"));
+        assert_eq!(
+            judge(guard(3, 3, 1)).reason,
+            "not the sentinels' primary: 1 of 3 sentinels name it"
+        );
+        assert_eq!(
+            judge(guard(3, 2, 1)).reason,
+            "not the sentinels' primary: 1 of 2 sentinels name it"
+        );
+        assert_eq!(
+            judge(guard(3, 1, 1)).reason,
+            "no sentinel quorum: 1 of 3 sentinels answered"
+        );
+        assert_eq!(judge(guard(3, 0, 0)).health, Health::Unhealthy);
+        let v = judge(guard(3, 1, 1));
+        assert!(v.facts.contains(&Fact::RedisSentinelVotes(1)));
+    }
+
+    #[test]
+    fn refusals_by_code() {
+        let e = |t: &str| Value::Error(t.into());
+        let v = refused(
+            "AUTH",
+            &e("WRONGPASS invalid username-password pair or user is disabled."),
+        );
+        assert_eq!(v.reason, "access denied");
+        assert_eq!(
+            refused("AUTH", &e("ERR invalid password")).reason,
+            "access denied"
+        );
+        assert_eq!(
+            refused("PING", &e("NOAUTH Authentication required.")).reason,
+            "access denied: the server needs a password"
+        );
+        let v = refused(
+            "INFO",
+            &e("NOPERM User monitor has no permissions to run the 'info' command"),
+        );
+        assert_eq!(v.health, Health::Unknown);
+        assert!(!v.reason.contains("monitor"));
+        assert!(String::from_utf8_lossy(v.detail.as_deref().unwrap()).contains("monitor"));
+    }
+
+    #[test]
+    fn credentials_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ih-redis-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "user = \"monitor\"\npassword = \"p#w\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = load_credentials(&path).unwrap();
+        assert_eq!(
+            (c.user.as_deref(), c.password.as_str()),
+            (Some("monitor"), "p#w")
+        );
+        assert!(!format!("{c:?}").contains("p#w"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load_credentials(&path).unwrap_err().to_string();
+        assert!(e.contains("readable by others"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "password = secret-unquoted\n").unwrap();
+        let e = load_credentials(&path).unwrap_err().to_string();
+        assert!(!e.contains("secret-unquoted"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
