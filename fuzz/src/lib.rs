@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("server_packets", server_packets),
     ("option_file", option_file),
     ("pg_messages", pg_messages),
+    ("redis_replies", redis_replies),
 ];
 
 // ---------------------------------------------------------------------------
@@ -555,4 +556,37 @@ pub fn pg_messages(data: &[u8]) {
     if let Some(decoded) = scram::base64_decode(&text) {
         assert_eq!(scram::base64_encode(&decoded), text);
     }
+}
+
+// ---------------------------------------------------------------------------
+// redis_replies
+// ---------------------------------------------------------------------------
+
+/// A stream of RESP2 replies as a server (or something pretending to be
+/// one) sends them, and `INFO` text. Invariants: parsing never panics and
+/// never allocates beyond its bounds; a reply's length is within the
+/// input, and a strict prefix of it is "not yet", never another reply;
+/// `INFO` reads a number only from a sign and digits.
+pub fn redis_replies(data: &[u8]) {
+    use inetd_health::redis::info::Info;
+    use inetd_health::redis::resp;
+    let mut rest = data;
+    while let Ok(Some((v, used))) = resp::parse(rest) {
+        assert!(used >= 3 && used <= rest.len(), "{used} of {}", rest.len());
+        for cut in [0, 1, used - 1] {
+            assert_eq!(resp::parse(&rest[..cut]), Ok(None), "{v:?} cut at {cut}");
+        }
+        rest = &rest[used..];
+    }
+    let info = Info::parse(&String::from_utf8_lossy(data));
+    for field in ["role", "connected_slaves", "master_last_io_seconds_ago", "slave_repl_offset"] {
+        if info.int(field).is_some() {
+            // A number only from an optional sign and digits: no "+1",
+            // " 1" or "1e3".
+            let text = info.get(field).unwrap();
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            assert!(!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()), "{text:?}");
+        }
+    }
+    let _ = info.replicas();
 }
