@@ -440,6 +440,72 @@ fn check_config_refuses_a_postgres_check_it_could_not_run() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// A redis check's Sentinels are checked as the file is read, at the
+/// setting; `--check-config` reads its credentials file too, and refuses
+/// one its group or others may read (it holds a password).
+#[test]
+fn check_config_refuses_a_redis_check_it_could_not_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let check_config = |config: &Path| {
+        Command::new(BIN)
+            .args(["--config", &path_str(config), "--check-config"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let dir = TempDir::new("config-redis");
+    let config = config_in(
+        &dir,
+        "[checks.r]\nkind = \"redis\"\nrole = \"primary\"\nsentinels = [\"127.0.0.1:26379\"]\n",
+    );
+    let out = check_config(&config);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:4:13: sentinels need master-name (the group's name in sentinel monitor)",
+            config.display()
+        )),
+        "{err}"
+    );
+
+    let credentials = dir.join("redis.toml");
+    std::fs::write(&credentials, "user = \"monitor\"\npassword = \"secret\"\n").unwrap();
+    let config = config_in(
+        &dir,
+        &format!(
+            "[checks.r]\nkind = \"redis\"\nrole = \"primary\"\ncredentials-file = \"{}\"\n",
+            credentials.display()
+        ),
+    );
+    for (mode, why) in [
+        (0o644, "readable by others (mode 0644)"),
+        (0o640, "readable by its group (mode 0640)"),
+    ] {
+        std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = check_config(&config);
+        assert_eq!(out.status.code(), Some(64));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "check r: redis: credentials-file {}: refused: {why} (it holds a password: chmod 0600 it)",
+                credentials.display()
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+    }
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = check_config(&config);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}: ok: 1 checks, 1 routes\n", config.display()),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
 #[test]
 fn once_prints_every_check_with_the_worst_code() {
     let dir = TempDir::new("config");

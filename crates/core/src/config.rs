@@ -23,8 +23,8 @@
 //! column: unknown keys, an option the check's kind does not take, a check
 //! without a kind, a route naming no check, a bad duration. The file names
 //! programs we run, so one that group or others may write is refused.
-//! Credentials stay in option files (`defaults-extra-file`) and password
-//! files (`passfile`).
+//! Credentials stay in option files (`defaults-extra-file`), password
+//! files (`passfile`) and credentials files (`credentials-file`).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -37,9 +37,12 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 use crate::check::postgres::{self as pg, Lagging, Role};
+use crate::check::redis::Role as RedisRole;
 use crate::outcome::Statuses;
 use crate::route::{Route, Routes, METRICS};
-use crate::spec::{Kind, PgServer, Server, Spec, SpecError, DEFAULT_TIMEOUT};
+use crate::spec::{
+    split_host_port, Kind, PgServer, RedisServer, Server, Spec, SpecError, DEFAULT_TIMEOUT,
+};
 use crate::state::StateDir;
 use crate::sys::trust::{Owners, Rules, Untrusted};
 use crate::sys::{self, Stat};
@@ -304,6 +307,19 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 ));
             }
         }
+        // A role serves the kinds that take it; one that none takes is
+        // wrong whichever checks there are.
+        if let Some(role) = &d.role {
+            if pg_role(role).is_err() && redis_role(role).is_err() {
+                return Err(at(
+                    role.span(),
+                    format!(
+                        "role {:?}: use primary, replica or any (and read-write or read-only for postgres, master or slave for redis)",
+                        role.get_ref()
+                    ),
+                ));
+            }
+        }
     }
 
     let mut checks = Vec::new();
@@ -497,7 +513,7 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
 
 /// The kinds, as messages list them.
-const KINDS: &str = "exec, tcp, mariadb, galera, replica or postgres";
+const KINDS: &str = "exec, tcp, mariadb, galera, replica, postgres or redis";
 
 /// The spec of check `name`, its own settings over `defaults`.
 fn spec_of(
@@ -549,6 +565,20 @@ fn spec_of(
             "streaming",
             "primary",
             "lagging",
+        ],
+        "redis" => &[
+            "host",
+            "port",
+            "socket",
+            "credentials-file",
+            "role",
+            "min-replicas",
+            "max-link-age",
+            "max-lag-bytes",
+            "min-uptime",
+            "sentinels",
+            "master-name",
+            "address",
         ],
         other => {
             return Err(at(
@@ -625,7 +655,10 @@ fn spec_of(
             )?,
             passfile: get!(passfile).map(PathBuf::from),
             application_name: get!(application_name),
-            role: get!(role).map_or(Role::default(), |r| r.0),
+            role: match spanned!(role) {
+                Some(role) => pg_role(role).map_err(|why| at(role.span(), why))?,
+                None => Role::default(),
+            },
             max_lag_bytes: get!(max_lag_bytes).map(|b| b.0),
             max_lag: match spanned!(max_lag) {
                 Some(lag) => Some(
@@ -673,6 +706,151 @@ fn spec_of(
             }
         }
         Ok(server)
+    };
+    let redis_server = || -> Result<RedisServer, ConfigError> {
+        let nonempty = |value: Option<&Spanned<String>>, key: &str, why: &str| match value {
+            Some(v) if v.get_ref().is_empty() => {
+                Err(at(v.span(), format!("{key} is empty: {why}")))
+            }
+            v => Ok(v.map(|v| v.get_ref().clone())),
+        };
+        if let Some(s) = &c.socket {
+            if c.host.is_some() || c.port.is_some() {
+                return Err(at(
+                    s.span(),
+                    "socket and host/port exclude each other".into(),
+                ));
+            }
+        }
+        // The check's own endpoint wins over [defaults]' (whose socket may
+        // be MySQL's, for the database checks): its host or port over a
+        // default socket, its socket over a default host and port.
+        let own_tcp = c.host.is_some() || c.port.is_some();
+        let socket = match &c.socket {
+            Some(s) => Some(s),
+            None if own_tcp => None,
+            None => defaults.and_then(|d| d.socket.as_ref()),
+        };
+        let port = port()?;
+        let host = nonempty(
+            spanned!(host),
+            "host",
+            "name the server, or leave host out for 127.0.0.1",
+        )?;
+        let (host, port) = match socket {
+            Some(_) => (None, None),
+            None => (host, port),
+        };
+        let min_replicas = match spanned!(min_replicas) {
+            Some(n) => Some(u32::try_from(*n.get_ref()).map_err(|_| {
+                at(
+                    n.span(),
+                    format!(
+                        "min-replicas {}: a number of replicas, 0 or more",
+                        n.get_ref()
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let sentinels = match spanned!(sentinels) {
+            None => None,
+            Some(list) if list.get_ref().is_empty() => return Err(at(
+                list.span(),
+                "sentinels is empty: list each Sentinel's \"HOST:PORT\", or leave sentinels out"
+                    .into(),
+            )),
+            Some(list) => {
+                let mut seen = Vec::new();
+                for sentinel in list.get_ref() {
+                    let Some(address) = split_host_port(sentinel.get_ref()) else {
+                        return Err(at(
+                            sentinel.span(),
+                            format!("bad sentinel {:?}: expected HOST:PORT", sentinel.get_ref()),
+                        ));
+                    };
+                    // Each Sentinel votes once: a second listing would
+                    // count its word twice towards the majority.
+                    if seen.contains(&address) {
+                        return Err(at(
+                            sentinel.span(),
+                            format!("sentinel {:?} is listed twice", sentinel.get_ref()),
+                        ));
+                    }
+                    seen.push(address);
+                }
+                Some(list)
+            }
+        };
+        let master_name = nonempty(
+            spanned!(master_name),
+            "master-name",
+            "the name the Sentinels know the primary by (sentinel monitor NAME ...)",
+        )?;
+        let address = spanned!(address);
+        if let Some(a) = address {
+            if split_host_port(a.get_ref()).is_none() {
+                return Err(at(
+                    a.span(),
+                    format!("bad address {:?}: expected IP:PORT", a.get_ref()),
+                ));
+            }
+        }
+        // What the build would refuse, refused here at the setting.
+        match (sentinels, &master_name) {
+            (Some(list), None) => {
+                return Err(at(
+                    list.span(),
+                    "sentinels need master-name (the group's name in sentinel monitor)".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(at(
+                    spanned!(master_name).map_or(check.span(), Spanned::span),
+                    "master-name without sentinels: list them (sentinels = [\"HOST:PORT\", ...]), or leave master-name out".into(),
+                ))
+            }
+            _ => {}
+        }
+        match (sentinels, address, socket) {
+            (None, Some(a), _) => {
+                return Err(at(
+                    a.span(),
+                    "address without sentinels: it is this node as the Sentinels name it; list them, or leave address out".into(),
+                ))
+            }
+            (Some(list), None, Some(_)) => {
+                return Err(at(
+                    list.span(),
+                    "with a socket, sentinels need address (this node's IP:PORT as the sentinels name it)".into(),
+                ))
+            }
+            _ => {}
+        }
+        Ok(RedisServer {
+            host,
+            port,
+            socket: socket.map(|s| PathBuf::from(s.get_ref())),
+            credentials_file: nonempty(
+                spanned!(credentials_file),
+                "credentials-file",
+                "name the file, or leave credentials-file out for a server without a password",
+            )?
+            .map(PathBuf::from),
+            role: match spanned!(role) {
+                Some(role) => redis_role(role).map_err(|why| at(role.span(), why))?,
+                None => RedisRole::default(),
+            },
+            min_replicas,
+            max_link_age: get!(max_link_age).map(|d| d.0),
+            max_lag_bytes: get!(max_lag_bytes).map(|b| b.0),
+            min_uptime: get!(min_uptime).map(|d| d.0),
+            sentinels: sentinels.map_or(Vec::new(), |list| {
+                list.get_ref().iter().map(|s| s.get_ref().clone()).collect()
+            }),
+            master_name,
+            address: address.map(|a| a.get_ref().clone()),
+        })
     };
     let need = |key: &str| {
         at(
@@ -743,7 +921,8 @@ fn spec_of(
                 connection_name: get!(connection_name),
             }
         }
-        _ => Kind::Postgres(Box::new(pg_server()?)),
+        "postgres" => Kind::Postgres(Box::new(pg_server()?)),
+        _ => Kind::Redis(Box::new(redis_server()?)),
     };
     let max_concurrent = get!(max_concurrent);
     if let Some(n) = max_concurrent {
@@ -814,11 +993,20 @@ struct RawCheck {
     // libpq's spelling, and ours.
     #[serde(alias = "application_name")]
     application_name: Option<Spanned<String>>,
-    role: Option<Spanned<PgRole>>,
+    // Each kind reads it its own way (`pg_role`, `redis_role`).
+    role: Option<Spanned<String>>,
     max_lag_bytes: Option<Spanned<Size>>,
     streaming: Option<Spanned<bool>>,
     primary: Option<Spanned<String>>,
     lagging: Option<Spanned<PgLagging>>,
+    // redis (and host, port, socket, role, max-lag-bytes above)
+    credentials_file: Option<Spanned<String>>,
+    min_replicas: Option<Spanned<i64>>,
+    max_link_age: Option<Spanned<Dur>>,
+    min_uptime: Option<Spanned<Dur>>,
+    sentinels: Option<Spanned<Vec<Spanned<String>>>>,
+    master_name: Option<Spanned<String>>,
+    address: Option<Spanned<String>>,
     // every kind
     timeout: Option<Spanned<Dur>>,
     warning_is_down: Option<Spanned<bool>>,
@@ -860,7 +1048,14 @@ impl RawCheck {
             max_lag_bytes => "max-lag-bytes",
             streaming => "streaming",
             primary => "primary",
-            lagging => "lagging"
+            lagging => "lagging",
+            credentials_file => "credentials-file",
+            min_replicas => "min-replicas",
+            max_link_age => "max-link-age",
+            min_uptime => "min-uptime",
+            sentinels => "sentinels",
+            master_name => "master-name",
+            address => "address"
         );
         present
     }
@@ -967,18 +1162,19 @@ impl<'de> Deserialize<'de> for Size {
 }
 
 /// A postgres check's `role`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct PgRole(Role);
+fn pg_role(text: &Spanned<String>) -> Result<Role, String> {
+    let text = text.get_ref();
+    Role::parse(text)
+        .ok_or_else(|| format!("role {text:?}: use primary, replica, read-write, read-only or any"))
+}
 
-impl<'de> Deserialize<'de> for PgRole {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Role::parse(&text).map(PgRole).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "role {text:?}: use primary, replica, read-write, read-only or any"
-            ))
-        })
-    }
+/// A redis check's `role`: Redis's own words (master, slave) are read
+/// too.
+fn redis_role(text: &Spanned<String>) -> Result<RedisRole, String> {
+    let text = text.get_ref();
+    RedisRole::parse(text).ok_or_else(|| {
+        format!("role {text:?}: a redis check takes primary (or master), replica (or slave) or any")
+    })
 }
 
 /// A postgres check's `lagging`.
@@ -1157,11 +1353,11 @@ nagios = true
             ),
             (
                 "[checks.a]\ntarget = \"x:1\"\n",
-                "x.toml:1:1: check \"a\" has no kind (exec, tcp, mariadb, galera, replica or postgres)",
+                "x.toml:1:1: check \"a\" has no kind (exec, tcp, mariadb, galera, replica, postgres or redis)",
             ),
             (
                 "[checks.a]\nkind = \"tcpp\"\n",
-                "x.toml:2:8: unknown kind \"tcpp\": use exec, tcp, mariadb, galera, replica or postgres",
+                "x.toml:2:8: unknown kind \"tcpp\": use exec, tcp, mariadb, galera, replica, postgres or redis",
             ),
             (
                 "[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\ntimeout = \"2 weeks\"\n",
@@ -1495,6 +1691,20 @@ nagios = true
             ("tcp", "primary = \"db0\""),
             ("exec", "application_name = \"x\""),
             ("exec", "application-name = \"x\""),
+            ("redis", "user = \"u\""),
+            ("redis", "passfile = \"/p\""),
+            ("redis", "defaults-extra-file = \"/etc/m.cnf\""),
+            ("redis", "max-lag = 30"),
+            ("redis", "primary = \"db0\""),
+            ("redis", "target = \"x:1\""),
+            ("postgres", "credentials-file = \"/c\""),
+            ("postgres", "min-replicas = 1"),
+            ("mariadb", "sentinels = [\"s:26379\"]"),
+            ("galera", "master-name = \"m\""),
+            ("replica", "max-link-age = \"10s\""),
+            ("tcp", "address = \"10.0.0.1:6379\""),
+            ("exec", "min-uptime = \"1m\""),
+            ("mariadb", "role = \"primary\""),
         ] {
             let name = key
                 .split(' ')
@@ -1542,6 +1752,304 @@ nagios = true
         ] {
             assert_eq!(parse_size(text), want, "{text:?}");
         }
+    }
+
+    /// The one redis check of `text` (after a `[checks.r]` header and its
+    /// kind), or the error.
+    fn redis(text: &str) -> Result<RedisServer, String> {
+        let c = parsed(&format!("[checks.r]\nkind = \"redis\"\n{text}"))?;
+        match &c.checks[0].1.kind {
+            Kind::Redis(server) => Ok((**server).clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `redis`'s error (line 3 is the first line after the kind).
+    fn redis_refused(text: &str) -> String {
+        redis(text).unwrap_err()
+    }
+
+    #[test]
+    fn redis_takes_a_redis_operators_names() {
+        let server = redis(
+            "host = \"10.0.0.5\"\nport = 6380\ncredentials-file = \"/etc/inetd-health/redis.toml\"\n\
+             role = \"primary\"\nmin-replicas = 1\nmax-link-age = \"10s\"\nmax-lag-bytes = \"1MB\"\n\
+             min-uptime = \"30s\"\nsentinels = [\"10.0.0.7:26379\", \"[fd00::8]:26379\", \"s3:26379\"]\n\
+             master-name = \"mymaster\"\naddress = \"10.0.0.5:6380\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            server,
+            RedisServer {
+                host: Some("10.0.0.5".into()),
+                port: Some(6380),
+                socket: None,
+                credentials_file: Some(PathBuf::from("/etc/inetd-health/redis.toml")),
+                role: RedisRole::Primary,
+                min_replicas: Some(1),
+                max_link_age: Some(Duration::from_secs(10)),
+                max_lag_bytes: Some(1 << 20),
+                min_uptime: Some(Duration::from_secs(30)),
+                sentinels: vec![
+                    "10.0.0.7:26379".into(),
+                    "[fd00::8]:26379".into(),
+                    "s3:26379".into()
+                ],
+                master_name: Some("mymaster".into()),
+                address: Some("10.0.0.5:6380".into()),
+            }
+        );
+        // Nothing set: a ping of 127.0.0.1:6379, any role.
+        assert_eq!(redis("").unwrap(), RedisServer::default());
+        assert_eq!(
+            redis("max-lag-bytes = 1048576\nmin-replicas = 0\n").unwrap(),
+            RedisServer {
+                max_lag_bytes: Some(1 << 20),
+                min_replicas: Some(0),
+                ..RedisServer::default()
+            }
+        );
+        let socket = redis("socket = \"/run/redis/redis-server.sock\"\n").unwrap();
+        assert_eq!(
+            socket.socket.as_deref(),
+            Some(Path::new("/run/redis/redis-server.sock"))
+        );
+    }
+
+    #[test]
+    fn redis_roles_in_redis_words() {
+        for (text, role) in [
+            ("primary", RedisRole::Primary),
+            ("master", RedisRole::Primary),
+            ("replica", RedisRole::Replica),
+            ("slave", RedisRole::Replica),
+            ("any", RedisRole::Any),
+        ] {
+            let server = redis(&format!("role = \"{text}\"\n")).unwrap();
+            assert_eq!(server.role, role, "{text}");
+        }
+        // Postgres's roles are not Redis's.
+        for bad in [
+            "read-write",
+            "read-only",
+            "standby",
+            "leader",
+            "Primary",
+            "",
+        ] {
+            assert_eq!(
+                redis_refused(&format!("role = \"{bad}\"\n")),
+                format!(
+                    "x.toml:3:8: role {bad:?}: a redis check takes primary (or master), replica (or slave) or any"
+                )
+            );
+        }
+        // Nor Redis's postgres's.
+        assert_eq!(
+            pg_refused("user = \"u\"\nrole = \"slave\"\n"),
+            "x.toml:4:8: role \"slave\": use primary, replica, read-write, read-only or any"
+        );
+        // A [defaults] role serves both kinds, refused where a kind cannot
+        // take it, and whatever the checks when no kind can.
+        let c = parsed(
+            "[defaults]\nrole = \"replica\"\nuser = \"u\"\n[checks.r]\nkind = \"redis\"\n\
+             [checks.pg]\nkind = \"postgres\"\n",
+        )
+        .unwrap();
+        assert!(matches!(&c.checks[0].1.kind, Kind::Postgres(s) if s.role == Role::Replica));
+        assert!(matches!(&c.checks[1].1.kind, Kind::Redis(s) if s.role == RedisRole::Replica));
+        assert_eq!(
+            parsed(
+                "[defaults]\nrole = \"slave\"\nuser = \"u\"\n[checks.pg]\nkind = \"postgres\"\n"
+            )
+            .unwrap_err(),
+            "x.toml:2:8: role \"slave\": use primary, replica, read-write, read-only or any"
+        );
+        assert_eq!(
+            parsed("[defaults]\nrole = \"read-only\"\n[checks.r]\nkind = \"redis\"\n").unwrap_err(),
+            "x.toml:2:8: role \"read-only\": a redis check takes primary (or master), replica (or slave) or any"
+        );
+        assert_eq!(
+            parsed("[defaults]\nrole = \"leader\"\n[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\n")
+                .unwrap_err(),
+            "x.toml:2:8: role \"leader\": use primary, replica or any (and read-write or read-only for postgres, master or slave for redis)"
+        );
+    }
+
+    #[test]
+    fn redis_limits_are_checked_at_the_setting() {
+        for (text, want) in [
+            (
+                "min-replicas = -1\n",
+                "x.toml:3:16: min-replicas -1: a number of replicas, 0 or more",
+            ),
+            (
+                "min-replicas = 4294967296\n",
+                "x.toml:3:16: min-replicas 4294967296: a number of replicas, 0 or more",
+            ),
+            (
+                "min-replicas = \"1\"\n",
+                "x.toml:3:16: invalid type: string",
+            ),
+            (
+                "max-link-age = \"10 s\"\n",
+                "x.toml:3:16: \"10 s\": unknown unit \" s\" (use ms, s or m)",
+            ),
+            ("max-link-age = 10\n", "x.toml:3:16: invalid type: integer"),
+            (
+                "min-uptime = \"2d\"\n",
+                "x.toml:3:14: \"2d\": unknown unit \"d\" (use ms, s or m)",
+            ),
+            (
+                "max-lag-bytes = \"1 MB\"\n",
+                "x.toml:3:17: \"1 MB\" is not a size: bytes (16777216)",
+            ),
+            (
+                "max-lag-bytes = -1\n",
+                "x.toml:3:17: -1 is not a size: bytes (16777216)",
+            ),
+            ("port = 0\n", "x.toml:3:8: port 0 is not a port"),
+            (
+                "host = \"\"\n",
+                "x.toml:3:8: host is empty: name the server, or leave host out for 127.0.0.1",
+            ),
+            (
+                "credentials-file = \"\"\n",
+                "x.toml:3:20: credentials-file is empty: name the file",
+            ),
+            (
+                "socket = \"/run/redis.sock\"\nport = 6379\n",
+                "x.toml:3:10: socket and host/port exclude each other",
+            ),
+            (
+                "host = \"h\"\nsocket = \"/run/redis.sock\"\n",
+                "x.toml:4:10: socket and host/port exclude each other",
+            ),
+        ] {
+            let got = redis_refused(text);
+            assert!(
+                got.starts_with(want),
+                "{text:?}:\n got {got:?}\nwant {want:?}"
+            );
+        }
+    }
+
+    /// What `RedisServer::build` refuses of the Sentinels is refused as
+    /// the file is read, at the setting; what the file accepts, the build
+    /// does.
+    #[test]
+    fn redis_sentinels_are_checked_at_the_setting() {
+        let named = "master-name = \"mymaster\"\n";
+        for (text, want) in [
+            (
+                format!("sentinels = [\"s1:26379\", \"s2\", \"s3:26379\"]\n{named}"),
+                "x.toml:3:26: bad sentinel \"s2\": expected HOST:PORT",
+            ),
+            (
+                format!("sentinels = [\"s1:0\"]\n{named}"),
+                "x.toml:3:14: bad sentinel \"s1:0\": expected HOST:PORT",
+            ),
+            (
+                format!("sentinels = [\"s1:26379\", \"s2:26379\", \"[::1]:26379\", \"::1:26379\"]\n{named}"),
+                "x.toml:3:53: sentinel \"::1:26379\" is listed twice",
+            ),
+            (
+                format!("sentinels = []\n{named}"),
+                "x.toml:3:13: sentinels is empty: list each Sentinel's \"HOST:PORT\", or leave sentinels out",
+            ),
+            (
+                format!("sentinels = \"s1:26379\"\n{named}"),
+                "x.toml:3:13: invalid type: string \"s1:26379\", expected a sequence",
+            ),
+            (
+                "sentinels = [\"s1:26379\"]\n".into(),
+                "x.toml:3:13: sentinels need master-name (the group's name in sentinel monitor)",
+            ),
+            (
+                named.into(),
+                "x.toml:3:15: master-name without sentinels: list them (sentinels = [\"HOST:PORT\", ...]), or leave master-name out",
+            ),
+            (
+                "sentinels = [\"s1:26379\"]\nmaster-name = \"\"\n".into(),
+                "x.toml:4:15: master-name is empty: the name the Sentinels know the primary by",
+            ),
+            (
+                "address = \"10.0.0.5:6379\"\n".into(),
+                "x.toml:3:11: address without sentinels: it is this node as the Sentinels name it; list them, or leave address out",
+            ),
+            (
+                format!("sentinels = [\"s1:26379\"]\n{named}address = \"10.0.0.5\"\n"),
+                "x.toml:5:11: bad address \"10.0.0.5\": expected IP:PORT",
+            ),
+            (
+                format!("socket = \"/run/redis.sock\"\nsentinels = [\"s1:26379\"]\n{named}"),
+                "x.toml:4:13: with a socket, sentinels need address (this node's IP:PORT as the sentinels name it)",
+            ),
+        ] {
+            let got = redis_refused(&text);
+            assert!(got.starts_with(want), "{text:?}:\n got {got:?}\nwant {want:?}");
+        }
+        // From [defaults], where it is written.
+        assert_eq!(
+            parsed("[defaults]\nsentinels = [\"s1:26379\"]\n[checks.r]\nkind = \"redis\"\n")
+                .unwrap_err(),
+            "x.toml:2:13: sentinels need master-name (the group's name in sentinel monitor)"
+        );
+        // What the file takes, the build does.
+        for text in [
+            String::new(),
+            format!("sentinels = [\"s1:26379\", \"s2:26379\", \"s3:26379\"]\n{named}"),
+            format!("host = \"10.0.0.5\"\nsentinels = [\"s1:26379\"]\n{named}"),
+            format!("socket = \"/run/redis.sock\"\nsentinels = [\"s1:26379\"]\n{named}address = \"10.0.0.5:6379\"\n"),
+            "socket = \"/run/redis.sock\"\nrole = \"master\"\nmin-replicas = 2\n".into(),
+        ] {
+            let server = redis(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            server
+                .build()
+                .unwrap_or_else(|e| panic!("{text:?}: the build refuses it: {e}"));
+        }
+    }
+
+    /// Keys redis shares with other kinds keep their meaning there, and a
+    /// [defaults] socket (a MySQL one, say) does not override a redis
+    /// check's own host or port.
+    #[test]
+    fn redis_shares_keys_with_the_other_kinds() {
+        let c = parsed(
+            "[defaults]\nsocket = \"/run/mysqld/mysqld.sock\"\ndefaults-extra-file = \"/etc/m.cnf\"\n\
+             max-lag-bytes = \"16MB\"\nuser = \"u\"\n\
+             [checks.db]\nkind = \"mariadb\"\n\
+             [checks.pg]\nkind = \"postgres\"\nhost = \"/run/postgresql\"\nport = 5433\n\
+             [checks.r1]\nkind = \"redis\"\nport = 6380\n\
+             [checks.r2]\nkind = \"redis\"\n\
+             [checks.r3]\nkind = \"redis\"\nsocket = \"/run/redis.sock\"\n",
+        )
+        .unwrap();
+        let kinds: Vec<&Kind> = c.checks.iter().map(|(_, s)| &s.kind).collect();
+        assert!(matches!(kinds[0], Kind::Mariadb(s)
+            if s.socket.as_deref() == Some(Path::new("/run/mysqld/mysqld.sock"))));
+        assert!(matches!(kinds[1], Kind::Postgres(s)
+            if s.host.as_deref() == Some("/run/postgresql") && s.port == Some(5433)
+                && s.max_lag_bytes == Some(16 << 20)));
+        let Kind::Redis(r1) = kinds[2] else { panic!() };
+        assert_eq!((r1.socket.as_deref(), r1.port), (None, Some(6380)));
+        assert_eq!(r1.max_lag_bytes, Some(16 << 20));
+        let Kind::Redis(r2) = kinds[3] else { panic!() };
+        assert_eq!(
+            r2.socket.as_deref(),
+            Some(Path::new("/run/mysqld/mysqld.sock"))
+        );
+        let Kind::Redis(r3) = kinds[4] else { panic!() };
+        assert_eq!(r3.socket.as_deref(), Some(Path::new("/run/redis.sock")));
+        // A check's own socket wins over a default host.
+        let server = parsed(
+            "[defaults]\nhost = \"db1\"\nport = 3307\n[checks.r]\nkind = \"redis\"\nsocket = \"/run/redis.sock\"\n",
+        )
+        .unwrap();
+        let Kind::Redis(r) = &server.checks[0].1.kind else {
+            panic!()
+        };
+        assert_eq!((r.host.as_deref(), r.port), (None, None));
     }
 
     #[test]
