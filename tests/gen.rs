@@ -1204,6 +1204,113 @@ fn a_passfile_the_service_would_refuse_is_refused() {
     );
 }
 
+/// A redis check's credentials file: the service refuses one its group or
+/// others may read (it holds a password), so only its owner reads it: gen
+/// refuses what the service would, and what its user cannot read, with
+/// the fix that makes it the user's, from the command line and a config.
+#[test]
+fn a_credentials_file_the_service_would_refuse_is_refused() {
+    let (dir, bin, _config) = setup();
+    let credentials = dir.join("redis.toml");
+    std::fs::write(&credentials, "user = \"monitor\"\npassword = \"secret\"\n").unwrap();
+    let shown = credentials.to_str().unwrap();
+    let gid = id_of(USER, "-g").unwrap();
+    let uid = id_of(USER, "-u").unwrap();
+    let root = name_of(0);
+    let check = [
+        "gen",
+        "xinetd",
+        "--",
+        "redis",
+        "--role",
+        "primary",
+        "--credentials-file",
+        shown,
+    ];
+    let set = |uid: u32, group: u32, mode: u32| {
+        std::os::unix::fs::chown(&credentials, Some(uid), Some(group)).unwrap();
+        std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let stderr = |out: Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let refusal = |describe: &str, why_and_fix: &str| {
+        format!(
+            "inetd-health: gen: the service, run as {USER}, refuses {shown}, check redis's \
+             credentials-file ({describe}): {why_and_fix}\n"
+        )
+    };
+
+    // 0644 root:root: the user reads it, the service refuses it.
+    set(0, 0, 0o644);
+    assert_eq!(
+        stderr(refused(&bin, &check)),
+        refusal(
+            &format!("mode 0644, owner {root}, group {root}"),
+            &format!(
+                "readable by others, and it holds a password: chmod go-rwx {shown}, then chown {USER} {shown}"
+            )
+        )
+    );
+    // Readable through the group, which would do for an option file.
+    set(0, gid, 0o640);
+    assert_eq!(
+        stderr(refused(&bin, &check)),
+        refusal(
+            &format!("mode 0640, owner {root}, group {USER}"),
+            &format!(
+                "readable by its group, and it holds a password: chmod go-rwx {shown}, then chown {USER} {shown}"
+            )
+        )
+    );
+    // Another user's, 0600: the user's, not root's, as only the owner reads it.
+    set(1000, 0, 0o600);
+    let other = name_of(1000);
+    assert_eq!(
+        stderr(refused(&bin, &check)),
+        refusal(
+            &format!("mode 0600, owner {other}, group {root}"),
+            &format!("owned by {other}, neither root nor {USER}: chown {USER} {shown}")
+        )
+    );
+    // Root's 0600: trusted, and the user cannot read it.
+    set(0, 0, 0o600);
+    assert_eq!(
+        stderr(refused(&bin, &check)),
+        format!(
+            "inetd-health: gen: user {USER} cannot read {shown}, check redis's credentials-file \
+             (mode 0600, owner {root}, group {root}): chown {USER} {shown}, or give gen --user NAME\n"
+        )
+    );
+    // What the fixes lead to: accepted, the check read back as given.
+    set(uid, 0, 0o600);
+    let stanza = stdout_of(Command::new(&bin).args(check));
+    assert!(
+        stanza.contains(&format!(
+            "redis --role primary --credentials-file {shown}\n"
+        )),
+        "{stanza}"
+    );
+
+    // From a config file, named after its check.
+    set(0, 0, 0o644);
+    let config = dir.join("redis-check.toml");
+    std::fs::write(
+        &config,
+        format!("[checks.cache]\nkind = \"redis\"\ncredentials-file = \"{shown}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = stderr(refused(
+        &bin,
+        &["--config", config.to_str().unwrap(), "gen", "systemd"],
+    ));
+    assert!(
+        err.contains(&format!(
+            "refuses {shown}, check cache's credentials-file (mode 0644"
+        )) && err.contains("readable by others, and it holds a password"),
+        "{err}"
+    );
+}
+
 // --- What the pollers poll ---------------------------------------------------
 
 /// A config whose routes are `routes` (each running one passing check).

@@ -9,8 +9,11 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use inetd_health::allow::Allowlist;
 use inetd_health::check::postgres::{self as pg, Lagging, Role};
+use inetd_health::check::redis::Role as RedisRole;
 use inetd_health::config::{self, parse_duration, parse_size, AgentOverrides, Config, Overrides};
-use inetd_health::spec::{Kind, PgServer, Server, Spec, DEFAULT_TIMEOUT};
+use inetd_health::spec::{
+    split_host_port, Kind, PgServer, RedisServer, Server, Spec, DEFAULT_TIMEOUT,
+};
 use inetd_health::state::{self, StateDir};
 use inetd_health::{exit, Options, Service};
 
@@ -28,7 +31,10 @@ Examples:
   inetd-health replica --defaults-extra-file /etc/mysql/monitor.cnf --max-lag 30
   inetd-health postgres --host /run/postgresql
   inetd-health postgres --user monitor --passfile /etc/inetd-health/pgpass --role primary
-  inetd-health postgres --user monitor --passfile /etc/inetd-health/pgpass --role replica --max-lag-bytes 16MB";
+  inetd-health postgres --user monitor --passfile /etc/inetd-health/pgpass --role replica --max-lag-bytes 16MB
+  inetd-health redis --credentials-file /etc/inetd-health/redis.toml --role replica --max-link-age 10s
+  inetd-health redis --role primary --master-name mymaster --sentinel 10.0.0.7:26379 \\
+      --sentinel 10.0.0.8:26379 --sentinel 10.0.0.9:26379 --address 10.0.0.5:6379";
 
 const DEFAULT_MAX_CONNECTIONS: u32 = 64;
 
@@ -245,6 +251,9 @@ pub enum CheckCommand {
     /// pg_isready); with one, a login, its role (--role) and a standby's
     /// lag
     Postgres(PgArgs),
+    /// Check a Redis or Valkey server natively: its role, its replication
+    /// and, with --sentinel, the Sentinels' word on the primary
+    Redis(RedisArgs),
 }
 
 // Where the database server is, and the account to use. (A plain comment: a doc comment would become
@@ -340,6 +349,107 @@ impl PgArgs {
     }
 }
 
+// A Redis server, the names a Redis operator knows, and what it must be.
+// (A plain comment, as for ServerArgs.) No password option: a command
+// line is visible to every user of the host; the password is in
+// --credentials-file.
+#[derive(Debug, clap::Args)]
+pub struct RedisArgs {
+    /// Connect over TCP to this host [default: 127.0.0.1]
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// TCP port [default: 6379]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// The server's unix socket instead of TCP
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
+    socket: Option<PathBuf>,
+    /// A TOML file: password = "...", and user = "..." for an ACL user;
+    /// refused if group or others can read it
+    #[arg(long, value_name = "FILE")]
+    credentials_file: Option<PathBuf>,
+    /// What the server must be: primary (master), replica (slave) or any
+    /// [default: any]
+    #[arg(long, value_name = "ROLE", value_parser = parse_redis_role)]
+    role: Option<RedisRole>,
+    /// A primary needs at least this many replicas online
+    #[arg(long, value_name = "N")]
+    min_replicas: Option<u32>,
+    /// A replica's last I/O with its primary at most this long ago, e.g. 10s
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_link_age: Option<Duration>,
+    /// A replica's stream read but not yet applied, at most: bytes, or a
+    /// size with B, kB, MB, GB or TB (1024-based), e.g. 1MB
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    max_lag_bytes: Option<u64>,
+    /// Up at least this long (a restarted node waits), e.g. 30s
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    min_uptime: Option<Duration>,
+    /// A Sentinel (repeat for each): a primary is healthy only when a
+    /// majority of those answering name it
+    #[arg(long = "sentinel", value_name = "HOST:PORT", value_parser = parse_sentinel, requires = "master_name")]
+    sentinels: Vec<String>,
+    /// The Sentinels' name for the primary (sentinel monitor NAME ...)
+    #[arg(long, value_name = "NAME", requires = "sentinels")]
+    master_name: Option<String>,
+    /// This node as the Sentinels name it [default: HOST:PORT]
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_address, requires = "sentinels")]
+    address: Option<String>,
+}
+
+impl RedisArgs {
+    /// The server as the spec describes it.
+    pub fn server(&self) -> RedisServer {
+        RedisServer {
+            host: self.host.clone(),
+            port: self.port,
+            socket: self.socket.clone(),
+            credentials_file: self.credentials_file.clone(),
+            role: self.role.unwrap_or_default(),
+            min_replicas: self.min_replicas,
+            max_link_age: self.max_link_age,
+            max_lag_bytes: self.max_lag_bytes,
+            min_uptime: self.min_uptime,
+            sentinels: self.sentinels.clone(),
+            master_name: self.master_name.clone(),
+            address: self.address.clone(),
+        }
+    }
+
+    /// What clap cannot say of the options together: each Sentinel votes
+    /// once, and one named twice would count twice towards the majority.
+    fn refuse_twice_named_sentinels(&self) -> anyhow::Result<()> {
+        let mut seen = Vec::new();
+        for sentinel in &self.sentinels {
+            let address = split_host_port(sentinel);
+            if seen.contains(&address) {
+                anyhow::bail!("--sentinel {sentinel} is given twice: each Sentinel votes once");
+            }
+            seen.push(address);
+        }
+        Ok(())
+    }
+}
+
+fn parse_redis_role(text: &str) -> Result<RedisRole, String> {
+    RedisRole::parse(text)
+        .ok_or_else(|| "use primary (or master), replica (or slave) or any".into())
+}
+
+fn parse_sentinel(text: &str) -> Result<String, String> {
+    match split_host_port(text) {
+        Some(_) => Ok(text.to_owned()),
+        None => Err("expected HOST:PORT (or [V6]:PORT)".into()),
+    }
+}
+
+fn parse_address(text: &str) -> Result<String, String> {
+    match split_host_port(text) {
+        Some(_) => Ok(text.to_owned()),
+        None => Err("expected IP:PORT, this node as the Sentinels name it".into()),
+    }
+}
+
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| "use primary, replica, read-write, read-only or any".into())
 }
@@ -410,6 +520,7 @@ impl CheckCommand {
                 connection_name: connection_name.clone(),
             },
             CheckCommand::Postgres(pg) => Kind::Postgres(Box::new(pg.server())),
+            CheckCommand::Redis(redis) => Kind::Redis(Box::new(redis.server())),
         }
     }
 }
@@ -512,15 +623,18 @@ impl Cli {
     pub fn plan(&self) -> anyhow::Result<Plan> {
         let (config, eager) = match (&self.config, &self.check) {
             (Some(_), Some(command)) if !matches!(command, CheckCommand::Gen(_)) => anyhow::bail!(
-                "give either --config FILE or a check (exec, tcp, mariadb, galera, replica, postgres), not both"
+                "give either --config FILE or a check (exec, tcp, mariadb, galera, replica, postgres, redis), not both"
             ),
             (None, Some(CheckCommand::Gen(_))) => {
                 anyhow::bail!("gen writes the glue for a config: give --config FILE")
             }
             (None, None) => anyhow::bail!(
-                "give a check (exec, tcp, mariadb, galera, replica, postgres) or --config FILE; see --help"
+                "give a check (exec, tcp, mariadb, galera, replica, postgres, redis) or --config FILE; see --help"
             ),
             (None, Some(command)) => {
+                if let CheckCommand::Redis(redis) = command {
+                    redis.refuse_twice_named_sentinels()?;
+                }
                 let spec = Spec {
                     timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
                     warning_is_down: self.warning_is_down,
@@ -616,8 +730,8 @@ Config file (--config FILE, TOML; docs/config.md has it all):
   disabled-status = 503|404, agent = true, agent-route, agent-wait,
   agent-warning-weight
   [defaults]        any check setting below but kind, command, target
-  [checks.NAME]     kind = exec|tcp|mariadb|galera|replica|postgres, and its
-                    settings:
+  [checks.NAME]     kind = exec|tcp|mariadb|galera|replica|postgres|redis,
+                    and its settings:
                     exec: command = [PROGRAM, ARG...], nagios
                     tcp: target = \"HOST:PORT\"
                     mariadb, galera, replica: socket, host, port,
@@ -626,6 +740,10 @@ Config file (--config FILE, TOML; docs/config.md has it all):
                     postgres: host, port, user, dbname, passfile,
                       application_name, role, max-lag-bytes, max-lag,
                       streaming, primary, lagging
+                    redis: host, port, socket, credentials-file, role,
+                      min-replicas, max-link-age, max-lag-bytes,
+                      min-uptime, sentinels = [\"HOST:PORT\"...],
+                      master-name, address
                     every kind: timeout, warning-is-down, show-output,
                       disable-file, cache-ttl, max-stale, max-concurrent
   [routes]          \"/PATH\" = [NAME...]   (none: \"/\" runs every check)
@@ -810,6 +928,169 @@ mod tests {
     }
 
     #[test]
+    fn redis_takes_a_redis_operators_names() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["inetd-health", "redis"].iter().chain(args))
+                .map(|cli| match cli.check {
+                    Some(CheckCommand::Redis(redis)) => redis.server(),
+                    other => panic!("{other:?}"),
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            parse(&[
+                "--host",
+                "10.0.0.5",
+                "--port",
+                "6380",
+                "--credentials-file",
+                "/etc/inetd-health/redis.toml",
+                "--role",
+                "master",
+                "--min-replicas",
+                "1",
+                "--max-link-age",
+                "10s",
+                "--max-lag-bytes",
+                "1MB",
+                "--min-uptime",
+                "30s",
+                "--sentinel",
+                "10.0.0.7:26379",
+                "--sentinel",
+                "[fd00::8]:26379",
+                "--master-name",
+                "mymaster",
+                "--address",
+                "10.0.0.5:6380",
+            ])
+            .unwrap(),
+            RedisServer {
+                host: Some("10.0.0.5".into()),
+                port: Some(6380),
+                socket: None,
+                credentials_file: Some(PathBuf::from("/etc/inetd-health/redis.toml")),
+                role: RedisRole::Primary,
+                min_replicas: Some(1),
+                max_link_age: Some(Duration::from_secs(10)),
+                max_lag_bytes: Some(1 << 20),
+                min_uptime: Some(Duration::from_secs(30)),
+                sentinels: vec!["10.0.0.7:26379".into(), "[fd00::8]:26379".into()],
+                master_name: Some("mymaster".into()),
+                address: Some("10.0.0.5:6380".into()),
+            }
+        );
+        assert_eq!(parse(&[]).unwrap(), RedisServer::default());
+        for (role, want) in [
+            ("primary", RedisRole::Primary),
+            ("replica", RedisRole::Replica),
+            ("slave", RedisRole::Replica),
+            ("any", RedisRole::Any),
+        ] {
+            assert_eq!(parse(&["--role", role]).unwrap().role, want);
+        }
+        assert_eq!(
+            parse(&["--socket", "/run/redis/redis-server.sock"])
+                .unwrap()
+                .socket,
+            Some(PathBuf::from("/run/redis/redis-server.sock"))
+        );
+        for (args, says) in [
+            (
+                &["--role", "read-write"][..],
+                "use primary (or master), replica (or slave) or any",
+            ),
+            (
+                &["--min-replicas=-1"],
+                "invalid value '-1' for '--min-replicas <N>'",
+            ),
+            (&["--min-replicas", "one"], "invalid value 'one'"),
+            (&["--max-link-age", "10 weeks"], "unknown unit"),
+            (&["--min-uptime", "1d"], "unknown unit"),
+            (&["--max-lag-bytes", "1 MB"], "without a space, like 16MB"),
+            (
+                &["--sentinel", "s1", "--master-name", "m"],
+                "expected HOST:PORT",
+            ),
+            (
+                &["--sentinel", "s1:26379"],
+                "the following required arguments were not provided",
+            ),
+            (
+                &["--master-name", "m"],
+                "the following required arguments were not provided",
+            ),
+            (
+                &["--address", "10.0.0.5:6379"],
+                "the following required arguments were not provided",
+            ),
+            (
+                &[
+                    "--sentinel",
+                    "s1:26379",
+                    "--master-name",
+                    "m",
+                    "--address",
+                    "10.0.0.5",
+                ],
+                "expected IP:PORT",
+            ),
+            (&["--socket", "/s", "--host", "h"], "cannot be used with"),
+            (&["--socket", "/s", "--port", "6379"], "cannot be used with"),
+            (&["--port", "0"], "--port"),
+            // A command line is for every user of the host to read.
+            (&["--password", "x"], "unexpected argument '--password'"),
+            (&["--pass", "x"], "unexpected argument '--pass'"),
+            (&["-a", "x"], "unexpected argument '-a'"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(says), "{args:?}: {e}");
+        }
+    }
+
+    /// What clap cannot say of the options together is refused before
+    /// serving: a Sentinel named twice (it would vote twice), and over a
+    /// socket Sentinels without this node's address (the build's rule).
+    #[test]
+    fn a_redis_check_that_cannot_run_is_refused_before_serving() {
+        let plan = |args: &[&str]| {
+            Cli::try_parse_from(["inetd-health", "redis"].iter().chain(args))
+                .unwrap()
+                .plan()
+        };
+        let twice = [
+            "--sentinel",
+            "[::1]:26379",
+            "--sentinel",
+            "::1:26379",
+            "--master-name",
+            "m",
+        ];
+        let e = plan(&twice).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "--sentinel ::1:26379 is given twice: each Sentinel votes once"
+        );
+        let socket = [
+            "--socket",
+            "/run/redis.sock",
+            "--sentinel",
+            "s1:26379",
+            "--master-name",
+            "m",
+        ];
+        let built = plan(&socket).unwrap();
+        assert!(built.eager);
+        let (_, why) = built.service.build_all().err().unwrap();
+        assert!(
+            why.contains("with a socket, sentinels need address"),
+            "{why}"
+        );
+        let with_address = [&socket[..], &["--address", "10.0.0.5:6379"]].concat();
+        plan(&with_address).unwrap().service.build_all().unwrap();
+    }
+
+    #[test]
     fn the_config_fast_path_reads_what_clap_reads() {
         for args in [
             &["--config", "/etc/inetd-health/config.toml"][..],
@@ -848,6 +1129,7 @@ mod tests {
             ("galera", "Check a Galera node", "read_only_is_down"),
             ("replica", "Check an asynchronous replica", "max_lag"),
             ("postgres", "Check a PostgreSQL server", "max_lag_bytes"),
+            ("redis", "Check a Redis or Valkey server", "sentinels"),
             ("gen", "With --config: write the glue", "pollers"),
             ("doctor", "Poll a health endpoint", "burst"),
             ("exec", "Run PROGRAM without a shell", "nagios"),

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use inetd_health::check::postgres::{Role, DEFAULT_PORT as PG_DEFAULT_PORT, PASSFILE_TRUST};
+use inetd_health::check::redis::CREDENTIALS_TRUST;
 use inetd_health::route::Routes;
 use inetd_health::spec::{Kind, Spec};
 use inetd_health::sys::trust::{Rules, Untrusted};
@@ -596,8 +597,9 @@ fn route_or(service: &Service, want: &str, otherwise: &str) -> String {
 
 /// `gen`'s view of the command line's check: what it reads at poll time
 /// (the program of `exec`, the `--defaults-extra-file` of a MariaDB
-/// check, the `--passfile` of a postgres one, `--disable-file`). `words`
-/// is the check as given after `--`.
+/// check, the `--passfile` of a postgres one, the `--credentials-file` of
+/// a redis one, `--disable-file`). `words` is the check as given after
+/// `--`.
 pub fn check_of(
     command: &CheckCommand,
     words: &[String],
@@ -636,6 +638,7 @@ pub fn check_of(
             connection_name: None,
         },
         CheckCommand::Postgres(pg) => Kind::Postgres(Box::new(pg.server())),
+        CheckCommand::Redis(redis) => Kind::Redis(Box::new(redis.server())),
         CheckCommand::Gen(_) | CheckCommand::Doctor(_) => return None,
     };
     let spec = Spec {
@@ -697,6 +700,9 @@ enum Trust {
     /// and not readable by the group either, so that only its owner (the
     /// service's user) or root reads it.
     Passfile,
+    /// A redis check's credentials file's rules
+    /// (`check::redis::CREDENTIALS_TRUST`): a password file's.
+    Credentials,
 }
 
 impl Trust {
@@ -707,7 +713,14 @@ impl Trust {
             Trust::Config => Some(&config::TRUST),
             Trust::OptionFile => Some(&option_file::TRUST),
             Trust::Passfile => Some(&PASSFILE_TRUST),
+            Trust::Credentials => Some(&CREDENTIALS_TRUST),
         }
+    }
+
+    /// Whether only the file's owner may read it (its group may not): the
+    /// service's user must then own it.
+    fn owner_only(self) -> bool {
+        matches!(self, Trust::Passfile | Trust::Credentials)
     }
 }
 
@@ -755,6 +768,16 @@ fn needs(f: &Facts<'_>) -> Vec<Need> {
                     access: Access::Read,
                     what: format!("check {name}'s passfile"),
                     trust: Trust::Passfile,
+                });
+            }
+        }
+        if let Kind::Redis(server) = &spec.kind {
+            if let Some(file) = &server.credentials_file {
+                needs.push(Need {
+                    path: file.clone(),
+                    access: Access::Read,
+                    what: format!("check {name}'s credentials-file"),
+                    trust: Trust::Credentials,
                 });
             }
         }
@@ -958,7 +981,7 @@ impl Account {
             ));
         }
         if !self.permits(&meta, want) {
-            let fix = if need.trust == Trust::Passfile && meta.uid() != self.uid {
+            let fix = if need.trust.owner_only() && meta.uid() != self.uid {
                 // Its group may not read it: the service's user must own it.
                 format!("chown {user} {}", path.display())
             } else {
@@ -979,9 +1002,10 @@ impl Account {
     /// read it afterwards.
     ///
     /// The service's own rules for the file (`config::TRUST`,
-    /// `option_file::TRUST`, `check::postgres::PASSFILE_TRUST`), checked
-    /// against this account's uid, not gen's: the service compares the
-    /// owner with its own euid, the user the launcher gives it.
+    /// `option_file::TRUST`, `check::postgres::PASSFILE_TRUST`,
+    /// `check::redis::CREDENTIALS_TRUST`), checked against this account's
+    /// uid, not gen's: the service compares the owner with its own euid,
+    /// the user the launcher gives it.
     fn trusts(&self, need: &Need, path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
         let Some(rules) = need.trust.rules() else {
             return Ok(());
@@ -1006,15 +1030,19 @@ impl Account {
                 Untrusted::NotRegular | Untrusted::TooLarge { .. } => {
                     return Err(refuses(&refusal.to_string(), ""));
                 }
-                Untrusted::ReadableByOthers { mode } if need.trust == Trust::Passfile => {
+                Untrusted::ReadableByOthers { mode } if need.trust.owner_only() => {
                     let who = if mode & 0o004 != 0 {
                         "others"
                     } else {
                         "its group"
                     };
-                    why.push(format!(
-                        "readable by {who}, and it holds passwords (libpq refuses such a file too)"
-                    ));
+                    why.push(if need.trust == Trust::Passfile {
+                        format!(
+                            "readable by {who}, and it holds passwords (libpq refuses such a file too)"
+                        )
+                    } else {
+                        format!("readable by {who}, and it holds a password")
+                    });
                     chmod.push("go-rwx");
                     fixed_mode &= !0o077;
                 }
@@ -1046,11 +1074,7 @@ impl Account {
                     ));
                     // Root's would do, but only its owner reads a password
                     // file: the user's then.
-                    fixed_owner = if need.trust == Trust::Passfile {
-                        self.uid
-                    } else {
-                        0
-                    };
+                    fixed_owner = if need.trust.owner_only() { self.uid } else { 0 };
                 }
                 other => why.push(other.to_string()),
             }
@@ -1069,7 +1093,7 @@ impl Account {
         // file's group may not read it, so the account must own it.
         let fixed = (meta.mode() & libc::S_IFMT) | fixed_mode;
         if !permits(self.uid, &self.groups, fixed, fixed_owner, meta.gid(), 0o4) {
-            if need.trust == Trust::Passfile && fixed_owner != self.uid {
+            if need.trust.owner_only() && fixed_owner != self.uid {
                 fix.push(format!("chown {user} {shown}"));
                 if !permits(self.uid, &self.groups, fixed, self.uid, meta.gid(), 0o4) {
                     fix.push(format!("chmod u+r {shown}"));
