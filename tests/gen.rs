@@ -1639,3 +1639,162 @@ fn haproxy_gets_patronis_pair_for_postgres() {
         assert!(err.contains(says), "{args:?}: {says:?} not in {err}");
     }
 }
+
+// --- Redis: a backend that polls the HTTP check ------------------------------
+
+/// `dir/NAME`, mode 0644: a primary and a replica redis check on `port`,
+/// and `routes` (`"/PATH" = ["CHECK"]` lines).
+fn redis_config(dir: &TempDir, name: &str, port: u16, routes: &str) -> PathBuf {
+    let config = dir.join(name);
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nport = {port}\n\
+             [checks.primary]\nkind = \"redis\"\nrole = \"primary\"\nmin-replicas = 1\n\
+             [checks.replica]\nkind = \"redis\"\nrole = \"replica\"\nmax-link-age = \"10s\"\n\
+             [routes]\n{routes}"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    config
+}
+
+/// `gen haproxy --redis` writes a redis_primary backend that polls the
+/// route running a redis check with role primary over HTTP (where a
+/// tcp-check script would PING and match role:master), which HAProxy
+/// accepts without a warning; a config or check without such a route is
+/// refused.
+#[test]
+fn haproxy_gets_a_redis_primary_backend_polling_the_check() {
+    let (dir, bin, _config) = setup();
+    let redis_port = free_port();
+    let config = redis_config(
+        &dir,
+        "redis.toml",
+        redis_port,
+        "\"/primary\" = [\"primary\"]\n\"/replica\" = [\"replica\"]\n",
+    );
+    let haproxy = gen(&bin, &config, &["haproxy", "--redis", "--port", "9201"]);
+    for want in [
+        "backend redis_primary\n    mode tcp\n",
+        "    option httpchk GET /primary\n    http-check expect status 200\n",
+        "    default-server inter 2000ms fall 3 rise 2 on-marked-down shutdown-sessions\n",
+        &format!("    server redis1 127.0.0.1:{redis_port} check port 9201\n"),
+    ] {
+        assert!(haproxy.contains(want), "{want:?} not in {haproxy}");
+    }
+    assert!(!haproxy.contains("\n    tcp-check"), "{haproxy}");
+    // The service answers the path: a route (nothing listens: 503), not a 404.
+    assert_eq!(status_of(&bin, &config, "/primary"), 503);
+    let cfg = dir.join("haproxy-redis.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n    timeout client 30m\n\
+             frontend redis_write\n    mode tcp\n    bind 127.0.0.1:{}\n    default_backend redis_primary\n{haproxy}",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(require_program("haproxy"))
+        .args(["-c", "-f", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "haproxy -c: {said}");
+    assert!(!said.contains("WARNING"), "{said}");
+
+    // The one route running a primary check, whatever its name; --path
+    // chooses among several.
+    let writes = redis_config(
+        &dir,
+        "writes.toml",
+        6380,
+        "\"/writes\" = [\"primary\"]\n\"/reads\" = [\"replica\"]\n",
+    );
+    let haproxy = gen(&bin, &writes, &["haproxy", "--redis"]);
+    assert!(
+        haproxy.contains("    option httpchk GET /writes\n")
+            && haproxy.contains("    server redis1 127.0.0.1:6380 check port 9200\n"),
+        "{haproxy}"
+    );
+    let two = redis_config(
+        &dir,
+        "two.toml",
+        6380,
+        "\"/a\" = [\"primary\"]\n\"/b\" = [\"primary\", \"replica\"]\n",
+    );
+    let haproxy = gen(&bin, &two, &["haproxy", "--redis", "--path", "/a"]);
+    assert!(haproxy.contains("    option httpchk GET /a\n"), "{haproxy}");
+    // One check on the command line, every path running it: /.
+    let haproxy = stdout_of(Command::new(&bin).args([
+        "gen",
+        "haproxy",
+        "--redis",
+        "--",
+        "redis",
+        "--socket",
+        "/run/redis.sock",
+        "--role",
+        "primary",
+    ]));
+    assert!(
+        haproxy.contains("    option httpchk GET /\n")
+            && haproxy.contains("    server redis1 127.0.0.1:6379 check port 9200\n"),
+        "{haproxy}"
+    );
+
+    let shown = |p: &Path| p.to_str().unwrap().to_owned();
+    let replicas_only = redis_config(&dir, "reads.toml", 6380, "\"/replica\" = [\"replica\"]\n");
+    let with_config = |config: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--config".to_owned(),
+            shown(config),
+            "gen".into(),
+            "haproxy".into(),
+            "--redis".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    for (args, says) in [
+        (
+            with_config(&replicas_only, &[]),
+            "gen haproxy --redis polls a route that runs a redis check with role = \"primary\", and no \
+             route of the config does (its routes: /replica): add \"/primary\" = [\"CHECK\"], CHECK a \
+             redis check with role = \"primary\"",
+        ),
+        (
+            with_config(&config, &["--path", "/replica"]),
+            "route /replica runs no redis check with role = \"primary\": HAProxy would send writes to any \
+             node it answers 200 for, a replica's included",
+        ),
+        (
+            with_config(&two, &[]),
+            "which route does redis_primary poll? several run a redis check with role = \"primary\" (/a, /b) \
+             and none is /primary: choose one with --path (gen haproxy --redis --path /a)",
+        ),
+        (
+            with_config(&config, &["--path", "/nowhere"]),
+            "--path \"/nowhere\" is not a route of the service (its routes: /primary, /replica)",
+        ),
+        (
+            words(&["gen", "haproxy", "--redis", "--", "redis", "--role", "any"]),
+            "the command line's check runs no redis check with role = \"primary\"",
+        ),
+        (
+            words(&["gen", "haproxy", "--redis", "--", "tcp", "127.0.0.1:6379"]),
+            "the command line's check runs no redis check with role = \"primary\"",
+        ),
+        (
+            vec!["--config".into(), shown(&config), "gen".into(), "k8s".into(), "--redis".into()],
+            "--redis writes HAProxy's backend for the Redis primary: give it to gen haproxy, not k8s",
+        ),
+        (with_config(&config, &["--postgres"]), "cannot be used with"),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = String::from_utf8_lossy(&refused(&bin, &args).stderr).into_owned();
+        assert!(err.contains(says), "{args:?}: {says:?} not in {err}");
+    }
+}

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use inetd_health::check::postgres::{Role, DEFAULT_PORT as PG_DEFAULT_PORT, PASSFILE_TRUST};
-use inetd_health::check::redis::CREDENTIALS_TRUST;
+use inetd_health::check::redis::{Role as RedisRole, CREDENTIALS_TRUST};
 use inetd_health::route::Routes;
-use inetd_health::spec::{Kind, Spec};
+use inetd_health::spec::{split_host_port, Kind, RedisServer, Spec, REDIS_PORT};
 use inetd_health::sys::trust::{Rules, Untrusted};
 use inetd_health::sys::{self, Stat};
 use inetd_health::{config, option_file, Service};
@@ -82,6 +82,11 @@ pub struct GenArgs {
     /// config that run a postgres check of that role
     #[arg(long, conflicts_with = "path")]
     pub postgres: bool,
+    /// With haproxy: a backend for Redis's primary instead, redis_primary,
+    /// polling the route (/primary, or --path) that runs a redis check
+    /// with role primary
+    #[arg(long, conflicts_with = "postgres")]
+    pub redis: bool,
     /// Instead of --config: the check the service runs, after `--`
     /// (`gen xinetd -- tcp 127.0.0.1:3306`)
     #[arg(last = true, value_name = "CHECK")]
@@ -136,10 +141,18 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
             target_name(g.target)
         ));
     }
+    if g.redis && g.target != Target::Haproxy {
+        return Err(format!(
+            "--redis writes HAProxy's backend for the Redis primary: give it to gen haproxy, not {}",
+            target_name(g.target)
+        ));
+    }
     // What the pollers poll: a route the service has.
     let path = match g.target {
         // Its own two routes, checked as it is written.
         Target::Haproxy if g.postgres => String::new(),
+        // Chosen, and checked, with the Redis port as it is written.
+        Target::Haproxy if g.redis => String::new(),
         Target::Haproxy | Target::Keepalived | Target::K8s => {
             poll_path(g.target, g.path.as_deref(), f.service)?
         }
@@ -277,6 +290,13 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
             vec![(
                 "haproxy.cfg".into(),
                 postgres_backends(g, f, pg_port, timeout_s),
+            )]
+        }
+        Target::Haproxy if g.redis => {
+            let (path, redis_port) = redis_primary(g, f)?;
+            vec![(
+                "haproxy.cfg".into(),
+                redis_backend(g, f, &path, redis_port, timeout_s),
             )]
         }
         Target::Haproxy => {
@@ -481,6 +501,136 @@ fn postgres_backends(g: &GenArgs, f: &Facts<'_>, pg_port: u16, timeout_s: u64) -
             port = g.port,
         );
     }
+    text
+}
+
+/// The route HAProxy's `redis_primary` backend polls, and the Redis port
+/// it forwards to: `--path`, else `/primary`, else the one route, that
+/// runs a redis check with role primary (with one check on the command
+/// line, `/`, every path running it). Without such a check HAProxy would
+/// send writes to any node that answers, a replica's included.
+fn redis_primary(g: &GenArgs, f: &Facts<'_>) -> Result<(String, u16), String> {
+    let names = f.service.names();
+    let routes = f.service.routes();
+    // The port of the first redis primary check among `checks`.
+    let primary_of = |checks: &[usize]| {
+        checks.iter().find_map(|&i| {
+            let (_, spec) = f.checks.iter().find(|(n, _)| *n == names[i])?;
+            match &spec.kind {
+                Kind::Redis(server) if server.role == RedisRole::Primary => {
+                    Some(redis_port(server))
+                }
+                _ => None,
+            }
+        })
+    };
+    let none = |what: &str| {
+        format!(
+            "{what} runs no redis check with role = \"primary\": HAProxy would send writes to any \
+             node it answers 200 for, a replica's included; give it one (role = \"primary\" in the \
+             config, --role primary on the command line)"
+        )
+    };
+    let (path, checks) = match (&g.path, routes) {
+        (Some(given), _) => {
+            let path = poll_path(g.target, Some(given), f.service)?;
+            let selected = inetd_health::route::select(routes, &names, &path)
+                .map_err(|_| format!("--path {path:?} is not a route of the service"))?;
+            (path, selected.checks)
+        }
+        (None, Routes::Any(checks)) => ("/".to_owned(), checks.clone()),
+        (None, Routes::Table(table)) => {
+            let running: Vec<&str> = table
+                .iter()
+                .filter(|r| primary_of(&r.checks).is_some())
+                .map(|r| r.path.as_str())
+                .collect();
+            let chosen = match running.as_slice() {
+                _ if running.contains(&"/primary") => "/primary",
+                [only] => only,
+                [] => {
+                    let listed: Vec<&str> = table.iter().map(|r| r.path.as_str()).collect();
+                    return Err(format!(
+                        "gen haproxy --redis polls a route that runs a redis check with role = \"primary\", \
+                         and no route of the config does (its routes: {}): add \"/primary\" = [\"CHECK\"], \
+                         CHECK a redis check with role = \"primary\"",
+                        listed.join(", ")
+                    ));
+                }
+                several => {
+                    return Err(format!(
+                        "which route does redis_primary poll? several run a redis check with role = \"primary\" \
+                         ({}) and none is /primary: choose one with --path (gen haproxy --redis --path {})",
+                        several.join(", "),
+                        several[0]
+                    ))
+                }
+            };
+            let route = table.iter().find(|r| r.path == chosen).expect("listed");
+            (chosen.to_owned(), route.checks.clone())
+        }
+    };
+    let what = match routes {
+        Routes::Any(_) if g.path.is_none() => "the command line's check".to_owned(),
+        _ => format!("route {path}"),
+    };
+    let port = primary_of(&checks).ok_or_else(|| none(&what))?;
+    Ok((path, port))
+}
+
+/// The port HAProxy forwards a Redis client to: the check's, or, over a
+/// socket, that of the address the Sentinels name; else Redis's own.
+fn redis_port(server: &RedisServer) -> u16 {
+    server
+        .port
+        .or_else(|| {
+            server
+                .address
+                .as_deref()
+                .and_then(split_host_port)
+                .map(|(_, port)| port)
+        })
+        .unwrap_or(REDIS_PORT)
+}
+
+/// A backend for the Redis primary that polls this node's HTTP check, where
+/// a `tcp-check` script would send PING and INFO replication itself.
+fn redis_backend(
+    g: &GenArgs,
+    f: &Facts<'_>,
+    path: &str,
+    redis_port: u16,
+    timeout_s: u64,
+) -> String {
+    let interval_ms = g.interval.as_millis().max(100);
+    let mut text = format!(
+        "# Generated by inetd-health gen haproxy --redis: the checks of {path} on port\n\
+         # {port}, polled over HTTP instead of a tcp-check script. One server line per\n\
+         # node, each polled on its own inetd-health; a frontend (mode tcp) sends to\n\
+         # the backend.\n",
+        port = g.port,
+    );
+    if f.agent {
+        text.push_str(&format!(
+            "# No agent-check: the agent reports its own route, this backend polls {path}.\n"
+        ));
+    }
+    let _ = write!(
+        text,
+        "\nbackend redis_primary\n\
+         \x20   mode tcp\n\
+         \x20   timeout connect 2s\n\
+         \x20   # A blocked (BLPOP) or subscribed client may idle for long.\n\
+         \x20   timeout server 30m\n\
+         \x20   timeout check {timeout_s}s\n\
+         \x20   option httpchk GET {path}\n\
+         \x20   http-check expect status 200\n\
+         \x20   # A node marked down loses its sessions: no write goes on to a demoted primary.\n\
+         \x20   default-server inter {interval_ms}ms fall 3 rise 2 on-marked-down shutdown-sessions\n\
+         \x20   server redis1 {bind}:{redis_port} check port {port}\n",
+        bind = g.bind,
+        port = g.port,
+    );
     text
 }
 
