@@ -579,13 +579,21 @@ pub fn redis_replies(data: &[u8]) {
         rest = &rest[used..];
     }
     let info = Info::parse(&String::from_utf8_lossy(data));
-    for field in ["role", "connected_slaves", "master_last_io_seconds_ago", "slave_repl_offset"] {
+    for field in [
+        "role",
+        "connected_slaves",
+        "master_last_io_seconds_ago",
+        "slave_repl_offset",
+    ] {
         if info.int(field).is_some() {
             // A number only from an optional sign and digits: no "+1",
             // " 1" or "1e3".
             let text = info.get(field).unwrap();
             let digits = text.strip_prefix('-').unwrap_or(text);
-            assert!(!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()), "{text:?}");
+            assert!(
+                !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+                "{text:?}"
+            );
         }
     }
     let _ = info.replicas();
