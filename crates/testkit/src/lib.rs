@@ -44,6 +44,7 @@ pub mod netns;
 pub mod postgres;
 pub mod procs;
 pub mod prometheus;
+pub mod redis;
 pub mod replication;
 pub mod run;
 pub mod tcpserver;
