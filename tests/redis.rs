@@ -415,3 +415,460 @@ fn fixture_stop_and_drop_leave_no_process() {
     drop(primary);
     assert!(!dir.exists());
 }
+
+// ===========================================================================
+// The check, as an operator runs it: a config file, over pipes, under
+// xinetd, polled by HAProxy and Prometheus.
+// ===========================================================================
+
+mod checks {
+    use super::*;
+    use std::path::PathBuf;
+
+    use inetd_health_testkit::client::exchange;
+    use inetd_health_testkit::haproxy::Haproxy;
+    use inetd_health_testkit::http::Response;
+    use inetd_health_testkit::run::{path_str, run_with_input, Run};
+    use inetd_health_testkit::tmp::TempDir;
+    use inetd_health_testkit::xinetd::Xinetd;
+
+    /// The binary under test, as Cargo built it for this package's tests.
+    const BIN: &str = env!("CARGO_BIN_EXE_inetd-health");
+    const PASSWORD: &str = "p#ss word";
+    /// Bound on a failover, a link noticed down.
+    const SETTLE: Duration = Duration::from_secs(30);
+    const GROUP: &str = "mymaster";
+
+    /// A credentials file (mode 0600) in `dir`.
+    pub fn credentials(dir: &TempDir, user: Option<&str>, password: &str) -> PathBuf {
+        let path = dir.join(&format!("redis-{}.toml", user.unwrap_or("default")));
+        let mut text = String::new();
+        if let Some(u) = user {
+            text.push_str(&format!("user = \"{u}\"\n"));
+        }
+        text.push_str(&format!("password = \"{password}\"\n"));
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    /// A config for `redis` with `/primary` (guarded by `sentinels` when
+    /// given) and `/replica` routes; `extra` goes into each check.
+    pub struct Node {
+        _dir: TempDir,
+        pub config: PathBuf,
+    }
+
+    impl Node {
+        pub fn new(redis: &Redis, sentinels: Option<&Sentinels>, extra: &str) -> Node {
+            let dir = TempDir::new("redis-node");
+            let cred = credentials(&dir, None, PASSWORD);
+            let guard = match sentinels {
+                Some(s) => format!(
+                    "sentinels = [{}]\nmaster-name = \"{GROUP}\"\naddress = \"127.0.0.1:{}\"\n",
+                    s.ports()
+                        .iter()
+                        .map(|p| format!("\"127.0.0.1:{p}\""))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    redis.port()
+                ),
+                None => String::new(),
+            };
+            let check = |name: &str, role: &str, more: &str| {
+                format!(
+                    "[checks.{name}]\nkind = \"redis\"\nhost = \"127.0.0.1\"\nport = {}\n\
+                     credentials-file = \"{}\"\nrole = \"{role}\"\n{more}{extra}\n",
+                    redis.port(),
+                    cred.display()
+                )
+            };
+            let text = format!(
+                "{}{}[routes]\n\"/primary\" = [\"primary\"]\n\"/replica\" = [\"replica\"]\n",
+                check("primary", "primary", &guard),
+                check("replica", "replica", "")
+            );
+            Node::with_config(dir, &text)
+        }
+
+        pub fn with_config(dir: TempDir, text: &str) -> Node {
+            let config = dir.join("inetd-health.toml");
+            std::fs::write(&config, text).unwrap();
+            Node { _dir: dir, config }
+        }
+
+        pub fn args(&self) -> Vec<String> {
+            vec!["--config".into(), path_str(&self.config)]
+        }
+
+        pub fn ask(&self, method: &str, target: &str) -> Run {
+            let request = format!("{method} {target} HTTP/1.0\r\n\r\n");
+            run_with_input(BIN, &self.args(), request.as_bytes())
+        }
+
+        pub fn get(&self, target: &str) -> (u16, String) {
+            let run = self.ask("GET", target);
+            let response = Response::parse(&run.stdout)
+                .unwrap_or_else(|e| panic!("GET {target}: {e}\nstderr: {}", run.stderr));
+            (response.status, response.body_text())
+        }
+
+        pub fn status(&self, target: &str) -> u16 {
+            self.get(target).0
+        }
+    }
+
+    fn server() -> Options {
+        Options::default().requirepass(PASSWORD)
+    }
+
+    /// Polls until `node`'s `target` answers `want`; the last answer.
+    fn until(node: &Node, target: &str, want: u16) -> (u16, String) {
+        let mut last = (0, String::new());
+        let ok = wait_until(SETTLE, Duration::from_millis(200), || {
+            last = node.get(target);
+            last.0 == want
+        });
+        assert!(ok, "{target} never answered {want}: last {last:?}");
+        last
+    }
+
+    #[test]
+    fn roles_a_failover_and_haproxy_following_it() {
+        let primary = Redis::start(server());
+        let replica = Redis::start_replica(&primary, server());
+        let sentinels = Sentinels::start(3, &primary, GROUP, 2);
+        let nodes = [
+            Node::new(&primary, Some(&sentinels), ""),
+            Node::new(&replica, Some(&sentinels), ""),
+        ];
+        let (status, body) = nodes[0].get("/primary");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("named by 3 of 3 sentinels"), "{body}");
+        assert_eq!(nodes[0].status("/replica"), 503);
+        let (status, body) = nodes[1].get("/primary");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("not a primary"), "{body}");
+        assert_eq!(nodes[1].status("/replica"), 200);
+        // Nothing of the account or its file in a body.
+        for (_, body) in [nodes[0].get("/primary"), nodes[1].get("/primary")] {
+            assert!(
+                !body.contains(PASSWORD) && !body.contains(".toml"),
+                "{body}"
+            );
+        }
+        let xinetds: Vec<Xinetd> = nodes
+            .iter()
+            .map(|n| {
+                let args = n.args();
+                Xinetd::start(BIN, &[args[0].as_str(), args[1].as_str()])
+            })
+            .collect();
+        let ports = [primary.port(), replica.port()];
+        let haproxy = Haproxy::start_sections(|port| {
+            let mut text = format!(
+                "listen redis\n    bind 127.0.0.1:{port}\n    mode tcp\n    \
+                 option httpchk GET /primary\n    http-check expect status 200\n    \
+                 default-server inter 200ms fall 2 rise 2 on-marked-down shutdown-sessions\n"
+            );
+            for (i, x) in xinetds.iter().enumerate() {
+                text.push_str(&format!(
+                    "    server redis{i} 127.0.0.1:{} check port {}\n",
+                    ports[i],
+                    x.port()
+                ));
+            }
+            text
+        });
+        let expect = |want: [&str; 2]| {
+            let mut last = String::new();
+            let ok = wait_until(SETTLE, Duration::from_millis(100), || {
+                last.clear();
+                (0..2).all(|i| {
+                    let state = haproxy.state_of("redis", &format!("redis{i}"));
+                    last.push_str(&format!("redis{i}: {state:?}\n"));
+                    matches!(&state, Ok(s) if s.status == want[i])
+                })
+            });
+            assert!(ok, "HAProxy never showed {want:?}:\n{last}");
+        };
+        expect(["UP", "DOWN"]);
+        let new = sentinels.failover();
+        assert_eq!(new, replica.addr());
+        until(&nodes[1], "/primary", 200);
+        until(&nodes[0], "/replica", 200);
+        assert_eq!(nodes[0].status("/primary"), 503);
+        expect(["DOWN", "UP"]);
+        drop(haproxy);
+        drop(xinetds);
+    }
+
+    /// Split brain: the old primary back as a master the Sentinels do not
+    /// name is no primary of ours; too few Sentinels answering is no
+    /// quorum.
+    #[test]
+    fn split_brain_and_no_quorum() {
+        let mut primary = Redis::start(server());
+        let replica = Redis::start_replica(&primary, server());
+        let mut sentinels = Sentinels::start(3, &primary, GROUP, 2);
+        let old = Node::new(&primary, Some(&sentinels), "");
+        let new = Node::new(&replica, Some(&sentinels), "");
+        // Without the guard the old primary would pass.
+        let unguarded = Node::new(&primary, None, "");
+        primary.stop();
+        sentinels.wait_master(replica.addr(), SETTLE);
+        primary.start_again();
+        assert_eq!(primary.role(), "master");
+        let (status, body) = old.get("/primary");
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains("not the sentinels' primary: 0 of 3 sentinels name it"),
+            "{body}"
+        );
+        assert_eq!(unguarded.status("/primary"), 200);
+        let (status, body) = new.get("/primary");
+        assert_eq!(status, 200, "{body}");
+        // Two of three Sentinels stopped: no quorum, even for the primary
+        // they named.
+        sentinels.stop(1);
+        sentinels.stop(2);
+        let (status, body) = new.get("/primary");
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains("no sentinel quorum: 1 of 3 sentinels answered"),
+            "{body}"
+        );
+        let (_, metrics) = new.get("/metrics");
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l == "inetd_health_redis_sentinel_votes{check=\"primary\"} 1"),
+            "{metrics}"
+        );
+    }
+
+    /// A replica whose link goes quiet past max-link-age, then down; and a
+    /// replica still loading its dataset.
+    #[test]
+    fn link_age_link_down_and_loading() {
+        let mut primary = Redis::start(server());
+        let replica = Redis::start_replica(&primary, server());
+        let node = Node::new(&replica, None, "max-link-age = \"3s\"");
+        assert_eq!(node.status("/replica"), 200);
+        primary.sigstop();
+        let (_, body) = until(&node, "/replica", 503);
+        assert!(body.contains("replica link idle for"), "{body}");
+        assert!(body.contains("longer than max-link-age 3.00s"), "{body}");
+        primary.sigcont();
+        until(&node, "/replica", 200);
+        primary.stop();
+        let (_, body) = until(&node, "/replica", 503);
+        assert!(
+            body.contains("replica link down") || body.contains("replica link idle"),
+            "{body}"
+        );
+        primary.start_again();
+        until(&node, "/replica", 200);
+        // A new replica loading 30,000 keys, slowly (the restart, without
+        // a save, emptied the primary).
+        primary.populate(30_000);
+        let loading = Redis::start_replica(
+            &primary,
+            // Events between keys, so that it answers while it loads (by
+            // default it answers only every 2 MB loaded).
+            server()
+                .config("key-load-delay 100")
+                .config("loading-process-events-interval-bytes 1024")
+                .wait_link(false),
+        );
+        let node = Node::new(&loading, None, "");
+        let mut seen = String::new();
+        let saw = wait_until(SETTLE, Duration::from_millis(20), || {
+            let (status, body) = node.get("/replica");
+            seen = body;
+            status == 503 && seen.contains("loading")
+        });
+        assert!(saw, "never seen loading: {seen}");
+        until(&node, "/replica", 200);
+    }
+
+    #[test]
+    fn a_password_an_acl_user_a_wrong_password_and_a_loose_file() {
+        let redis = Redis::start(server().acl("user monitor on >monitor-pw -@all +ping +info"));
+        let dir = TempDir::new("redis-auth");
+        let args = |file: &Path, extra: &[&str]| {
+            let mut a = vec![
+                "redis".to_string(),
+                "--port".into(),
+                redis.port().to_string(),
+                "--credentials-file".into(),
+                path_str(file),
+            ];
+            a.extend(extra.iter().map(|s| s.to_string()));
+            a
+        };
+        let get = |a: &[String]| run_with_input(BIN, a, b"GET / HTTP/1.0\r\n\r\n");
+        for file in [
+            credentials(&dir, None, PASSWORD),
+            credentials(&dir, Some("monitor"), "monitor-pw"),
+        ] {
+            let run = get(&args(&file, &[]));
+            assert_eq!(run.response().status, 200, "{}\n{}", run.body(), run.stderr);
+            // Over the socket too.
+            let mut a = args(&file, &[]);
+            a.splice(
+                1..3,
+                ["--socket".to_string(), path_str(redis.socket_path())],
+            );
+            let run = get(&a);
+            assert_eq!(run.response().status, 200, "{}\n{}", run.body(), run.stderr);
+        }
+        let before = redis.info("stats");
+        for (user, password) in [(None, "wrong"), (Some("monitor"), "wrong")] {
+            let file = credentials(&dir, user, password);
+            let run = get(&args(&file, &[]));
+            let body = run.body();
+            assert_eq!(run.response().status, 503, "{body}");
+            assert!(body.contains("access denied"), "{body}");
+            assert!(
+                !body.contains("monitor") && !body.contains("wrong"),
+                "{body}"
+            );
+            if let Some(u) = user {
+                assert!(run.stderr.contains(u), "{u} not in the log: {}", run.stderr);
+            }
+        }
+        // Polls that were refused are no storm: each one connection, and
+        // no connection rejected.
+        let after = redis.info("stats");
+        assert_eq!(after["rejected_connections"], "0");
+        let connections = |s: &std::collections::BTreeMap<String, String>| {
+            s["total_connections_received"].parse::<u64>().unwrap()
+        };
+        assert!(
+            connections(&after) - connections(&before) <= 3,
+            "{before:?} {after:?}"
+        );
+        // No password at all where one is required.
+        let run = run_with_input(
+            BIN,
+            &["redis".into(), "--port".into(), redis.port().to_string()],
+            b"GET / HTTP/1.0\r\n\r\n",
+        );
+        assert_eq!(run.response().status, 503);
+        assert!(
+            run.body()
+                .contains("access denied: the server needs a password"),
+            "{}",
+            run.body()
+        );
+        // A credentials file others can read is refused: over a pipe, a
+        // usage error with the fix.
+        let loose = credentials(&dir, None, PASSWORD);
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let run = get(&args(&loose, &[]));
+        assert_eq!(run.code, Some(64), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+        assert!(run.stderr.contains("readable by others"), "{}", run.stderr);
+        assert!(!run.stderr.contains(PASSWORD), "{}", run.stderr);
+    }
+
+    #[test]
+    fn once_exit_codes_perfdata_and_a_prometheus_scrape() {
+        use inetd_health_testkit::prometheus::Prometheus;
+        let primary = Redis::start(server().acl("user noinfo on >pw -@all +ping"));
+        let replica = Redis::start_replica(&primary, server());
+        let dir = TempDir::new("redis-once");
+        let cred = credentials(&dir, None, PASSWORD);
+        let once = |redis: &Redis, file: &Path, role: &str| {
+            run_with_input(
+                BIN,
+                &[
+                    "--once".into(),
+                    "redis".into(),
+                    "--port".into(),
+                    redis.port().to_string(),
+                    "--credentials-file".into(),
+                    path_str(file),
+                    "--role".into(),
+                    role.into(),
+                ],
+                b"",
+            )
+        };
+        let run = once(&primary, &cred, "primary");
+        assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+        assert!(
+            run.stdout_text().contains("connected_replicas=1"),
+            "{}",
+            run.stdout_text()
+        );
+        let run = once(&replica, &cred, "primary");
+        assert_eq!(run.code, Some(2), "{}", run.stdout_text());
+        let run = once(&replica, &cred, "replica");
+        assert_eq!(run.code, Some(0), "{}", run.stdout_text());
+        assert!(
+            run.stdout_text().contains("link_age="),
+            "{}",
+            run.stdout_text()
+        );
+        // A user without +info: the checker cannot decide, UNKNOWN.
+        let noinfo = credentials(&dir, Some("noinfo"), "pw");
+        let run = once(&primary, &noinfo, "primary");
+        assert_eq!(run.code, Some(3), "{}", run.stdout_text());
+        assert!(
+            run.stdout_text().contains("no permission for INFO"),
+            "{}",
+            run.stdout_text()
+        );
+
+        let node = Node::with_config(
+            TempDir::new("redis-prom"),
+            &format!(
+                "[checks.primary]\nkind = \"redis\"\nport = {}\ncredentials-file = \"{}\"\nrole = \"primary\"\n\
+                 [checks.replica]\nkind = \"redis\"\nport = {}\ncredentials-file = \"{}\"\nrole = \"replica\"\n\
+                 [routes]\n\"/\" = [\"primary\", \"replica\"]\n",
+                primary.port(),
+                cred.display(),
+                replica.port(),
+                cred.display()
+            ),
+        );
+        let args = node.args();
+        let xinetd = Xinetd::start(BIN, &[args[0].as_str(), args[1].as_str()]);
+        let scrape = exchange(
+            xinetd.port(),
+            b"GET /metrics HTTP/1.0\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        let body = Response::parse(&scrape.bytes).unwrap().body_text();
+        for line in [
+            "inetd_health_redis_primary{check=\"primary\"} 1",
+            "inetd_health_redis_primary{check=\"replica\"} 0",
+            "inetd_health_redis_connected_replicas{check=\"primary\"} 1",
+        ] {
+            assert!(body.lines().any(|l| l == line), "no {line:?} in:\n{body}");
+        }
+        assert!(
+            body.contains("inetd_health_redis_link_age_seconds{check=\"replica\"}"),
+            "{body}"
+        );
+        let prometheus = Prometheus::start(xinetd.port(), "/metrics");
+        prometheus.wait_scraped(Duration::from_secs(20)).unwrap();
+        for (q, want) in [
+            ("inetd_health_redis_primary{check=\"replica\"}", "0"),
+            (
+                "inetd_health_redis_connected_replicas{check=\"primary\"}",
+                "1",
+            ),
+            ("inetd_health_check_success{check=\"primary\"}", "1"),
+        ] {
+            assert_eq!(
+                prometheus.value(q).as_deref(),
+                Some(want),
+                "{q}: {}",
+                prometheus.query(q)
+            );
+        }
+    }
+}

@@ -441,17 +441,22 @@ impl RedisCheck {
         commands.push(command(&[b"QUIT"]));
         let replies = conn.pipeline(&commands)?;
         conn.close();
-        Ok(read_replies(replies, self.credentials.is_some()))
+        Ok(read_replies(replies, self.credentials.as_ref()))
     }
 }
 
 /// The node's replies, in the order sent: `AUTH` (when authenticating),
 /// `PING`, three `INFO`s.
-fn read_replies(replies: Vec<Value>, authenticates: bool) -> Result<Facts, Verdict> {
+fn read_replies(replies: Vec<Value>, credentials: Option<&Credentials>) -> Result<Facts, Verdict> {
     let mut replies = replies.into_iter();
-    if authenticates {
+    if let Some(c) = credentials {
         if let Some(v @ Value::Error(_)) = replies.next() {
-            return Err(refused("AUTH", &v));
+            // The account only in the detail (the log's).
+            let what = match &c.user {
+                Some(u) => format!("AUTH as {}", printable(u)),
+                None => "AUTH".to_owned(),
+            };
+            return Err(refused_as("AUTH", &what, &v));
         }
     }
     match replies.next() {
@@ -487,6 +492,11 @@ fn auth(user: Option<&str>, password: &str) -> Vec<u8> {
 /// The verdict for the server's error to `what`: by its code, publicly;
 /// the whole text (which may name the user) as the detail.
 fn refused(what: &str, error: &Value) -> Verdict {
+    refused_as(what, what, error)
+}
+
+/// [`refused`], the detail naming the command as `detail_what`.
+fn refused_as(what: &str, detail_what: &str, error: &Value) -> Verdict {
     let code = error.error_code().unwrap_or("ERR");
     let text = match error {
         Value::Error(e) => e.clone(),
@@ -507,7 +517,7 @@ fn refused(what: &str, error: &Value) -> Verdict {
         _ if what == "AUTH" && lower.contains("password") => Verdict::unhealthy("access denied"),
         _ => Verdict::unhealthy(format!("server error {} to {what}", printable(code))),
     };
-    verdict.with_detail(format!("{what}: {text}").into_bytes())
+    verdict.with_detail(format!("{detail_what}: {text}").into_bytes())
 }
 
 fn down(e: &RedisError) -> Verdict {
