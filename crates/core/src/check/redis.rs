@@ -321,14 +321,20 @@ struct Guard {
     asked: u32,
     answered: u32,
     votes: u32,
+    /// Sentinels that answered nil: they monitor no group of that name.
+    strangers: u32,
 }
 
 impl Guard {
     fn refusal(&self) -> Option<Verdict> {
         let majority = self.asked / 2 + 1;
         if self.answered < majority {
+            let strangers = match self.strangers {
+                0 => String::new(),
+                n => format!(" ({n} know no master group of that name: check master-name)"),
+            };
             return Some(Verdict::unhealthy(format!(
-                "no sentinel quorum: {} of {} sentinels answered",
+                "no sentinel quorum: {} of {} sentinels answered{strangers}",
                 self.answered, self.asked
             )));
         }
@@ -342,13 +348,23 @@ impl Guard {
     }
 }
 
-/// Asks one Sentinel which address its master group has.
+/// What one Sentinel said of the master group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Said {
+    /// Its address.
+    Named(String, u16),
+    /// Nil: it monitors no group of that name.
+    Stranger,
+}
+
+/// Asks one Sentinel which address its master group has; `None` when it
+/// did not answer (down, refused, timed out, garbled).
 fn ask_sentinel(
     (host, port): &(String, u16),
     sentinels: &Sentinels,
     credentials: Option<&Credentials>,
     deadline: Deadline,
-) -> Option<(String, u16)> {
+) -> Option<Said> {
     let addrs = resolve(host, *port, deadline).ok()?;
     let endpoint = Endpoint::Tcp {
         host: host.clone(),
@@ -373,8 +389,9 @@ fn ask_sentinel(
         Value::Array(Some(items)) if items.len() == 2 => {
             let ip = items[0].text()?.to_owned();
             let port = items[1].text()?.parse().ok()?;
-            Some((ip, port))
+            Some(Said::Named(ip, port))
         }
+        Value::Array(None) | Value::Bulk(None) => Some(Said::Stranger),
         _ => None,
     }
 }
@@ -400,18 +417,19 @@ impl Check for RedisCheck {
                 })
                 .collect();
             let node = self.converse_facts(&addrs, deadline);
-            let named: Vec<Option<(String, u16)>> =
+            let named: Vec<Option<Said>> =
                 asks.into_iter().map(|h| h.join().ok().flatten()).collect();
             (node, named)
         });
+        let count =
+            |f: &dyn Fn(&Said) -> bool| named.iter().flatten().filter(|s| f(s)).count() as u32;
         let guard = Guard {
             asked: sentinels.addresses.len() as u32,
-            answered: named.iter().flatten().count() as u32,
-            votes: named
-                .iter()
-                .flatten()
-                .filter(|(ip, port)| *ip == sentinels.node.0 && *port == sentinels.node.1)
-                .count() as u32,
+            answered: count(&|s| matches!(s, Said::Named(..))),
+            votes: count(
+                &|s| matches!(s, Said::Named(ip, port) if *ip == sentinels.node.0 && *port == sentinels.node.1),
+            ),
+            strangers: count(&|s| *s == Said::Stranger),
         };
         Ok(match node {
             Ok(Ok(facts)) => self.judge(&facts, Some(&guard)),
@@ -751,6 +769,7 @@ mod tests {
             asked,
             answered,
             votes,
+            strangers: 0,
         };
         let judge =
             |g: Guard| check(Role::Primary, Limits::default()).judge(&info(PRIMARY), Some(&g));
@@ -772,6 +791,14 @@ mod tests {
         assert_eq!(judge(guard(3, 0, 0)).health, Health::Unhealthy);
         let v = judge(guard(3, 1, 1));
         assert!(v.facts.contains(&Fact::RedisSentinelVotes(1)));
+        let v = judge(Guard {
+            strangers: 3,
+            ..guard(3, 0, 0)
+        });
+        assert_eq!(
+            v.reason,
+            "no sentinel quorum: 0 of 3 sentinels answered (3 know no master group of that name: check master-name)"
+        );
     }
 
     #[test]
