@@ -871,4 +871,125 @@ mod checks {
             );
         }
     }
+
+    /// The block of docs/redis.md fenced as "```INFO".
+    fn doc_block(info: &str) -> String {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/redis.md"))
+                .expect("docs/redis.md");
+        let start = doc
+            .find(&format!("```{info}\n"))
+            .unwrap_or_else(|| panic!("no ```{info} block in docs/redis.md"));
+        let body = &doc[start + info.len() + 4..];
+        body[..body.find("```").expect("the block's end")].to_owned()
+    }
+
+    /// docs/redis.md as an operator follows it: its ACL user, its
+    /// credentials file, its config with three Sentinels and its HAProxy
+    /// backend, on a primary and a replica.
+    #[test]
+    fn docs_redis_md_works_as_written() {
+        let acl = doc_block("text redis-acl");
+        let acl = acl.trim();
+        let setuser: Vec<&str> = acl
+            .strip_prefix("ACL SETUSER ")
+            .expect("an ACL SETUSER line")
+            .split_whitespace()
+            .collect();
+        let primary = Redis::start(server());
+        let replica = Redis::start_replica(&primary, server());
+        // ACL users are not replicated: the doc says to create it on each.
+        for redis in [&primary, &replica] {
+            let mut args = vec!["ACL", "SETUSER"];
+            args.extend(&setuser);
+            assert_eq!(redis.command(&args).text().as_deref(), Some("OK"));
+        }
+        let sentinels = Sentinels::start(3, &primary, GROUP, 2);
+        let ports = sentinels.ports();
+        let nodes: Vec<Node> = [&primary, &replica]
+            .iter()
+            .map(|redis| {
+                let dir = TempDir::new("redis-doc");
+                let cred = dir.join("redis.toml");
+                std::fs::write(&cred, doc_block("toml redis-credentials")).unwrap();
+                std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o600)).unwrap();
+                let config = doc_block("toml redis-checks")
+                    .replace("127.0.0.1:26379", &format!("127.0.0.1:{}", ports[0]))
+                    .replace("127.0.0.1:26380", &format!("127.0.0.1:{}", ports[1]))
+                    .replace("127.0.0.1:26381", &format!("127.0.0.1:{}", ports[2]))
+                    .replace("127.0.0.1:6379", &format!("127.0.0.1:{}", redis.port()))
+                    .replace("port = 6379", &format!("port = {}", redis.port()))
+                    .replace("/etc/inetd-health/redis.toml", &path_str(&cred))
+                    // The doc's 10 s, for a server the test just started.
+                    .replace("min-uptime = \"10s\"", "min-uptime = \"1s\"");
+                Node::with_config(dir, &config)
+            })
+            .collect();
+        for node in &nodes {
+            let mut args = node.args();
+            args.push("--check-config".into());
+            let run = run_with_input(BIN, &args, b"");
+            assert_eq!(run.code, Some(0), "{}{}", run.stdout_text(), run.stderr);
+        }
+        std::thread::sleep(Duration::from_millis(1100));
+        let paths = ["/", "/primary", "/replica"];
+        let statuses = |n: &Node| paths.iter().map(|p| n.status(p)).collect::<Vec<_>>();
+        assert_eq!(statuses(&nodes[0]), [200, 200, 503]);
+        assert_eq!(statuses(&nodes[1]), [503, 503, 200]);
+        let xinetds: Vec<Xinetd> = nodes
+            .iter()
+            .map(|n| {
+                let args = n.args();
+                Xinetd::start(BIN, &[args[0].as_str(), args[1].as_str()])
+            })
+            .collect();
+        let haproxy = Haproxy::start_sections(|port| {
+            let mut text = doc_block("haproxy redis-backend")
+                .replace("bind *:6390", &format!("bind 127.0.0.1:{port}"));
+            for (i, redis) in [&primary, &replica].iter().enumerate() {
+                text = text.replace(
+                    &format!("10.0.0.2{}:6379 check port 8009", i + 1),
+                    &format!(
+                        "127.0.0.1:{} check port {}",
+                        redis.port(),
+                        xinetds[i].port()
+                    ),
+                );
+            }
+            text
+        });
+        let mut last = String::new();
+        let ok = wait_until(SETTLE, Duration::from_millis(100), || {
+            last.clear();
+            [("redis1", "UP"), ("redis2", "DOWN")]
+                .iter()
+                .all(|(server, want)| {
+                    let state = haproxy.state_of("redis", server);
+                    last.push_str(&format!("{server}: {state:?}\n"));
+                    matches!(&state, Ok(s) if s.status == *want)
+                })
+        });
+        assert!(ok, "HAProxy never showed redis1 UP, redis2 DOWN:\n{last}");
+        // Through HAProxy's listen, a client reaches the primary.
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", haproxy.port())).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut client,
+            format!("AUTH {PASSWORD}\r\nROLE\r\n")
+                .replace(PASSWORD, "\"p#ss word\"")
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        let seen = wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            if let Ok(n) = std::io::Read::read(&mut client, &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&got).contains("master")
+        });
+        assert!(seen, "{}", String::from_utf8_lossy(&got));
+    }
 }

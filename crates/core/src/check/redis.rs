@@ -381,9 +381,10 @@ fn ask_sentinel(
         b"get-master-addr-by-name",
         sentinels.master_name.as_bytes(),
     ]));
-    commands.push(command(&[b"QUIT"]));
+    // No QUIT: Sentinel (7.0) does not know it, answers an error and
+    // leaves the connection open. Closing after the answer is as clean.
     let replies = conn.pipeline(&commands).ok()?;
-    conn.close();
+    drop(conn);
     let answer = replies.get(usize::from(auth_first.is_some()))?;
     match answer {
         Value::Array(Some(items)) if items.len() == 2 => {
