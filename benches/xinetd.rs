@@ -11,17 +11,22 @@
 //!   split over the rounds (each round starts a fresh xinetd).
 //! - `BENCH_ROUNDS` (default 5): candidates alternate round by round, since
 //!   this machine is noisy and a slow minute should hit all of them alike.
-//! - `BENCH_ONLY` (`hello`, `tcp`, `exec`, `mariadb`, `galera` or `replica`): run only the
-//!   candidates of that floor.
+//! - `BENCH_ONLY` (`hello`, `tcp`, `exec`, `mariadb`, `galera`, `replica` or
+//!   `postgres`): run only the candidates of that floor.
 //! - `BENCH_EXTRA` (`label=/path/to/binary arg...;label2@tcp=...`): more
 //!   handlers, e.g. other builds of the same program. `@hello` (the default),
-//!   `@tcp`, `@exec` or `@mariadb` picks the C floor they are compared with;
+//!   `@tcp`, `@exec`, `@mariadb` or `@postgres` picks the C floor they are
+//!   compared with;
 //!   `{tcp}` in the arguments becomes the address of the listener the tcp
 //!   checks use, `{config6}` and `{config4}` the paths of the bench's
 //!   six-check and four-check configs (an older build measured on the same
 //!   configs), `{socket}`, `{mariadb-port}` and `{option-file}` the
 //!   bench's MariaDB socket, its port on 127.0.0.1 and the monitor's option
-//!   file.
+//!   file; `{pg-host}`, `{pg-port}`, `{pg-passfile}`, `{pg-state-dir}`,
+//!   `{pg-replica-host}` and `{pg-replica-port}` the PostgreSQL primary's
+//!   socket directory and port, the `monitor` role's password file, the
+//!   state directory the SCRAM candidates keep their keys in, and the
+//!   streaming replica's socket directory and port.
 //! - The binaries under test are built by `scripts/build-static`, the build
 //!   that ships; compare another build by naming it in `BENCH_EXTRA`.
 //! - `XINETD` (default `/usr/sbin/xinetd`), `CC` (default `gcc`).
@@ -35,19 +40,35 @@
 //! (benches/floor/mariadb-healthcheck.sh). It also counts the server's
 //! error-log lines and `Aborted_connects` per candidate.
 //!
+//! The `postgres` kind starts a private PostgreSQL 15 primary and a
+//! streaming replica of it (`inetd_health_testkit::postgres`, run as the OS
+//! user `postgres`; SCRAM on the socket, and a `trust` line for the role
+//! `trustuser`) with the roles `monitor` (SCRAM, `pg_monitor`) and
+//! `trustuser`. It compares the ping (`inetd-health postgres` without a
+//! user) with a C handler sending the same startup message
+//! (benches/floor/postgres.c) and with `pg_isready` run by an exec check;
+//! the SCRAM login (keys kept in the state directory) with the classic
+//! `pgsqlchk` script (benches/floor/pgsqlchk.sh: bash + psql) and with a
+//! `trust` login; and a replica check (role replica, lag limits) on the
+//! replica with the ping. It also counts each server's CPU (the postmaster
+//! and the backends it reaped) and log lines per candidate.
+//!
 //! Needs root (xinetd's `user = root`), xinetd, and gcc with a static libc;
 //! the `mariadb` kind also mariadbd, mariadb-install-db, mariadb and
-//! mysqladmin. It only ever binds and connects to 127.0.0.1 and to unix
-//! sockets in its temporary directories.
+//! mysqladmin; the `postgres` kind Debian's postgresql-15 and
+//! postgresql-client-15 (scripts/test installs them). It only ever binds
+//! and connects to 127.0.0.1 and to unix sockets in its temporary
+//! directories.
 //!
-//! What it starts (xinetd, the MariaDB servers) and its temporary directory
-//! come from `inetd_health_testkit`, as the tests' do; what is here measures.
+//! What it starts (xinetd, the MariaDB and PostgreSQL servers) and its
+//! temporary directory come from `inetd_health_testkit`, as the tests' do;
+//! what is here measures.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -60,7 +81,7 @@ use inetd_health_testkit::example::write_example_config;
 use inetd_health_testkit::procs::cpu_times;
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::{Settings, Xinetd};
-use inetd_health_testkit::{galera, mariadb, replication};
+use inetd_health_testkit::{galera, mariadb, postgres, replication};
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -123,6 +144,11 @@ fn main() {
     };
     let pair = if cfg.only.is_none_or(|k| k == Kind::Replica) {
         ReplicaPair::start()
+    } else {
+        None
+    };
+    let pg = if cfg.only.is_none_or(|k| k == Kind::Postgres) {
+        PgSetup::start(work.path())
     } else {
         None
     };
@@ -286,6 +312,9 @@ fn main() {
             ],
         ));
     }
+    if let Some(pg) = &pg {
+        candidates.extend(pg.candidates(f, cli));
+    }
     candidates.extend(cfg.extra.iter().map(|extra| {
         let (sock, port, file) = db.as_ref().map_or(("", "", ""), |db| {
             (
@@ -310,6 +339,10 @@ fn main() {
                         .replace("{mariadb-port}", port)
                         .replace("{option-file}", file)
                 })
+                .map(|a| match &pg {
+                    Some(pg) => pg.substitute(&a),
+                    None => a,
+                })
                 .collect(),
         }
     }));
@@ -322,6 +355,9 @@ fn main() {
     }
     if pair.is_none() {
         candidates.retain(|c| c.kind != Kind::Replica);
+    }
+    if pg.is_none() {
+        candidates.retain(|c| c.kind != Kind::Postgres);
     }
     if candidates.is_empty() {
         println!("nothing to measure");
@@ -349,11 +385,12 @@ fn main() {
             let idx = (i + round) % candidates.len();
             let c = &candidates[idx];
             let server = match c.kind {
-                Kind::Mariadb => db.as_ref(),
-                Kind::Galera => gdb.as_ref(),
+                Kind::Mariadb => db.as_ref().map(|d| Watched::Mariadb(&d.server)),
+                Kind::Galera => gdb.as_ref().map(|d| Watched::Mariadb(&d.server)),
+                Kind::Postgres => pg.as_ref().map(|p| Watched::Postgres(p.server_of(c))),
                 _ => None,
             };
-            match run_round(&settings, c, &cfg, server.map(|d| &d.server)) {
+            match run_round(&settings, c, &cfg, server) {
                 Ok(r) => results[idx].push(r),
                 Err(e) => println!("round {} of {}: {e}", round + 1, c.name),
             }
@@ -383,6 +420,9 @@ fn main() {
         g.stop();
     }
     drop(pair);
+    if let Some(pg) = pg {
+        print_postgres(&candidates, &results, &pg);
+    }
 }
 
 /// The largest resident set of one connection's handler (its process
@@ -566,6 +606,437 @@ fn print_galera(candidates: &[Candidate], results: &[Vec<Round>], g: &Db) {
     }
 }
 
+const PG_FLOOR: &str = "C postgres ping";
+const PG_PING: &str = "pgping";
+const PG_ISREADY: &str = "exec pg_isready";
+const PG_SCRIPT: &str = "pgsqlchk script";
+/// The same script calling Debian's `/usr/bin/psql` (a Perl wrapper that
+/// picks the cluster's version, then execs psql), as a copy that calls
+/// plain `psql` does on Debian. Informative only: the bar is held against
+/// the script calling psql itself.
+const PG_SCRIPT_WRAPPER: &str = "pgsqlchk, psql on PATH";
+const PG_WRAPPER: &str = "/usr/bin/psql";
+const PG_SCRAM: &str = "pg scram role=primary";
+const PG_TRUST: &str = "pg trust role=primary";
+const PG_REPLICA: &str = "pg replica+lag";
+/// The same checks from a config file (no clap: the form a config of
+/// several checks serves).
+const PG_PING_CONFIG: &str = "pgping (config)";
+const PG_SCRAM_CONFIG: &str = "pg scram (config)";
+const PG_REPLICA_CONFIG: &str = "pg replica+lag (config)";
+/// The roles the bench creates: `monitor` logs in with SCRAM (and has
+/// `pg_monitor`, for the replica's WAL receiver), `trustuser` is let in by
+/// a `trust` line.
+const PG_MONITOR: &str = "monitor";
+const PG_TRUST_USER: &str = "trustuser";
+const PG_PASSWORD: &str = "bench-monitor-secret";
+/// Issue 16's bars: the ping at most 1.15x the C floor (p50 and CPU); the
+/// SCRAM role check at most 1/20 of pgsqlchk's CPU; the ping at most 0.3x
+/// pg_isready's CPU; SCRAM at most 1.2x trust; the replica check at most
+/// 1.3x the ping.
+const PG_PING_BAR: f64 = 1.15;
+const PG_SCRIPT_CPU_BAR: f64 = 1.0 / 20.0;
+const PG_ISREADY_CPU_BAR: f64 = 0.3;
+const PG_SCRAM_BAR: f64 = 1.2;
+const PG_REPLICA_BAR: f64 = 1.3;
+
+/// The PostgreSQL primary and streaming replica the `postgres` candidates
+/// check, and what they are given to check them.
+struct PgSetup {
+    primary: postgres::Postgres,
+    replica: postgres::Postgres,
+    /// The primary's socket directory and port (libpq's `host`, `port`).
+    host: String,
+    port: String,
+    replica_host: String,
+    replica_port: String,
+    /// `*:*:*:monitor:PASSWORD`, mode 0600, owned by the bench's user (the
+    /// handlers run as root too).
+    passfile: String,
+    /// Where the SCRAM candidates keep their derived keys.
+    state_dir: String,
+    /// benches/floor/pgsqlchk.sh, executable.
+    script: PathBuf,
+    /// One-check configs: the ping, the SCRAM login, the replica check.
+    config_ping: String,
+    config_scram: String,
+    config_replica: String,
+    version: String,
+}
+
+impl PgSetup {
+    /// Starts both servers, or None (with a note) when they cannot be.
+    fn start(work: &Path) -> Option<PgSetup> {
+        let opts = postgres::Options::default()
+            .log_connections(false)
+            // The ping's user gets a SCRAM request it never answers (no log
+            // line), as docs/postgres.md sets it up; the monitor role logs
+            // in with SCRAM; trustuser by trust.
+            .hba("local all inetd-health-probe scram-sha-256")
+            .hba(&format!("local all {PG_MONITOR} scram-sha-256"))
+            .hba(&format!("local all {PG_TRUST_USER} trust"));
+        let started = std::panic::catch_unwind(|| {
+            let primary = postgres::Postgres::start(opts.clone());
+            primary.create_role(PG_MONITOR, Some(PG_PASSWORD), postgres::Encryption::Scram);
+            primary.psql(&format!("GRANT pg_monitor TO {PG_MONITOR};"));
+            primary.create_role(PG_TRUST_USER, None, postgres::Encryption::Scram);
+            let replica = postgres::Postgres::start_replica(&primary, opts.clone());
+            replica.wait_wal_receiver("streaming");
+            replica.catch_up(&primary);
+            (primary, replica)
+        });
+        let Ok((primary, replica)) = started else {
+            println!("skipping the postgres candidates: PostgreSQL did not start (see above)");
+            return None;
+        };
+        let passfile = work.join("pgpass");
+        // A given state directory must exist (the binary creates only its
+        // default one), private to the handlers' user.
+        let state_dir = work.join("pg-state");
+        let script = work.join("pgsqlchk.sh");
+        let source = workspace_root().join("benches/floor/pgsqlchk.sh");
+        let written = fs::write(&passfile, format!("*:*:*:{PG_MONITOR}:{PG_PASSWORD}\n"))
+            .and_then(|()| fs::set_permissions(&passfile, fs::Permissions::from_mode(0o600)))
+            .and_then(|()| fs::DirBuilder::new().mode(0o700).create(&state_dir))
+            .and_then(|()| fs::copy(&source, &script))
+            .and_then(|_| fs::set_permissions(&script, fs::Permissions::from_mode(0o755)));
+        if let Err(e) = written {
+            println!("skipping the postgres candidates: {e}");
+            return None;
+        }
+        let host = primary.socket_dir().display().to_string();
+        let port = primary.port().to_string();
+        let replica_host = replica.socket_dir().display().to_string();
+        let replica_port = replica.port().to_string();
+        let (state, pass) = (state_dir.display(), passfile.display());
+        let login = |host: &str, port: &str, role: &str, more: &str| {
+            format!(
+                "state-dir = \"{state}\"\n\n[checks.pg]\nkind = \"postgres\"\nhost = \"{host}\"\nport = {port}\n\
+                 user = \"{PG_MONITOR}\"\ndbname = \"postgres\"\npassfile = \"{pass}\"\nrole = \"{role}\"\n{more}"
+            )
+        };
+        let configs = [
+            (
+                "pg-ping.toml",
+                format!("[checks.pg]\nkind = \"postgres\"\nhost = \"{host}\"\nport = {port}\n"),
+            ),
+            ("pg-scram.toml", login(&host, &port, "primary", "")),
+            (
+                "pg-replica.toml",
+                login(
+                    &replica_host,
+                    &replica_port,
+                    "replica",
+                    "max-lag-bytes = \"16MB\"\nmax-lag = \"30s\"\n",
+                ),
+            ),
+        ];
+        let mut paths = Vec::new();
+        for (name, text) in configs {
+            let path = work.join(name);
+            // The binary refuses a config others may write.
+            if let Err(e) = fs::write(&path, text)
+                .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o644)))
+            {
+                println!("skipping the postgres candidates: {}: {e}", path.display());
+                return None;
+            }
+            paths.push(path.display().to_string());
+        }
+        let [config_ping, config_scram, config_replica] =
+            <[String; 3]>::try_from(paths).expect("three configs");
+        let version = primary.psql("SHOW server_version;");
+        Some(PgSetup {
+            host,
+            port,
+            replica_host,
+            replica_port,
+            passfile: passfile.display().to_string(),
+            state_dir: state_dir.display().to_string(),
+            script,
+            config_ping,
+            config_scram,
+            config_replica,
+            version,
+            primary,
+            replica,
+        })
+    }
+
+    /// The server a candidate's checks talk to.
+    fn server_of(&self, c: &Candidate) -> &postgres::Postgres {
+        if c.name == PG_REPLICA || c.name == PG_REPLICA_CONFIG {
+            &self.replica
+        } else {
+            &self.primary
+        }
+    }
+
+    fn candidates(&self, f: Option<&Floors>, cli: Option<&PathBuf>) -> Vec<Candidate> {
+        let (host, port) = (self.host.as_str(), self.port.as_str());
+        let socket = self.primary.socket_path().display().to_string();
+        let isready = postgres::program("pg_isready").display().to_string();
+        // The login candidates: global options, then the subcommand's.
+        let login = |host: &str, port: &str, user: &str, role: &str, more: &[&str]| {
+            let mut args = vec![
+                "--state-dir",
+                &self.state_dir,
+                "postgres",
+                "--host",
+                host,
+                "--port",
+                port,
+                "--user",
+                user,
+                "--dbname",
+                "postgres",
+                "--role",
+                role,
+            ];
+            if user == PG_MONITOR {
+                args.extend(["--passfile", &self.passfile]);
+            }
+            args.extend(more);
+            args.into_iter().map(str::to_owned).collect::<Vec<String>>()
+        };
+        let scram = login(host, port, PG_MONITOR, "primary", &[]);
+        let trust = login(host, port, PG_TRUST_USER, "primary", &[]);
+        let replica = login(
+            &self.replica_host,
+            &self.replica_port,
+            PG_MONITOR,
+            "replica",
+            &["--max-lag-bytes", "16MB", "--max-lag", "30s"],
+        );
+        fn refs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        [
+            candidate(
+                PG_FLOOR,
+                Kind::Postgres,
+                true,
+                f.map(|f| &f.postgres),
+                &[&socket],
+            ),
+            candidate(
+                PG_PING,
+                Kind::Postgres,
+                false,
+                cli,
+                &["postgres", "--host", host, "--port", port],
+            ),
+            candidate(
+                PG_ISREADY,
+                Kind::Postgres,
+                false,
+                cli,
+                &[
+                    "exec",
+                    "--",
+                    &isready,
+                    "-q",
+                    "-h",
+                    host,
+                    "-p",
+                    port,
+                    "-U",
+                    "inetd-health-probe",
+                    "-d",
+                    "postgres",
+                ],
+            ),
+            candidate(
+                PG_SCRIPT,
+                Kind::Postgres,
+                false,
+                Some(&self.script),
+                &[host, port, &self.passfile],
+            ),
+            if Path::new(PG_WRAPPER).exists() {
+                candidate(
+                    PG_SCRIPT_WRAPPER,
+                    Kind::Postgres,
+                    false,
+                    Some(&self.script),
+                    &[host, port, &self.passfile, PG_WRAPPER],
+                )
+            } else {
+                None
+            },
+            candidate(PG_SCRAM, Kind::Postgres, false, cli, &refs(&scram)),
+            candidate(PG_TRUST, Kind::Postgres, false, cli, &refs(&trust)),
+            candidate(PG_REPLICA, Kind::Postgres, false, cli, &refs(&replica)),
+            candidate(
+                PG_PING_CONFIG,
+                Kind::Postgres,
+                false,
+                cli,
+                &["--config", &self.config_ping],
+            ),
+            candidate(
+                PG_SCRAM_CONFIG,
+                Kind::Postgres,
+                false,
+                cli,
+                &["--config", &self.config_scram],
+            ),
+            candidate(
+                PG_REPLICA_CONFIG,
+                Kind::Postgres,
+                false,
+                cli,
+                &["--config", &self.config_replica],
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// `BENCH_EXTRA`'s `{pg-…}` placeholders.
+    fn substitute(&self, arg: &str) -> String {
+        arg.replace("{pg-host}", &self.host)
+            .replace("{pg-port}", &self.port)
+            .replace("{pg-passfile}", &self.passfile)
+            .replace("{pg-state-dir}", &self.state_dir)
+            .replace("{pg-replica-host}", &self.replica_host)
+            .replace("{pg-replica-port}", &self.replica_port)
+    }
+}
+
+impl Drop for PgSetup {
+    fn drop(&mut self) {
+        self.replica.stop();
+        self.primary.stop();
+    }
+}
+
+/// The PostgreSQL section: each server's side of every candidate, and
+/// issue 16's bars.
+fn print_postgres(candidates: &[Candidate], results: &[Vec<Round>], pg: &PgSetup) {
+    let rows: Vec<(&Candidate, &Vec<Round>)> = candidates
+        .iter()
+        .zip(results)
+        .filter(|(c, _)| c.kind == Kind::Postgres)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "PostgreSQL {}: primary (pid {}, socket directory {}, port {}), streaming replica (pid {}, {}, port {})",
+        pg.version,
+        pg.primary.pid(),
+        pg.host,
+        pg.port,
+        pg.replica.pid(),
+        pg.replica_host,
+        pg.replica_port
+    );
+    println!(
+        "{:<28} {:>7} {:>14} {:>16}",
+        "candidate", "checks", "server CPU/req", "log lines/1000"
+    );
+    for (c, rounds) in &rows {
+        let checks: usize = rounds.iter().map(|r| r.requests).sum();
+        let server: Vec<&ServerSnapshot> =
+            rounds.iter().filter_map(|r| r.server.as_ref()).collect();
+        let lines: usize = server.iter().map(|s| s.log_lines).sum();
+        // Pooled, not a median of rounds: a round is only a few 10 ms ticks.
+        let server_cpu: Duration = server.iter().map(|s| s.cpu).sum();
+        let (cpu, lines) = if checks == 0 || server.is_empty() {
+            ("-".to_owned(), "-".to_owned())
+        } else {
+            (
+                format!("{:.0}µs", server_cpu.as_secs_f64() * 1e6 / checks as f64),
+                format!("{:.1}", lines as f64 * 1000.0 / checks as f64),
+            )
+        };
+        println!("{:<28} {:>7} {:>14} {:>16}", c.name, checks, cpu, lines);
+    }
+    println!(
+        "server CPU/req: the postmaster's and its reaped backends' user+sys CPU during the rounds"
+    );
+    println!(
+        "(10 ms ticks) / requests, pooled; the replica's for the replica+lag candidates, else the primary's;"
+    );
+    println!("not included in CPU/req above, which is xinetd and the handlers.");
+
+    // (tag, candidate, compared with, bar, whether p50 is held to it too)
+    let bars: [(&str, &str, &str, f64, bool); 10] = [
+        ("a", PG_PING, PG_FLOOR, PG_PING_BAR, true),
+        ("a", PG_PING_CONFIG, PG_FLOOR, PG_PING_BAR, true),
+        ("b", PG_SCRAM, PG_SCRIPT, PG_SCRIPT_CPU_BAR, false),
+        ("b", PG_SCRAM_CONFIG, PG_SCRIPT, PG_SCRIPT_CPU_BAR, false),
+        (
+            "b, informative",
+            PG_SCRAM,
+            PG_SCRIPT_WRAPPER,
+            PG_SCRIPT_CPU_BAR,
+            false,
+        ),
+        ("c", PG_PING, PG_ISREADY, PG_ISREADY_CPU_BAR, false),
+        ("c", PG_PING_CONFIG, PG_ISREADY, PG_ISREADY_CPU_BAR, false),
+        ("d", PG_SCRAM, PG_TRUST, PG_SCRAM_BAR, true),
+        ("e", PG_REPLICA, PG_PING, PG_REPLICA_BAR, true),
+        ("e", PG_REPLICA_CONFIG, PG_PING_CONFIG, PG_REPLICA_BAR, true),
+    ];
+    println!();
+    for (tag, name, vs, bar, p50_too) in bars {
+        let (Some(a), Some(b)) = (
+            summary_of(candidates, results, name),
+            summary_of(candidates, results, vs),
+        ) else {
+            continue;
+        };
+        let (Some(p50), Some(cpu)) = (
+            fraction(a.p50, b.p50),
+            fraction(a.cpu_per_request, b.cpu_per_request),
+        ) else {
+            continue;
+        };
+        let show = |r: f64| {
+            if r < 0.5 {
+                format!("{r:.3}x (1/{:.1})", 1.0 / r)
+            } else {
+                format!("{r:.3}x")
+            }
+        };
+        let bar_text = if bar < 0.1 {
+            format!("1/{:.0}", 1.0 / bar)
+        } else {
+            format!("{bar}x")
+        };
+        let met = cpu <= bar && (!p50_too || p50 <= bar);
+        let verdict = match (tag.contains("informative"), met) {
+            (true, _) => "not the bar's baseline",
+            (false, true) => "met",
+            (false, false) => "MISSED",
+        };
+        println!(
+            "(pg {tag}) {name} vs {vs}: p50 {}, CPU {}; bar <= {bar_text} ({}): {}",
+            show(p50),
+            show(cpu),
+            if p50_too { "p50 and CPU" } else { "CPU" },
+            verdict
+        );
+    }
+    // What xinetd's fork and exec of any handler cost against the script:
+    // no check under xinetd can do better than the C floor's fraction.
+    if let (Some(floor), Some(script)) = (
+        summary_of(candidates, results, PG_FLOOR),
+        summary_of(candidates, results, PG_SCRIPT),
+    ) {
+        if let Some(cpu) = fraction(floor.cpu_per_request, script.cpu_per_request) {
+            println!(
+                "(pg b, for scale) {PG_FLOOR} vs {PG_SCRIPT}: CPU {cpu:.3}x (1/{:.1}) (a static C handler that only pings: no handler under xinetd spends less)",
+                1.0 / cpu
+            );
+        }
+    }
+}
+
 fn fraction(a: Option<Duration>, b: Option<Duration>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if !b.is_zero() => Some(a.as_secs_f64() / b.as_secs_f64()),
@@ -581,6 +1052,7 @@ enum Kind {
     Mariadb,
     Galera,
     Replica,
+    Postgres,
 }
 
 impl Kind {
@@ -592,6 +1064,7 @@ impl Kind {
             "mariadb" => Some(Kind::Mariadb),
             "galera" => Some(Kind::Galera),
             "replica" => Some(Kind::Replica),
+            "postgres" => Some(Kind::Postgres),
             _ => None,
         }
     }
@@ -664,7 +1137,7 @@ impl Config {
         let warmup = num("BENCH_WARMUP", 100);
         let only = std::env::var("BENCH_ONLY").ok().map(|v| {
             Kind::parse(v.trim()).unwrap_or_else(|| {
-                panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec, mariadb, galera or replica")
+                panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec, mariadb, galera, replica or postgres")
             })
         });
         let extra = std::env::var("BENCH_EXTRA")
@@ -673,7 +1146,7 @@ impl Config {
             .filter(|s| !s.trim().is_empty())
             .map(|entry| {
                 let bad = || -> ! {
-                    panic!("BENCH_EXTRA entry {entry:?}: expected label[@hello|@tcp|@exec|@mariadb]=/path/to/binary [args]")
+                    panic!("BENCH_EXTRA entry {entry:?}: expected label[@hello|@tcp|@exec|@mariadb|@postgres]=/path/to/binary [args]")
                 };
                 let (label, cmd) = entry.split_once('=').unwrap_or_else(|| bad());
                 let (name, kind) = match label.trim().rsplit_once('@') {
@@ -704,6 +1177,7 @@ struct Floors {
     tcp: PathBuf,
     exec: PathBuf,
     mariadb: PathBuf,
+    postgres: PathBuf,
     /// Not a floor: the launcher that measures a handler's peak RSS.
     rss: PathBuf,
 }
@@ -743,6 +1217,7 @@ fn compile_floors(dir: &Path) -> Result<Floors, String> {
         tcp: compile("tcp")?,
         exec: compile("exec")?,
         mariadb: compile("mariadb")?,
+        postgres: compile("postgres")?,
         rss,
     })
 }
@@ -893,12 +1368,30 @@ struct ServerSnapshot {
     cpu: Duration,
 }
 
+/// The database server a candidate's checks talk to.
+#[derive(Clone, Copy)]
+enum Watched<'a> {
+    Mariadb(&'a mariadb::Mariadb),
+    Postgres(&'a postgres::Postgres),
+}
+
 impl ServerSnapshot {
-    fn take(server: &mariadb::Mariadb) -> ServerSnapshot {
-        ServerSnapshot {
-            log_lines: server.error_log_line_count(),
-            aborted_connects: server.try_global_status("Aborted_connects").unwrap_or(0),
-            cpu: cpu_times(server.pid()).unwrap_or_default().own,
+    fn take(server: Watched<'_>) -> ServerSnapshot {
+        match server {
+            Watched::Mariadb(server) => ServerSnapshot {
+                log_lines: server.error_log_line_count(),
+                aborted_connects: server.try_global_status("Aborted_connects").unwrap_or(0),
+                cpu: cpu_times(server.pid()).unwrap_or_default().own,
+            },
+            // A backend per connection, reaped by the postmaster: its CPU
+            // is in the postmaster's children's times once it has exited.
+            Watched::Postgres(server) => ServerSnapshot {
+                log_lines: server.log_lines(),
+                aborted_connects: 0,
+                cpu: cpu_times(server.pid())
+                    .map(|t| t.own + t.children)
+                    .unwrap_or_default(),
+            },
         }
     }
 
@@ -960,10 +1453,13 @@ struct Round {
     /// more), so the count tells what the CPU ratio hides.
     minor_faults: i64,
     statuses: BTreeMap<u16, usize>,
+    /// The first response other than 200 (status line and body), so the
+    /// table's non200 column can say why.
+    first_not_ok: Option<String>,
     resets: usize,
     failures: usize,
-    /// For the mariadb candidates: what the server logged, counted and spent
-    /// during the round.
+    /// For the database candidates: what the server logged, counted and
+    /// spent during the round.
     server: Option<ServerSnapshot>,
 }
 
@@ -971,7 +1467,7 @@ fn run_round(
     settings: &Settings,
     c: &Candidate,
     cfg: &Config,
-    db: Option<&mariadb::Mariadb>,
+    db: Option<Watched<'_>>,
 ) -> Result<Round, String> {
     let before = db.map(ServerSnapshot::take);
     let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
@@ -985,6 +1481,7 @@ fn run_round(
         max_rss_kib: 0,
         minor_faults: 0,
         statuses: BTreeMap::new(),
+        first_not_ok: None,
         resets: 0,
         failures: 0,
         server: None,
@@ -997,6 +1494,9 @@ fn run_round(
         match outcome.status {
             Some(code) => {
                 *round.statuses.entry(code).or_default() += 1;
+                if code != 200 && round.first_not_ok.is_none() {
+                    round.first_not_ok = Some(outcome.summary.clone());
+                }
                 if i >= cfg.warmup_per_round {
                     round.latencies.push(outcome.latency);
                 }
@@ -1034,6 +1534,8 @@ struct Outcome {
     /// before any byte).
     status: Option<u16>,
     reset: bool,
+    /// For a response other than 200: its status line and body, on one line.
+    summary: String,
 }
 
 fn one_request(addr: SocketAddr) -> Outcome {
@@ -1042,6 +1544,7 @@ fn one_request(addr: SocketAddr) -> Outcome {
         latency: Duration::ZERO,
         status: None,
         reset: false,
+        summary: String::new(),
     };
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) else {
         return outcome;
@@ -1066,7 +1569,21 @@ fn one_request(addr: SocketAddr) -> Outcome {
     }
     outcome.latency = start.elapsed();
     outcome.status = parse_status(&response);
+    if outcome.status != Some(200) {
+        outcome.summary = summarize_response(&response);
+    }
     outcome
+}
+
+/// The status line and the body of a response, on one line.
+fn summarize_response(response: &[u8]) -> String {
+    let text = String::from_utf8_lossy(response);
+    let status = text.lines().next().unwrap_or("").trim_end();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    format!(
+        "{status}: {}",
+        body.split_whitespace().collect::<Vec<_>>().join(" ")
+    )
 }
 
 fn parse_status(response: &[u8]) -> Option<u16> {
@@ -1211,6 +1728,11 @@ fn print_table(candidates: &[Candidate], results: &[Vec<Round>], rss: &[Option<i
     println!("faults: minor page faults of xinetd + handlers per request; RSS/conn: one handler's peak resident set");
     println!("(its process tree; run directly on a socket pair); max RSS: largest process under xinetd (xinetd itself);");
     println!("ratios are against the C floor of the same kind.");
+    for (c, rounds) in candidates.iter().zip(results) {
+        if let Some(first) = rounds.iter().find_map(|r| r.first_not_ok.as_deref()) {
+            println!("{}: first response other than 200: {first}", c.name);
+        }
+    }
 }
 
 /// The MariaDB section: the server's side of each candidate, and the bars.
