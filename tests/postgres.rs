@@ -1711,4 +1711,59 @@ mod checks {
         );
         replica.resume_replay();
     }
+
+    /// WAL that is no transaction arriving on a quiet primary's replica
+    /// (here pg_logical_emit_message, as checkpoints, the running-xacts
+    /// snapshots and segment switches do): a poll that lands between its
+    /// arrival and its replay must not read the age of the last
+    /// transaction as the lag.
+    #[test]
+    fn wal_without_transactions_is_no_lag_on_a_quiet_primary() {
+        use inetd_health::check::Health;
+        let (primary, replica) = pair();
+        let dir = TempDir::new("pg-quiet-wal");
+        std::fs::create_dir(dir.join("state")).unwrap();
+        let check = built(
+            inetd_health::spec::PgServer {
+                host: Some(path_str(replica.socket_dir())),
+                port: Some(replica.port()),
+                user: Some(MONITOR.into()),
+                dbname: Some("postgres".into()),
+                passfile: Some(passfile(&dir)),
+                role: inetd_health::check::postgres::Role::Replica,
+                max_lag: Some(Duration::from_secs(2)),
+                ..Default::default()
+            },
+            &dir.join("state"),
+        );
+        // The last transaction grows older than max-lag.
+        std::thread::sleep(Duration::from_secs(3));
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let failures = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    primary.psql(
+                        "SELECT count(pg_logical_emit_message(false, 'inetd-health', repeat('x', 2000))) \
+                         FROM generate_series(1, 20)",
+                    );
+                }
+            });
+            let mut failures = Vec::new();
+            for _ in 0..200 {
+                let v = run_once(&*check);
+                if v.health != Health::Healthy {
+                    failures.push(v.reason);
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            writer.join().unwrap();
+            failures
+        });
+        assert!(
+            failures.is_empty(),
+            "{} of 200 polls down: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
+    }
 }

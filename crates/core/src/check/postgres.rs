@@ -304,6 +304,10 @@ impl PostgresCheck {
             Some(true) if !wants_standby_state => None,
             _ => Some(read_standby(&mut session)?),
         };
+        let state = match state {
+            Some(s) => Some(settle(&mut session, s, deadline)?),
+            None => None,
+        };
         session.terminate();
         let in_recovery = match (&state, hot_standby) {
             (Some(s), _) => s.in_recovery,
@@ -413,8 +417,8 @@ impl PostgresCheck {
         // left to replay is no lag, however old the last transaction (an
         // idle primary sends none).
         let lag_seconds = match local(known_end) {
-            Some(0) => Some(0.0),
-            Some(_) => state.replay_age,
+            Some(gap) if gap < WAL_PAGE => Some(0.0),
+            Some(_) => state.replay_pace.or(state.replay_age),
             None => None,
         };
         if let Some(b) = lag_bytes {
@@ -625,6 +629,72 @@ struct StandbyState {
     replay_age: Option<f64>,
     latest_end: Option<u64>,
     read_only: bool,
+    /// Seconds the replay, at the pace [`settle`] saw, needs for what is
+    /// left: set when it moved and had not finished.
+    replay_pace: Option<f64>,
+}
+
+/// PostgreSQL's WAL page (`XLOG_BLCKSZ`). The primary sends WAL up to
+/// whole pages while a record is still being written, so a streaming
+/// standby's received WAL often ends in part of a record it cannot replay
+/// until the rest comes: less than a page left is a record in flight, not
+/// a lag.
+const WAL_PAGE: u64 = 8192;
+
+/// How often, and how many times, a standby with WAL left to replay is
+/// asked again how far its replay has come.
+const SETTLE_EVERY: Duration = Duration::from_millis(10);
+const SETTLE_TRIES: u32 = 3;
+
+/// A streaming standby with WAL received and not yet replayed, asked
+/// again a few times. What is left is a lag only if the replay is not
+/// getting through it: WAL that is no transaction (checkpoints, the
+/// snapshots of running transactions, logical messages, a segment switch)
+/// arrives and is replayed within milliseconds, and while WAL streams in,
+/// its last record is often only partly received, so received is ahead of
+/// replayed at almost every instant. The age of the last replayed
+/// transaction, minutes on a quiet primary, would read as the lag. A
+/// replay that moves is judged by its pace: what is left, over the rate
+/// it was replayed at; one that does not move is as late as its last
+/// transaction.
+fn settle(
+    session: &mut crate::postgres::Session,
+    mut state: StandbyState,
+    deadline: Deadline,
+) -> Result<StandbyState, PgError> {
+    let streaming = state.receiver.as_deref() == Some("streaming");
+    let end = match (state.received, state.latest_end) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let (Some(end), Some(first), true) = (end, state.replayed, streaming && state.in_recovery)
+    else {
+        return Ok(state);
+    };
+    let started = std::time::Instant::now();
+    for _ in 0..SETTLE_TRIES {
+        let left = end.saturating_sub(state.replayed.unwrap_or(0));
+        if left < WAL_PAGE || deadline.remaining() < SETTLE_EVERY * 4 {
+            break;
+        }
+        std::thread::sleep(SETTLE_EVERY);
+        let rows = session.query("SELECT pg_last_wal_replay_lsn()")?;
+        let replayed = rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_deref())
+            .and_then(parse_lsn)
+            .ok_or(PgError::BadAnswer {
+                what: "pg_last_wal_replay_lsn()",
+            })?;
+        state.replayed = Some(replayed.max(state.replayed.unwrap_or(0)));
+    }
+    let last = state.replayed.unwrap_or(first);
+    if last > first && last < end {
+        let rate = (last - first) as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        state.replay_pace = Some((end - last) as f64 / rate);
+    }
+    Ok(state)
 }
 
 fn read_standby(session: &mut crate::postgres::Session) -> Result<StandbyState, PgError> {
@@ -665,6 +735,7 @@ fn parse_standby(row: &[Option<String>]) -> Option<StandbyState> {
         },
         latest_end: lsn(latest_end)?,
         read_only: flag(read_only, "on", "off")?,
+        replay_pace: None,
     })
 }
 
@@ -1123,6 +1194,31 @@ mod tests {
             v.reason,
             "PostgreSQL 15.4 standby, WAL receiver streaming, replay lag 0 B / 0s"
         );
+        // Part of a record in flight, on a quiet primary: no lag.
+        let in_flight = StandbyState {
+            received: Some(0x3000060 + 1456),
+            ..caught_up.clone()
+        };
+        let v = standby(streaming, &in_flight);
+        assert_eq!(v.health, Health::Healthy, "{}", v.reason);
+        assert!(v.facts.contains(&Fact::PgReplayLagSeconds(0.0)));
+        assert!(v.facts.contains(&Fact::PgReplayLagBytes(1456)));
+        // A replay that moves is judged by its pace, not the last
+        // transaction's age.
+        let moving = StandbyState {
+            received: Some(0x3000060 + (20 << 20)),
+            replay_pace: Some(0.5),
+            ..caught_up.clone()
+        };
+        let v = standby(
+            Limits {
+                max_lag_bytes: None,
+                ..streaming
+            },
+            &moving,
+        );
+        assert_eq!(v.health, Health::Healthy, "{}", v.reason);
+        assert!(v.facts.contains(&Fact::PgReplayLagSeconds(0.5)));
         let behind = StandbyState {
             received: Some(0x3000060 + (20 << 20)),
             replay_age: Some(12.0),
