@@ -544,7 +544,12 @@ mod checks {
         ];
         let (status, body) = nodes[0].get("/primary");
         assert_eq!(status, 200, "{body}");
-        assert!(body.contains("named by 3 of 3 sentinels"), "{body}");
+        // Two of three suffice: the third is not waited for.
+        assert!(
+            body.contains("named by 2 of 3 sentinels")
+                || body.contains("named by 3 of 3 sentinels"),
+            "{body}"
+        );
         assert_eq!(nodes[0].status("/replica"), 503);
         let (status, body) = nodes[1].get("/primary");
         assert_eq!(status, 503, "{body}");
@@ -628,6 +633,44 @@ mod checks {
         assert_eq!(unguarded.status("/primary"), 200);
         let (status, body) = new.get("/primary");
         assert_eq!(status, 200, "{body}");
+        // The guard holds whatever the role asked: role any on the old
+        // primary is no healthier.
+        let any_node = Node::new(&primary, Some(&sentinels), "");
+        let any = any_node.config.clone();
+        let text = std::fs::read_to_string(&any)
+            .unwrap()
+            .replace("role = \"primary\"", "role = \"any\"");
+        std::fs::write(&any, text).unwrap();
+        assert_eq!(
+            run_with_input(
+                BIN,
+                &["--config".into(), path_str(&any)],
+                b"GET /primary HTTP/1.0\r\n\r\n"
+            )
+            .response()
+            .status,
+            503
+        );
+        // A Sentinel that hangs is not waited for once two have answered.
+        let hung = sentinels.pid(2);
+        let signal = |sig: &str| {
+            let ok = std::process::Command::new("kill")
+                .args([sig, &hung.to_string()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        };
+        signal("-STOP");
+        let started = Instant::now();
+        let (status, body) = new.get("/primary");
+        let took = started.elapsed();
+        signal("-CONT");
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "{took:?}: waited for the hung Sentinel"
+        );
         // Two of three Sentinels stopped: no quorum, even for the primary
         // they named.
         sentinels.stop(1);
@@ -655,6 +698,11 @@ mod checks {
         let replica = Redis::start_replica(&primary, server());
         let node = Node::new(&replica, None, "max-link-age = \"3s\"");
         assert_eq!(node.status("/replica"), 200);
+        // A byte limit asks the primary for its offset.
+        let bytes = Node::new(&replica, None, "max-lag-bytes = \"1MB\"");
+        let (status, body) = bytes.get("/replica?format=json");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("replica:replicaLagBytes"), "{body}");
         primary.sigstop();
         let (_, body) = until(&node, "/replica", 503);
         assert!(body.contains("replica link idle for"), "{body}");
@@ -723,6 +771,7 @@ mod checks {
             let run = get(&a);
             assert_eq!(run.response().status, 200, "{}\n{}", run.body(), run.stderr);
         }
+        redis.command(&["ACL", "LOG", "RESET"]);
         let before = redis.info("stats");
         for (user, password) in [(None, "wrong"), (Some("monitor"), "wrong")] {
             let file = credentials(&dir, user, password);
@@ -741,6 +790,18 @@ mod checks {
         // Polls that were refused are no storm: each one connection, and
         // no connection rejected.
         let after = redis.info("stats");
+        // The two refusals, each once (ACL LOG counts failed AUTHs): no
+        // retry storm.
+        let failed_auths: u64 = match redis.command(&["ACL", "LOG"]) {
+            Reply::Array(entries) => entries
+                .iter()
+                .map(Reply::pairs)
+                .filter(|e| e.get("reason").map(String::as_str) == Some("auth"))
+                .map(|e| e["count"].parse::<u64>().unwrap())
+                .sum(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(failed_auths, 2);
         assert_eq!(after["rejected_connections"], "0");
         let connections = |s: &std::collections::BTreeMap<String, String>| {
             s["total_connections_received"].parse::<u64>().unwrap()

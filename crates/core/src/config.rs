@@ -825,6 +825,19 @@ fn spec_of(
                     "with a socket, sentinels need address (this node's IP:PORT as the sentinels name it)".into(),
                 ))
             }
+            // The Sentinels name a node by the IP it announces: a loopback
+            // address, a name or no host at all never matches it.
+            (Some(list), None, None)
+                if !host.as_deref().is_some_and(|h| {
+                    h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| !ip.is_loopback() && !ip.is_unspecified())
+                }) =>
+            {
+                return Err(at(
+                    list.span(),
+                    "sentinels need address (this node's IP:PORT as the sentinels name it) unless host is that IP: a loopback address or a name never matches what they answer".into(),
+                ))
+            }
             _ => {}
         }
         Ok(RedisServer {
@@ -1950,8 +1963,21 @@ nagios = true
                 "x.toml:3:14: bad sentinel \"s1:0\": expected HOST:PORT",
             ),
             (
-                format!("sentinels = [\"s1:26379\", \"s2:26379\", \"[::1]:26379\", \"::1:26379\"]\n{named}"),
-                "x.toml:3:53: sentinel \"::1:26379\" is listed twice",
+                format!("sentinels = [\"s1:26379\", \"s2:26379\", \"[::1]:26379\", \"[::1]:26379\"]\n{named}"),
+                "x.toml:3:53: sentinel \"[::1]:26379\" is listed twice",
+            ),
+            (
+                format!("sentinels = [\"s1:26379\"]\n{named}"),
+                "x.toml:3:13: sentinels need address (this node's IP:PORT as the sentinels name it) unless host is that IP",
+            ),
+            (
+                format!("host = \"127.0.0.1\"\nsentinels = [\"s1:26379\"]\n{named}"),
+                "x.toml:4:13: sentinels need address",
+            ),
+            (
+                // An IPv6 address takes brackets: not host "::1", port 26379.
+                format!("sentinels = [\"::1:26379\"]\n{named}"),
+                "x.toml:3:14: bad sentinel \"::1:26379\": expected HOST:PORT",
             ),
             (
                 format!("sentinels = []\n{named}"),
@@ -1998,7 +2024,7 @@ nagios = true
         // What the file takes, the build does.
         for text in [
             String::new(),
-            format!("sentinels = [\"s1:26379\", \"s2:26379\", \"s3:26379\"]\n{named}"),
+            format!("sentinels = [\"s1:26379\", \"s2:26379\", \"s3:26379\"]\n{named}address = \"10.0.0.5:6379\"\n"),
             format!("host = \"10.0.0.5\"\nsentinels = [\"s1:26379\"]\n{named}"),
             format!("socket = \"/run/redis.sock\"\nsentinels = [\"s1:26379\"]\n{named}address = \"10.0.0.5:6379\"\n"),
             "socket = \"/run/redis.sock\"\nrole = \"master\"\nmin-replicas = 2\n".into(),

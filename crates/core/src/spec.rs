@@ -329,10 +329,23 @@ impl RedisServer {
             let node = match (&self.address, &self.socket, &self.host) {
                 (Some(a), _, _) => split_host_port(a)
                     .ok_or_else(|| SpecError::Redis(format!("bad address {a:?}: expected IP:PORT")))?,
-                (None, None, host) => (host.clone().unwrap_or_else(|| "127.0.0.1".into()), port),
+                // The Sentinels name this node by the IP it announces: only
+                // a host that is such an IP can stand for it.
+                (None, None, Some(host))
+                    if host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| !ip.is_loopback() && !ip.is_unspecified()) =>
+                {
+                    (host.clone(), port)
+                }
                 (None, Some(_), _) => {
                     return Err(SpecError::Redis(
                         "with a socket, sentinels need address (this node's IP:PORT as the sentinels name it)".into(),
+                    ))
+                }
+                (None, None, _) => {
+                    return Err(SpecError::Redis(
+                        "sentinels need address (this node's IP:PORT as the sentinels name it) unless host is that IP: a loopback address or a name never matches what they answer".into(),
                     ))
                 }
             };
@@ -351,10 +364,13 @@ impl RedisServer {
 /// `HOST:PORT` or `[V6]:PORT`.
 pub fn split_host_port(text: &str) -> Option<(String, u16)> {
     let (host, port) = text.trim().rsplit_once(':')?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let host = match host.strip_prefix('[') {
+        Some(h) => h.strip_suffix(']')?,
+        // `fd00::8` is not host `fd00:` and port 8: an IPv6 address takes
+        // brackets.
+        None if host.contains(':') => return None,
+        None => host,
+    };
     let port: u16 = port.parse().ok().filter(|&p| p != 0)?;
     (!host.is_empty() && !host.contains(|c: char| c.is_whitespace()))
         .then(|| (host.to_owned(), port))

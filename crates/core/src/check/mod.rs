@@ -266,6 +266,7 @@ impl Fact {
             Fact::RedisLinkAgeSeconds(n) => ("link_age", n as f64, "s"),
             Fact::RedisReplicaLagBytes(n) => ("replica_lag_bytes", n as f64, "B"),
             Fact::RedisConnectedReplicas(n) => ("connected_replicas", f64::from(n), ""),
+            Fact::RedisSentinelVotes(n) => ("sentinel_votes", f64::from(n), ""),
             _ => return None,
         };
         Some(PerfData {

@@ -1049,7 +1049,13 @@ pub fn load_passfile(path: &Path) -> Result<Vec<passfile::Entry>, PassfileError>
         path: path.to_owned(),
         source,
     };
-    let mut file = File::open(path).map_err(io)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        // A FIFO at the path would block the open before its type can be
+        // refused, past any deadline; a regular file ignores the flag.
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io)?;
     let st = sys::fstat(file.as_fd()).map_err(io)?;
     PASSFILE_TRUST
         .check(&st, sys::euid())

@@ -12,6 +12,7 @@
 //! Sentinels' primary, and gets no writes from us.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -86,8 +87,9 @@ pub struct Sentinels {
 pub struct Credentials {
     /// An ACL user (Redis 6+), or none for `requirepass`.
     pub user: Option<String>,
-    /// The password.
-    pub password: String,
+    /// The password; none for a server without one (its Sentinels may
+    /// still have theirs).
+    pub password: Option<String>,
     /// The Sentinels' own password, if they ask for one.
     pub sentinel_user: Option<String>,
     /// See [`Credentials::sentinel_user`].
@@ -119,6 +121,9 @@ const SECTIONS: [&str; 3] = ["server", "persistence", "replication"];
 /// What one conversation read.
 struct Facts {
     info: Info,
+    /// A replica's primary's `master_repl_offset`, asked when a byte
+    /// limit needs it, or why it could not be.
+    primary_offset: Option<Result<i64, String>>,
 }
 
 impl RedisCheck {
@@ -152,15 +157,17 @@ impl RedisCheck {
         })
     }
 
-    fn judge(&self, facts: &Facts, guard: Option<&Guard>) -> Verdict {
-        let info = &facts.info;
+    fn judge(&self, facts_in: &Facts, guard: Option<&Guard>) -> Verdict {
+        let info = &facts_in.info;
         let version = info
             .get("valkey_version")
             .map(|v| format!("Valkey {v}"))
             .or_else(|| info.get("redis_version").map(|v| format!("Redis {v}")))
             .unwrap_or_else(|| "Redis".to_owned());
-        if info.int("loading") == Some(1) {
-            return Verdict::unhealthy(format!("{version} is loading its dataset"));
+        match info.int("loading") {
+            Some(0) => {}
+            Some(_) => return Verdict::unhealthy(format!("{version} is loading its dataset")),
+            None => return Verdict::unknown("INFO persistence has no loading field"),
         }
         let primary = match info.get("role") {
             Some("master" | "primary") => true,
@@ -193,7 +200,32 @@ impl RedisCheck {
             );
         }
         if primary {
-            let online = info.replicas().iter().filter(|r| r.online).count() as u32;
+            // A replica counts when it is online, acknowledged within
+            // Redis's own min-replicas-max-lag (10 s) and, with a byte
+            // limit, within it: a replica whose host died stays `online`
+            // until repl-timeout.
+            let master_offset = info.int("master_repl_offset");
+            let behind = |r: &crate::redis::info::Replica| match (master_offset, r.offset) {
+                (Some(m), Some(o)) => Some(m.saturating_sub(o).max(0) as u64),
+                _ => None,
+            };
+            let replicas = info.replicas();
+            let online = replicas
+                .iter()
+                .filter(|r| r.online && r.lag.is_some_and(|l| (0..=10).contains(&l)))
+                .filter(|r| match self.limits.max_lag_bytes {
+                    Some(max) => behind(r).is_some_and(|b| b <= max),
+                    None => true,
+                })
+                .count() as u32;
+            if let Some(most) = replicas
+                .iter()
+                .filter(|r| r.online)
+                .filter_map(behind)
+                .max()
+            {
+                facts.push(Fact::RedisReplicaLagBytes(most));
+            }
             facts.push(Fact::RedisConnectedReplicas(online));
             if self.role == Role::Replica {
                 return with(
@@ -206,7 +238,7 @@ impl RedisCheck {
                     return with(
                         &facts,
                         Verdict::unhealthy(format!(
-                            "{online} replicas online, fewer than min-replicas {min}"
+                            "{online} replicas online and current, fewer than min-replicas {min}"
                         )),
                     );
                 }
@@ -219,10 +251,7 @@ impl RedisCheck {
             }
             let mut reason = format!("{version} primary, {online} replicas online");
             if let Some(g) = guard {
-                reason.push_str(&format!(
-                    ", named by {} of {} sentinels",
-                    g.votes, g.answered
-                ));
+                reason.push_str(&format!(", named by {} of {} sentinels", g.votes, g.asked));
             }
             return with(&facts, Verdict::healthy(reason));
         }
@@ -254,13 +283,13 @@ impl RedisCheck {
         if let Some(a) = age {
             facts.push(Fact::RedisLinkAgeSeconds(a as u64));
         }
-        // What the replica read from its primary and has not yet applied
-        // (Redis 7 reports both offsets).
-        let lag = match (
-            info.int("slave_read_repl_offset"),
-            info.int("slave_repl_offset"),
-        ) {
-            (Some(read), Some(applied)) if read >= applied => Some((read - applied) as u64),
+        // How far behind its primary: the primary's offset (asked when a
+        // byte limit needs it) minus what this replica applied.
+        let applied = info.int("slave_repl_offset");
+        let lag = match (&facts_in.primary_offset, applied) {
+            (Some(Ok(primary)), Some(applied)) => {
+                Some(primary.saturating_sub(applied).max(0) as u64)
+            }
             _ => None,
         };
         if let Some(l) = lag {
@@ -292,19 +321,20 @@ impl RedisCheck {
                     return with(
                         &facts,
                         Verdict::unhealthy(format!(
-                            "replica {} behind what it read, more than max-lag-bytes {}",
+                            "replica {} behind its primary, more than max-lag-bytes {}",
                             super::postgres::bytes(l),
                             super::postgres::bytes(max)
                         )),
                     )
                 }
                 Some(_) => {}
-                None => return with(
-                    &facts,
-                    Verdict::unknown(
-                        "replica lag unknown: the server reports no read offset (Redis 7 or later)",
-                    ),
-                ),
+                None => {
+                    let why = match &facts_in.primary_offset {
+                        Some(Err(why)) => format!("replica lag unknown: primary not asked: {why}"),
+                        _ => "replica lag unknown: no replication offsets to compare".to_owned(),
+                    };
+                    return with(&facts, Verdict::unknown(why));
+                }
             }
         }
         let mut reason = format!("{version} replica, link up");
@@ -338,10 +368,13 @@ impl Guard {
                 self.answered, self.asked
             )));
         }
-        if self.votes * 2 <= self.answered {
+        // A majority of those listed, not of those that answered: with
+        // five, two naming a node while two are silent is no majority,
+        // and another node may be named by the other side.
+        if self.votes < majority {
             return Some(Verdict::unhealthy(format!(
                 "not the sentinels' primary: {} of {} sentinels name it",
-                self.votes, self.answered
+                self.votes, self.asked
             )));
         }
         None
@@ -351,8 +384,8 @@ impl Guard {
 /// What one Sentinel said of the master group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Said {
-    /// Its address.
-    Named(String, u16),
+    /// Its address, and who said it (`SENTINEL MYID`).
+    Named(String, u16, String),
     /// Nil: it monitors no group of that name.
     Stranger,
 }
@@ -381,19 +414,42 @@ fn ask_sentinel(
         b"get-master-addr-by-name",
         sentinels.master_name.as_bytes(),
     ]));
+    // Who answers: one Sentinel listed twice (a name and an address, a
+    // load-balanced name) votes once.
+    commands.push(command(&[b"SENTINEL", b"MYID"]));
     // No QUIT: Sentinel (7.0) does not know it, answers an error and
     // leaves the connection open. Closing after the answer is as clean.
     let replies = conn.pipeline(&commands).ok()?;
     drop(conn);
-    let answer = replies.get(usize::from(auth_first.is_some()))?;
-    match answer {
+    let at = usize::from(auth_first.is_some());
+    let id = match replies.get(at + 1) {
+        Some(v @ (Value::Simple(_) | Value::Bulk(Some(_)))) => v.text()?.to_owned(),
+        // A Sentinel before 6.2 has no MYID: its address stands for it.
+        _ => format!("{host}:{port}"),
+    };
+    match replies.get(at)? {
         Value::Array(Some(items)) if items.len() == 2 => {
             let ip = items[0].text()?.to_owned();
             let port = items[1].text()?.parse().ok()?;
-            Some(Said::Named(ip, port))
+            Some(Said::Named(ip, port, id))
         }
         Value::Array(None) | Value::Bulk(None) => Some(Said::Stranger),
         _ => None,
+    }
+}
+
+/// Whether the address a Sentinel gave is this node's: IPs compared as
+/// addresses (`::1` is `0:0::1`), names without regard to case.
+fn is_node(ip: &str, port: u16, node: &(String, u16)) -> bool {
+    if port != node.1 {
+        return false;
+    }
+    match (
+        ip.parse::<std::net::IpAddr>(),
+        node.0.parse::<std::net::IpAddr>(),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => ip.eq_ignore_ascii_case(&node.0),
     }
 }
 
@@ -407,30 +463,77 @@ impl Check for RedisCheck {
         let Some(sentinels) = &self.sentinels else {
             return Ok(self.converse(&addrs, deadline).unwrap_or_else(|e| down(&e)));
         };
-        let (node, named) = std::thread::scope(|scope| {
-            let asks: Vec<_> = sentinels
-                .addresses
-                .iter()
-                .map(|address| {
-                    scope.spawn(move || {
-                        ask_sentinel(address, sentinels, self.credentials.as_ref(), deadline)
-                    })
-                })
-                .collect();
-            let node = self.converse_facts(&addrs, deadline);
-            let named: Vec<Option<Said>> =
-                asks.into_iter().map(|h| h.join().ok().flatten()).collect();
-            (node, named)
-        });
-        let count =
-            |f: &dyn Fn(&Said) -> bool| named.iter().flatten().filter(|s| f(s)).count() as u32;
+        // The Sentinels on threads of their own, reporting over a channel:
+        // once a majority of those listed has named this node, or can no
+        // longer, the rest are not waited for (a silent one would hold
+        // every poll to its deadline). Threads left behind end at the
+        // deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        for address in &sentinels.addresses {
+            let (sender, address, sentinels, credentials) = (
+                tx.clone(),
+                address.clone(),
+                sentinels.clone(),
+                self.credentials.clone(),
+            );
+            let spawned = std::thread::Builder::new().spawn(move || {
+                let said = ask_sentinel(&address, &sentinels, credentials.as_ref(), deadline);
+                let _ = sender.send(said);
+            });
+            if spawned.is_err() {
+                // Not asked: it counts as not answering.
+                let _ = tx.send(None);
+            }
+        }
+        drop(tx);
+        let node = self.converse_facts(&addrs, deadline);
+        let asked = sentinels.addresses.len() as u32;
+        let majority = asked / 2 + 1;
+        let mut heard: Vec<Option<Said>> = Vec::with_capacity(sentinels.addresses.len());
+        let mut voters: Vec<String> = Vec::new();
+        let mut answerers: Vec<String> = Vec::new();
+        let mut strangers = 0;
+        // Once decided, the answers already on their way are still taken
+        // (a few milliseconds) so that the reason and the votes count
+        // them; a silent Sentinel is not waited for past that.
+        const GRACE: Duration = Duration::from_millis(20);
+        let mut decided: Option<std::time::Instant> = None;
+        while heard.len() < sentinels.addresses.len() {
+            let votes = voters.len() as u32;
+            let outstanding = asked - heard.len() as u32;
+            if decided.is_none() && (votes >= majority || votes + outstanding < majority) {
+                decided = Some(std::time::Instant::now());
+            }
+            let wait = match decided {
+                Some(at) => match GRACE.checked_sub(at.elapsed()) {
+                    Some(left) => left.min(deadline.remaining()),
+                    None => break,
+                },
+                None => deadline.remaining(),
+            };
+            match rx.recv_timeout(wait) {
+                Ok(said) => {
+                    match &said {
+                        Some(Said::Named(ip, port, id)) if !answerers.contains(id) => {
+                            answerers.push(id.clone());
+                            if is_node(ip, *port, &sentinels.node) {
+                                voters.push(id.clone());
+                            }
+                        }
+                        Some(Said::Named(..)) => {}
+                        Some(Said::Stranger) => strangers += 1,
+                        None => {}
+                    }
+                    heard.push(said);
+                }
+                Err(_) => break,
+            }
+        }
         let guard = Guard {
-            asked: sentinels.addresses.len() as u32,
-            answered: count(&|s| matches!(s, Said::Named(..))),
-            votes: count(
-                &|s| matches!(s, Said::Named(ip, port) if *ip == sentinels.node.0 && *port == sentinels.node.1),
-            ),
-            strangers: count(&|s| *s == Said::Stranger),
+            asked,
+            answered: answerers.len() as u32,
+            votes: voters.len() as u32,
+            strangers,
         };
         Ok(match node {
             Ok(Ok(facts)) => self.judge(&facts, Some(&guard)),
@@ -449,8 +552,9 @@ impl RedisCheck {
     ) -> Result<Result<Facts, Verdict>, RedisError> {
         let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
         let mut commands = Vec::with_capacity(6);
-        if let Some(c) = &self.credentials {
-            commands.push(auth(c.user.as_deref(), &c.password));
+        let node_auth = self.node_auth();
+        if let Some((user, password)) = node_auth {
+            commands.push(auth(user, password));
         }
         commands.push(command(&[b"PING"]));
         // One section each: INFO takes several only from Redis 7.
@@ -460,18 +564,70 @@ impl RedisCheck {
         commands.push(command(&[b"QUIT"]));
         let replies = conn.pipeline(&commands)?;
         conn.close();
-        Ok(read_replies(replies, self.credentials.as_ref()))
+        let mut facts = match read_replies(replies, node_auth.map(|(u, _)| u)) {
+            Ok(f) => f,
+            Err(verdict) => return Ok(Err(verdict)),
+        };
+        let replica = matches!(facts.info.get("role"), Some("slave" | "replica"));
+        if replica && self.limits.max_lag_bytes.is_some() && self.role != Role::Primary {
+            facts.primary_offset = Some(self.primary_offset(&facts.info, deadline));
+        }
+        Ok(Ok(facts))
+    }
+}
+
+impl RedisCheck {
+    /// The user (if any) and password the node is given, if any.
+    fn node_auth(&self) -> Option<(Option<&str>, &str)> {
+        let c = self.credentials.as_ref()?;
+        Some((c.user.as_deref(), c.password.as_deref()?))
+    }
+
+    /// The replica's primary's `master_repl_offset`, asked with the same
+    /// credentials at the address the replica follows.
+    fn primary_offset(&self, info: &Info, deadline: Deadline) -> Result<i64, String> {
+        let host = info.get("master_host").ok_or("no master_host")?.to_owned();
+        let port: u16 = info
+            .get("master_port")
+            .and_then(|p| p.parse().ok())
+            .ok_or("no master_port")?;
+        let addrs = resolve(&host, port, deadline).map_err(|e| e.public_reason().to_owned())?;
+        let endpoint = Endpoint::Tcp { host, port };
+        let mut conn = Conn::connect(&endpoint, &addrs, deadline).map_err(|e| e.public_reason())?;
+        let mut commands = Vec::with_capacity(3);
+        let node_auth = self.node_auth();
+        if let Some((user, password)) = node_auth {
+            commands.push(auth(user, password));
+        }
+        commands.push(command(&[b"INFO", b"replication"]));
+        commands.push(command(&[b"QUIT"]));
+        let replies = conn.pipeline(&commands).map_err(|e| e.public_reason())?;
+        conn.close();
+        let mut replies = replies.into_iter();
+        if node_auth.is_some() {
+            if let Some(v @ Value::Error(_)) = replies.next() {
+                return Err(refused("AUTH", &v).reason);
+            }
+        }
+        let text = replies
+            .next()
+            .and_then(|v| v.text().map(str::to_owned))
+            .ok_or("no answer to INFO replication")?;
+        Info::parse(&text)
+            .int("master_repl_offset")
+            .ok_or_else(|| "no master_repl_offset".to_owned())
     }
 }
 
 /// The node's replies, in the order sent: `AUTH` (when authenticating),
 /// `PING`, three `INFO`s.
-fn read_replies(replies: Vec<Value>, credentials: Option<&Credentials>) -> Result<Facts, Verdict> {
+/// `auth` is `Some(user)` when an `AUTH` went first.
+fn read_replies(replies: Vec<Value>, auth: Option<Option<&str>>) -> Result<Facts, Verdict> {
     let mut replies = replies.into_iter();
-    if let Some(c) = credentials {
+    if let Some(user) = auth {
         if let Some(v @ Value::Error(_)) = replies.next() {
             // The account only in the detail (the log's).
-            let what = match &c.user {
+            let what = match user {
                 Some(u) => format!("AUTH as {}", printable(u)),
                 None => "AUTH".to_owned(),
             };
@@ -498,7 +654,10 @@ fn read_replies(replies: Vec<Value>, credentials: Option<&Credentials>) -> Resul
             None => return Err(Verdict::unknown(format!("no answer to INFO {section}"))),
         }
     }
-    Ok(Facts { info })
+    Ok(Facts {
+        info,
+        primary_offset: None,
+    })
 }
 
 fn auth(user: Option<&str>, password: &str) -> Vec<u8> {
@@ -536,7 +695,14 @@ fn refused_as(what: &str, detail_what: &str, error: &Value) -> Verdict {
         _ if what == "AUTH" && lower.contains("password") => Verdict::unhealthy("access denied"),
         _ => Verdict::unhealthy(format!("server error {} to {what}", printable(code))),
     };
-    verdict.with_detail(format!("{detail_what}: {text}").into_bytes())
+    // A server that does not know AUTH echoes its arguments, the password
+    // among them: for AUTH only the error's code is kept.
+    let shown = if what == "AUTH" {
+        code.to_owned()
+    } else {
+        text
+    };
+    verdict.with_detail(format!("{detail_what}: {}", printable(&shown)).into_bytes())
 }
 
 fn down(e: &RedisError) -> Verdict {
@@ -601,7 +767,7 @@ pub const CREDENTIALS_TRUST: sys::trust::Rules = super::postgres::PASSFILE_TRUST
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawCredentials {
     user: Option<String>,
-    password: String,
+    password: Option<String>,
     sentinel_user: Option<String>,
     sentinel_password: Option<String>,
 }
@@ -619,7 +785,13 @@ pub fn load_credentials(path: &Path) -> Result<Credentials, CredentialsError> {
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        // A FIFO at the path would block the open before its type can be
+        // refused, past any deadline; a regular file ignores the flag.
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io)?;
     let st = sys::fstat(file.as_fd()).map_err(io)?;
     CREDENTIALS_TRUST
         .check(&st, sys::euid())
@@ -644,6 +816,19 @@ pub fn load_credentials(path: &Path) -> Result<Credentials, CredentialsError> {
             None => "expected password = \"…\" and optionally user = \"…\"".into(),
         },
     })?;
+    let refuse = |why: &str| CredentialsError::Syntax {
+        path: path.to_owned(),
+        why: why.to_owned(),
+    };
+    if raw.user.is_some() && raw.password.is_none() {
+        return Err(refuse("user without password"));
+    }
+    if raw.sentinel_user.is_some() && raw.sentinel_password.is_none() {
+        return Err(refuse("sentinel-user without sentinel-password"));
+    }
+    if raw.password.is_none() && raw.sentinel_password.is_none() {
+        return Err(refuse("no password and no sentinel-password"));
+    }
     Ok(Credentials {
         user: raw.user,
         password: raw.password,
@@ -660,6 +845,14 @@ mod tests {
     fn info(text: &str) -> Facts {
         Facts {
             info: Info::parse(text),
+            primary_offset: None,
+        }
+    }
+
+    fn replica_of(primary_offset: i64) -> Facts {
+        Facts {
+            primary_offset: Some(Ok(primary_offset)),
+            ..info(REPLICA)
         }
     }
 
@@ -685,8 +878,10 @@ mod tests {
         assert_eq!(v.reason, "not a primary: Redis 7.0.15 is a replica");
         let v = check(Role::Replica, Limits::default()).judge(&info(REPLICA), None);
         assert_eq!(v.health, Health::Healthy, "{}", v.reason);
-        assert!(v.facts.contains(&Fact::RedisReplicaLagBytes(4000)));
         assert!(v.facts.contains(&Fact::RedisLinkAgeSeconds(3)));
+        // The lag against the primary's offset, when it was asked.
+        let v = check(Role::Replica, Limits::default()).judge(&replica_of(5000), None);
+        assert!(v.facts.contains(&Fact::RedisReplicaLagBytes(4000)));
         let strict = Limits {
             min_replicas: Some(2),
             max_link_age: Some(Duration::from_secs(2)),
@@ -701,7 +896,12 @@ mod tests {
             },
         )
         .judge(&info(PRIMARY), None);
-        assert_eq!(v.reason, "1 replicas online, fewer than min-replicas 2");
+        // (No master_repl_offset: the byte limit cannot be held, and the
+        // replica does not count.)
+        assert_eq!(
+            v.reason,
+            "0 replicas online and current, fewer than min-replicas 2"
+        );
         let v = check(Role::Any, strict).judge(&info(PRIMARY), None);
         assert_eq!(v.reason, "up for 100s, less than min-uptime 300.00s");
         let v = check(
@@ -724,11 +924,60 @@ mod tests {
                 ..strict
             },
         )
-        .judge(&info(REPLICA), None);
+        .judge(&replica_of(5000), None);
         assert_eq!(
             v.reason,
-            "replica 3.9 kB behind what it read, more than max-lag-bytes 1 kB"
+            "replica 3.9 kB behind its primary, more than max-lag-bytes 1 kB"
         );
+        // The primary could not be asked: unknown, with why.
+        let lost = Facts {
+            primary_offset: Some(Err("cannot connect: connection refused".into())),
+            ..info(REPLICA)
+        };
+        let v = check(
+            Role::Replica,
+            Limits {
+                max_lag_bytes: Some(1024),
+                ..Limits::default()
+            },
+        )
+        .judge(&lost, None);
+        assert_eq!(v.health, Health::Unknown);
+        assert_eq!(
+            v.reason,
+            "replica lag unknown: primary not asked: cannot connect: connection refused"
+        );
+        // On a primary, a byte limit holds its replicas: one 5 kB behind
+        // does not count toward min-replicas.
+        let far = format!("{PRIMARY}master_repl_offset:5010\n");
+        let v = check(
+            Role::Primary,
+            Limits {
+                min_replicas: Some(1),
+                max_lag_bytes: Some(1024),
+                ..Limits::default()
+            },
+        )
+        .judge(&info(&far), None);
+        assert_eq!(
+            v.reason,
+            "0 replicas online and current, fewer than min-replicas 1"
+        );
+        assert!(v.facts.contains(&Fact::RedisReplicaLagBytes(5000)));
+        // Online, but not heard from for a minute: not counted.
+        let silent = PRIMARY.replace(",lag=0", ",lag=60");
+        let v = check(
+            Role::Primary,
+            Limits {
+                min_replicas: Some(1),
+                ..Limits::default()
+            },
+        )
+        .judge(&info(&silent), None);
+        assert_eq!(v.health, Health::Unhealthy);
+        let no_loading = PRIMARY.replace("loading:0\n", "");
+        let v = check(Role::Any, Limits::default()).judge(&info(&no_loading), None);
+        assert_eq!(v.health, Health::Unknown);
         // Valkey's spellings.
         let valkey = "valkey_version:8.0.1\nloading:0\nrole:primary\nconnected_slaves:0\n";
         let v = check(Role::Primary, Limits::default()).judge(&info(valkey), None);
@@ -752,7 +1001,7 @@ mod tests {
         let v = check(Role::Any, Limits::default()).judge(&info("role:sentinel\n"), None);
         assert_eq!(v.health, Health::Unknown);
         // No lag figure: a byte limit cannot be held.
-        let old = REPLICA.replace("slave_read_repl_offset:5000\n", "");
+        let old = REPLICA.replace("slave_repl_offset:1000\n", "");
         let v = check(
             Role::Replica,
             Limits {
@@ -783,8 +1032,15 @@ mod tests {
         );
         assert_eq!(
             judge(guard(3, 2, 1)).reason,
-            "not the sentinels' primary: 1 of 2 sentinels name it"
+            "not the sentinels' primary: 1 of 3 sentinels name it"
         );
+        // A majority of those listed: two of five is not one, however
+        // many of the others are silent.
+        assert_eq!(
+            judge(guard(5, 3, 2)).reason,
+            "not the sentinels' primary: 2 of 5 sentinels name it"
+        );
+        assert_eq!(judge(guard(5, 3, 3)).health, Health::Healthy);
         assert_eq!(
             judge(guard(3, 1, 1)).reason,
             "no sentinel quorum: 1 of 3 sentinels answered"
@@ -837,8 +1093,8 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = load_credentials(&path).unwrap();
         assert_eq!(
-            (c.user.as_deref(), c.password.as_str()),
-            (Some("monitor"), "p#w")
+            (c.user.as_deref(), c.password.as_deref()),
+            (Some("monitor"), Some("p#w"))
         );
         assert!(!format!("{c:?}").contains("p#w"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();

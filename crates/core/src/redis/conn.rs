@@ -171,6 +171,12 @@ impl Conn {
                     match self.stream.read_before(&mut chunk, self.deadline) {
                         Ok(None) => return Err(RedisError::TimedOut { step: STEP }),
                         Ok(Some(0)) if quits && replies.len() + 1 == commands.len() => break,
+                        // An error and a close (a refused AUTH, protected
+                        // mode's DENIED, maxclients): the error is the
+                        // answer, and says more than the close.
+                        Ok(Some(0)) if replies.iter().any(|r| matches!(r, Value::Error(_))) => {
+                            break
+                        }
                         Ok(Some(0)) => return Err(RedisError::Closed { step: STEP }),
                         Ok(Some(n)) => self.buf.extend_from_slice(&chunk[..n]),
                         Err(source) => return Err(RedisError::Io { step: STEP, source }),

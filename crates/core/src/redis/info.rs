@@ -61,6 +61,7 @@ impl Info {
             out.push(Replica {
                 online: field("state") == Some("online"),
                 offset: field("offset").and_then(|o| o.parse().ok()),
+                lag: field("lag").and_then(|o| o.parse().ok()),
             });
         }
         out
@@ -74,6 +75,8 @@ pub struct Replica {
     pub online: bool,
     /// Its acknowledged replication offset.
     pub offset: Option<i64>,
+    /// Seconds since its last acknowledgement.
+    pub lag: Option<i64>,
 }
 
 #[cfg(test)]
@@ -99,11 +102,13 @@ mod tests {
             vec![
                 Replica {
                     online: true,
-                    offset: Some(420)
+                    offset: Some(420),
+                    lag: Some(0)
                 },
                 Replica {
                     online: false,
-                    offset: Some(0)
+                    offset: Some(0),
+                    lag: Some(0)
                 }
             ]
         );
