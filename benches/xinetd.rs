@@ -11,12 +11,12 @@
 //!   split over the rounds (each round starts a fresh xinetd).
 //! - `BENCH_ROUNDS` (default 5): candidates alternate round by round, since
 //!   this machine is noisy and a slow minute should hit all of them alike.
-//! - `BENCH_ONLY` (`hello`, `tcp`, `exec`, `mariadb`, `galera`, `replica` or
-//!   `postgres`): run only the candidates of that floor.
+//! - `BENCH_ONLY` (`hello`, `tcp`, `exec`, `mariadb`, `galera`, `replica`,
+//!   `postgres` or `redis`): run only the candidates of that floor.
 //! - `BENCH_EXTRA` (`label=/path/to/binary arg...;label2@tcp=...`): more
 //!   handlers, e.g. other builds of the same program. `@hello` (the default),
-//!   `@tcp`, `@exec`, `@mariadb` or `@postgres` picks the C floor they are
-//!   compared with;
+//!   `@tcp`, `@exec`, `@mariadb`, `@postgres` or `@redis` picks the C floor
+//!   they are compared with;
 //!   `{tcp}` in the arguments becomes the address of the listener the tcp
 //!   checks use, `{config6}` and `{config4}` the paths of the bench's
 //!   six-check and four-check configs (an older build measured on the same
@@ -26,7 +26,11 @@
 //!   `{pg-replica-host}` and `{pg-replica-port}` the PostgreSQL primary's
 //!   socket directory and port, the `monitor` role's password file, the
 //!   state directory the SCRAM candidates keep their keys in, and the
-//!   streaming replica's socket directory and port.
+//!   streaming replica's socket directory and port; `{redis-port}`,
+//!   `{redis-replica-port}`, `{redis-credentials}`, `{redis-password-file}`
+//!   and `{sentinel-0}`..`{sentinel-2}` the Redis primary's and replica's
+//!   ports on 127.0.0.1, the credentials file (TOML) and the bare password
+//!   file the script reads, and the three Sentinels' `127.0.0.1:PORT`.
 //! - The binaries under test are built by `scripts/build-static`, the build
 //!   that ships; compare another build by naming it in `BENCH_EXTRA`.
 //! - `XINETD` (default `/usr/sbin/xinetd`), `CC` (default `gcc`).
@@ -53,14 +57,25 @@
 //! replica with the ping. It also counts each server's CPU (the postmaster
 //! and the backends it reaped) and log lines per candidate.
 //!
+//! The `redis` kind starts a private Redis 7 primary with a password, a
+//! replica of it and three Sentinels monitoring it as `mymaster`
+//! (`inetd_health_testkit::redis`). It compares the role check
+//! (`inetd-health redis --role primary`, AUTH from a credentials file) with
+//! a C handler sending the same pipelined commands and reading the replies
+//! (benches/floor/redis.c) and with a bash + redis-cli script
+//! (benches/floor/redis-check.sh); and the check guarded by the three
+//! Sentinels with the same check without them. It also counts the node's
+//! and the Sentinels' CPU and log lines per candidate.
+//!
 //! Needs root (xinetd's `user = root`), xinetd, and gcc with a static libc;
 //! the `mariadb` kind also mariadbd, mariadb-install-db, mariadb and
 //! mysqladmin; the `postgres` kind Debian's postgresql-15 and
-//! postgresql-client-15 (scripts/test installs them). It only ever binds
+//! postgresql-client-15; the `redis` kind Debian's redis-server,
+//! redis-sentinel and redis-tools (scripts/test installs them). It only ever binds
 //! and connects to 127.0.0.1 and to unix sockets in its temporary
 //! directories.
 //!
-//! What it starts (xinetd, the MariaDB and PostgreSQL servers) and its
+//! What it starts (xinetd, the MariaDB, PostgreSQL and Redis servers) and its
 //! temporary directory come from `inetd_health_testkit`, as the tests' do;
 //! what is here measures.
 
@@ -81,7 +96,7 @@ use inetd_health_testkit::example::write_example_config;
 use inetd_health_testkit::procs::cpu_times;
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::{Settings, Xinetd};
-use inetd_health_testkit::{galera, mariadb, postgres, replication};
+use inetd_health_testkit::{galera, mariadb, postgres, redis, replication};
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -149,6 +164,13 @@ fn main() {
     };
     let pg = if cfg.only.is_none_or(|k| k == Kind::Postgres) {
         PgSetup::start(work.path())
+    } else {
+        None
+    };
+    // On this thread: the fixture's servers die with the thread that
+    // started them.
+    let rd = if cfg.only.is_none_or(|k| k == Kind::Redis) {
+        RedisSetup::start(work.path())
     } else {
         None
     };
@@ -315,6 +337,9 @@ fn main() {
     if let Some(pg) = &pg {
         candidates.extend(pg.candidates(f, cli));
     }
+    if let Some(rd) = &rd {
+        candidates.extend(rd.candidates(f, cli));
+    }
     candidates.extend(cfg.extra.iter().map(|extra| {
         let (sock, port, file) = db.as_ref().map_or(("", "", ""), |db| {
             (
@@ -343,6 +368,10 @@ fn main() {
                     Some(pg) => pg.substitute(&a),
                     None => a,
                 })
+                .map(|a| match &rd {
+                    Some(rd) => rd.substitute(&a),
+                    None => a,
+                })
                 .collect(),
         }
     }));
@@ -358,6 +387,9 @@ fn main() {
     }
     if pg.is_none() {
         candidates.retain(|c| c.kind != Kind::Postgres);
+    }
+    if rd.is_none() {
+        candidates.retain(|c| c.kind != Kind::Redis);
     }
     if candidates.is_empty() {
         println!("nothing to measure");
@@ -388,6 +420,9 @@ fn main() {
                 Kind::Mariadb => db.as_ref().map(|d| Watched::Mariadb(&d.server)),
                 Kind::Galera => gdb.as_ref().map(|d| Watched::Mariadb(&d.server)),
                 Kind::Postgres => pg.as_ref().map(|p| Watched::Postgres(p.server_of(c))),
+                Kind::Redis => rd
+                    .as_ref()
+                    .map(|r| Watched::Redis(r.node_of(c), &r.sentinels)),
                 _ => None,
             };
             match run_round(&settings, c, &cfg, server) {
@@ -422,6 +457,9 @@ fn main() {
     drop(pair);
     if let Some(pg) = pg {
         print_postgres(&candidates, &results, &pg);
+    }
+    if let Some(rd) = rd {
+        print_redis(&candidates, &results, &rd);
     }
 }
 
@@ -963,65 +1001,48 @@ fn print_postgres(candidates: &[Candidate], results: &[Vec<Round>], pg: &PgSetup
     );
     println!("not included in CPU/req above, which is xinetd and the handlers.");
 
-    // (tag, candidate, compared with, bar, whether p50 is held to it too)
-    let bars: [(&str, &str, &str, f64, bool); 10] = [
-        ("a", PG_PING, PG_FLOOR, PG_PING_BAR, true),
-        ("a", PG_PING_CONFIG, PG_FLOOR, PG_PING_BAR, true),
-        ("b", PG_SCRAM, PG_SCRIPT, PG_SCRIPT_CPU_BAR, false),
-        ("b", PG_SCRAM_CONFIG, PG_SCRIPT, PG_SCRIPT_CPU_BAR, false),
-        (
-            "b, informative",
-            PG_SCRAM,
-            PG_SCRIPT_WRAPPER,
-            PG_SCRIPT_CPU_BAR,
-            false,
-        ),
-        ("c", PG_PING, PG_ISREADY, PG_ISREADY_CPU_BAR, false),
-        ("c", PG_PING_CONFIG, PG_ISREADY, PG_ISREADY_CPU_BAR, false),
-        ("d", PG_SCRAM, PG_TRUST, PG_SCRAM_BAR, true),
-        ("e", PG_REPLICA, PG_PING, PG_REPLICA_BAR, true),
-        ("e", PG_REPLICA_CONFIG, PG_PING_CONFIG, PG_REPLICA_BAR, true),
-    ];
     println!();
-    for (tag, name, vs, bar, p50_too) in bars {
-        let (Some(a), Some(b)) = (
-            summary_of(candidates, results, name),
-            summary_of(candidates, results, vs),
-        ) else {
-            continue;
-        };
-        let (Some(p50), Some(cpu)) = (
-            fraction(a.p50, b.p50),
-            fraction(a.cpu_per_request, b.cpu_per_request),
-        ) else {
-            continue;
-        };
-        let show = |r: f64| {
-            if r < 0.5 {
-                format!("{r:.3}x (1/{:.1})", 1.0 / r)
-            } else {
-                format!("{r:.3}x")
-            }
-        };
-        let bar_text = if bar < 0.1 {
-            format!("1/{:.0}", 1.0 / bar)
-        } else {
-            format!("{bar}x")
-        };
-        let met = cpu <= bar && (!p50_too || p50 <= bar);
-        let verdict = match (tag.contains("informative"), met) {
-            (true, _) => "not the bar's baseline",
-            (false, true) => "met",
-            (false, false) => "MISSED",
-        };
-        println!(
-            "(pg {tag}) {name} vs {vs}: p50 {}, CPU {}; bar <= {bar_text} ({}): {}",
-            show(p50),
-            show(cpu),
-            if p50_too { "p50 and CPU" } else { "CPU" },
-            verdict
-        );
-    }
+    print_bars(
+        "pg",
+        candidates,
+        results,
+        &[
+            Bar::new("a", PG_PING, PG_FLOOR, PG_PING_BAR, Held::Both),
+            Bar::new("a", PG_PING_CONFIG, PG_FLOOR, PG_PING_BAR, Held::Both),
+            Bar::new("b", PG_SCRAM, PG_SCRIPT, PG_SCRIPT_CPU_BAR, Held::Cpu),
+            Bar::new(
+                "b",
+                PG_SCRAM_CONFIG,
+                PG_SCRIPT,
+                PG_SCRIPT_CPU_BAR,
+                Held::Cpu,
+            ),
+            Bar::new(
+                "b, informative",
+                PG_SCRAM,
+                PG_SCRIPT_WRAPPER,
+                PG_SCRIPT_CPU_BAR,
+                Held::Cpu,
+            ),
+            Bar::new("c", PG_PING, PG_ISREADY, PG_ISREADY_CPU_BAR, Held::Cpu),
+            Bar::new(
+                "c",
+                PG_PING_CONFIG,
+                PG_ISREADY,
+                PG_ISREADY_CPU_BAR,
+                Held::Cpu,
+            ),
+            Bar::new("d", PG_SCRAM, PG_TRUST, PG_SCRAM_BAR, Held::Both),
+            Bar::new("e", PG_REPLICA, PG_PING, PG_REPLICA_BAR, Held::Both),
+            Bar::new(
+                "e",
+                PG_REPLICA_CONFIG,
+                PG_PING_CONFIG,
+                PG_REPLICA_BAR,
+                Held::Both,
+            ),
+        ],
+    );
     // What xinetd's fork and exec of any handler cost against the script:
     // no check under xinetd can do better than the C floor's fraction.
     if let (Some(floor), Some(script)) = (
@@ -1034,6 +1055,511 @@ fn print_postgres(candidates: &[Candidate], results: &[Vec<Round>], pg: &PgSetup
                 1.0 / cpu
             );
         }
+    }
+}
+
+const REDIS_FLOOR: &str = "C redis role";
+const REDIS_ROLE: &str = "redis role=primary";
+const REDIS_SCRIPT: &str = "redis-cli script";
+const REDIS_GUARD: &str = "redis + 3 sentinels";
+/// Informative: the replica's check (its link's age), no bar.
+const REDIS_REPLICA: &str = "redis role=replica";
+/// The same checks from a config file (no clap).
+const REDIS_ROLE_CONFIG: &str = "redis role=primary (config)";
+const REDIS_GUARD_CONFIG: &str = "redis + 3 sentinels (config)";
+const REDIS_REPLICA_CONFIG: &str = "redis role=replica (config)";
+const REDIS_MASTER_NAME: &str = "mymaster";
+const REDIS_PASSWORD: &str = "bench-redis-secret";
+/// Issue 17's bars: the role check at most 1.15x the C floor (p50 and
+/// CPU); at most 1/10 of the redis-cli script's CPU; with three Sentinels,
+/// p50 at most 1.3x the check without them.
+const REDIS_FLOOR_BAR: f64 = 1.15;
+const REDIS_SCRIPT_CPU_BAR: f64 = 1.0 / 10.0;
+const REDIS_GUARD_BAR: f64 = 1.3;
+
+/// The Redis primary, its replica and the three Sentinels the `redis`
+/// candidates check, and what they are given to check them.
+struct RedisSetup {
+    // Stopped in this order by Drop: the Sentinels, the replica, the
+    // primary.
+    sentinels: redis::Sentinels,
+    replica: redis::Redis,
+    primary: redis::Redis,
+    port: String,
+    replica_port: String,
+    /// `127.0.0.1:PORT` of each Sentinel.
+    sentinel_addrs: Vec<String>,
+    /// `password = "…"`, mode 0600 (the check's and the C floor's).
+    credentials: String,
+    /// The bare password, mode 0600 (the script's REDISCLI_AUTH).
+    password_file: String,
+    /// benches/floor/redis-check.sh, executable.
+    script: PathBuf,
+    /// One-check configs: the role check, guarded, the replica's.
+    config_role: String,
+    config_guard: String,
+    config_replica: String,
+    version: String,
+    /// Measured once before the rounds, from this process: the median wall
+    /// time of one `SENTINEL get-master-addr-by-name` on a new connection
+    /// (what each of the guard's threads waits for), and of one `AUTH` +
+    /// `PING` on a new connection to the node.
+    sentinel_ask: Option<Duration>,
+    node_ask: Option<Duration>,
+}
+
+impl RedisSetup {
+    /// Starts the servers, or None (with a note) when they cannot be.
+    fn start(work: &Path) -> Option<RedisSetup> {
+        let started = std::panic::catch_unwind(|| {
+            let opts = redis::Options::default().requirepass(REDIS_PASSWORD);
+            let primary = redis::Redis::start(opts.clone());
+            let replica = redis::Redis::start_replica(&primary, opts);
+            let sentinels = redis::Sentinels::start(3, &primary, REDIS_MASTER_NAME, 2);
+            (primary, replica, sentinels)
+        });
+        let Ok((primary, replica, sentinels)) = started else {
+            println!("skipping the redis candidates: Redis did not start (see above)");
+            return None;
+        };
+        let credentials = work.join("redis-credentials.toml");
+        let password_file = work.join("redis-password");
+        let script = work.join("redis-check.sh");
+        let source = workspace_root().join("benches/floor/redis-check.sh");
+        let private = |path: &Path, text: String| {
+            fs::write(path, text)
+                .and_then(|()| fs::set_permissions(path, fs::Permissions::from_mode(0o600)))
+        };
+        let written = private(&credentials, format!("password = \"{REDIS_PASSWORD}\"\n"))
+            .and_then(|()| private(&password_file, format!("{REDIS_PASSWORD}\n")))
+            .and_then(|()| fs::copy(&source, &script).map(drop))
+            .and_then(|()| fs::set_permissions(&script, fs::Permissions::from_mode(0o755)));
+        if let Err(e) = written {
+            println!("skipping the redis candidates: {e}");
+            return None;
+        }
+        let port = primary.port().to_string();
+        let replica_port = replica.port().to_string();
+        let sentinel_addrs: Vec<String> = sentinels.addrs().iter().map(|a| a.to_string()).collect();
+        let creds = credentials.display();
+        let check = |port: &str, role: &str, more: &str| {
+            format!(
+                "[checks.redis]\nkind = \"redis\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+                 credentials-file = \"{creds}\"\nrole = \"{role}\"\n{more}"
+            )
+        };
+        let listed: Vec<String> = sentinel_addrs.iter().map(|a| format!("\"{a}\"")).collect();
+        let configs = [
+            ("redis-role.toml", check(&port, "primary", "")),
+            (
+                "redis-guard.toml",
+                check(
+                    &port,
+                    "primary",
+                    &format!(
+                        "sentinels = [{}]\nmaster-name = \"{REDIS_MASTER_NAME}\"\naddress = \"127.0.0.1:{port}\"\n",
+                        listed.join(", ")
+                    ),
+                ),
+            ),
+            (
+                "redis-replica.toml",
+                check(&replica_port, "replica", "max-link-age = \"15s\"\n"),
+            ),
+        ];
+        let mut paths = Vec::new();
+        for (name, text) in configs {
+            let path = work.join(name);
+            // The binary refuses a config others may write.
+            if let Err(e) = fs::write(&path, text)
+                .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o644)))
+            {
+                println!("skipping the redis candidates: {}: {e}", path.display());
+                return None;
+            }
+            paths.push(path.display().to_string());
+        }
+        let [config_role, config_guard, config_replica] =
+            <[String; 3]>::try_from(paths).expect("three configs");
+        let version = primary
+            .info("server")
+            .get("redis_version")
+            .cloned()
+            .unwrap_or_default();
+        let median_of = |mut f: Box<dyn FnMut() -> bool + '_>| {
+            let mut times: Vec<Duration> = (0..200)
+                .filter_map(|_| {
+                    let start = Instant::now();
+                    f().then(|| start.elapsed())
+                })
+                .collect();
+            median(&mut times)
+        };
+        let sentinel_ask = median_of(Box::new(|| sentinels.get_master_addr(0).is_some()));
+        let node_ask = median_of(Box::new(|| primary.request(&["PING"]).is_ok()));
+        Some(RedisSetup {
+            port,
+            replica_port,
+            sentinel_addrs,
+            credentials: credentials.display().to_string(),
+            password_file: password_file.display().to_string(),
+            script,
+            config_role,
+            config_guard,
+            config_replica,
+            version,
+            sentinel_ask,
+            node_ask,
+            sentinels,
+            replica,
+            primary,
+        })
+    }
+
+    /// The node a candidate's checks talk to.
+    fn node_of(&self, c: &Candidate) -> &redis::Redis {
+        if c.name == REDIS_REPLICA || c.name == REDIS_REPLICA_CONFIG {
+            &self.replica
+        } else {
+            &self.primary
+        }
+    }
+
+    fn candidates(&self, f: Option<&Floors>, cli: Option<&PathBuf>) -> Vec<Candidate> {
+        let node = |port: &str, role: &str| -> Vec<String> {
+            [
+                "redis",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--credentials-file",
+                &self.credentials,
+                "--role",
+                role,
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        };
+        let role = node(&self.port, "primary");
+        let mut guard = role.clone();
+        for address in &self.sentinel_addrs {
+            guard.extend(["--sentinel".to_owned(), address.clone()]);
+        }
+        guard.extend(
+            [
+                "--master-name",
+                REDIS_MASTER_NAME,
+                "--address",
+                &format!("127.0.0.1:{}", self.port),
+            ]
+            .map(str::to_owned),
+        );
+        let mut replica = node(&self.replica_port, "replica");
+        replica.extend(["--max-link-age".to_owned(), "15s".to_owned()]);
+        fn refs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let addr = format!("127.0.0.1:{}", self.port);
+        [
+            candidate(
+                REDIS_FLOOR,
+                Kind::Redis,
+                true,
+                f.map(|f| &f.redis),
+                &[&addr, &self.credentials],
+            ),
+            candidate(REDIS_ROLE, Kind::Redis, false, cli, &refs(&role)),
+            candidate(
+                REDIS_SCRIPT,
+                Kind::Redis,
+                false,
+                Some(&self.script),
+                &["127.0.0.1", &self.port, &self.password_file],
+            ),
+            candidate(REDIS_GUARD, Kind::Redis, false, cli, &refs(&guard)),
+            candidate(REDIS_REPLICA, Kind::Redis, false, cli, &refs(&replica)),
+            candidate(
+                REDIS_ROLE_CONFIG,
+                Kind::Redis,
+                false,
+                cli,
+                &["--config", &self.config_role],
+            ),
+            candidate(
+                REDIS_GUARD_CONFIG,
+                Kind::Redis,
+                false,
+                cli,
+                &["--config", &self.config_guard],
+            ),
+            candidate(
+                REDIS_REPLICA_CONFIG,
+                Kind::Redis,
+                false,
+                cli,
+                &["--config", &self.config_replica],
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// `BENCH_EXTRA`'s `{redis-…}` and `{sentinel-…}` placeholders.
+    fn substitute(&self, arg: &str) -> String {
+        let mut arg = arg
+            .replace("{redis-port}", &self.port)
+            .replace("{redis-replica-port}", &self.replica_port)
+            .replace("{redis-credentials}", &self.credentials)
+            .replace("{redis-password-file}", &self.password_file);
+        for (i, address) in self.sentinel_addrs.iter().enumerate() {
+            arg = arg.replace(&format!("{{sentinel-{i}}}"), address);
+        }
+        arg
+    }
+}
+
+impl Drop for RedisSetup {
+    fn drop(&mut self) {
+        for i in 0..self.sentinels.len() {
+            self.sentinels.stop(i);
+        }
+        self.replica.stop();
+        self.primary.stop();
+    }
+}
+
+/// The Redis section: the node's and the Sentinels' side of every
+/// candidate, and issue 17's bars.
+fn print_redis(candidates: &[Candidate], results: &[Vec<Round>], rd: &RedisSetup) {
+    let rows: Vec<(&Candidate, &Vec<Round>)> = candidates
+        .iter()
+        .zip(results)
+        .filter(|(c, _)| c.kind == Kind::Redis)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "Redis {}: primary (pid {}, 127.0.0.1:{}), replica (pid {}, 127.0.0.1:{}), Sentinels {} ({REDIS_MASTER_NAME}, quorum 2)",
+        rd.version,
+        rd.primary.pid(),
+        rd.port,
+        rd.replica.pid(),
+        rd.replica_port,
+        rd.sentinel_addrs.join(" ")
+    );
+    let show_us = |d: Option<Duration>| {
+        d.map_or_else(
+            || "-".to_owned(),
+            |d| format!("{:.0}µs", d.as_secs_f64() * 1e6),
+        )
+    };
+    println!(
+        "from this process, on a new connection each (median of 200): one SENTINEL get-master-addr-by-name {}, one AUTH + PING to the node {}",
+        show_us(rd.sentinel_ask),
+        show_us(rd.node_ask)
+    );
+    println!(
+        "{:<30} {:>7} {:>14} {:>17} {:>16}",
+        "candidate", "checks", "node CPU/req", "sentinels CPU/req", "log lines/1000"
+    );
+    for (c, rounds) in &rows {
+        let checks: usize = rounds.iter().map(|r| r.requests).sum();
+        let server: Vec<&ServerSnapshot> =
+            rounds.iter().filter_map(|r| r.server.as_ref()).collect();
+        let lines: usize = server.iter().map(|s| s.log_lines).sum();
+        // Pooled, not a median of rounds: a round is only a few 10 ms ticks.
+        let node: Duration = server.iter().map(|s| s.cpu).sum();
+        let watchers: Duration = server.iter().map(|s| s.sentinel_cpu).sum();
+        let per_check = |d: Duration| {
+            if checks == 0 || server.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{:.0}µs", d.as_secs_f64() * 1e6 / checks as f64)
+            }
+        };
+        let lines = if checks == 0 || server.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{:.1}", lines as f64 * 1000.0 / checks as f64)
+        };
+        println!(
+            "{:<30} {:>7} {:>14} {:>17} {:>16}",
+            c.name,
+            checks,
+            per_check(node),
+            per_check(watchers),
+            lines
+        );
+    }
+    println!(
+        "node CPU/req: the checked redis-server's user+sys CPU during the rounds (10 ms ticks) / requests, pooled"
+    );
+    println!(
+        "(the replica's for the role=replica candidates, else the primary's); sentinels CPU/req: the three Sentinels' alike,"
+    );
+    println!(
+        "for every candidate (what they spend anyway is in all rows); neither is in CPU/req above."
+    );
+    println!();
+    print_bars(
+        "redis",
+        candidates,
+        results,
+        &[
+            Bar::new("a", REDIS_ROLE, REDIS_FLOOR, REDIS_FLOOR_BAR, Held::Both),
+            Bar::new(
+                "a",
+                REDIS_ROLE_CONFIG,
+                REDIS_FLOOR,
+                REDIS_FLOOR_BAR,
+                Held::Both,
+            ),
+            Bar::new(
+                "b",
+                REDIS_ROLE,
+                REDIS_SCRIPT,
+                REDIS_SCRIPT_CPU_BAR,
+                Held::Cpu,
+            ),
+            Bar::new(
+                "b",
+                REDIS_ROLE_CONFIG,
+                REDIS_SCRIPT,
+                REDIS_SCRIPT_CPU_BAR,
+                Held::Cpu,
+            ),
+            Bar::new("c", REDIS_GUARD, REDIS_ROLE, REDIS_GUARD_BAR, Held::P50),
+            Bar::new(
+                "c",
+                REDIS_GUARD_CONFIG,
+                REDIS_ROLE_CONFIG,
+                REDIS_GUARD_BAR,
+                Held::P50,
+            ),
+        ],
+    );
+    // What the guard adds to the time of a poll, against one Sentinel's
+    // round trip measured from here.
+    for (guard, alone) in [
+        (REDIS_GUARD, REDIS_ROLE),
+        (REDIS_GUARD_CONFIG, REDIS_ROLE_CONFIG),
+    ] {
+        let (Some(g), Some(a)) = (
+            summary_of(candidates, results, guard),
+            summary_of(candidates, results, alone),
+        ) else {
+            continue;
+        };
+        let (Some(gp), Some(ap), Some(gc), Some(ac)) =
+            (g.p50, a.p50, g.cpu_per_request, a.cpu_per_request)
+        else {
+            continue;
+        };
+        let diff = |x: Duration, y: Duration| (x.as_secs_f64() - y.as_secs_f64()) * 1e6;
+        println!(
+            "(redis c, for scale) {guard} over {alone}: p50 {:+.0}µs, CPU {:+.0}µs a poll; one Sentinel's answer from here: {}",
+            diff(gp, ap),
+            diff(gc, ac),
+            show_us(rd.sentinel_ask)
+        );
+    }
+    if let (Some(floor), Some(script)) = (
+        summary_of(candidates, results, REDIS_FLOOR),
+        summary_of(candidates, results, REDIS_SCRIPT),
+    ) {
+        if let Some(cpu) = fraction(floor.cpu_per_request, script.cpu_per_request) {
+            println!(
+                "(redis b, for scale) {REDIS_FLOOR} vs {REDIS_SCRIPT}: CPU {cpu:.3}x (1/{:.1}) (no handler under xinetd spends less than the C floor)",
+                1.0 / cpu
+            );
+        }
+    }
+}
+
+/// What a bar holds a candidate to against its comparison.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// p50 and CPU per poll.
+    Both,
+    /// CPU per poll only.
+    Cpu,
+    /// p50 only.
+    P50,
+}
+
+/// One bar: `name`'s ratio to `vs` at most `bar`. A tag containing
+/// "informative" is printed with its ratios but no verdict.
+struct Bar<'a> {
+    tag: &'a str,
+    name: &'a str,
+    vs: &'a str,
+    bar: f64,
+    held: Held,
+}
+
+impl<'a> Bar<'a> {
+    fn new(tag: &'a str, name: &'a str, vs: &'a str, bar: f64, held: Held) -> Bar<'a> {
+        Bar {
+            tag,
+            name,
+            vs,
+            bar,
+            held,
+        }
+    }
+}
+
+/// One line per bar whose two candidates ran: both ratios, the bar and
+/// the verdict.
+fn print_bars(prefix: &str, candidates: &[Candidate], results: &[Vec<Round>], bars: &[Bar<'_>]) {
+    for b in bars {
+        let (Some(a), Some(v)) = (
+            summary_of(candidates, results, b.name),
+            summary_of(candidates, results, b.vs),
+        ) else {
+            continue;
+        };
+        let (Some(p50), Some(cpu)) = (
+            fraction(a.p50, v.p50),
+            fraction(a.cpu_per_request, v.cpu_per_request),
+        ) else {
+            continue;
+        };
+        let show = |r: f64| {
+            if r < 0.5 {
+                format!("{r:.3}x (1/{:.1})", 1.0 / r)
+            } else {
+                format!("{r:.3}x")
+            }
+        };
+        let bar = b.bar;
+        let bar_text = if bar < 0.2 {
+            format!("1/{:.0}", 1.0 / bar)
+        } else {
+            format!("{bar}x")
+        };
+        let (met, held) = match b.held {
+            Held::Both => (p50 <= bar && cpu <= bar, "p50 and CPU"),
+            Held::Cpu => (cpu <= bar, "CPU"),
+            Held::P50 => (p50 <= bar, "p50"),
+        };
+        let verdict = match (b.tag.contains("informative"), met) {
+            (true, _) => "not the bar's baseline",
+            (false, true) => "met",
+            (false, false) => "MISSED",
+        };
+        println!(
+            "({prefix} {}) {} vs {}: p50 {}, CPU {}; bar <= {bar_text} ({held}): {verdict}",
+            b.tag,
+            b.name,
+            b.vs,
+            show(p50),
+            show(cpu),
+        );
     }
 }
 
@@ -1053,6 +1579,7 @@ enum Kind {
     Galera,
     Replica,
     Postgres,
+    Redis,
 }
 
 impl Kind {
@@ -1065,6 +1592,7 @@ impl Kind {
             "galera" => Some(Kind::Galera),
             "replica" => Some(Kind::Replica),
             "postgres" => Some(Kind::Postgres),
+            "redis" => Some(Kind::Redis),
             _ => None,
         }
     }
@@ -1137,7 +1665,7 @@ impl Config {
         let warmup = num("BENCH_WARMUP", 100);
         let only = std::env::var("BENCH_ONLY").ok().map(|v| {
             Kind::parse(v.trim()).unwrap_or_else(|| {
-                panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec, mariadb, galera, replica or postgres")
+                panic!("BENCH_ONLY={v:?}: expected hello, tcp, exec, mariadb, galera, replica, postgres or redis")
             })
         });
         let extra = std::env::var("BENCH_EXTRA")
@@ -1146,7 +1674,7 @@ impl Config {
             .filter(|s| !s.trim().is_empty())
             .map(|entry| {
                 let bad = || -> ! {
-                    panic!("BENCH_EXTRA entry {entry:?}: expected label[@hello|@tcp|@exec|@mariadb|@postgres]=/path/to/binary [args]")
+                    panic!("BENCH_EXTRA entry {entry:?}: expected label[@hello|@tcp|@exec|@mariadb|@postgres|@redis]=/path/to/binary [args]")
                 };
                 let (label, cmd) = entry.split_once('=').unwrap_or_else(|| bad());
                 let (name, kind) = match label.trim().rsplit_once('@') {
@@ -1178,6 +1706,7 @@ struct Floors {
     exec: PathBuf,
     mariadb: PathBuf,
     postgres: PathBuf,
+    redis: PathBuf,
     /// Not a floor: the launcher that measures a handler's peak RSS.
     rss: PathBuf,
 }
@@ -1218,6 +1747,7 @@ fn compile_floors(dir: &Path) -> Result<Floors, String> {
         exec: compile("exec")?,
         mariadb: compile("mariadb")?,
         postgres: compile("postgres")?,
+        redis: compile("redis")?,
         rss,
     })
 }
@@ -1366,6 +1896,9 @@ struct ServerSnapshot {
     aborted_connects: u64,
     /// User+sys CPU of mariadbd (all threads), from /proc/PID/stat.
     cpu: Duration,
+    /// For Redis: the Sentinels' user+sys CPU (all three, whichever
+    /// candidate: the guard's share is the difference).
+    sentinel_cpu: Duration,
 }
 
 /// The database server a candidate's checks talk to.
@@ -1373,6 +1906,8 @@ struct ServerSnapshot {
 enum Watched<'a> {
     Mariadb(&'a mariadb::Mariadb),
     Postgres(&'a postgres::Postgres),
+    /// The node checked, and the Sentinels watching the primary.
+    Redis(&'a redis::Redis, &'a redis::Sentinels),
 }
 
 impl ServerSnapshot {
@@ -1382,6 +1917,7 @@ impl ServerSnapshot {
                 log_lines: server.error_log_line_count(),
                 aborted_connects: server.try_global_status("Aborted_connects").unwrap_or(0),
                 cpu: cpu_times(server.pid()).unwrap_or_default().own,
+                sentinel_cpu: Duration::ZERO,
             },
             // A backend per connection, reaped by the postmaster: its CPU
             // is in the postmaster's children's times once it has exited.
@@ -1391,6 +1927,20 @@ impl ServerSnapshot {
                 cpu: cpu_times(server.pid())
                     .map(|t| t.own + t.children)
                     .unwrap_or_default(),
+                sentinel_cpu: Duration::ZERO,
+            },
+            // One process each (no save, so no forked child).
+            Watched::Redis(node, sentinels) => ServerSnapshot {
+                log_lines: node.log_text().lines().count()
+                    + (0..sentinels.len())
+                        .map(|i| sentinels.log_text(i).lines().count())
+                        .sum::<usize>(),
+                aborted_connects: 0,
+                cpu: cpu_times(node.pid()).unwrap_or_default().own,
+                sentinel_cpu: (0..sentinels.len())
+                    .filter_map(|i| cpu_times(sentinels.pid(i)))
+                    .map(|t| t.own)
+                    .sum(),
             },
         }
     }
@@ -1402,6 +1952,7 @@ impl ServerSnapshot {
                 .aborted_connects
                 .saturating_sub(before.aborted_connects),
             cpu: self.cpu.saturating_sub(before.cpu),
+            sentinel_cpu: self.sentinel_cpu.saturating_sub(before.sentinel_cpu),
         }
     }
 }
