@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use super::tcp::resolve;
 use super::{Check, CheckError, Fact, Verdict};
+use crate::redis::conn::Sent;
 use crate::redis::info::Info;
 use crate::redis::resp::{command, Value};
 use crate::redis::{Conn, Endpoint, RedisError};
@@ -117,6 +118,32 @@ pub struct RedisCheck {
 /// The `INFO` sections read: `uptime_in_seconds` and the version,
 /// `loading`, and the role with its replication fields.
 const SECTIONS: [&str; 3] = ["server", "persistence", "replication"];
+
+/// The `INFO` fields the check reads (and `slaveN`, a primary's replicas).
+const FIELDS: [&str; 14] = [
+    "redis_version",
+    "valkey_version",
+    "uptime_in_seconds",
+    "loading",
+    "role",
+    "connected_slaves",
+    "master_repl_offset",
+    "master_host",
+    "master_port",
+    "master_link_status",
+    "master_link_down_since_seconds",
+    "master_last_io_seconds_ago",
+    "master_sync_in_progress",
+    "slave_repl_offset",
+];
+
+/// Whether the check reads `INFO`'s field `key`.
+fn read(key: &str) -> bool {
+    FIELDS.contains(&key)
+        || key
+            .strip_prefix("slave")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// What one conversation read.
 struct Facts {
@@ -468,6 +495,9 @@ impl Check for RedisCheck {
         // longer, the rest are not waited for (a silent one would hold
         // every poll to its deadline). Threads left behind end at the
         // deadline.
+        // The node's questions go out first: starting the Sentinels'
+        // threads then overlaps its answer instead of delaying it.
+        let asked_node = self.ask(&addrs, deadline);
         let (tx, rx) = std::sync::mpsc::channel();
         for address in &sentinels.addresses {
             let (sender, address, sentinels, credentials) = (
@@ -486,7 +516,7 @@ impl Check for RedisCheck {
             }
         }
         drop(tx);
-        let node = self.converse_facts(&addrs, deadline);
+        let node = asked_node.and_then(|started| self.answer(started, deadline));
         let asked = sentinels.addresses.len() as u32;
         let majority = asked / 2 + 1;
         let mut heard: Vec<Option<Said>> = Vec::with_capacity(sentinels.addresses.len());
@@ -550,10 +580,17 @@ impl RedisCheck {
         addrs: &[SocketAddr],
         deadline: Deadline,
     ) -> Result<Result<Facts, Verdict>, RedisError> {
+        let started = self.ask(addrs, deadline)?;
+        self.answer(started, deadline)
+    }
+
+    /// Connects and sends the conversation: the replies are read by
+    /// [`RedisCheck::answer`], so that Sentinels are asked while the node
+    /// works.
+    fn ask(&self, addrs: &[SocketAddr], deadline: Deadline) -> Result<(Conn, Sent), RedisError> {
         let mut conn = Conn::connect(&self.endpoint, addrs, deadline)?;
         let mut commands = Vec::with_capacity(6);
-        let node_auth = self.node_auth();
-        if let Some((user, password)) = node_auth {
+        if let Some((user, password)) = self.node_auth() {
             commands.push(auth(user, password));
         }
         commands.push(command(&[b"PING"]));
@@ -562,8 +599,20 @@ impl RedisCheck {
             commands.push(command(&[b"INFO", section.as_bytes()]));
         }
         commands.push(command(&[b"QUIT"]));
-        let replies = conn.pipeline(&commands)?;
+        let sent = conn.send(&commands)?;
+        Ok((conn, sent))
+    }
+
+    /// Reads the node's replies (and, for a byte limit on a replica, asks
+    /// its primary).
+    fn answer(
+        &self,
+        (mut conn, sent): (Conn, Sent),
+        deadline: Deadline,
+    ) -> Result<Result<Facts, Verdict>, RedisError> {
+        let replies = conn.receive(sent)?;
         conn.close();
+        let node_auth = self.node_auth();
         let mut facts = match read_replies(replies, node_auth.map(|(u, _)| u)) {
             Ok(f) => f,
             Err(verdict) => return Ok(Err(verdict)),
@@ -574,9 +623,7 @@ impl RedisCheck {
         }
         Ok(Ok(facts))
     }
-}
 
-impl RedisCheck {
     /// The user (if any) and password the node is given, if any.
     fn node_auth(&self) -> Option<(Option<&str>, &str)> {
         let c = self.credentials.as_ref()?;
@@ -644,7 +691,7 @@ fn read_replies(replies: Vec<Value>, auth: Option<Option<&str>>) -> Result<Facts
         match replies.next() {
             Some(v @ Value::Error(_)) => return Err(refused("INFO", &v)),
             Some(v) => match v.text() {
-                Some(text) => info.extend(text),
+                Some(text) => info.extend_only(text, &read),
                 None => {
                     return Err(Verdict::unknown(format!(
                         "unexpected answer to INFO {section}"

@@ -92,6 +92,16 @@ impl RedisError {
     }
 }
 
+/// What a step waits for, in messages.
+const STEP: &str = "the server's replies";
+
+/// What [`Conn::send`] sent: how many replies to read.
+#[derive(Clone, Copy, Debug)]
+pub struct Sent {
+    count: usize,
+    quits: bool,
+}
+
 /// One connection to a server.
 pub struct Conn {
     stream: ServerStream,
@@ -146,7 +156,16 @@ impl Conn {
     /// # Errors
     /// I/O, the deadline, a closed connection, bytes that are not RESP.
     pub fn pipeline(&mut self, commands: &[Vec<u8>]) -> Result<Vec<Value>, RedisError> {
-        const STEP: &str = "the server's replies";
+        let sent = self.send(commands)?;
+        self.receive(sent)
+    }
+
+    /// Sends `commands` in one write, to read their replies later with
+    /// [`Conn::receive`] (meanwhile the caller may start other work).
+    ///
+    /// # Errors
+    /// I/O or the deadline.
+    pub fn send(&mut self, commands: &[Vec<u8>]) -> Result<Sent, RedisError> {
         let bytes: Vec<u8> = commands.concat();
         self.stream
             .write_all(&bytes)
@@ -156,11 +175,21 @@ impl Conn {
                 }
                 _ => RedisError::Io { step: STEP, source },
             })?;
-        let quits = commands
-            .last()
-            .is_some_and(|c| c.ends_with(b"$4\r\nQUIT\r\n"));
-        let mut replies = Vec::with_capacity(commands.len());
-        while replies.len() < commands.len() {
+        Ok(Sent {
+            count: commands.len(),
+            quits: commands
+                .last()
+                .is_some_and(|c| c.ends_with(b"$4\r\nQUIT\r\n")),
+        })
+    }
+
+    /// Reads the replies to what [`Conn::send`] sent.
+    ///
+    /// # Errors
+    /// I/O, the deadline, a closed connection, bytes that are not RESP.
+    pub fn receive(&mut self, sent: Sent) -> Result<Vec<Value>, RedisError> {
+        let mut replies = Vec::with_capacity(sent.count);
+        while replies.len() < sent.count {
             match resp::parse(&self.buf) {
                 Ok(Some((v, used))) => {
                     self.buf.drain(..used);
@@ -170,7 +199,7 @@ impl Conn {
                     let mut chunk = [0u8; 8192];
                     match self.stream.read_before(&mut chunk, self.deadline) {
                         Ok(None) => return Err(RedisError::TimedOut { step: STEP }),
-                        Ok(Some(0)) if quits && replies.len() + 1 == commands.len() => break,
+                        Ok(Some(0)) if sent.quits && replies.len() + 1 == sent.count => break,
                         // An error and a close (a refused AUTH, protected
                         // mode's DENIED, maxclients): the error is the
                         // answer, and says more than the close.
