@@ -1035,6 +1035,11 @@ mod tests {
                 ],
                 "expected IP:PORT",
             ),
+            // An IPv6 address takes brackets.
+            (
+                &["--sentinel", "::1:26379", "--master-name", "m"],
+                "expected HOST:PORT",
+            ),
             (&["--socket", "/s", "--host", "h"], "cannot be used with"),
             (&["--socket", "/s", "--port", "6379"], "cannot be used with"),
             (&["--port", "0"], "--port"),
@@ -1062,14 +1067,14 @@ mod tests {
             "--sentinel",
             "[::1]:26379",
             "--sentinel",
-            "::1:26379",
+            "[::1]:26379",
             "--master-name",
             "m",
         ];
         let e = plan(&twice).err().unwrap().to_string();
         assert_eq!(
             e,
-            "--sentinel ::1:26379 is given twice: each Sentinel votes once"
+            "--sentinel [::1]:26379 is given twice: each Sentinel votes once"
         );
         let socket = [
             "--socket",
