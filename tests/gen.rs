@@ -571,7 +571,7 @@ fn words(args: &[&str]) -> Vec<String> {
 /// An argument with a space: xinetd cannot carry it (refused, with the
 /// reason), systemd quotes it and the check receives it whole.
 #[test]
-fn an_argument_with_a_space_is_refused_for_xinetd_and_quoted_for_systemd() {
+fn an_argument_with_a_space_is_refused_for_xinetd_and_inetd_and_quoted_for_systemd() {
     let (dir, bin, _config) = setup();
     let check = ["--", "exec", "--", "/bin/sh", "-c", "exit 0"];
     let mut args = vec!["gen", "xinetd"];
@@ -581,6 +581,16 @@ fn an_argument_with_a_space_is_refused_for_xinetd_and_quoted_for_systemd() {
     assert!(
         err.starts_with("inetd-health: gen: xinetd cannot pass the argument \"exit 0\": server_args is split on white space")
             && err.contains("config file"),
+        "{err}"
+    );
+
+    // inetd.conf splits its lines the same way.
+    let mut args = vec!["gen", "inetd"];
+    args.extend(check);
+    let out = refused(&bin, &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("inetd-health: gen: inetd cannot pass the argument \"exit 0\": inetd.conf's line is split on white space"),
         "{err}"
     );
 

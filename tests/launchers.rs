@@ -502,3 +502,89 @@ fn under_tcpserver() {
         std::fs::read_to_string(dir.join("stderr")).unwrap_or_default()
     );
 }
+
+// --- openbsd-inetd and ipsvd's tcpsvd ---------------------------------------------
+
+/// A check script in `dir` that fails while `dir/down` exists.
+fn down_switch(dir: &TempDir) -> String {
+    let down = dir.join("down");
+    let script = dir.script("check", &format!("test ! -e '{}'", down.display()));
+    script.to_str().unwrap().to_owned()
+}
+
+/// Debian's inetd (openbsd-inetd) with the line `gen inetd` writes: 200,
+/// then 503, each a clean close; the peer from the socket, logged through
+/// syslog (fds 0, 1 and 2 are the socket, as under xinetd).
+#[test]
+fn under_openbsd_inetd_with_the_gen_line() {
+    let dir = TempDir::new("inetd");
+    let check = down_switch(&dir);
+    let log = dir.join("log");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&log).unwrap();
+    syslog.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let (_inetd, port) = inetd_health_testkit::inetd::start_inetd(dir.path(), |port| {
+        let out = Command::new(BIN)
+            .args(["--syslog-socket", log.to_str().unwrap(), "gen", "inetd"])
+            .args(["--user", "root", "--port", &port.to_string()])
+            .args(["--", "exec", "--", &check])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        // The rate limit is raised on the line itself.
+        assert!(text.contains(" stream tcp nowait.256 root:"), "{text}");
+        text
+    });
+    let ex = exchange(port, GET, IO_TIMEOUT);
+    ex.assert_clean_close();
+    let r = Response::parse(&ex.bytes).unwrap();
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (200, "healthy: exit status 0\n")
+    );
+    std::fs::write(dir.join("down"), "").unwrap();
+    let ex = exchange(port, b"OPTIONS / HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+    ex.assert_clean_close();
+    assert_eq!(Response::parse(&ex.bytes).unwrap().status, 503);
+    for status in ["200", "503"] {
+        let mut buf = [0u8; 2048];
+        let n = syslog.recv(&mut buf).expect("a syslog line per connection");
+        let line = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            line.contains("]: peer=127.0.0.1 ") && line.contains(&format!(" status={status} ")),
+            "{line}"
+        );
+    }
+}
+
+/// ipsvd's `tcpsvd`: the connection on stdin/stdout, stderr tcpsvd's own
+/// (the log line there), the peer from the socket; no reset.
+#[test]
+fn under_tcpsvd() {
+    let dir = TempDir::new("tcpsvd");
+    let check = down_switch(&dir);
+    let (_process, port) =
+        inetd_health_testkit::inetd::start_tcpsvd(dir.path(), &[BIN, "exec", "--", &check]);
+    let ex = exchange(port, GET, IO_TIMEOUT);
+    ex.assert_clean_close();
+    let r = Response::parse(&ex.bytes).unwrap();
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (200, "healthy: exit status 0\n")
+    );
+    std::fs::write(dir.join("down"), "").unwrap();
+    let ex = exchange(port, b"OPTIONS / HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+    ex.assert_clean_close();
+    assert_eq!(Response::parse(&ex.bytes).unwrap().status, 503);
+    let stderr = || std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    let logged = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        let text = stderr();
+        text.contains("inetd-health: peer=127.0.0.1 method=GET path=/ status=200 ")
+            && text.contains("inetd-health: peer=127.0.0.1 method=OPTIONS path=/ status=503 ")
+    });
+    assert!(logged, "{}", stderr());
+}

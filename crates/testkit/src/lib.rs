@@ -39,6 +39,7 @@ pub mod example;
 pub mod galera;
 pub mod haproxy;
 pub mod http;
+pub mod inetd;
 pub mod mariadb;
 pub mod netns;
 pub mod postgres;

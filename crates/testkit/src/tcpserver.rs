@@ -15,13 +15,27 @@ use crate::procs::{read_or_empty, require_program, wait_until, ProcessGuard};
 /// # Errors
 /// tcpserver exited, or did not listen within 5 s: what it said on stderr.
 pub fn spawn(cmd: &mut Command, port: u16, stderr: &Path) -> Result<ProcessGuard, String> {
+    spawn_named("tcpserver", cmd, port, stderr)
+}
+
+/// [`spawn`] for any super-server that listens on `port`, named `name` in
+/// messages (inetd, tcpsvd).
+///
+/// # Errors
+/// It exited, or did not listen within 5 s: what it said on stderr.
+pub fn spawn_named(
+    name: &str,
+    cmd: &mut Command,
+    port: u16,
+    stderr: &Path,
+) -> Result<ProcessGuard, String> {
     let file = std::fs::File::create(stderr)
         .unwrap_or_else(|e| panic!("creating {}: {e}", stderr.display()));
     let mut process = ProcessGuard::spawn(
-        "tcpserver",
+        name,
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file),
     )
-    .map_err(|e| format!("spawning tcpserver: {e}"))?;
+    .map_err(|e| format!("spawning {name}: {e}"))?;
     let up = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
         is_listening(port) || process.try_wait().is_some()
     });
