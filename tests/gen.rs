@@ -1808,3 +1808,52 @@ fn haproxy_gets_a_redis_primary_backend_polling_the_check() {
         assert!(err.contains(says), "{args:?}: {says:?} not in {err}");
     }
 }
+
+/// HAProxy and keepalived reach the node at --bind: a wildcard address is
+/// refused with the reason, where it would have been written as the
+/// server's address.
+#[test]
+fn a_wildcard_bind_is_no_address_for_haproxy_or_keepalived() {
+    let (_dir, bin, config) = setup();
+    for target in ["haproxy", "keepalived"] {
+        for bind in ["0.0.0.0", "::", "[::]"] {
+            let out = refused(
+                &bin,
+                &[
+                    "--config",
+                    config.to_str().unwrap(),
+                    "gen",
+                    target,
+                    "--bind",
+                    bind,
+                ],
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!(
+                    "--bind {bind} is where the service listens on every address"
+                )) && err.contains("give --bind that address"),
+                "{target} {bind}: {err}"
+            );
+        }
+    }
+    // Where the service listens, it is what the launchers want.
+    let out = Command::new(&bin)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "gen",
+            "tcpserver",
+            "--bind",
+            "0.0.0.0",
+            "--user",
+            "root",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -144,6 +144,20 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
             }
         })?;
     }
+    // HAProxy and keepalived write --bind as the address they reach the
+    // node at: a wildcard there is no address at all.
+    let wildcard = g
+        .bind
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    if wildcard && matches!(g.target, Target::Haproxy | Target::Keepalived) {
+        return Err(format!(
+            "--bind {} is where the service listens on every address; {} needs the node's own address to reach it: give --bind that address",
+            g.bind,
+            target_name(g.target)
+        ));
+    }
     if g.postgres && g.target != Target::Haproxy {
         return Err(format!(
             "--postgres writes HAProxy's pair of backends: give it to gen haproxy, not {}",
