@@ -588,3 +588,187 @@ fn under_tcpsvd() {
     });
     assert!(logged, "{}", stderr());
 }
+
+// --- Reload on SIGHUP -----------------------------------------------------------
+
+/// `--listen` with a config, polled by 16 clients while 20 SIGHUPs land,
+/// the config replaced by rename before each: every other one broken. No
+/// poll fails; a valid config's new route is served after its reload, a
+/// broken one leaves the last good config serving and says why.
+#[test]
+fn sighup_reloads_the_config_without_dropping_a_poll() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let dir = TempDir::new("reload");
+    let config = dir.join("config.toml");
+    let write = |text: &str| {
+        // Replaced by rename, as an editor, a deploy or git does.
+        let tmp = dir.join("config.toml.new");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &config).unwrap();
+    };
+    let valid = |extra: &str| {
+        format!(
+            "[checks.ok]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n[routes]\n\"/a\" = [\"ok\"]\n{extra}"
+        )
+    };
+    write(&valid(""));
+    let log = dir.join("stderr");
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut addr: Option<SocketAddr> = None;
+    assert!(wait_until(IO_TIMEOUT, Duration::from_millis(10), || {
+        addr = text()
+            .lines()
+            .find_map(|l| l.strip_prefix("inetd-health: listening on "))
+            .and_then(|a| a.trim().parse().ok());
+        addr.is_some()
+    }));
+    let addr = addr.unwrap();
+    let pid = child.id();
+    let stop = AtomicBool::new(false);
+    let polls = AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let ex = exchange(addr.port(), b"GET /a HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+                    match Response::parse(&ex.bytes) {
+                        Ok(r) if r.status == 200 && !ex.reset => {}
+                        other => failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{other:?} reset={}", ex.reset)),
+                    }
+                    polls.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        for i in 0..20 {
+            let valid_now = i % 2 == 0;
+            if valid_now {
+                write(&valid(&format!("\"/b{i}\" = [\"ok\"]\n")));
+            } else {
+                write("[checks.ok\nbroken");
+            }
+            signal(pid, libc::SIGHUP);
+            let want = if valid_now {
+                "SIGHUP: config reloaded"
+            } else {
+                "SIGHUP: config not reloaded"
+            };
+            let count = |t: &str, s: &str| t.matches(s).count();
+            // Each kind happened i/2 + 1 times, counting this one.
+            let seen = i / 2 + 1;
+            assert!(
+                wait_until(IO_TIMEOUT, Duration::from_millis(5), || count(
+                    &text(),
+                    want
+                ) >= seen),
+                "after SIGHUP {i}: {}",
+                text()
+            );
+            // The last good config's route, whichever this one was.
+            let route = format!("/b{}", i - i % 2);
+            let ex = exchange(
+                addr.port(),
+                format!("GET {route} HTTP/1.0\r\n\r\n").as_bytes(),
+                IO_TIMEOUT,
+            );
+            assert_eq!(
+                Response::parse(&ex.bytes).unwrap().status,
+                200,
+                "{route} after SIGHUP {i}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        polls.load(Ordering::Relaxed) > 100,
+        "{} polls",
+        polls.load(Ordering::Relaxed)
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed polls: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    let t = text();
+    assert_eq!(t.matches("SIGHUP: config reloaded").count(), 10, "{t}");
+    assert_eq!(
+        t.matches("SIGHUP: config not reloaded, still serving the last good one: ")
+            .count(),
+        10
+    );
+    // Still alive, and stops cleanly.
+    signal(pid, libc::SIGTERM);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// systemd `Accept=no` with a config: SIGHUP (what `systemctl reload`
+/// sends with `ExecReload=kill -HUP $MAINPID`) says `RELOADING=1` with
+/// `MONOTONIC_USEC=` then `READY=1` on the notify socket, and the new
+/// config's route is served.
+#[test]
+fn accept_no_reloads_on_sighup_and_notifies() {
+    let dir = TempDir::new("activate-reload");
+    let config = dir.join("config.toml");
+    let write = |extra: &str| {
+        let tmp = dir.join("config.toml.new");
+        std::fs::write(
+            &tmp,
+            format!("[checks.ok]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n[routes]\n\"/a\" = [\"ok\"]\n{extra}"),
+        )
+        .unwrap();
+        std::fs::rename(&tmp, &config).unwrap();
+    };
+    write("");
+    let notify_path = dir.join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let (process, ports) = activate(
+        &dir,
+        1,
+        &[&format!("--setenv=NOTIFY_SOCKET={}", notify_path.display())],
+        &["--config", config.to_str().unwrap()],
+    );
+    let status = |path: &str| {
+        let ex = exchange(
+            ports[0],
+            format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes(),
+            IO_TIMEOUT,
+        );
+        Response::parse(&ex.bytes).unwrap().status
+    };
+    assert_eq!(status("/a"), 200);
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("READY=1");
+    assert_eq!(&buf[..n], b"READY=1");
+    assert_eq!(status("/b"), 404);
+    write("\"/b\" = [\"ok\"]\n");
+    signal(process.pid(), libc::SIGHUP);
+    let n = notify.recv(&mut buf).expect("RELOADING=1");
+    let said = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let usec = said
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .unwrap_or_else(|| panic!("{said:?}"));
+    assert!(usec.parse::<u64>().is_ok_and(|u| u > 0), "{said:?}");
+    let n = notify.recv(&mut buf).expect("READY=1 after the reload");
+    assert_eq!(&buf[..n], b"READY=1");
+    assert_eq!(status("/b"), 200);
+}

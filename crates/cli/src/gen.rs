@@ -279,7 +279,7 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
                 (
                     "inetd-health-daemon.service".into(),
                     format!(
-                        "[Unit]\nDescription=inetd-health (one long-lived process)\nRequires=inetd-health-daemon.socket\n\n[Service]\nType=notify\nExecStart={daemon}\nWatchdogSec=30s\n# A crash (a panic aborts the process), a missed watchdog ping or an\n# unexpected exit status: start it again; the socket holds connections\n# meanwhile. A clean stop is not restarted.\nRestart=on-failure\nRestartSec=1s\n{user}RuntimeDirectory=inetd-health\n{hardening}"
+                        "[Unit]\nDescription=inetd-health (one long-lived process)\nRequires=inetd-health-daemon.socket\n\n[Service]\nType=notify\nExecStart={daemon}\n# systemctl reload: the config read again and swapped in, the polls in\n# flight finished on the old one; a config that cannot be served is\n# logged and the old one kept.\nExecReload=/bin/kill -HUP $MAINPID\nWatchdogSec=30s\n# A crash (a panic aborts the process), a missed watchdog ping or an\n# unexpected exit status: start it again; the socket holds connections\n# meanwhile. A clean stop is not restarted.\nRestart=on-failure\nRestartSec=1s\n{user}RuntimeDirectory=inetd-health\n{hardening}"
                     ),
                 ),
             ]

@@ -16,6 +16,12 @@
 //! exits 0 when none is left. A second signal exits at once. Under systemd, `READY=1` is sent once listening,
 //! `STOPPING=1` at the first signal, `WATCHDOG=1` every half watchdog
 //! interval.
+//!
+//! SIGHUP reloads: the config read again by its path and every check
+//! built; a service that builds is swapped in for the connections started
+//! after it (those in flight finish on the old one), one that does not is
+//! logged and the old one kept. Under systemd, `RELOADING=1` with
+//! `MONOTONIC_USEC=` before, `READY=1` after.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -35,6 +41,11 @@ use inetd_health::{
 
 use crate::log::{Log, Peer};
 use crate::notify::Notifier;
+
+/// Reads the config again (by its path: a file replaced by rename or by
+/// git is read anew) and builds every check of it: the service to swap
+/// in, or why the file cannot be served.
+pub type Reload<'r> = &'r dyn Fn() -> Result<Service<'static>, String>;
 
 /// What the loop answers with.
 #[derive(Clone, Copy)]
@@ -120,6 +131,7 @@ pub fn bind_and_run(
     service: &Service<'static>,
     options: &Options,
     log: &Log,
+    reload: Option<Reload<'_>>,
 ) -> io::Result<i32> {
     let listener = TcpListener::bind(addr)?;
     let service = Serving::Service(service);
@@ -129,7 +141,15 @@ pub fn bind_and_run(
     // listen(2) on a listening socket as a new queue length.
     let backlog = backlog.unwrap_or_else(system_backlog);
     inetd_health::conn::set_backlog(listener.as_fd(), backlog)?;
-    run(vec![listener], max_connections, service, options, log, None)
+    run(
+        vec![listener],
+        max_connections,
+        service,
+        options,
+        log,
+        None,
+        reload,
+    )
 }
 
 /// Serves `listeners` until a signal stops it; returns the exit code.
@@ -143,10 +163,18 @@ pub fn run(
     options: &Options,
     log: &Log,
     notifier: Option<Notifier>,
+    reload: Option<Reload<'_>>,
 ) -> io::Result<i32> {
-    // SIGTERM and SIGINT as a descriptor the loop polls: blocked for every
-    // thread (the workers started later inherit the mask), read here.
-    let signals = SignalFd::new(&[libc::SIGTERM, libc::SIGINT])?;
+    // SIGTERM and SIGINT (stop) and SIGHUP (reload) as a descriptor the
+    // loop polls: blocked for every thread (the workers started later
+    // inherit the mask), read here. SIGHUP's default would kill the
+    // process mid-poll.
+    let signals = SignalFd::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
+    // The service a reload swapped in; each connection takes the one
+    // current when its worker starts it, so a request in flight finishes
+    // on the service it began with.
+    let reloaded: std::sync::RwLock<Option<std::sync::Arc<Service<'static>>>> =
+        std::sync::RwLock::new(None);
     for l in &listeners {
         l.set_nonblocking(true)?;
         log.info(&format!("listening on {}", l.local_addr()?));
@@ -185,7 +213,7 @@ pub fn run(
                 // only when the idle ones are fewer than the jobs waiting.
                 if idle.load(Ordering::SeqCst) <= queued.load(Ordering::SeqCst) && workers < max {
                     workers += 1;
-                    let (jobs, idle, queued) = (&jobs_rx, &idle, &queued);
+                    let (jobs, idle, queued, reloaded) = (&jobs_rx, &idle, &queued, &reloaded);
                     let wake = wake_tx.try_clone()?;
                     scope.spawn(move || loop {
                         let next = {
@@ -197,7 +225,12 @@ pub fn run(
                         };
                         let Ok(job) = next else { break };
                         queued.fetch_sub(1, Ordering::SeqCst);
-                        give_back_slot(&wake, || work(job, options, service, log));
+                        let fresh = reloaded.read().unwrap_or_else(|p| p.into_inner()).clone();
+                        let current = match &fresh {
+                            Some(s) => Serving::Service(s),
+                            None => service,
+                        };
+                        give_back_slot(&wake, || work(job, options, current, log));
                     });
                 }
                 in_flight += 1;
@@ -257,6 +290,10 @@ pub fn run(
 
             if fds[0].ready() {
                 if let Some(signo) = signals.read() {
+                    if signo == libc::SIGHUP {
+                        reload_now(reload, &reloaded, notifier.as_ref(), log);
+                        continue;
+                    }
                     if stopping.is_some() {
                         log.info(&format!("signal {signo} again: exiting now"));
                         // Threads still answering are cut off: the operator asked.
@@ -359,6 +396,37 @@ fn give_back_slot(wake: &UnixStream, job: impl FnOnce()) {
     let _slot = Slot(wake);
     // The connection is dropped (closed) by the unwind; the worker stays.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+}
+
+/// SIGHUP: the config read and built again, and swapped in; a config
+/// that cannot be served leaves the current one serving, and says why.
+fn reload_now(
+    reload: Option<Reload<'_>>,
+    reloaded: &std::sync::RwLock<Option<std::sync::Arc<Service<'static>>>>,
+    notifier: Option<&Notifier>,
+    log: &Log,
+) {
+    let Some(reload) = reload else {
+        log.info("SIGHUP: nothing to reload (no usable config was served); restart to read it");
+        return;
+    };
+    if let Some(n) = notifier {
+        let usec = inetd_health::sys::monotonic_usec();
+        n.send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
+    }
+    match reload() {
+        Ok(service) => {
+            *reloaded.write().unwrap_or_else(|p| p.into_inner()) =
+                Some(std::sync::Arc::new(service));
+            log.info("SIGHUP: config reloaded");
+        }
+        Err(why) => log.error(&format!(
+            "SIGHUP: config not reloaded, still serving the last good one: {why}"
+        )),
+    }
+    if let Some(n) = notifier {
+        n.send("READY=1");
+    }
 }
 
 /// Answers one connection on a worker thread, and logs it.

@@ -160,6 +160,19 @@ fn run(
         return code;
     }
 
+    // SIGHUP in the long-lived forms: the config read again by its path,
+    // every check built (as --check-config does), swapped in if it serves.
+    let reload = || -> Result<inetd_health::service::Service<'static>, String> {
+        let plan = cli.plan().map_err(|e| format!("{e:#}"))?;
+        plan.service.build_all().map_err(|(name, why)| {
+            if cli.config.is_some() {
+                format!("check {name}: {why}")
+            } else {
+                why
+            }
+        })?;
+        Ok(plan.service)
+    };
     let served = match (launch, cli.listen) {
         (Launch::Listeners(listeners), _) => Some(
             listen::run(
@@ -169,6 +182,7 @@ fn run(
                 &options,
                 &log,
                 notifier,
+                Some(&reload),
             )
             .context("serving the sockets systemd passed"),
         ),
@@ -180,6 +194,7 @@ fn run(
                 &service,
                 &options,
                 &log,
+                Some(&reload),
             )
             .with_context(|| format!("serving on {addr}")),
         ),
@@ -427,6 +442,7 @@ fn misconfigured(
                 &Default::default(),
                 &log,
                 notifier,
+                None,
             ) {
                 log.error(&format!("serving the sockets systemd passed: {e}"));
                 return exit::SYSTEM;

@@ -761,6 +761,22 @@ fn owned(name: &CStr) -> String {
     name.to_string_lossy().into_owned()
 }
 
+/// `CLOCK_MONOTONIC` in microseconds: what systemd's `MONOTONIC_USEC=`
+/// (sent with `RELOADING=1`) compares with its own clock.
+pub fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; CLOCK_MONOTONIC
+    // is always available on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
