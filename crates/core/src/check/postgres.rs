@@ -1045,29 +1045,16 @@ pub const PASSFILE_TRUST: sys::trust::Rules = sys::trust::Rules {
 /// # Errors
 /// [`PassfileError`].
 pub fn load_passfile(path: &Path) -> Result<Vec<passfile::Entry>, PassfileError> {
-    let io = |source| PassfileError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        // A FIFO at the path would block the open before its type can be
-        // refused, past any deadline; a regular file ignores the flag.
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(io)?;
-    let st = sys::fstat(file.as_fd()).map_err(io)?;
-    PASSFILE_TRUST
-        .check(&st, sys::euid())
-        .map_err(|why| PassfileError::Refused {
+    let text = sys::trust::read(path, &PASSFILE_TRUST).map_err(|e| match e {
+        sys::trust::Unread::Io(source) => PassfileError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        sys::trust::Unread::Untrusted(why) => PassfileError::Refused {
             path: path.to_owned(),
             why,
-        })?;
-    let mut text = String::new();
-    std::io::Read::by_ref(&mut file)
-        .take(64 << 10)
-        .read_to_string(&mut text)
-        .map_err(io)?;
+        },
+    })?;
     Ok(passfile::parse(&text))
 }
 

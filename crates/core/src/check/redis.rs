@@ -12,7 +12,6 @@
 //! Sentinels' primary, and gets no writes from us.
 
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -826,31 +825,16 @@ struct RawCredentials {
 /// # Errors
 /// [`CredentialsError`].
 pub fn load_credentials(path: &Path) -> Result<Credentials, CredentialsError> {
-    use std::io::Read as _;
-    use std::os::fd::AsFd;
-    let io = |source| CredentialsError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        // A FIFO at the path would block the open before its type can be
-        // refused, past any deadline; a regular file ignores the flag.
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(io)?;
-    let st = sys::fstat(file.as_fd()).map_err(io)?;
-    CREDENTIALS_TRUST
-        .check(&st, sys::euid())
-        .map_err(|why| CredentialsError::Refused {
+    let text = sys::trust::read(path, &CREDENTIALS_TRUST).map_err(|e| match e {
+        sys::trust::Unread::Io(source) => CredentialsError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        sys::trust::Unread::Untrusted(why) => CredentialsError::Refused {
             path: path.to_owned(),
             why,
-        })?;
-    let mut text = String::new();
-    file.by_ref()
-        .take(64 << 10)
-        .read_to_string(&mut text)
-        .map_err(io)?;
+        },
+    })?;
     let raw: RawCredentials = toml::from_str(&text).map_err(|e| CredentialsError::Syntax {
         path: path.to_owned(),
         // toml's message quotes the offending line, which may be the

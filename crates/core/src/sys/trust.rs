@@ -10,6 +10,10 @@
 //! caller's; [`Untrusted`] is the fact.
 
 use std::fmt;
+use std::io::Read as _;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use super::Stat;
 
@@ -145,6 +149,39 @@ impl Rules {
         };
         alone.into_iter().chain(rest.into_iter().flatten())
     }
+}
+
+/// Why [`read`] returned no text.
+#[derive(Debug)]
+pub enum Unread {
+    /// Opening, `fstat` or reading failed.
+    Io(std::io::Error),
+    /// The opened file breaks `rules`.
+    Untrusted(Untrusted),
+}
+
+/// Opens `path`, checks what was opened against `rules` for the effective
+/// user, and reads it whole (at most `rules.max_size`, else 64 KiB): the
+/// one way a file holding a secret is read. The open does not block: a
+/// FIFO at the path would block it past any deadline before its type
+/// could be refused; a regular file ignores the flag.
+///
+/// # Errors
+/// [`Unread`].
+pub fn read(path: &Path, rules: &Rules) -> Result<String, Unread> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(Unread::Io)?;
+    let st = super::fstat(file.as_fd()).map_err(Unread::Io)?;
+    rules.check(&st, super::euid()).map_err(Unread::Untrusted)?;
+    let mut text = String::new();
+    file.by_ref()
+        .take(rules.max_size.unwrap_or(64 << 10))
+        .read_to_string(&mut text)
+        .map_err(Unread::Io)?;
+    Ok(text)
 }
 
 /// The fact, without why it matters or what to do: "not a regular file",
@@ -317,5 +354,38 @@ mod tests {
         ] {
             assert_eq!(refusal.to_string(), text);
         }
+    }
+
+    #[test]
+    fn read_checks_what_it_opened_and_never_waits_on_a_fifo() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ih-trust-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, "pw\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read(&file, &SECRET).unwrap(), "pw\n");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            read(&file, &SECRET),
+            Err(Unread::Untrusted(Untrusted::ReadableByOthers { .. }))
+        ));
+        // Nobody writes to it: a blocking open would wait forever.
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg("-m600")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(matches!(
+            read(&fifo, &SECRET),
+            Err(Unread::Untrusted(Untrusted::NotRegular))
+        ));
+        assert!(matches!(
+            read(&dir.join("none"), &SECRET),
+            Err(Unread::Io(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
