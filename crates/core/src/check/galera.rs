@@ -6,7 +6,7 @@
 //! down has its own reason, so an authentication mistake never looks like a
 //! cluster problem.
 
-use super::mariadb::{addresses, down, session, Credentials};
+use super::mariadb::{addresses, session, Credentials};
 use super::{Check, CheckError, Fact, Verdict};
 use crate::mysql::{Endpoint, MysqlError, ResultSet};
 use crate::Deadline;
@@ -166,7 +166,7 @@ impl Check for GaleraCheck {
                 Verdict::unhealthy(format!("wsrep not enabled ({})", e.public_reason()))
                     .with_detail(e.to_string().into_bytes())
             }
-            Err(e) => down(&e),
+            Err(e) => Verdict::down(e.public_reason(), &e),
         })
     }
 }

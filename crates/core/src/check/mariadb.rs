@@ -109,19 +109,9 @@ impl Check for MariadbCheck {
     /// refusing is an unhealthy verdict whose reason says which.
     fn run(&self, deadline: Deadline) -> Result<Verdict, CheckError> {
         let addrs = addresses(&self.endpoint, deadline)?;
-        Ok(self.converse(&addrs, deadline).unwrap_or_else(|e| down(&e)))
-    }
-}
-
-/// The verdict for a conversation that failed: the public reason for the
-/// body, the whole error (which may name the account) as the detail.
-pub(crate) fn down(e: &MysqlError) -> Verdict {
-    let verdict = Verdict::unhealthy(e.public_reason());
-    let whole = e.to_string();
-    if whole == verdict.reason {
-        verdict
-    } else {
-        verdict.with_detail(whole.into_bytes())
+        Ok(self
+            .converse(&addrs, deadline)
+            .unwrap_or_else(|e| Verdict::down(e.public_reason(), &e)))
     }
 }
 

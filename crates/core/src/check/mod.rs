@@ -321,6 +321,19 @@ impl Verdict {
         self
     }
 
+    /// The verdict for a conversation with a server that failed: the
+    /// error's public reason, and the whole error (which may name the
+    /// account or a path) as the detail when it says more.
+    pub fn down(public: impl Into<String>, whole: &dyn fmt::Display) -> Self {
+        let verdict = Verdict::unhealthy(public);
+        let whole = whole.to_string();
+        if whole == verdict.reason {
+            verdict
+        } else {
+            verdict.with_detail(whole.into_bytes())
+        }
+    }
+
     /// Attaches detail (see [`Verdict::detail`]).
     pub fn with_detail(mut self, detail: Vec<u8>) -> Self {
         self.detail = Some(detail);

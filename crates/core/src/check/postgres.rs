@@ -587,19 +587,7 @@ impl Check for PostgresCheck {
             None => self.ping_verdict(&addrs, deadline),
             Some(account) => self.login_verdict(account, &addrs, deadline),
         };
-        Ok(result.unwrap_or_else(|e| down(&e)))
-    }
-}
-
-/// The verdict for a conversation that failed: the public reason, the
-/// whole error (which may name the account) as the detail.
-fn down(e: &PgError) -> Verdict {
-    let verdict = Verdict::unhealthy(e.public_reason());
-    let whole = e.to_string();
-    if whole == verdict.reason {
-        verdict
-    } else {
-        verdict.with_detail(whole.into_bytes())
+        Ok(result.unwrap_or_else(|e| Verdict::down(e.public_reason(), &e)))
     }
 }
 

@@ -487,7 +487,9 @@ impl Check for RedisCheck {
             Endpoint::Unix(_) => Vec::new(),
         };
         let Some(sentinels) = &self.sentinels else {
-            return Ok(self.converse(&addrs, deadline).unwrap_or_else(|e| down(&e)));
+            return Ok(self
+                .converse(&addrs, deadline)
+                .unwrap_or_else(|e| Verdict::down(e.public_reason(), &e)));
         };
         // The Sentinels on threads of their own, reporting over a channel:
         // once a majority of those listed has named this node, or can no
@@ -567,7 +569,7 @@ impl Check for RedisCheck {
         Ok(match node {
             Ok(Ok(facts)) => self.judge(&facts, Some(&guard)),
             Ok(Err(verdict)) => verdict,
-            Err(e) => down(&e),
+            Err(e) => Verdict::down(e.public_reason(), &e),
         })
     }
 }
@@ -749,16 +751,6 @@ fn refused_as(what: &str, detail_what: &str, error: &Value) -> Verdict {
         text
     };
     verdict.with_detail(format!("{detail_what}: {}", printable(&shown)).into_bytes())
-}
-
-fn down(e: &RedisError) -> Verdict {
-    let verdict = Verdict::unhealthy(e.public_reason());
-    let whole = e.to_string();
-    if whole == verdict.reason {
-        verdict
-    } else {
-        verdict.with_detail(whole.into_bytes())
-    }
 }
 
 /// Server text in a reason: printable and bounded.

@@ -5,7 +5,7 @@
 //! scripts' string comparison passes `10 < 5`). NULL lag is down: it means
 //! the SQL thread is not applying, whatever else the row says.
 
-use super::mariadb::{addresses, down, session, Credentials};
+use super::mariadb::{addresses, session, Credentials};
 use super::{Check, CheckError, Fact, Verdict};
 use crate::mysql::{Endpoint, ResultSet};
 use crate::Deadline;
@@ -126,7 +126,7 @@ impl Check for ReplicaCheck {
                 Some(set) => replica_verdict(set, self.max_lag),
                 None => Verdict::unhealthy("SHOW SLAVE STATUS returned nothing"),
             },
-            Err(e) => down(&e),
+            Err(e) => Verdict::down(e.public_reason(), &e),
         })
     }
 }
