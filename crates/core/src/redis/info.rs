@@ -10,26 +10,9 @@ pub struct Info(BTreeMap<String, String>);
 impl Info {
     /// Parses `INFO` text; lines that are not `field:value` are skipped.
     pub fn parse(text: &str) -> Info {
-        let mut map = BTreeMap::new();
-        Info::extend_map(&mut map, text);
-        Info(map)
-    }
-
-    /// Adds another answer's fields (a later one wins).
-    pub fn extend(&mut self, text: &str) {
-        Info::extend_map(&mut self.0, text);
-    }
-
-    fn extend_map(map: &mut BTreeMap<String, String>, text: &str) {
-        for line in text.lines() {
-            let line = line.trim_end_matches('\r');
-            if line.starts_with('#') {
-                continue;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                map.insert(k.to_owned(), v.to_owned());
-            }
-        }
+        let mut info = Info::default();
+        info.extend_only(text, &|_| true);
+        info
     }
 
     /// Adds another answer's fields, only those `keep` wants: `INFO`'s
@@ -105,7 +88,11 @@ mod tests {
              slave1:ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0\r\n\
              master_repl_offset:420\r\nmaster_last_io_seconds_ago:-1\r\n",
         );
-        info.extend("# Persistence\r\nloading:0\r\n");
+        info.extend_only(
+            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:7\r\n",
+            &|k| k == "loading",
+        );
+        assert_eq!(info.get("rdb_changes_since_last_save"), None);
         assert_eq!(info.get("role"), Some("master"));
         assert_eq!(info.int("connected_slaves"), Some(2));
         assert_eq!(info.int("master_last_io_seconds_ago"), Some(-1));
