@@ -708,8 +708,7 @@ mod checks {
 
         /// One request over pipes, as a per-connection launcher runs it.
         pub fn ask(&self, method: &str, target: &str) -> Run {
-            let request = format!("{method} {target} HTTP/1.0\r\n\r\n");
-            run_with_input(BIN, &self.args(), request.as_bytes())
+            inetd_health_testkit::run::ask(BIN, &self.args(), method, target)
         }
 
         /// `GET target`: the status and the body.
@@ -721,15 +720,7 @@ mod checks {
 
         /// The status `method target` answers (a HEAD's response has no body).
         pub fn status(&self, method: &str, target: &str) -> u16 {
-            let run = self.ask(method, target);
-            let parsed = if method == "HEAD" {
-                Response::parse_head(&run.stdout)
-            } else {
-                Response::parse(&run.stdout)
-            };
-            parsed
-                .unwrap_or_else(|e| panic!("{method} {target}: {e}\nstderr: {}", run.stderr))
-                .status
+            inetd_health_testkit::run::status(BIN, &self.args(), method, target)
         }
     }
 
@@ -1396,18 +1387,8 @@ mod checks {
         assert_eq!(run.code, Some(2), "{}", run.stdout_text());
     }
 
-    /// The block of docs/postgres.md fenced as "```INFO".
     fn doc_block(info: &str) -> String {
-        let doc = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/postgres.md"
-        ))
-        .expect("docs/postgres.md");
-        let start = doc
-            .find(&format!("```{info}\n"))
-            .unwrap_or_else(|| panic!("no ```{info} block in docs/postgres.md"));
-        let body = &doc[start + info.len() + 4..];
-        body[..body.find("```").expect("the block's end")].to_owned()
+        inetd_health_testkit::docs::block("postgres.md", info)
     }
 
     /// docs/postgres.md as an operator follows it: its pg_hba.conf lines,

@@ -502,8 +502,7 @@ mod checks {
         }
 
         pub fn ask(&self, method: &str, target: &str) -> Run {
-            let request = format!("{method} {target} HTTP/1.0\r\n\r\n");
-            run_with_input(BIN, &self.args(), request.as_bytes())
+            inetd_health_testkit::run::ask(BIN, &self.args(), method, target)
         }
 
         pub fn get(&self, target: &str) -> (u16, String) {
@@ -514,7 +513,7 @@ mod checks {
         }
 
         pub fn status(&self, target: &str) -> u16 {
-            self.get(target).0
+            inetd_health_testkit::run::status(BIN, &self.args(), "GET", target)
         }
     }
 
@@ -933,16 +932,8 @@ mod checks {
         }
     }
 
-    /// The block of docs/redis.md fenced as "```INFO".
     fn doc_block(info: &str) -> String {
-        let doc =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/redis.md"))
-                .expect("docs/redis.md");
-        let start = doc
-            .find(&format!("```{info}\n"))
-            .unwrap_or_else(|| panic!("no ```{info} block in docs/redis.md"));
-        let body = &doc[start + info.len() + 4..];
-        body[..body.find("```").expect("the block's end")].to_owned()
+        inetd_health_testkit::docs::block("redis.md", info)
     }
 
     /// docs/redis.md as an operator follows it: its ACL user, its

@@ -30,11 +30,13 @@
 //! - [`netns`]: a private network namespace and its TCP abort counters.
 //! - [`example`]: the six-check example config the bench measures.
 //! - [`tcpserver`]: a private ucspi-tcp tcpserver on a free loopback port.
+//! - [`docs`]: the fenced blocks of `docs/` that tests run as written.
 
 #![warn(missing_docs)]
 
 pub mod activate;
 pub mod client;
+pub mod docs;
 pub mod example;
 pub mod galera;
 pub mod haproxy;

@@ -108,6 +108,27 @@ pub fn check(bin: impl AsRef<Path>, args: &[String]) -> Run {
     run_with_input(bin, args, GET)
 }
 
+/// One request, `METHOD TARGET HTTP/1.0` and nothing else, as a
+/// per-connection launcher hands it over.
+pub fn ask(bin: impl AsRef<Path>, args: &[String], method: &str, target: &str) -> Run {
+    let request = format!("{method} {target} HTTP/1.0\r\n\r\n");
+    run_with_input(bin, args, request.as_bytes())
+}
+
+/// The status [`ask`] answers, the response strictly parsed (a HEAD's has
+/// no body); panics with the log otherwise.
+pub fn status(bin: impl AsRef<Path>, args: &[String], method: &str, target: &str) -> u16 {
+    let run = ask(bin, args, method, target);
+    let parsed = if method == "HEAD" {
+        Response::parse_head(&run.stdout)
+    } else {
+        Response::parse(&run.stdout)
+    };
+    parsed
+        .unwrap_or_else(|e| panic!("{method} {target}: {e}\nstderr: {}", run.stderr))
+        .status
+}
+
 /// Reads a pipe to its end on a thread (so stdout and stderr never block
 /// each other).
 pub fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
