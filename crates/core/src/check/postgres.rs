@@ -379,10 +379,7 @@ impl PostgresCheck {
         // streaming receiver keeps that current: a receiver that stopped
         // leaves its last position behind, and received − replayed would
         // read 0 however far the primary has gone.
-        let known_end = match (state.received, state.latest_end) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        let known_end = state.known_end();
         let local = |end: Option<u64>| match (end, state.replayed) {
             (Some(e), Some(r)) if streaming => Some(e.saturating_sub(r)),
             _ => None,
@@ -651,10 +648,7 @@ fn settle(
     deadline: Deadline,
 ) -> Result<StandbyState, PgError> {
     let streaming = state.receiver.as_deref() == Some("streaming");
-    let end = match (state.received, state.latest_end) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
+    let end = state.known_end();
     let (Some(end), Some(first), true) = (end, state.replayed, streaming && state.in_recovery)
     else {
         return Ok(state);
@@ -690,6 +684,17 @@ fn read_standby(session: &mut crate::postgres::Session) -> Result<StandbyState, 
     parse_standby(rows.first().map(Vec::as_slice).unwrap_or(&[])).ok_or(PgError::BadAnswer {
         what: "the standby query",
     })
+}
+
+impl StandbyState {
+    /// Where the WAL ends as far as the standby knows: what it received,
+    /// or what the primary last said it had sent, whichever is further.
+    fn known_end(&self) -> Option<u64> {
+        match (self.received, self.latest_end) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 fn parse_standby(row: &[Option<String>]) -> Option<StandbyState> {
