@@ -117,6 +117,36 @@ pub struct Cli {
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100), requires = "agent")]
     pub agent_warning_weight: Option<u8>,
 
+    /// Serve HTTPS with this certificate chain (PEM, the server's first);
+    /// with --tls-key. HAProxy's agent-check (plaintext) is still answered
+    /// on the same port; plaintext HTTP gets a 400 unless --tls-plaintext
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, SEC1 or PKCS#1; RSA,
+    /// ECDSA or Ed25519), refused when others may read it
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// With --tls-cert: require client certificates signed by these CAs
+    /// (PEM) [mutual TLS]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// With --tls-client-ca: whether a client without a certificate is
+    /// refused (required) or served (optional) [default: required]
+    #[arg(long, value_name = "WHEN", value_parser = ["required", "optional"], requires = "tls_client_ca")]
+    pub tls_client_auth: Option<String>,
+
+    /// With --tls-cert: serve plaintext HTTP on the same port too
+    #[arg(long, requires = "tls_cert")]
+    pub tls_plaintext: bool,
+
+    /// One process serves many connections (systemd `Accept=no`, found
+    /// at start-up; --listen says so itself).
+    #[arg(skip)]
+    pub long_lived: bool,
+
     /// Serve on this TCP address instead of stdin/stdout, e.g. 127.0.0.1:9200
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "check_config"])]
     pub listen: Option<SocketAddr>,
@@ -609,6 +639,12 @@ impl Cli {
             agent_route: None,
             agent_wait: None,
             agent_warning_weight: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_client_auth: None,
+            tls_plaintext: false,
+            long_lived: false,
             once: false,
             check: None,
         })
@@ -689,6 +725,21 @@ impl Cli {
                 wait: self.agent_wait,
                 warning_weight: self.agent_warning_weight,
             }),
+            tls: self
+                .tls_cert
+                .clone()
+                .zip(self.tls_key.clone())
+                .map(|(cert, key)| inetd_health::tls::TlsSettings {
+                    cert,
+                    key,
+                    client_ca: self.tls_client_ca.clone(),
+                    client_auth: match self.tls_client_auth.as_deref() {
+                        Some("optional") => inetd_health::tls::ClientAuth::Optional,
+                        _ => inetd_health::tls::ClientAuth::Required,
+                    },
+                    plaintext: self.tls_plaintext,
+                }),
+            long_lived: self.listen.is_some() || self.long_lived,
         }
     }
 

@@ -197,6 +197,10 @@ pub fn connection_line(peer: &Peer, served: &Served, took: Duration) -> String {
         quoted(&served.reason, 300),
         human_duration(took)
     );
+    if let Some(handshake) = served.handshake {
+        line.push_str(" tls=");
+        line.push_str(handshake.as_str());
+    }
     let details: Vec<String> = served
         .results
         .iter()
@@ -295,6 +299,7 @@ mod tests {
             reason: "peer 127.0.0.1 not allowed".into(),
             ending: inetd_health::Ending::Rejected,
             results: Vec::new(),
+            handshake: None,
         };
         let line = |peer: Peer| connection_line(&peer, &served, Duration::ZERO);
         let local: IpAddr = "127.0.0.1".parse().unwrap();

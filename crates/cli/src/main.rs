@@ -73,7 +73,8 @@ fn inetd_health_main(closed_std_fds: u32) -> i32 {
         }
     };
     match Cli::parse_args() {
-        Ok(cli) => {
+        Ok(mut cli) => {
+            cli.long_lived = matches!(launch, Launch::Listeners(_));
             let log = log.with_syslog_socket(cli.syslog_socket());
             log.route_panics();
             run(cli, started, log, closed_std_fds, launch, notifier)

@@ -79,6 +79,9 @@ pub struct Config {
     pub allow: Option<Vec<ipnet::IpNet>>,
     /// `agent = true` and its settings: answer HAProxy's agent-check.
     pub agent: Option<crate::agent::AgentSettings>,
+    /// `tls-cert`, `tls-key` and the rest: HTTPS on the check port.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 /// What the command line (or an embedder) says over a config: each `Some`
@@ -105,6 +108,13 @@ pub struct Overrides {
     /// `--agent` and its settings: the file's agent settings, with these
     /// over them.
     pub agent: Option<AgentOverrides>,
+    /// `--tls-cert` and the rest: replace the file's TLS settings whole.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// One process serves many connections (`--listen`, systemd
+    /// `Accept=no`): TLS sessions resume from this process's memory, not
+    /// from a ticket key kept in the state directory.
+    pub long_lived: bool,
 }
 
 /// `--agent-route`, `--agent-wait`, `--agent-warning-weight`.
@@ -130,6 +140,8 @@ impl Config {
             statuses: Statuses::default(),
             allow: None,
             agent: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -172,6 +184,8 @@ impl Config {
             },
             ..crate::Options::default()
         };
+        #[cfg(feature = "tls")]
+        let state_dir_for_tickets = state_dir.clone();
         let mut service = crate::Service::new(self.checks, self.routes, statuses, state_dir);
         if let Some(nets) = overrides.allow.clone().or(self.allow) {
             service = service.with_allowlist(crate::allow::Allowlist::new(nets));
@@ -197,6 +211,16 @@ impl Config {
             // or the default `/` with the file's routes, here.
             crate::agent::check_route(service.routes(), &service.names(), &settings.route)?;
             service = service.with_agent(settings);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(settings) = overrides.tls.clone().or(self.tls) {
+            let tickets = if overrides.long_lived {
+                crate::tls::Tickets::Process
+            } else {
+                crate::tls::Tickets::Kept(state_dir_for_tickets.clone())
+            };
+            let tls = crate::tls::Tls::load(settings, tickets).map_err(|e| e.to_string())?;
+            service = service.with_tls(std::sync::Arc::new(tls));
         }
         Ok((service, options))
     }
@@ -458,7 +482,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
         _ => None,
     };
+    let tls = tls_settings(&raw).map_err(|(span, why)| at(span, why))?;
+    #[cfg(not(feature = "tls"))]
+    if let Some(span) = tls {
+        return Err(at(span, "this build has no TLS (the tls feature)".into()));
+    }
     Ok(Config {
+        #[cfg(feature = "tls")]
+        tls,
         agent,
         allow,
         checks,
@@ -470,6 +501,78 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             disabled: status(&raw.disabled_status, [503, 404], 503, "disabled-status")?,
         },
     })
+}
+
+/// `tls-cert`, `tls-key`, `tls-client-ca`, `tls-client-auth`,
+/// `tls-plaintext`: all or nothing of the certificate and key, and the
+/// rest only with them.
+#[cfg(feature = "tls")]
+fn tls_settings(
+    raw: &RawConfig,
+) -> Result<Option<crate::tls::TlsSettings>, (std::ops::Range<usize>, String)> {
+    let (cert, key) = match (&raw.tls_cert, &raw.tls_key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) => {
+            let stray = [
+                raw.tls_client_ca.as_ref().map(Spanned::span),
+                raw.tls_client_auth.as_ref().map(Spanned::span),
+                raw.tls_plaintext.as_ref().map(Spanned::span),
+            ];
+            return match stray.into_iter().flatten().next() {
+                Some(span) => Err((span, "TLS settings without tls-cert and tls-key".into())),
+                None => Ok(None),
+            };
+        }
+        (Some(one), None) | (None, Some(one)) => {
+            return Err((
+                one.span(),
+                "tls-cert and tls-key go together (the certificate and its private key)".into(),
+            ))
+        }
+    };
+    let client_auth = match &raw.tls_client_auth {
+        None => crate::tls::ClientAuth::Required,
+        Some(v) if raw.tls_client_ca.is_none() => {
+            return Err((v.span(), "tls-client-auth without tls-client-ca".into()))
+        }
+        Some(v) => match v.get_ref().as_str() {
+            "required" => crate::tls::ClientAuth::Required,
+            "optional" => crate::tls::ClientAuth::Optional,
+            _ => {
+                return Err((
+                    v.span(),
+                    "tls-client-auth is \"required\" or \"optional\"".into(),
+                ))
+            }
+        },
+    };
+    Ok(Some(crate::tls::TlsSettings {
+        cert: PathBuf::from(cert.get_ref()),
+        key: PathBuf::from(key.get_ref()),
+        client_ca: raw
+            .tls_client_ca
+            .as_ref()
+            .map(|p| PathBuf::from(p.get_ref())),
+        client_auth,
+        plaintext: raw.tls_plaintext.as_ref().is_some_and(|p| *p.get_ref()),
+    }))
+}
+
+/// Without the tls feature: where a TLS setting is written, to refuse it.
+#[cfg(not(feature = "tls"))]
+fn tls_settings(
+    raw: &RawConfig,
+) -> Result<Option<std::ops::Range<usize>>, (std::ops::Range<usize>, String)> {
+    Ok([
+        raw.tls_cert.as_ref().map(Spanned::span),
+        raw.tls_key.as_ref().map(Spanned::span),
+        raw.tls_client_ca.as_ref().map(Spanned::span),
+        raw.tls_client_auth.as_ref().map(Spanned::span),
+        raw.tls_plaintext.as_ref().map(Spanned::span),
+    ]
+    .into_iter()
+    .flatten()
+    .next())
 }
 
 /// Check names go into URLs (`/ready/NAME`), metric labels and logs.
@@ -972,6 +1075,11 @@ struct RawConfig {
     agent_route: Option<Spanned<String>>,
     agent_wait: Option<Spanned<Dur>>,
     agent_warning_weight: Option<Spanned<u8>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+    tls_client_ca: Option<Spanned<String>>,
+    tls_client_auth: Option<Spanned<String>>,
+    tls_plaintext: Option<Spanned<bool>>,
     defaults: Option<Spanned<RawCheck>>,
     #[serde(default)]
     checks: BTreeMap<Spanned<String>, Spanned<RawCheck>>,

@@ -120,6 +120,8 @@ pub mod service;
 pub mod spec;
 pub mod state;
 pub mod sys;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use check::{
     run_check, Check, CheckError, ExecCheck, Health, MariadbCheck, Outcome, PerfData, Policy,

@@ -14,7 +14,9 @@ use crate::agent::{sniff, Sniffed};
 use crate::check::{Check, Policy};
 use crate::conn::{close_politely, Input, Output};
 use crate::exit;
-use crate::http::{read_head, read_head_with, Limits, Method, ReadError, RequestHead, Response};
+use crate::http::{
+    read_head, read_head_with, HeadReader, Limits, Method, ReadError, RequestHead, Response,
+};
 use crate::outcome::CheckResult;
 pub use crate::service::{Answer, Refusal, Service, ALLOW};
 use crate::Deadline;
@@ -78,6 +80,28 @@ pub struct Served {
     pub ending: Ending,
     /// The checks that ran, with their outcomes.
     pub results: Vec<CheckResult>,
+    /// Over TLS: how the session began.
+    pub handshake: Option<Handshake>,
+}
+
+/// How a TLS session began, for the log: a poller that should resume and
+/// does not pays a full handshake every poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// Certificates exchanged and verified.
+    Full,
+    /// Resumed from a session ticket.
+    Resumed,
+}
+
+impl Handshake {
+    /// `full` or `resumed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Handshake::Full => "full",
+            Handshake::Resumed => "resumed",
+        }
+    }
 }
 
 impl Served {
@@ -152,6 +176,7 @@ where
         reason,
         ending,
         results: Vec::new(),
+        handshake: None,
     };
     send(input, output, options, &response, head_only, &mut served);
     served
@@ -207,16 +232,169 @@ where
     O: Output + ?Sized,
 {
     let deadline = Deadline::after(options.limits.read_timeout);
-    let head = match service.agent() {
-        None => read_head(input, &options.limits, deadline),
-        Some(settings) => match sniff(input, &options.limits, settings, deadline) {
-            Sniffed::Http(head) => read_head_with(input, head, deadline),
-            Sniffed::Agent => return serve_agent(input, output, options, service, peer),
-            Sniffed::Silent => Err(ReadError::Silent),
-            Sniffed::Broken => Err(ReadError::Io(std::io::ErrorKind::ConnectionReset.into())),
-        },
+    let sniffed = match service.agent() {
+        #[cfg(feature = "tls")]
+        None if service.tls().is_some() => first_bytes(input, &options.limits, deadline),
+        None => {
+            let head = read_head(input, &options.limits, deadline);
+            return serve_service_head(input, output, options, service, peer, head);
+        }
+        Some(settings) => sniff(input, &options.limits, settings, deadline),
+    };
+    let head = match sniffed {
+        Sniffed::Http(head) => {
+            #[cfg(feature = "tls")]
+            if let Some(tls) = service.tls() {
+                return tls_port(input, output, options, service, peer, tls, head, deadline);
+            }
+            read_head_with(input, head, deadline)
+        }
+        Sniffed::Agent => return serve_agent(input, output, options, service, peer),
+        Sniffed::Silent => Err(ReadError::Silent),
+        Sniffed::Broken => Err(ReadError::Io(std::io::ErrorKind::ConnectionReset.into())),
     };
     serve_service_head(input, output, options, service, peer, head)
+}
+
+/// The first bytes of a connection, enough to tell TLS from plaintext.
+#[cfg(feature = "tls")]
+fn first_bytes<I: Input + ?Sized>(input: &mut I, limits: &Limits, deadline: Deadline) -> Sniffed {
+    let mut head = HeadReader::new(*limits);
+    let Ok(space) = head.space() else {
+        return Sniffed::Http(head);
+    };
+    match crate::conn::read_before(input, space, deadline) {
+        // Nothing by the deadline: HTTP's 408, as on a plaintext port.
+        Ok(None) => Sniffed::Http(head),
+        Ok(Some(0)) => Sniffed::Silent,
+        Ok(Some(n)) => {
+            head.add(n);
+            Sniffed::Http(head)
+        }
+        Err(_) => Sniffed::Broken,
+    }
+}
+
+/// A connection on a TLS port that is not an agent's: a handshake is
+/// served over TLS; plaintext HTTP as the settings say.
+#[cfg(feature = "tls")]
+#[allow(clippy::too_many_arguments)]
+fn tls_port<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    service: &Service<'_>,
+    peer: Option<IpAddr>,
+    tls: &crate::tls::Tls,
+    head: HeadReader,
+    deadline: Deadline,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    if head.bytes().first() != Some(&crate::tls::HANDSHAKE) {
+        let head = read_head_with(input, head, deadline);
+        return match head {
+            Ok(head) if !tls.settings().plaintext => refuse_plaintext(input, output, options, head),
+            head => serve_service_head(input, output, options, service, peer, head),
+        };
+    }
+    let mut conn = match tls.accept() {
+        Ok(conn) => conn,
+        Err(e) => {
+            return refuse(
+                input,
+                output,
+                options,
+                ReadError::Io(std::io::Error::other(format!("TLS: {e}"))),
+            )
+        }
+    };
+    let head = {
+        let mut stream = crate::tls::TlsStream::new(input, output, &mut conn);
+        match stream.received(head.bytes()) {
+            Ok(()) => read_head(&mut stream, &options.limits, deadline),
+            Err(e) => Err(ReadError::Io(e)),
+        }
+    };
+    serve_tls_head(input, output, options, service, peer, &mut conn, head)
+}
+
+/// Answers a request read over TLS (or why none came), on `conn`.
+#[cfg(feature = "tls")]
+pub fn serve_tls_head<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    service: &Service<'_>,
+    peer: Option<IpAddr>,
+    conn: &mut rustls::ServerConnection,
+    head: Result<RequestHead, ReadError>,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    let mut served = match head {
+        // The handshake failed (an alert was sent): no HTTP to answer
+        // with. The raw socket is shut and drained, so the client sees
+        // the alert rather than a reset.
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            let _ = close_politely(input, output, options.drain);
+            Served {
+                method: None,
+                target: None,
+                status: None,
+                reason: e.to_string(),
+                ending: Ending::Rejected,
+                results: Vec::new(),
+                handshake: None,
+            }
+        }
+        head => {
+            let stream = std::cell::RefCell::new(crate::tls::TlsStream::new(input, output, conn));
+            let (mut i, mut o) = crate::tls::halves(&stream);
+            serve_service_head(&mut i, &mut o, options, service, peer, head)
+        }
+    };
+    if !conn.is_handshaking() {
+        served.handshake = Some(match conn.handshake_kind() {
+            Some(rustls::HandshakeKind::Resumed) => Handshake::Resumed,
+            _ => Handshake::Full,
+        });
+    }
+    served
+}
+
+/// Plaintext HTTP on a port that serves HTTPS only: a 400 that says so
+/// (HAProxy shows it as the check's status, curl prints it), no check run.
+pub fn refuse_plaintext<I, O>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    head: RequestHead,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+{
+    let response = Response::text(
+        400,
+        "this port speaks HTTPS: use https:// (plaintext HTTP is not served here)\n",
+    );
+    let head_only = head.method == Method::Head;
+    let mut served = Served {
+        method: Some(head.method),
+        target: Some(head.target),
+        status: Some(400),
+        reason: "plaintext HTTP on a TLS port".into(),
+        ending: Ending::Rejected,
+        results: Vec::new(),
+        handshake: None,
+    };
+    send(input, output, options, &response, head_only, &mut served);
+    served
 }
 
 /// Answers an agent-check ([`Service::answer_agent`]): one line, then a
@@ -273,6 +451,7 @@ fn agent_served(reason: String, results: Vec<CheckResult>) -> Served {
         reason,
         ending: Ending::Answered,
         results,
+        handshake: None,
     }
 }
 
@@ -325,6 +504,7 @@ where
             Some(_) => Ending::Rejected,
         },
         results: answer.results,
+        handshake: None,
         target: Some(head.target),
     };
     send(
@@ -350,9 +530,18 @@ where
         reason: e.to_string(),
         ending: Ending::Silent,
         results: Vec::new(),
+        handshake: None,
     };
     match e.status() {
         None if matches!(e, ReadError::Silent) => {}
+        None if matches!(e, ReadError::TlsOnPlaintext) => {
+            served.ending = Ending::Rejected;
+            // A fatal handshake_failure alert: the client says "alert
+            // handshake failure" rather than a bare end of file.
+            if output.write_all(&TLS_HANDSHAKE_FAILURE).is_ok() {
+                let _ = close_politely(input, output, options.drain);
+            }
+        }
         None => served.ending = Ending::Broken,
         Some(status) => {
             served.ending = Ending::Rejected;
@@ -363,6 +552,9 @@ where
     }
     served
 }
+
+/// A TLS record: a fatal alert (level 2), handshake_failure (40).
+const TLS_HANDSHAKE_FAILURE: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
 fn send<I, O>(
     input: &mut I,

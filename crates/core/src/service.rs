@@ -41,6 +41,18 @@ pub struct Service<'c> {
     allow: Option<Allowlist>,
     agent: Option<AgentSettings>,
     clock: fn() -> SystemTime,
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<crate::tls::Tls>>,
+    facts: Option<std::sync::Arc<dyn ProcessFacts>>,
+}
+
+/// Facts of the serving process, not of a check, that `/metrics` shows
+/// beside the checks': a long-lived server's last reload, say. Each line
+/// is a whole family in the text exposition format.
+pub trait ProcessFacts: Send + Sync {
+    /// The families, HELP and TYPE lines included, each line ending in
+    /// `\n`.
+    fn metrics(&self) -> String;
 }
 
 /// A check that cannot be built (an option file refused, say): its error.
@@ -170,6 +182,9 @@ impl<'c> Service<'c> {
             allow: None,
             agent: None,
             clock: SystemTime::now,
+            #[cfg(feature = "tls")]
+            tls: None,
+            facts: None,
         }
     }
 
@@ -199,6 +214,9 @@ impl<'c> Service<'c> {
             allow: None,
             agent: None,
             clock: SystemTime::now,
+            #[cfg(feature = "tls")]
+            tls: None,
+            facts: None,
         }
     }
 
@@ -230,6 +248,44 @@ impl<'c> Service<'c> {
     /// The agent's settings, if it answers agents.
     pub fn agent(&self) -> Option<&AgentSettings> {
         self.agent.as_ref()
+    }
+
+    /// Serves HTTPS (and, as its settings say, plaintext) on its port.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: std::sync::Arc<crate::tls::Tls>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Its TLS side, if it serves HTTPS.
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<&std::sync::Arc<crate::tls::Tls>> {
+        self.tls.as_ref()
+    }
+
+    /// The families of the process beside the checks': the served
+    /// certificate's expiry, and what [`Service::with_process_facts`] adds.
+    fn process_metrics(&self) -> String {
+        #[allow(unused_mut)]
+        let mut out = String::new();
+        #[cfg(feature = "tls")]
+        if let Some(at) = self.tls.as_ref().and_then(|t| t.not_after()) {
+            out.push_str(&format!(
+                "# HELP inetd_health_tls_cert_expiry_timestamp_seconds When the certificate served on this port expires (notAfter).\n\
+                 # TYPE inetd_health_tls_cert_expiry_timestamp_seconds gauge\n\
+                 inetd_health_tls_cert_expiry_timestamp_seconds {at}\n"
+            ));
+        }
+        if let Some(facts) = &self.facts {
+            out.push_str(&facts.metrics());
+        }
+        out
+    }
+
+    /// Shows `facts` on `/metrics` after the checks' families.
+    pub fn with_process_facts(mut self, facts: std::sync::Arc<dyn ProcessFacts>) -> Self {
+        self.facts = Some(facts);
+        self
     }
 
     /// The longest timeout of its checks.
@@ -363,6 +419,10 @@ impl<'c> Service<'c> {
             render::render_metrics(format, &results, selection.verbose, &self.statuses)
         } else {
             render::render(format, &results, selection.verbose, &self.statuses)
+        };
+        let response = match format {
+            Format::Prometheus => response.extended(self.process_metrics().as_bytes()),
+            _ => response,
         };
         Answer {
             response,

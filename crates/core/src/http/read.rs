@@ -58,6 +58,12 @@ pub enum ReadError {
     /// Reading failed (most often a reset from the client).
     #[error("reading the request: {0}")]
     Io(#[from] io::Error),
+    /// A TLS handshake (an `https://` client) on a port that serves
+    /// plaintext only.
+    #[error(
+        "TLS handshake on a plaintext port (an https:// client; this service has no tls-cert)"
+    )]
+    TlsOnPlaintext,
 }
 
 impl ReadError {
@@ -65,7 +71,8 @@ impl ReadError {
     /// left to answer.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ReadError::Silent | ReadError::Io(_) => None,
+            // No HTTP answer: an HTTPS client cannot read one.
+            ReadError::Silent | ReadError::Io(_) | ReadError::TlsOnPlaintext => None,
             ReadError::Truncated => Some(400),
             ReadError::TimedOut { .. } => Some(408),
             ReadError::TooLarge { .. } => Some(431),
@@ -190,6 +197,9 @@ impl HeadReader {
         match parse_head(&self.buf[..self.len], self.limits.max_headers) {
             Ok(Parsed::Complete(head)) => Some(Ok(head)),
             Ok(Parsed::Partial) => None,
+            // 0x16 is a TLS handshake record: say so, rather than call an
+            // HTTPS client a bad request.
+            Err(_) if self.buf.first() == Some(&0x16) => Some(Err(ReadError::TlsOnPlaintext)),
             Err(e) => Some(Err(e.into())),
         }
     }

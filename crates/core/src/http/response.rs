@@ -74,6 +74,12 @@ impl Response {
         &self.body
     }
 
+    /// The same response with `more` after its body.
+    pub fn extended(mut self, more: &[u8]) -> Self {
+        self.body.extend_from_slice(more);
+        self
+    }
+
     /// Encodes the response: status line with its reason phrase, the headers
     /// every response of ours carries, the body unless `head_only`.
     ///
