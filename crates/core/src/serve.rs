@@ -737,7 +737,7 @@ mod tests {
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
         for (req, status) in [
             (
-                b"\x16\x03\x01\x00\xa5\x01\x00".as_slice(),
+                b"\x01\x03\x01\x00\xa5\x01\x00".as_slice(),
                 "400 Bad Request",
             ),
             (b"GET / HTTP/1.1\r\nHost: x\r\n", "400 Bad Request"),
@@ -754,6 +754,19 @@ mod tests {
             assert_eq!(served.ending, Ending::Rejected);
             assert_eq!(served.exit_code(), exit::BAD_CLIENT);
         }
+    }
+
+    #[test]
+    fn a_tls_handshake_on_a_plaintext_port_gets_an_alert_not_http() {
+        let (out, served, runs) = exchange(b"\x16\x03\x01\x00\xa5\x01\x00", Verdict::healthy("ok"));
+        assert_eq!(runs, 0);
+        assert_eq!(out.as_bytes(), TLS_HANDSHAKE_FAILURE);
+        assert_eq!(served.ending, Ending::Rejected);
+        assert!(
+            served.reason.contains("TLS handshake on a plaintext port"),
+            "{}",
+            served.reason
+        );
     }
 
     #[test]

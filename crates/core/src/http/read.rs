@@ -344,12 +344,16 @@ mod tests {
 
     #[test]
     fn garbage_is_400_before_the_deadline() {
-        let err = read(&[b"\x16\x03\x01\x00"], true, Limits::default()).unwrap_err();
+        let err = read(&[b"\x01\x03\x01\x00"], true, Limits::default()).unwrap_err();
         assert!(
             matches!(err, ReadError::Parse(ParseError::Malformed(_))),
             "{err:?}"
         );
         assert_eq!(err.status(), Some(400));
+        // A TLS handshake is named as one, and gets no HTTP answer.
+        let err = read(&[b"\x16\x03\x01\x00"], true, Limits::default()).unwrap_err();
+        assert!(matches!(err, ReadError::TlsOnPlaintext), "{err:?}");
+        assert_eq!(err.status(), None);
     }
 
     #[test]
