@@ -34,10 +34,12 @@ use std::time::Instant;
 
 use inetd_health::agent::classify;
 use inetd_health::http::{HeadReader, ReadError, RequestHead};
+use inetd_health::serve::{refuse_plaintext, serve_over_tls, serve_tls_head};
 use inetd_health::sys::{self, PollFd, SignalFd};
 use inetd_health::{
     serve_agent, serve_agent_line, serve_head, serve_service_head, Options, Response, Service,
 };
+use rustls::ServerConnection;
 
 use crate::log::{Log, Peer};
 use crate::notify::Notifier;
@@ -58,6 +60,13 @@ pub enum Serving<'a> {
 }
 
 impl Serving<'_> {
+    fn tls(&self) -> Option<&std::sync::Arc<inetd_health::tls::Tls>> {
+        match self {
+            Serving::Service(service) => service.tls(),
+            Serving::Misconfigured(_) => None,
+        }
+    }
+
     fn agent_wait(&self) -> Option<std::time::Duration> {
         match self {
             Serving::Service(service) => service.agent().map(|a| a.wait),
@@ -84,12 +93,21 @@ struct Pending {
     late: bool,
     /// With --agent: when a connection still silent is an agent's.
     agent_at: Option<Instant>,
+    /// The service's TLS, when it has a certificate.
+    tls: Option<std::sync::Arc<inetd_health::tls::Tls>>,
+    /// Once the first byte said TLS: the session, whose handshake this
+    /// loop drives as it reads the head.
+    session: Option<Box<ServerConnection>>,
 }
 
 /// What a connection asked for.
 enum Job {
     /// An HTTP request: its head, or why there is none.
     Http(Result<RequestHead, ReadError>),
+    /// An HTTP request over TLS (or why none came).
+    Https(Box<ServerConnection>, Result<RequestHead, ReadError>),
+    /// Plaintext HTTP on a port that serves HTTPS only.
+    Plaintext(RequestHead),
     /// HAProxy's agent-check: one line.
     Agent,
 }
@@ -340,14 +358,14 @@ pub fn run(
                 } else {
                     None
                 };
-                let p = &pending[i];
+                let p = &mut pending[i];
                 let outcome = outcome.or_else(|| {
                     let silent_agent =
                         p.head.received() == 0 && p.agent_at.is_some_and(|at| at <= now);
                     if silent_agent {
                         Some(Some(Job::Agent))
                     } else {
-                        (p.deadline <= now).then(|| Some(Job::Http(Err(p.head.timed_out()))))
+                        (p.deadline <= now).then(|| Some(timed_out(p)))
                     }
                 });
                 match outcome {
@@ -446,6 +464,16 @@ fn work(job: Ready, options: &Options, service: Serving<'_>, log: &Log) {
                 Job::Http(head) => serve_head(&mut &stream, &mut &stream, options, head, |_| {
                     Response::text(500, body)
                 }),
+                Job::Plaintext(head) => {
+                    serve_head(&mut &stream, &mut &stream, options, Ok(head), |_| {
+                        Response::text(500, body)
+                    })
+                }
+                // A misconfigured service has no certificate: never here.
+                Job::Https(..) => {
+                    drop(stream);
+                    return;
+                }
                 Job::Agent => {
                     serve_agent_line(&mut &stream, &mut &stream, options, MISCONFIGURED_AGENT)
                 }
@@ -470,6 +498,28 @@ fn work(job: Ready, options: &Options, service: Serving<'_>, log: &Log) {
         Job::Http(head) if late => serve_head(&mut &stream, &mut &stream, options, head, |_| {
             Response::text(503, "unhealthy: shutting down\n")
         }),
+        Job::Plaintext(head) => refuse_plaintext(&mut &stream, &mut &stream, options, head),
+        Job::Https(mut session, head) if late => serve_over_tls(
+            &mut &stream,
+            &mut &stream,
+            options,
+            &mut session,
+            head,
+            |i, o, head| {
+                serve_head(i, o, options, head, |_| {
+                    Response::text(503, "unhealthy: shutting down\n")
+                })
+            },
+        ),
+        Job::Https(mut session, head) => serve_tls_head(
+            &mut &stream,
+            &mut &stream,
+            options,
+            service,
+            Some(peer.ip()),
+            &mut session,
+            head,
+        ),
         Job::Http(head) => serve_service_head(
             &mut &stream,
             &mut &stream,
@@ -507,6 +557,8 @@ fn accept_all(
                     accepted: now,
                     late,
                     agent_at: service.agent_wait().map(|wait| now + wait),
+                    tls: service.tls().cloned(),
+                    session: None,
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -528,6 +580,9 @@ fn accept_all(
 /// yet; `Some(None)`: nothing to answer (closed silently, broken);
 /// `Some(Some(job))`: hand it over.
 fn read_some(p: &mut Pending) -> Option<Option<Job>> {
+    if p.session.is_some() {
+        return read_tls(p);
+    }
     loop {
         let space = match p.head.space() {
             Ok(space) => space,
@@ -540,11 +595,19 @@ fn read_some(p: &mut Pending) -> Option<Option<Job>> {
             },
             Ok(n) => {
                 p.head.add(n);
+                if let Some(tls) = &p.tls {
+                    if p.head.bytes().first() == Some(&inetd_health::tls::HANDSHAKE) {
+                        return start_tls(p, tls.clone());
+                    }
+                }
                 // An agent's agent-send line is not an HTTP request line.
                 if p.agent_at.is_some() && classify(p.head.bytes()) == Some(false) {
                     return Some(Some(Job::Agent));
                 }
                 match p.head.parse() {
+                    Some(Ok(head)) if p.tls.as_ref().is_some_and(|t| !t.settings().plaintext) => {
+                        return Some(Some(Job::Plaintext(head)))
+                    }
                     Some(done) => return Some(Some(Job::Http(done))),
                     None => continue,
                 }
@@ -554,6 +617,65 @@ fn read_some(p: &mut Pending) -> Option<Option<Job>> {
             Err(_) => return Some(None),
         }
     }
+}
+
+/// The head did not arrive in time: over TLS, said on the session.
+fn timed_out(p: &mut Pending) -> Job {
+    let late = p.head.timed_out();
+    match p.session.take() {
+        Some(session) => Job::Https(session, Err(late)),
+        None => Job::Http(Err(late)),
+    }
+}
+
+/// The first bytes were a TLS handshake: a session takes them, and the
+/// head is read through it from now on.
+fn start_tls(p: &mut Pending, tls: std::sync::Arc<inetd_health::tls::Tls>) -> Option<Option<Job>> {
+    let mut session = match tls.accept() {
+        Ok(session) => Box::new(session),
+        Err(_) => return Some(None),
+    };
+    let limits = p.head.limits();
+    let first = std::mem::replace(&mut p.head, HeadReader::new(limits));
+    let fed = inetd_health::tls::TlsStream::new(&mut &p.stream, &mut &p.stream, &mut session)
+        .received(first.bytes());
+    // Past the first bytes, a TLS client is no agent.
+    p.agent_at = None;
+    if let Err(e) = fed {
+        return Some(Some(Job::Https(session, Err(ReadError::Io(e)))));
+    }
+    p.session = Some(session);
+    read_tls(p)
+}
+
+/// Reads the head through the TLS session, driving its handshake.
+fn read_tls(p: &mut Pending) -> Option<Option<Job>> {
+    let session = p.session.as_mut()?;
+    let (mut input, mut output) = (&p.stream, &p.stream);
+    let mut stream = inetd_health::tls::TlsStream::new(&mut input, &mut output, session);
+    let outcome = loop {
+        let space = match p.head.space() {
+            Ok(space) => space,
+            Err(too_large) => break Some(Err(too_large)),
+        };
+        match stream.read(space) {
+            Ok(n) => match p.head.filled(n) {
+                Some(Err(ReadError::Silent)) if n == 0 => {
+                    // A handshake and no request (a TLS check that only
+                    // connects): nothing to answer.
+                    return Some(None);
+                }
+                Some(done) => break Some(done),
+                None => continue,
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Some(Err(ReadError::Io(e))),
+        }
+    };
+    let head = outcome?;
+    let session = p.session.take()?;
+    Some(Some(Job::Https(session, head)))
 }
 
 /// Whether a connection waits in `listener`'s backlog, without taking it.

@@ -336,26 +336,54 @@ where
     I: Input + ?Sized,
     O: Output + ?Sized,
 {
-    let mut served = match head {
+    serve_over_tls(input, output, options, conn, head, |i, o, head| {
+        serve_service_head(i, o, options, service, peer, head)
+    })
+}
+
+/// Answers over TLS with `answer`, which gets the session's two halves
+/// and the head read through it; a handshake that failed or never ended
+/// gets no answer (there is no session to send one on).
+#[cfg(feature = "tls")]
+pub fn serve_over_tls<I, O, F>(
+    input: &mut I,
+    output: &mut O,
+    options: &Options,
+    conn: &mut rustls::ServerConnection,
+    head: Result<RequestHead, ReadError>,
+    answer: F,
+) -> Served
+where
+    I: Input + ?Sized,
+    O: Output + ?Sized,
+    F: FnOnce(&mut dyn Input, &mut dyn Output, Result<RequestHead, ReadError>) -> Served,
+{
+    let failed = match head {
         // The handshake failed (an alert was sent): no HTTP to answer
-        // with. The raw socket is shut and drained, so the client sees
-        // the alert rather than a reset.
-        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+        // with.
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => Err(e.to_string()),
+        Err(e) if conn.is_handshaking() => Err(format!("TLS handshake not completed: {e}")),
+        head => Ok(head),
+    };
+    let mut served = match failed {
+        Err(reason) => {
+            // The raw socket is shut and drained, so the client sees the
+            // alert rather than a reset.
             let _ = close_politely(input, output, options.drain);
             Served {
                 method: None,
                 target: None,
                 status: None,
-                reason: e.to_string(),
+                reason,
                 ending: Ending::Rejected,
                 results: Vec::new(),
                 handshake: None,
             }
         }
-        head => {
+        Ok(head) => {
             let stream = std::cell::RefCell::new(crate::tls::TlsStream::new(input, output, conn));
             let (mut i, mut o) = crate::tls::halves(&stream);
-            serve_service_head(&mut i, &mut o, options, service, peer, head)
+            answer(&mut i, &mut o, head)
         }
     };
     if !conn.is_handshaking() {

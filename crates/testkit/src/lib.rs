@@ -31,6 +31,8 @@
 //! - [`example`]: the six-check example config the bench measures.
 //! - [`tcpserver`]: a private ucspi-tcp tcpserver on a free loopback port.
 //! - [`docs`]: the fenced blocks of `docs/` that tests run as written.
+//! - [`tls`]: a private CA issuing server and client certificates with the
+//!   `openssl` command, and the real TLS clients (`curl`, `openssl s_client`).
 
 #![warn(missing_docs)]
 
@@ -51,5 +53,6 @@ pub mod redis;
 pub mod replication;
 pub mod run;
 pub mod tcpserver;
+pub mod tls;
 pub mod tmp;
 pub mod xinetd;

@@ -214,6 +214,11 @@ impl HeadReader {
         ReadError::TimedOut { received: self.len }
     }
 
+    /// The limits it was made with.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Bytes received so far.
     pub fn received(&self) -> usize {
         self.len
