@@ -49,6 +49,16 @@ use crate::notify::Notifier;
 /// in, or why the file cannot be served.
 pub type Reload<'r> = &'r dyn Fn() -> Result<Service<'static>, String>;
 
+/// What SIGHUP does: read the config again, and say how it went on
+/// `/metrics`.
+#[derive(Clone)]
+pub struct Reloading<'r> {
+    /// Reads and builds the config.
+    pub reload: Reload<'r>,
+    /// The last reload's outcome, shown by every service swapped in.
+    pub facts: std::sync::Arc<ReloadFacts>,
+}
+
 /// What the loop answers with.
 #[derive(Clone, Copy)]
 pub enum Serving<'a> {
@@ -78,6 +88,56 @@ impl Serving<'_> {
         }
     }
 }
+
+/// The last reload's outcome, on `/metrics` as Prometheus shows its own
+/// (`prometheus_config_last_reload_successful`): an operator alerts on a
+/// config that stopped being read, while the old one still serves.
+pub struct ReloadFacts {
+    /// Whether the last reload (or the start) read the config, and when
+    /// the config was last read (seconds since the epoch).
+    last: Mutex<(bool, f64)>,
+}
+
+impl ReloadFacts {
+    /// The facts of a process that just read its config.
+    pub fn new() -> std::sync::Arc<ReloadFacts> {
+        std::sync::Arc::new(ReloadFacts {
+            last: Mutex::new((true, now_seconds())),
+        })
+    }
+
+    fn record(&self, ok: bool) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.0 = ok;
+        if ok {
+            last.1 = now_seconds();
+        }
+    }
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl inetd_health::service::ProcessFacts for ReloadFacts {
+    fn metrics(&self) -> String {
+        let (ok, at) = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        format!(
+            "# HELP inetd_health_config_last_reload_successful Whether the last reload (SIGHUP) read the config; 0 while the last good one still serves.\n\
+             # TYPE inetd_health_config_last_reload_successful gauge\n\
+             inetd_health_config_last_reload_successful {}\n\
+             # HELP inetd_health_config_last_reload_success_timestamp_seconds When the config served was read.\n\
+             # TYPE inetd_health_config_last_reload_success_timestamp_seconds gauge\n\
+             inetd_health_config_last_reload_success_timestamp_seconds {at:.3}\n",
+            u8::from(ok)
+        )
+    }
+}
+
+/// How often the certificate files are looked at for a renewal.
+const TLS_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The agent's line for a service that could not be set up.
 pub const MISCONFIGURED_AGENT: &str = "down #inetd-health is misconfigured\n";
@@ -149,7 +209,7 @@ pub fn bind_and_run(
     service: &Service<'static>,
     options: &Options,
     log: &Log,
-    reload: Option<Reload<'_>>,
+    reload: Option<Reloading<'_>>,
 ) -> io::Result<i32> {
     let listener = TcpListener::bind(addr)?;
     let service = Serving::Service(service);
@@ -181,7 +241,7 @@ pub fn run(
     options: &Options,
     log: &Log,
     notifier: Option<Notifier>,
-    reload: Option<Reload<'_>>,
+    reload: Option<Reloading<'_>>,
 ) -> io::Result<i32> {
     // SIGTERM and SIGINT (stop) and SIGHUP (reload) as a descriptor the
     // loop polls: blocked for every thread (the workers started later
@@ -210,6 +270,7 @@ pub fn run(
     let mut ready: VecDeque<Ready> = VecDeque::new();
     let mut in_flight = 0usize;
     let mut stopping: Option<Instant> = None;
+    let mut next_tls_look = Instant::now() + TLS_LOOK;
     let mut next_ping = notifier
         .as_ref()
         .and_then(|n| n.watchdog)
@@ -296,6 +357,10 @@ pub fn run(
                 let until = at.saturating_duration_since(now);
                 wait = Some(wait.map_or(until, |w| w.min(until)));
             }
+            if with_current(&reloaded, service, |s| s.tls().is_some()) {
+                let until = next_tls_look.saturating_duration_since(now);
+                wait = Some(wait.map_or(until, |w| w.min(until)));
+            }
             let timeout = wait.map_or(-1, |w| {
                 // Round up: waking a millisecond early would spin.
                 w.as_millis().min(60_000) as libc::c_int + 1
@@ -309,7 +374,12 @@ pub fn run(
             if fds[0].ready() {
                 if let Some(signo) = signals.read() {
                     if signo == libc::SIGHUP {
-                        reload_now(reload, &reloaded, notifier.as_ref(), log);
+                        if !reload_now(reload.as_ref(), &reloaded, notifier.as_ref(), log) {
+                            // The config stays; its certificate is still
+                            // read again, as a SIGHUP promises.
+                            with_current(&reloaded, service, |s| look_at_certificate(s, log));
+                        }
+                        next_tls_look = Instant::now() + TLS_LOOK;
                         continue;
                     }
                     if stopping.is_some() {
@@ -345,7 +415,9 @@ pub fn run(
             // launcher that execs us, it would.)
             for (i, l) in listeners.iter().enumerate() {
                 if fds[listeners_at + i].ready() {
-                    accept_all(l, &mut pending, options, log, stopping.is_some(), service);
+                    with_current(&reloaded, service, |serving| {
+                        accept_all(l, &mut pending, options, log, stopping.is_some(), serving)
+                    });
                 }
             }
             // Heads: read what arrived, hand over what is complete, time out
@@ -387,6 +459,10 @@ pub fn run(
                     }
                 }
             }
+            if Instant::now() >= next_tls_look {
+                with_current(&reloaded, service, |s| look_at_certificate(s, log));
+                next_tls_look = Instant::now() + TLS_LOOK;
+            }
             if let (Some(at), Some(n)) = (next_ping, &notifier) {
                 if Instant::now() >= at {
                     n.send("WATCHDOG=1");
@@ -395,6 +471,19 @@ pub fn run(
             }
         }
     })
+}
+
+/// `f` of the service a reload swapped in, else of the one started with.
+fn with_current<R>(
+    reloaded: &std::sync::RwLock<Option<std::sync::Arc<Service<'static>>>>,
+    first: Serving<'_>,
+    f: impl FnOnce(Serving<'_>) -> R,
+) -> R {
+    let fresh = reloaded.read().unwrap_or_else(|p| p.into_inner()).clone();
+    match &fresh {
+        Some(s) => f(Serving::Service(s)),
+        None => f(first),
+    }
 }
 
 /// Runs `job` and then gives its slot back (a byte on `wake`), whatever
@@ -419,31 +508,54 @@ fn give_back_slot(wake: &UnixStream, job: impl FnOnce()) {
 /// SIGHUP: the config read and built again, and swapped in; a config
 /// that cannot be served leaves the current one serving, and says why.
 fn reload_now(
-    reload: Option<Reload<'_>>,
+    reload: Option<&Reloading<'_>>,
     reloaded: &std::sync::RwLock<Option<std::sync::Arc<Service<'static>>>>,
     notifier: Option<&Notifier>,
     log: &Log,
-) {
-    let Some(reload) = reload else {
+) -> bool {
+    let Some(Reloading { reload, facts }) = reload else {
         log.info("SIGHUP: nothing to reload (no usable config was served); restart to read it");
-        return;
+        return false;
     };
     if let Some(n) = notifier {
         let usec = inetd_health::sys::monotonic_usec();
         n.send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
     }
-    match reload() {
+    let ok = match reload() {
         Ok(service) => {
+            let service = service.with_process_facts(facts.clone());
             *reloaded.write().unwrap_or_else(|p| p.into_inner()) =
                 Some(std::sync::Arc::new(service));
             log.info("SIGHUP: config reloaded");
+            true
         }
-        Err(why) => log.error(&format!(
-            "SIGHUP: config not reloaded, still serving the last good one: {why}"
-        )),
-    }
+        Err(why) => {
+            log.error(&format!(
+                "SIGHUP: config not reloaded, still serving the last good one: {why}"
+            ));
+            false
+        }
+    };
+    facts.record(ok);
     if let Some(n) = notifier {
         n.send("READY=1");
+    }
+    ok
+}
+
+/// Reads the certificate files again if they changed; a set that cannot
+/// be served is said once and the last good one kept.
+fn look_at_certificate(service: Serving<'_>, log: &Log) {
+    let Some(tls) = service.tls() else { return };
+    match tls.refresh() {
+        inetd_health::tls::Refreshed::Unchanged => {}
+        inetd_health::tls::Refreshed::Renewed => log.info(&format!(
+            "TLS: certificate files changed: serving them ({})",
+            tls.settings().cert.display()
+        )),
+        inetd_health::tls::Refreshed::Failed(why) => log.error(&format!(
+            "TLS: certificate files changed but cannot be served, still serving the last good ones: {why}"
+        )),
     }
 }
 

@@ -121,6 +121,9 @@ fn run(
     }
 
     if cli.check_config {
+        if let Some(warning) = certificate_warning(&service, std::time::SystemTime::now()) {
+            eprintln!("inetd-health: warning: {warning}");
+        }
         let routes = match service.routes() {
             Routes::Table(table) => table.len(),
             Routes::Any(_) => 1,
@@ -174,6 +177,17 @@ fn run(
         })?;
         Ok(plan.service)
     };
+    // The long-lived forms show their last reload on /metrics.
+    let facts = listen::ReloadFacts::new();
+    let service = if cli.long_lived || cli.listen.is_some() {
+        service.with_process_facts(facts.clone())
+    } else {
+        service
+    };
+    let reloading = listen::Reloading {
+        reload: &reload,
+        facts,
+    };
     let served = match (launch, cli.listen) {
         (Launch::Listeners(listeners), _) => Some(
             listen::run(
@@ -183,7 +197,7 @@ fn run(
                 &options,
                 &log,
                 notifier,
-                Some(&reload),
+                Some(reloading),
             )
             .context("serving the sockets systemd passed"),
         ),
@@ -195,7 +209,7 @@ fn run(
                 &service,
                 &options,
                 &log,
-                Some(&reload),
+                Some(reloading),
             )
             .with_context(|| format!("serving on {addr}")),
         ),
@@ -243,6 +257,36 @@ fn run(
         log,
         started,
     )
+}
+
+/// How long before a certificate expires `--check-config` says so.
+const CERT_WARNING: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
+
+/// A certificate that expires within [`CERT_WARNING`] of `now`, or has.
+fn certificate_warning(
+    service: &inetd_health::Service,
+    now: std::time::SystemTime,
+) -> Option<String> {
+    let tls = service.tls()?;
+    let not_after = tls.not_after()?;
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let left = not_after - now;
+    let cert = tls.settings().cert.display();
+    if left <= 0 {
+        return Some(format!(
+            "{cert}: the certificate expired {} days ago: HTTPS clients that verify it refuse it",
+            -left / 86_400
+        ));
+    }
+    (left < CERT_WARNING.as_secs() as i64).then(|| {
+        format!(
+            "{cert}: the certificate expires in {} days ({} hours): renew it (a long-lived server picks up the new files within a second)",
+            left / 86_400,
+            left / 3600
+        )
+    })
 }
 
 /// Serves the one connection a launcher handed over, logs it, and returns
