@@ -183,6 +183,49 @@ fn systemd_units_verify_and_their_exec_start_lines_serve() {
     }
 }
 
+/// `systemctl reload` on the systemd found: Debian 12's 252 has no
+/// `Type=notify-reload`, so the daemon unit sends SIGHUP by
+/// `ExecReload=`; a unit for 253 and later lets systemd send it and wait.
+#[test]
+fn the_daemon_unit_reloads_as_the_systemd_it_is_for_can() {
+    let (dir, bin, config) = setup();
+    let here = std::process::Command::new("systemctl")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let here = String::from_utf8_lossy(&here.stdout);
+    let version: u32 = here
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("systemctl --version: {here}"));
+    for (flags, new_enough) in [
+        (vec![], version >= 253),
+        (vec!["--systemd-version", "252"], false),
+        (vec!["--systemd-version", "254"], true),
+    ] {
+        let units = dir.join(&format!("units-{}", flags.join("-")));
+        let mut args = vec!["systemd", "--output-dir", units.to_str().unwrap()];
+        args.extend(flags.iter().copied());
+        gen(&bin, &config, &args);
+        let text = std::fs::read_to_string(units.join("inetd-health-daemon.service")).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        if new_enough {
+            assert!(lines.contains(&"Type=notify-reload"), "{flags:?}: {text}");
+            assert!(
+                !lines.iter().any(|l| l.starts_with("ExecReload=")),
+                "{text}"
+            );
+        } else {
+            assert!(lines.contains(&"Type=notify"), "{flags:?}: {text}");
+            assert!(
+                lines.contains(&"ExecReload=/bin/kill -HUP $MAINPID"),
+                "{flags:?}: {text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn haproxy_keepalived_and_k8s_accept_theirs() {
     let (dir, bin, config) = setup();

@@ -89,10 +89,38 @@ pub struct GenArgs {
     /// with role primary
     #[arg(long, conflicts_with = "postgres")]
     pub redis: bool,
+    /// With systemd: the version of the systemd the units are for
+    /// [default: this machine's, from `systemctl --version`]. 253 and later
+    /// get `Type=notify-reload` (systemctl reload waits for the reload);
+    /// older ones `Type=notify` with `ExecReload=/bin/kill -HUP $MAINPID`
+    #[arg(long, value_name = "N")]
+    pub systemd_version: Option<u32>,
     /// Instead of --config: the check the service runs, after `--`
     /// (`gen xinetd -- tcp 127.0.0.1:3306`)
     #[arg(last = true, value_name = "CHECK")]
     pub check: Vec<String>,
+}
+
+/// The version of this machine's systemd (`systemctl --version`'s first
+/// line, `systemd 252 (252.39-1~deb12u1)`), if it can be told.
+fn systemd_version() -> Option<u32> {
+    let out = std::process::Command::new("systemctl")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    parse_systemd_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_systemd_version(text: &str) -> Option<u32> {
+    text.lines()
+        .next()?
+        .strip_prefix("systemd ")?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// What the generators need of the service.
@@ -256,6 +284,15 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
             );
             let backlog = f.backlog;
             let listen = listen_stream(&g.bind, g.port);
+            // systemd 253 sends SIGHUP itself for Type=notify-reload, and
+            // `systemctl reload` waits for our READY=1; an older one
+            // refuses the type, and reloads by ExecReload= (which returns
+            // once the signal is sent). Unknown: the form every version
+            // takes.
+            let reload = match g.systemd_version.or_else(systemd_version) {
+                Some(v) if v >= 253 => "Type=notify-reload\n# systemctl reload: SIGHUP, and systemd waits for the reload to end\n# (RELOADING=1, then READY=1). The config is read again and\n# swapped in, the polls in flight finished on the old one; a config\n# that cannot be served is logged and the old one kept.\n",
+                _ => "Type=notify\n# systemctl reload: the config read again and swapped in, the polls in\n# flight finished on the old one; a config that cannot be served is\n# logged and the old one kept. (systemd 253 and later: Type=notify-reload\n# instead, and no ExecReload=; gen systemd --systemd-version 253.)\nExecReload=/bin/kill -HUP $MAINPID\n",
+            };
             let hardening = "NoNewPrivileges=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\nPrivateDevices=yes\nRestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n";
             vec![
                 (
@@ -279,7 +316,7 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
                 (
                     "inetd-health-daemon.service".into(),
                     format!(
-                        "[Unit]\nDescription=inetd-health (one long-lived process)\nRequires=inetd-health-daemon.socket\n\n[Service]\nType=notify\nExecStart={daemon}\n# systemctl reload: the config read again and swapped in, the polls in\n# flight finished on the old one; a config that cannot be served is\n# logged and the old one kept.\nExecReload=/bin/kill -HUP $MAINPID\nWatchdogSec=30s\n# A crash (a panic aborts the process), a missed watchdog ping or an\n# unexpected exit status: start it again; the socket holds connections\n# meanwhile. A clean stop is not restarted.\nRestart=on-failure\nRestartSec=1s\n{user}RuntimeDirectory=inetd-health\n{hardening}"
+                        "[Unit]\nDescription=inetd-health (one long-lived process)\nRequires=inetd-health-daemon.socket\n\n[Service]\n{reload}ExecStart={daemon}\nWatchdogSec=30s\n# A crash (a panic aborts the process), a missed watchdog ping or an\n# unexpected exit status: start it again; the socket holds connections\n# meanwhile. A clean stop is not restarted.\nRestart=on-failure\nRestartSec=1s\n{user}RuntimeDirectory=inetd-health\n{hardening}"
                     ),
                 ),
             ]
@@ -1549,6 +1586,17 @@ mod tests {
                 "uid {uid} groups {groups:?} mode {mode:o} {owner}:{group} want {want:o}"
             );
         }
+    }
+
+    #[test]
+    fn systemd_versions_are_read_from_systemctl() {
+        assert_eq!(
+            parse_systemd_version("systemd 252 (252.39-1~deb12u1)\n+PAM +AUDIT\n"),
+            Some(252)
+        );
+        assert_eq!(parse_systemd_version("systemd 256 (256.7)\n"), Some(256));
+        assert_eq!(parse_systemd_version("not systemd\n"), None);
+        assert_eq!(parse_systemd_version(""), None);
     }
 
     #[test]
