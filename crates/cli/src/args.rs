@@ -139,7 +139,7 @@ pub struct Cli {
     pub tls_client_auth: Option<String>,
 
     /// With --tls-cert: serve plaintext HTTP on the same port too
-    #[arg(long, requires = "tls_cert")]
+    #[arg(long, requires = "tls_cert", conflicts_with = "tls_client_ca")]
     pub tls_plaintext: bool,
 
     /// One process serves many connections (systemd `Accept=no`, found

@@ -546,6 +546,14 @@ fn tls_settings(
             }
         },
     };
+    if let (Some(plain), Some(_)) = (&raw.tls_plaintext, &raw.tls_client_ca) {
+        if *plain.get_ref() {
+            return Err((
+                plain.span(),
+                "tls-plaintext with tls-client-ca: plaintext HTTP would serve clients without a certificate".into(),
+            ));
+        }
+    }
     Ok(Some(crate::tls::TlsSettings {
         cert: PathBuf::from(cert.get_ref()),
         key: PathBuf::from(key.get_ref()),
@@ -1463,6 +1471,43 @@ nagios = true
             e.starts_with("x.toml:1:25: \"lan\" is not an address or a network"),
             "{e}"
         );
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_settings_go_together_or_are_refused() {
+        let check = "[checks.a]\nkind = \"tcp\"\ntarget = \"x:1\"\n";
+        let c = parsed(&format!(
+            "tls-cert = \"c.pem\"\ntls-key = \"k.pem\"\ntls-client-ca = \"ca.pem\"\ntls-client-auth = \"optional\"\n{check}"
+        ))
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.client_auth, crate::tls::ClientAuth::Optional);
+        assert!(!tls.plaintext);
+        assert_eq!(parsed(check).unwrap().tls, None);
+        for (text, want) in [
+            ("tls-cert = \"c.pem\"\n", "x.toml:1:12: tls-cert and tls-key go together"),
+            ("tls-key = \"k.pem\"\n", "x.toml:1:11: tls-cert and tls-key go together"),
+            (
+                "tls-plaintext = true\n",
+                "x.toml:1:17: TLS settings without tls-cert and tls-key",
+            ),
+            (
+                "tls-cert = \"c\"\ntls-key = \"k\"\ntls-client-auth = \"optional\"\n",
+                "x.toml:3:19: tls-client-auth without tls-client-ca",
+            ),
+            (
+                "tls-cert = \"c\"\ntls-key = \"k\"\ntls-client-ca = \"a\"\ntls-client-auth = \"maybe\"\n",
+                "x.toml:4:19: tls-client-auth is \"required\" or \"optional\"",
+            ),
+            (
+                "tls-cert = \"c\"\ntls-key = \"k\"\ntls-client-ca = \"a\"\ntls-plaintext = true\n",
+                "x.toml:4:17: tls-plaintext with tls-client-ca",
+            ),
+        ] {
+            let e = parsed(&format!("{text}{check}")).unwrap_err();
+            assert!(e.starts_with(want), "{text}: {e}");
+        }
     }
 
     #[test]
