@@ -121,6 +121,11 @@ fn run(
     }
 
     if cli.check_config {
+        // One process per connection parses the key at its first full
+        // handshake; the check does it now.
+        if let Some(Err(e)) = service.tls().map(|t| t.validate()) {
+            return misconfigured(&e.to_string(), log, launch, notifier);
+        }
         if let Some(warning) = certificate_warning(&service, std::time::SystemTime::now()) {
             eprintln!("inetd-health: warning: {warning}");
         }

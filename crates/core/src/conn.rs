@@ -40,6 +40,13 @@ pub trait Output: Write {
     /// The error `shutdown(2)` reported, except `ENOTCONN` (the peer is gone
     /// already, which is no failure of ours).
     fn close_write(&mut self) -> io::Result<()>;
+
+    /// Sends each write at once, not held back for an acknowledgement
+    /// (`TCP_NODELAY`): TLS ends a response with a second small record,
+    /// `close_notify`, which Nagle's algorithm would hold until the client
+    /// acknowledges the first (40 ms of delayed ACK, for a client that
+    /// reads to the end). A no-op where there is no such thing.
+    fn send_at_once(&mut self) {}
 }
 
 /// Reads once, waiting at most until `deadline`.
@@ -329,6 +336,12 @@ impl<F: AsFd> Input for Fd<F> {
 }
 
 impl<F: AsFd> Output for Fd<F> {
+    fn send_at_once(&mut self) {
+        if self.is_socket() {
+            sys::set_nodelay(self.fd.as_fd());
+        }
+    }
+
     fn close_write(&mut self) -> io::Result<()> {
         if !self.is_socket() {
             return Ok(());
@@ -368,6 +381,10 @@ impl<T: Output + ?Sized> Output for &mut T {
     fn close_write(&mut self) -> io::Result<()> {
         (**self).close_write()
     }
+
+    fn send_at_once(&mut self) {
+        (**self).send_at_once();
+    }
 }
 
 fn ignore_not_connected(r: io::Result<()>) -> io::Result<()> {
@@ -387,6 +404,10 @@ macro_rules! stream_edges {
         impl Output for $t {
             fn close_write(&mut self) -> io::Result<()> {
                 ignore_not_connected(self.shutdown(Shutdown::Write))
+            }
+
+            fn send_at_once(&mut self) {
+                sys::set_nodelay(self.as_fd());
             }
         }
     )*};

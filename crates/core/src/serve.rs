@@ -336,9 +336,17 @@ where
     I: Input + ?Sized,
     O: Output + ?Sized,
 {
-    serve_over_tls(input, output, options, conn, head, |i, o, head| {
+    let mut served = serve_over_tls(input, output, options, conn, head, |i, o, head| {
         serve_service_head(i, o, options, service, peer, head)
-    })
+    });
+    // A handshake that failed for our own key (parsed at the first full
+    // handshake, one process per connection) says why.
+    if served.handshake.is_none() {
+        if let Some(why) = service.tls().and_then(|t| t.key_error()) {
+            served.reason = format!("{}; {why}", served.reason);
+        }
+    }
+    served
 }
 
 /// Answers over TLS with `answer`, which gets the session's two halves

@@ -313,6 +313,23 @@ pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
 }
 
+/// `TCP_NODELAY` on a TCP socket; anything else (a unix socket) refuses
+/// it, and is left as it is.
+pub fn set_nodelay(fd: BorrowedFd<'_>) {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a live descriptor (borrowed), with a pointer
+    // to an int that outlives the call and its size.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// `SO_LINGER` with a zero timeout: closing the socket then sends a reset
 /// (RST), not an orderly FIN, as HAProxy closes its checks.
 ///

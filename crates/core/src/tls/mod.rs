@@ -16,9 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::SystemTime;
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ProducesTickets, ServerConfig, ServerConnection, WebPkiClientVerifier};
+use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
+use rustls::{SignatureAlgorithm, SignatureScheme};
 
 use crate::state::StateDir;
 use crate::sys::trust::{self, Owners, Rules};
@@ -132,6 +135,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 /// read from.
 struct Loaded {
     config: Arc<ServerConfig>,
+    key: Arc<LazyKey>,
     stamps: Vec<Option<Stamp>>,
     not_after: Option<i64>,
 }
@@ -140,6 +144,10 @@ struct Loaded {
 /// from them, renewed when the files change.
 pub struct Tls {
     settings: TlsSettings,
+    /// Whether the key is made ready when read (the long-lived forms, and
+    /// `--check-config`), or at the first full handshake (one process per
+    /// connection: a resumed one never signs).
+    eager: bool,
     ticketer: Arc<dyn ProducesTickets>,
     current: RwLock<Arc<Loaded>>,
     /// The versions of a set of files that failed to load: said once, not
@@ -175,13 +183,15 @@ impl Tls {
     /// read, a file others may write), or a key that does not match the
     /// certificate.
     pub fn load(settings: TlsSettings, tickets: Tickets) -> Result<Tls, TlsError> {
+        let eager = matches!(tickets, Tickets::Process);
         let ticketer: Arc<dyn ProducesTickets> = Arc::new(LazyTickets {
             tickets,
             inner: OnceLock::new(),
         });
-        let loaded = read(&settings, &ticketer)?;
+        let loaded = read(&settings, &ticketer, eager)?;
         Ok(Tls {
             settings,
+            eager,
             ticketer,
             current: RwLock::new(Arc::new(loaded)),
             failed: Mutex::new(None),
@@ -191,6 +201,33 @@ impl Tls {
     /// The settings this was read from.
     pub fn settings(&self) -> &TlsSettings {
         &self.settings
+    }
+
+    /// Makes the key ready now, as a full handshake would: a key that does
+    /// not parse, or does not match the certificate, is refused here
+    /// rather than at the first client (`--check-config`).
+    ///
+    /// # Errors
+    /// What is wrong with the key.
+    pub fn validate(&self) -> Result<(), TlsError> {
+        self.current()
+            .key
+            .load()
+            .as_ref()
+            .map(drop)
+            .map_err(|why| TlsError {
+                path: self.settings.key.clone(),
+                why: why.clone(),
+            })
+    }
+
+    /// Why the key could not be used, once a handshake tried it: a
+    /// handshake that failed for it says so in the log.
+    pub fn key_error(&self) -> Option<String> {
+        match self.current().key.loaded.get() {
+            Some(Err(why)) => Some(format!("{}: {why}", self.settings.key.display())),
+            _ => None,
+        }
     }
 
     /// When the certificate served expires (seconds since the epoch).
@@ -225,7 +262,7 @@ impl Tls {
         if failed.as_ref() == Some(&now) {
             return Refreshed::Unchanged;
         }
-        match read(&self.settings, &self.ticketer) {
+        match read(&self.settings, &self.ticketer, self.eager) {
             Ok(loaded) => {
                 *failed = None;
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
@@ -245,7 +282,11 @@ fn stamps(s: &TlsSettings) -> Vec<Option<Stamp>> {
     paths.into_iter().map(stamp).collect()
 }
 
-fn read(s: &TlsSettings, ticketer: &Arc<dyn ProducesTickets>) -> Result<Loaded, TlsError> {
+fn read(
+    s: &TlsSettings,
+    ticketer: &Arc<dyn ProducesTickets>,
+    eager: bool,
+) -> Result<Loaded, TlsError> {
     // Stamped before reading: a file replaced while it is read is read
     // again at the next look.
     let stamps = stamps(s);
@@ -256,7 +297,20 @@ fn read(s: &TlsSettings, ticketer: &Arc<dyn ProducesTickets>) -> Result<Loaded, 
         path: s.key.clone(),
         why: format!("no private key in it (PEM: PKCS#8, SEC1 or PKCS#1): {e}"),
     })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
+    let key = LazyKey::new(key, chain[0].clone(), provider.clone(), &s.cert);
+    let key = Arc::new(key.map_err(|why| TlsError {
+        path: s.key.clone(),
+        why,
+    })?);
+    if eager {
+        if let Err(why) = key.load() {
+            return Err(TlsError {
+                path: s.key.clone(),
+                why: why.clone(),
+            });
+        }
+    }
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError {
@@ -284,18 +338,13 @@ fn read(s: &TlsSettings, ticketer: &Arc<dyn ProducesTickets>) -> Result<Loaded, 
             })?)
         }
     };
-    let mut config = builder.with_single_cert(chain, key).map_err(|e| TlsError {
-        path: s.key.clone(),
-        why: match e {
-            rustls::Error::InconsistentKeys(_) => {
-                format!(
-                    "the key does not match the certificate {}",
-                    s.cert.display()
-                )
-            }
-            e => e.to_string(),
-        },
-    })?;
+    let certified = CertifiedKey::new(chain, key.clone());
+    let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
+    // The server's order: AES-128-GCM with SHA-256 first. OpenSSL's
+    // clients (HAProxy, curl) put AES-256-GCM with SHA-384 first, whose
+    // key schedule costs a poll twice the hashing of SHA-256 (which the
+    // CPU's SHA extensions run); both are TLS 1.3's and equally safe here.
+    config.ignore_client_order = true;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ticketer = ticketer.clone();
     // One ticket is enough for a poller that reconnects one at a time;
@@ -303,9 +352,145 @@ fn read(s: &TlsSettings, ticketer: &Arc<dyn ProducesTickets>) -> Result<Loaded, 
     config.send_tls13_tickets = 1;
     Ok(Loaded {
         config: Arc::new(config),
+        key,
         stamps,
         not_after,
     })
+}
+
+/// The ring provider with the cipher suites in the server's order of
+/// preference: AES-128-GCM first, then the rest as rustls orders them.
+fn provider() -> Arc<CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    // A stable sort: within each rank, rustls' own order.
+    provider.cipher_suites.sort_by_key(|suite| {
+        let name = format!("{:?}", suite.suite());
+        u8::from(!name.contains("AES_128_GCM"))
+    });
+    Arc::new(provider)
+}
+
+/// The private key, parsed into a signing key at the first signature (or
+/// when asked): parsing an ECDSA key computes its public key, a point
+/// multiplication a resumed handshake has no use for.
+#[derive(Debug)]
+struct LazyKey {
+    der: PrivateKeyDer<'static>,
+    algorithm: SignatureAlgorithm,
+    cert: CertificateDer<'static>,
+    cert_path: PathBuf,
+    provider: Arc<CryptoProvider>,
+    loaded: OnceLock<Result<Arc<dyn SigningKey>, String>>,
+}
+
+impl LazyKey {
+    /// A key whose algorithm can be told from its encoding; any other is
+    /// parsed now.
+    fn new(
+        der: PrivateKeyDer<'static>,
+        cert: CertificateDer<'static>,
+        provider: Arc<CryptoProvider>,
+        cert_path: &Path,
+    ) -> Result<LazyKey, String> {
+        let algorithm = match &der {
+            PrivateKeyDer::Pkcs1(_) => Some(SignatureAlgorithm::RSA),
+            PrivateKeyDer::Sec1(_) => Some(SignatureAlgorithm::ECDSA),
+            PrivateKeyDer::Pkcs8(p) => pkcs8_algorithm(p.secret_pkcs8_der()),
+            _ => None,
+        };
+        let mut key = LazyKey {
+            der,
+            algorithm: algorithm.unwrap_or(SignatureAlgorithm::Unknown(0)),
+            cert,
+            cert_path: cert_path.to_owned(),
+            provider,
+            loaded: OnceLock::new(),
+        };
+        if algorithm.is_none() {
+            // Not one of the three: the provider says what it is, or why not.
+            let loaded = key.load().clone()?;
+            key.algorithm = loaded.algorithm();
+        }
+        Ok(key)
+    }
+
+    fn load(&self) -> &Result<Arc<dyn SigningKey>, String> {
+        self.loaded.get_or_init(|| {
+            let key = self
+                .provider
+                .key_provider
+                .load_private_key(self.der.clone_key())
+                .map_err(|e| format!("not a usable private key: {e}"))?;
+            let certified = CertifiedKey::new(vec![self.cert.clone()], key.clone());
+            match certified.keys_match() {
+                Ok(())
+                | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+                    Ok(key)
+                }
+                Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
+                    "the key does not match the certificate {}",
+                    self.cert_path.display()
+                )),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+impl SigningKey for LazyKey {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
+        self.load().as_ref().ok()?.choose_scheme(offered)
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+/// The algorithm of a PKCS#8 key, from its AlgorithmIdentifier:
+/// `SEQUENCE { INTEGER version, SEQUENCE { OID, ... }, ... }`.
+fn pkcs8_algorithm(der: &[u8]) -> Option<SignatureAlgorithm> {
+    const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+    let (0x30, body, _) = tlv(der)? else {
+        return None;
+    };
+    let (0x02, _, rest) = tlv(body)? else {
+        return None;
+    };
+    let (0x30, identifier, _) = tlv(rest)? else {
+        return None;
+    };
+    let (0x06, oid, _) = tlv(identifier)? else {
+        return None;
+    };
+    match oid {
+        EC => Some(SignatureAlgorithm::ECDSA),
+        RSA => Some(SignatureAlgorithm::RSA),
+        ED25519 => Some(SignatureAlgorithm::ED25519),
+        _ => None,
+    }
+}
+
+/// One DER element: its tag, its contents, and what follows it.
+fn tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        n if n < 0x80 => (usize::from(n), rest),
+        0x81 => {
+            let (&n, rest) = rest.split_first()?;
+            (usize::from(n), rest)
+        }
+        0x82 => {
+            let (bytes, rest) = rest.split_at_checked(2)?;
+            ((usize::from(bytes[0]) << 8) | usize::from(bytes[1]), rest)
+        }
+        _ => return None,
+    };
+    let (body, after) = rest.split_at_checked(len)?;
+    Some((tag, body, after))
 }
 
 /// The ticket key, found at the first ticket sealed or opened: a

@@ -43,6 +43,7 @@ where
     /// # Errors
     /// The handshake failing on them (an alert is sent first).
     pub fn received(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        self.output.send_at_once();
         while !bytes.is_empty() {
             self.conn.read_tls(&mut bytes)?;
             let processed = self.conn.process_new_packets();
