@@ -11,7 +11,10 @@ use inetd_health_testkit::activate::socket_activate;
 use inetd_health_testkit::client::{exchange, loopback};
 use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::http::Response;
-use inetd_health_testkit::procs::{signal, status_kib, wait_until, ProcessGuard};
+use inetd_health_testkit::procs::{
+    cmdline_of, read_or_empty, require_program, signal, status_kib, wait_bounded, wait_until,
+    ProcessGuard,
+};
 use inetd_health_testkit::run::run_with_input;
 use inetd_health_testkit::tcpserver;
 use inetd_health_testkit::tmp::TempDir;
@@ -591,13 +594,270 @@ fn under_tcpsvd() {
 
 // --- Reload on SIGHUP -----------------------------------------------------------
 
-/// `--listen` with a config, polled by 16 clients while 20 SIGHUPs land,
-/// the config replaced by rename before each: every other one broken. No
-/// poll fails; a valid config's new route is served after its reload, a
-/// broken one leaves the last good config serving and says why.
-#[test]
-fn sighup_reloads_the_config_without_dropping_a_poll() {
+/// The long-lived forms, which read their config again on SIGHUP.
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    /// `--listen 127.0.0.1:0`.
+    Listen,
+    /// systemd `Accept=no`: `systemd-socket-activate` with a notify socket.
+    AcceptNo,
+}
+
+/// The process under test, stopped and reaped when dropped.
+enum Running {
+    Listen(Listener),
+    AcceptNo(ProcessGuard),
+}
+
+/// A long-lived inetd-health serving a config: its port, the pid a
+/// reload is signalled to, its log, and under systemd the notify socket
+/// it talks to.
+struct Daemon {
+    running: Running,
+    port: u16,
+    pid: u32,
+    log: std::path::PathBuf,
+    notify: Option<std::os::unix::net::UnixDatagram>,
+}
+
+impl Daemon {
+    /// `form` serving `config` (`--config`), up and answering; under
+    /// systemd, its `READY=1` received.
+    fn start(form: Form, dir: &TempDir, config: &std::path::Path) -> Daemon {
+        let config = config.to_str().unwrap();
+        let log = dir.join("stderr");
+        match form {
+            Form::Listen => {
+                let child = Command::new(BIN)
+                    .args(["--config", config, "--listen", "127.0.0.1:0"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(&log).unwrap())
+                    .spawn()
+                    .unwrap();
+                let listener = Listener(child);
+                let mut addr: Option<SocketAddr> = None;
+                let up = wait_until(IO_TIMEOUT, Duration::from_millis(10), || {
+                    addr = read_or_empty(&log)
+                        .lines()
+                        .find_map(|l| l.strip_prefix("inetd-health: listening on "))
+                        .and_then(|a| a.trim().parse().ok());
+                    addr.is_some()
+                });
+                assert!(up, "{}", read_or_empty(&log));
+                Daemon {
+                    pid: listener.0.id(),
+                    running: Running::Listen(listener),
+                    port: addr.unwrap().port(),
+                    log,
+                    notify: None,
+                }
+            }
+            Form::AcceptNo => {
+                let notify_path = dir.join("notify");
+                let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+                notify.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                let (process, ports) = activate(
+                    dir,
+                    1,
+                    &[&format!("--setenv=NOTIFY_SOCKET={}", notify_path.display())],
+                    &["--config", config],
+                );
+                // systemd-socket-activate execs the program at the first
+                // connection: from then on its pid is the service's.
+                let first = exchange(ports[0], b"GET /metrics HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+                assert_eq!(
+                    Response::parse(&first.bytes).map(|r| r.status),
+                    Ok(200),
+                    "{}",
+                    first.text()
+                );
+                let mut buf = [0u8; 256];
+                let n = notify.recv(&mut buf).expect("READY=1 on the notify socket");
+                assert_eq!(&buf[..n], b"READY=1");
+                let pid = process.pid();
+                let command = cmdline_of(pid).unwrap_or_default();
+                assert!(
+                    command.starts_with(&format!("{BIN} --config ")),
+                    "pid {pid} is not inetd-health: {command:?}"
+                );
+                Daemon {
+                    running: Running::AcceptNo(process),
+                    port: ports[0],
+                    pid,
+                    log,
+                    notify: Some(notify),
+                }
+            }
+        }
+    }
+
+    fn log(&self) -> String {
+        read_or_empty(&self.log)
+    }
+
+    /// How many times the log says `what`.
+    fn said(&self, what: &str) -> usize {
+        self.log().matches(what).count()
+    }
+
+    /// Sends SIGHUP and waits for the log to say `what` for the `nth` time.
+    fn sighup(&self, what: &str, nth: usize) {
+        signal(self.pid, libc::SIGHUP);
+        assert!(
+            wait_until(IO_TIMEOUT, Duration::from_millis(5), || self.said(what)
+                >= nth),
+            "no {what:?} (#{nth}) after SIGHUP: {}",
+            self.log()
+        );
+    }
+
+    /// The status of `GET path`.
+    fn status(&self, path: &str) -> u16 {
+        let ex = exchange(
+            self.port,
+            format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes(),
+            IO_TIMEOUT,
+        );
+        Response::parse(&ex.bytes)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .status
+    }
+
+    /// What `/metrics` says of the last reload: whether it read the config
+    /// (the gauge, 0 or 1), and when the config served was read (the
+    /// timestamp as written: seconds with 3 decimals).
+    fn reload_facts(&self) -> (u8, String) {
+        let ex = exchange(self.port, b"GET /metrics HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+        let r = Response::parse(&ex.bytes).unwrap_or_else(|e| panic!("/metrics: {e}"));
+        assert_eq!(r.status, 200, "{r:?}");
+        let body = r.body_text();
+        let value = |name: &str| {
+            body.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
+                .to_owned()
+        };
+        let ok = match value("inetd_health_config_last_reload_successful").as_str() {
+            "1" => 1,
+            "0" => 0,
+            other => panic!("inetd_health_config_last_reload_successful {other}"),
+        };
+        let at = value("inetd_health_config_last_reload_success_timestamp_seconds");
+        let three_decimals = at.split_once('.').is_some_and(|(s, ms)| {
+            !s.is_empty()
+                && s.bytes().chain(ms.bytes()).all(|b| b.is_ascii_digit())
+                && ms.len() == 3
+        });
+        assert!(three_decimals, "success timestamp {at:?}");
+        (ok, at)
+    }
+
+    /// The success timestamp once `/metrics` says `ok` for the last
+    /// reload. The log line is written just before the metric is set, so
+    /// the metric is waited for (2 s at most): a metric that never says
+    /// `ok` fails.
+    fn reload_said(&self, ok: bool, after: &str) -> String {
+        let mut facts = (9, String::new());
+        let said = wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+            facts = self.reload_facts();
+            facts.0 == u8::from(ok)
+        });
+        assert!(
+            said,
+            "after {after}: inetd_health_config_last_reload_successful {}, want {}",
+            facts.0,
+            u8::from(ok)
+        );
+        facts.1
+    }
+
+    /// SIGTERM, and its exit code once it exits.
+    fn stop(&mut self) -> Option<i32> {
+        signal(self.pid, libc::SIGTERM);
+        match &mut self.running {
+            Running::Listen(listener) => wait_bounded(&mut listener.0, IO_TIMEOUT)?.code(),
+            Running::AcceptNo(process) => {
+                wait_until(IO_TIMEOUT, Duration::from_millis(20), || {
+                    process.try_wait().is_some()
+                });
+                process.try_wait()?.code()
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch, as the success timestamp counts them.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// `CLOCK_MONOTONIC` in microseconds, as `MONOTONIC_USEC=` counts them.
+fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) },
+        0
+    );
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
+
+/// The next `n` datagrams on `notify`, each within the socket's timeout.
+/// Read as they come: a socket holds only `net.unix.max_dgram_qlen` of
+/// them (10 by default), and the sender's next one waits.
+fn receive(notify: &std::os::unix::net::UnixDatagram, n: usize) -> Vec<String> {
+    let mut said = Vec::new();
+    let mut buf = [0u8; 256];
+    while said.len() < n {
+        match notify.recv(&mut buf) {
+            Ok(len) => said.push(String::from_utf8_lossy(&buf[..len]).into_owned()),
+            Err(e) => panic!("{} of {n} datagrams, then {e}: {said:?}", said.len()),
+        }
+    }
+    said
+}
+
+/// The datagrams that come on `notify` within 200 ms.
+fn more(notify: &std::os::unix::net::UnixDatagram) -> Vec<String> {
+    let mut said = Vec::new();
+    let mut buf = [0u8; 256];
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while let Ok(len) = notify.recv(&mut buf) {
+        said.push(String::from_utf8_lossy(&buf[..len]).into_owned());
+    }
+    notify.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    said
+}
+
+/// A config serving `/a` and `extra` (more lines of `[routes]`) with one
+/// check that passes.
+fn reload_config(extra: &str) -> String {
+    format!(
+        "[checks.ok]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n[routes]\n\"/a\" = [\"ok\"]\n{extra}"
+    )
+}
+
+/// `form` with a config, polled on `/a` by 16 clients while 20 SIGHUPs
+/// land, the config replaced by rename before each: every other one
+/// invalid (alternately not TOML, and a new route naming no check). No
+/// poll fails; after a valid reload its new route is served and the last
+/// one is gone, after an invalid one the last good config still serves
+/// and says why; `/metrics` says which (the gauge 1 or 0, the success
+/// timestamp moved to the reload or left alone). Under systemd, every
+/// SIGHUP is `RELOADING=1` with the `MONOTONIC_USEC=` of the reload, then
+/// `READY=1`.
+fn reload_under_load(form: Form) {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let began = std::time::Instant::now();
     let dir = TempDir::new("reload");
     let config = dir.join("config.toml");
     let write = |text: &str| {
@@ -606,44 +866,34 @@ fn sighup_reloads_the_config_without_dropping_a_poll() {
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, &config).unwrap();
     };
-    let valid = |extra: &str| {
-        format!(
-            "[checks.ok]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n[routes]\n\"/a\" = [\"ok\"]\n{extra}"
-        )
-    };
-    write(&valid(""));
-    let log = dir.join("stderr");
-    let mut child = Command::new(BIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let text = || std::fs::read_to_string(&log).unwrap_or_default();
-    let mut addr: Option<SocketAddr> = None;
-    assert!(wait_until(IO_TIMEOUT, Duration::from_millis(10), || {
-        addr = text()
-            .lines()
-            .find_map(|l| l.strip_prefix("inetd-health: listening on "))
-            .and_then(|a| a.trim().parse().ok());
-        addr.is_some()
-    }));
-    let addr = addr.unwrap();
-    let pid = child.id();
+    write(&reload_config(""));
+    let before_start = unix_now();
+    let mut daemon = Daemon::start(form, &dir, &config);
+    let port = daemon.port;
+    // At the start: 1, and when the config was read.
+    let (ok, mut read_at) = daemon.reload_facts();
+    assert_eq!(ok, 1, "{form:?} at the start");
+    let at: f64 = read_at.parse().unwrap();
+    assert!(
+        (before_start - 0.002..=unix_now() + 0.002).contains(&at),
+        "{form:?}: the start's success timestamp {read_at}, started at {before_start}"
+    );
     let stop = AtomicBool::new(false);
+    // Set however the scope ends: a failed assertion stops the clients,
+    // rather than waiting for them forever.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let polls = AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..16 {
             scope.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
-                    let ex = exchange(addr.port(), b"GET /a HTTP/1.0\r\n\r\n", IO_TIMEOUT);
+                    let ex = exchange(port, b"GET /a HTTP/1.0\r\n\r\n", IO_TIMEOUT);
                     match Response::parse(&ex.bytes) {
                         Ok(r) if r.status == 200 && !ex.reset => {}
                         other => failures
@@ -655,69 +905,211 @@ fn sighup_reloads_the_config_without_dropping_a_poll() {
                 }
             });
         }
+        let _stop = Stop(&stop);
         for i in 0..20 {
             let valid_now = i % 2 == 0;
+            let new_route = format!("\"/b{i}\" = [\"ok\"]\n");
             if valid_now {
-                write(&valid(&format!("\"/b{i}\" = [\"ok\"]\n")));
-            } else {
+                write(&reload_config(&new_route));
+            } else if i % 4 == 1 {
                 write("[checks.ok\nbroken");
-            }
-            signal(pid, libc::SIGHUP);
-            let want = if valid_now {
-                "SIGHUP: config reloaded"
             } else {
-                "SIGHUP: config not reloaded"
+                write(&reload_config(&format!("\"/b{i}\" = [\"missing\"]\n")));
+            }
+            let (wall, mono) = (unix_now(), monotonic_usec());
+            let (want, what) = if valid_now {
+                ("SIGHUP: config reloaded", "a valid config")
+            } else {
+                ("SIGHUP: config not reloaded", "an invalid config")
             };
-            let count = |t: &str, s: &str| t.matches(s).count();
             // Each kind happened i/2 + 1 times, counting this one.
-            let seen = i / 2 + 1;
-            assert!(
-                wait_until(IO_TIMEOUT, Duration::from_millis(5), || count(
-                    &text(),
-                    want
-                ) >= seen),
-                "after SIGHUP {i}: {}",
-                text()
-            );
+            daemon.sighup(want, i / 2 + 1);
+            let after = format!("{form:?}: SIGHUP {i} ({what})");
+            // Under systemd: RELOADING=1 with the monotonic time of the
+            // reload (after the signal), then READY=1.
+            if let Some(notify) = &daemon.notify {
+                let said = receive(notify, 2);
+                let usec = said[0]
+                    .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+                    .unwrap_or_else(|| panic!("{after}: {said:?}"));
+                assert!(
+                    !usec.is_empty() && usec.bytes().all(|b| b.is_ascii_digit()),
+                    "{after}: {said:?}"
+                );
+                let usec: u64 = usec.parse().unwrap();
+                let now = monotonic_usec();
+                assert!(
+                    (mono..=now).contains(&usec),
+                    "{after}: MONOTONIC_USEC={usec}, signalled at {mono}, now {now}"
+                );
+                assert_eq!(said[1], "READY=1", "{after}: {said:?}");
+            }
+            let at = daemon.reload_said(valid_now, &after);
+            if valid_now {
+                let (t, last): (f64, f64) = (at.parse().unwrap(), read_at.parse().unwrap());
+                assert!(t > last, "{after}: success timestamp {at}, was {read_at}");
+                assert!(
+                    (wall - 0.002..=unix_now() + 0.002).contains(&t),
+                    "{after}: success timestamp {at}, SIGHUP sent at {wall}"
+                );
+            } else {
+                assert_eq!(at, read_at, "{after}: the success timestamp moved");
+            }
+            read_at = at;
             // The last good config's route, whichever this one was.
             let route = format!("/b{}", i - i % 2);
-            let ex = exchange(
-                addr.port(),
-                format!("GET {route} HTTP/1.0\r\n\r\n").as_bytes(),
-                IO_TIMEOUT,
-            );
-            assert_eq!(
-                Response::parse(&ex.bytes).unwrap().status,
-                200,
-                "{route} after SIGHUP {i}"
-            );
+            assert_eq!(daemon.status(&route), 200, "{route} after {after}");
+            if valid_now && i >= 2 {
+                let gone = format!("/b{}", i - 2);
+                assert_eq!(daemon.status(&gone), 404, "{gone} after {after}");
+            }
+            if !valid_now {
+                let refused = format!("/b{i}");
+                assert_eq!(daemon.status(&refused), 404, "{refused} after {after}");
+            }
             std::thread::sleep(Duration::from_millis(30));
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let failures = failures.into_inner().unwrap();
-    assert!(
-        polls.load(Ordering::Relaxed) > 100,
-        "{} polls",
-        polls.load(Ordering::Relaxed)
-    );
+    let polls = polls.load(Ordering::Relaxed);
+    assert!(polls > 100, "{form:?}: {polls} polls");
     assert!(
         failures.is_empty(),
-        "{} failed polls: {:?}",
+        "{form:?}: {} failed polls of {polls}: {:?}",
         failures.len(),
         &failures[..failures.len().min(3)]
     );
-    let t = text();
+    let t = daemon.log();
     assert_eq!(t.matches("SIGHUP: config reloaded").count(), 10, "{t}");
     assert_eq!(
         t.matches("SIGHUP: config not reloaded, still serving the last good one: ")
             .count(),
-        10
+        10,
+        "{t}"
     );
+    assert!(t.contains("no check named \"missing\""), "{t}");
+    // Under systemd: nothing more than the 20 RELOADING=1, READY=1 pairs.
+    if let Some(notify) = &daemon.notify {
+        assert_eq!(more(notify), Vec::<String>::new());
+    }
     // Still alive, and stops cleanly.
-    signal(pid, libc::SIGTERM);
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(daemon.stop(), Some(0), "{form:?}: {}", daemon.log());
+    if let Some(notify) = &daemon.notify {
+        assert_eq!(receive(notify, 1), ["STOPPING=1"]);
+    }
+    eprintln!("{form:?}: {polls} polls, 20 SIGHUPs, {:?}", began.elapsed());
+}
+
+#[test]
+fn sighup_reloads_the_config_without_dropping_a_poll() {
+    reload_under_load(Form::Listen);
+}
+
+#[test]
+fn accept_no_reloads_under_load_and_notifies_each_reload() {
+    reload_under_load(Form::AcceptNo);
+}
+
+/// The config in a git repository, replaced by `git checkout` (which
+/// unlinks the file and writes a new one) and by `mv`, is read anew on
+/// each SIGHUP: the checked-out version's routes are served, the other's
+/// are 404; a broken file moved in leaves the last good config serving
+/// until `git checkout` puts a good one back.
+#[test]
+fn sighup_reads_a_config_replaced_by_git_checkout_and_by_mv() {
+    let git_program = require_program("git");
+    let dir = TempDir::new("reload-git");
+    let repo = dir.join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let git = |args: &[&str]| -> String {
+        let out = Command::new(&git_program)
+            .current_dir(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    // The versions differ in one route's name only: the same length, so
+    // only reading the file tells them apart.
+    let version = |route: &str| {
+        format!("[checks.ok]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n[routes]\n\"{route}\" = [\"ok\"]\n")
+    };
+    let config = repo.join("config.toml");
+    let on_disk = || std::fs::read_to_string(&config).unwrap();
+    git(&["init", "-q"]);
+    std::fs::write(&config, version("/a")).unwrap();
+    git(&["add", "config.toml"]);
+    git(&["commit", "-qm", "A"]);
+    let a = git(&["rev-parse", "HEAD"]);
+    std::fs::write(&config, version("/b")).unwrap();
+    git(&["commit", "-qam", "B"]);
+    let b = git(&["rev-parse", "HEAD"]);
+    git(&["checkout", "-q", &a]);
+    assert_eq!(on_disk(), version("/a"));
+
+    let mut daemon = Daemon::start(Form::Listen, &dir, &config);
+    let serves = |daemon: &Daemon, step: &str, yes: &str, no: &[&str]| {
+        assert_eq!(daemon.status(yes), 200, "{yes} after {step}");
+        for path in no {
+            assert_eq!(daemon.status(path), 404, "{path} after {step}");
+        }
+    };
+    serves(&daemon, "the start", "/a", &["/b", "/c"]);
+    let reloaded = "SIGHUP: config reloaded";
+
+    git(&["checkout", "-q", &b]);
+    assert_eq!(on_disk(), version("/b"));
+    daemon.sighup(reloaded, 1);
+    serves(&daemon, "git checkout B", "/b", &["/a"]);
+    daemon.reload_said(true, "git checkout B");
+
+    git(&["checkout", "-q", &a]);
+    assert_eq!(on_disk(), version("/a"));
+    daemon.sighup(reloaded, 2);
+    serves(&daemon, "git checkout A", "/a", &["/b"]);
+
+    // mv(1) of a new file over the config.
+    let mv = |text: &str| {
+        let new = dir.join("config.toml.new");
+        std::fs::write(&new, text).unwrap();
+        let status = Command::new("mv").arg(&new).arg(&config).status().unwrap();
+        assert!(status.success());
+        assert_eq!(on_disk(), text);
+    };
+    mv(&version("/c"));
+    daemon.sighup(reloaded, 3);
+    serves(&daemon, "mv C", "/c", &["/a", "/b"]);
+
+    // A broken file moved in: the last good config (C) still serves.
+    mv("[checks.ok\nbroken");
+    daemon.sighup("SIGHUP: config not reloaded", 1);
+    daemon.reload_said(false, "mv of a broken config");
+    serves(&daemon, "mv of a broken config", "/c", &["/a", "/b"]);
+
+    // git puts B back over the local change.
+    git(&["checkout", "-q", "-f", &b]);
+    assert_eq!(on_disk(), version("/b"));
+    daemon.sighup(reloaded, 4);
+    daemon.reload_said(true, "git checkout -f B");
+    serves(&daemon, "git checkout -f B", "/b", &["/a", "/c"]);
+
+    assert_eq!(daemon.said(reloaded), 4, "{}", daemon.log());
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
 }
 
 /// systemd `Accept=no` with a config: SIGHUP (what `systemctl reload`
@@ -771,4 +1163,45 @@ fn accept_no_reloads_on_sighup_and_notifies() {
     let n = notify.recv(&mut buf).expect("READY=1 after the reload");
     assert_eq!(&buf[..n], b"READY=1");
     assert_eq!(status("/b"), 200);
+}
+
+/// A notify socket nobody reads (systemd stalled) fills after ten
+/// datagrams (`net.unix.max_dgram_qlen`); the loop that answers polls must
+/// not wait on it: 30 SIGHUPs (60 datagrams) and every poll still answered.
+#[test]
+fn a_full_notify_socket_does_not_stop_the_answers() {
+    let dir = TempDir::new("activate-notify-full");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "[checks.ok]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n[routes]\n\"/a\" = [\"ok\"]\n",
+    )
+    .unwrap();
+    let notify_path = dir.join("notify");
+    // Bound, never read.
+    let _notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    let (process, ports) = activate(
+        &dir,
+        1,
+        &[&format!("--setenv=NOTIFY_SOCKET={}", notify_path.display())],
+        &["--config", config.to_str().unwrap()],
+    );
+    let status = |path: &str| {
+        let ex = exchange(
+            ports[0],
+            format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes(),
+            IO_TIMEOUT,
+        );
+        Response::parse(&ex.bytes).map(|r| r.status)
+    };
+    assert_eq!(status("/a").unwrap(), 200);
+    let log = || std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    for i in 0..30 {
+        signal(process.pid(), libc::SIGHUP);
+        let reloaded = wait_until(IO_TIMEOUT, Duration::from_millis(5), || {
+            log().matches("SIGHUP: config reloaded").count() > i
+        });
+        assert!(reloaded, "SIGHUP {i} not handled: {}", log());
+        assert_eq!(status("/a").ok(), Some(200), "after SIGHUP {i}");
+    }
 }

@@ -526,17 +526,20 @@ fn reload_now(
             let service = service.with_process_facts(facts.clone());
             *reloaded.write().unwrap_or_else(|p| p.into_inner()) =
                 Some(std::sync::Arc::new(service));
+            facts.record(true);
             log.info("SIGHUP: config reloaded");
             true
         }
         Err(why) => {
+            // The metric first: whoever reads the log line and then
+            // /metrics sees them agree.
+            facts.record(false);
             log.error(&format!(
                 "SIGHUP: config not reloaded, still serving the last good one: {why}"
             ));
             false
         }
     };
-    facts.record(ok);
     if let Some(n) = notifier {
         n.send("READY=1");
     }

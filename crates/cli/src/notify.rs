@@ -47,8 +47,13 @@ impl Notifier {
             .and_then(|u| u.parse::<u64>().ok())
             .filter(|&u| u > 0 && ours)
             .map(|u| Duration::from_micros(u / 2));
+        let socket = UnixDatagram::unbound().ok()?;
+        // A full queue (systemd stalled: ten datagrams by default,
+        // net.unix.max_dgram_qlen) must not stop the loop that answers
+        // polls: the datagram is dropped instead, as sd_notify does.
+        socket.set_nonblocking(true).ok()?;
         Some(Notifier {
-            socket: UnixDatagram::unbound().ok()?,
+            socket,
             address,
             watchdog,
         })
