@@ -7,7 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use inetd_health_testkit::activate::socket_activate;
+use inetd_health_testkit::activate::{
+    activate_unit, exec_start, exec_start_parsed, expand_environment, socket_activate,
+};
 use inetd_health_testkit::client::{exchange, loopback};
 use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::http::Response;
@@ -1204,4 +1206,214 @@ fn a_full_notify_socket_does_not_stop_the_answers() {
         assert!(reloaded, "SIGHUP {i} not handled: {}", log());
         assert_eq!(status("/a").ok(), Some(200), "after SIGHUP {i}");
     }
+}
+
+// --- docs/systemd.md, as written ------------------------------------------------
+
+/// Where docs/systemd.md's units run the binary from.
+const DOC_BIN: &str = "/usr/local/bin/inetd-health";
+
+/// `text` with `from` replaced by `to`, which it must contain: a doc
+/// block changed under its test fails here, not in what it tested.
+fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "no {from:?} in:\n{text}");
+    text.replace(from, to)
+}
+
+/// The unit of docs/systemd.md fenced as ```` ```ini NAME FORM ```` (FORM
+/// `Accept=yes` or `Accept=no`).
+fn doc_unit(name: &str, form: &str) -> String {
+    inetd_health_testkit::docs::block("systemd.md", &format!("ini {name} {form}"))
+}
+
+/// The service unit of docs/systemd.md `name` in `form` (see
+/// [`doc_unit`]), running the binary under test.
+fn doc_service(name: &str, form: &str) -> String {
+    replaced(&doc_unit(name, form), DOC_BIN, BIN)
+}
+
+/// `units` (file name, text) written to `dir/units/`: `systemd-analyze
+/// verify` accepts them together, without a word. `User=` and `Group=`
+/// stay as written: verify does not look the user up, and the command is
+/// run below as the test's user, as systemd-socket-activate runs it.
+fn verify_units(dir: &TempDir, units: &[(&str, &str)]) {
+    let analyze = require_program("systemd-analyze");
+    let units_dir = dir.join("units");
+    std::fs::create_dir_all(&units_dir).unwrap();
+    let mut verify = Command::new(&analyze);
+    verify.arg("verify");
+    for (name, text) in units {
+        let path = units_dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        verify.arg(path);
+    }
+    let out = verify.output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify {units:#?}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `ExecReload=` line of `unit_text`, run as systemd runs it for the
+/// service whose main process is `main_pid`: its words as systemd reads
+/// an `Exec*=` line, `$MAINPID` (or `${MAINPID}`) that pid. Its exit
+/// status.
+fn exec_reload(unit_text: &str, main_pid: u32) -> std::process::ExitStatus {
+    let line = unit_text
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecReload="))
+        .unwrap_or_else(|| panic!("no ExecReload= in:\n{unit_text}"));
+    let words: Vec<String> = exec_start_parsed(&format!("ExecStart={line}"))
+        .iter()
+        .map(|w| match w.as_str() {
+            "$MAINPID" | "${MAINPID}" => main_pid.to_string(),
+            _ => expand_environment(w),
+        })
+        .collect();
+    Command::new(&words[0])
+        .args(&words[1..])
+        .status()
+        .unwrap_or_else(|e| panic!("{words:?}: {e}"))
+}
+
+/// The status of `GET path` at `addr`.
+fn status_at(addr: SocketAddr, path: &str) -> u16 {
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    Response::parse(&got)
+        .unwrap_or_else(|e| {
+            panic!(
+                "GET {path} at {addr}: {e}: {:?}",
+                String::from_utf8_lossy(&got)
+            )
+        })
+        .status
+}
+
+/// docs/systemd.md's `Accept=no` units as written, the binary and the
+/// config the test's: `systemd-analyze verify` accepts them; the
+/// service's `ExecStart=` under systemd-socket-activate, on the socket's
+/// two addresses (on ports of the test's) with a notify socket, serves
+/// both and says `READY=1`; the config given a new route, the unit's own
+/// `ExecReload=` (`$MAINPID` the service's pid) makes it say
+/// `RELOADING=1` and `READY=1`, and the new route is served; SIGTERM (a
+/// stop) says `STOPPING=1`, and it exits 0.
+#[test]
+fn docs_systemd_md_accept_no_units_work_as_written() {
+    let dir = TempDir::new("doc-accept-no");
+    let config = dir.join("config.toml");
+    let write = |extra: &str| {
+        let tmp = dir.join("config.toml.new");
+        std::fs::write(&tmp, reload_config(extra)).unwrap();
+        std::fs::rename(&tmp, &config).unwrap();
+    };
+    write("");
+    let socket = doc_unit("app-health.socket", "Accept=no");
+    let service = replaced(
+        &doc_service("app-health.service", "Accept=no"),
+        "--config /etc/inetd-health/config.toml",
+        &format!("--config {}", config.display()),
+    );
+    verify_units(
+        &dir,
+        &[
+            ("app-health.socket", &socket),
+            ("app-health.service", &service),
+        ],
+    );
+    // systemd-socket-activate listens on 127.0.0.1, then on [::1]: the
+    // socket's addresses, in its order.
+    let listen: Vec<&str> = socket
+        .lines()
+        .filter_map(|l| l.strip_prefix("ListenStream="))
+        .collect();
+    assert_eq!(listen, ["127.0.0.1:9200", "[::1]:9200"], "{socket}");
+    let notify_path = dir.join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let argv = exec_start(&service);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (mut process, ports) = socket_activate(
+        &dir,
+        listen.len(),
+        &[&format!("--setenv=NOTIFY_SOCKET={}", notify_path.display())],
+        &argv,
+    );
+    let v4 = loopback(ports[0]);
+    let v6: SocketAddr = format!("[::1]:{}", ports[1]).parse().unwrap();
+    // The first connection starts the service: from then on the process
+    // is the service's main process.
+    assert_eq!(status_at(v4, "/a"), 200);
+    assert_eq!(receive(&notify, 1), ["READY=1"]);
+    let pid = process.pid();
+    let command = cmdline_of(pid).unwrap_or_default();
+    assert!(
+        command.starts_with(&format!("{BIN} ")),
+        "pid {pid} is not inetd-health: {command:?}"
+    );
+    assert_eq!(status_at(v6, "/a"), 200);
+    assert_eq!(status_at(v4, "/b"), 404);
+
+    // `systemctl reload app-health`.
+    write("\"/b\" = [\"ok\"]\n");
+    let reload = exec_reload(&service, pid);
+    assert!(reload.success(), "ExecReload=: {reload}");
+    let said = receive(&notify, 2);
+    let usec = said[0]
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .unwrap_or_else(|| panic!("{said:?}"));
+    assert!(usec.parse::<u64>().is_ok_and(|u| u > 0), "{said:?}");
+    assert_eq!(said[1], "READY=1", "{said:?}");
+    assert_eq!(status_at(v4, "/b"), 200);
+    assert_eq!(status_at(v6, "/b"), 200);
+
+    // `systemctl stop app-health`.
+    signal(pid, libc::SIGTERM);
+    assert_eq!(receive(&notify, 1), ["STOPPING=1"]);
+    let stopped = wait_until(IO_TIMEOUT, Duration::from_millis(20), || {
+        process.try_wait().is_some()
+    });
+    assert!(stopped, "still running after SIGTERM");
+    assert_eq!(process.try_wait().and_then(|s| s.code()), Some(0));
+}
+
+/// docs/systemd.md's `Accept=yes` units as written, the binary and the
+/// check's target the test's: `systemd-analyze verify` accepts them; the
+/// template's `ExecStart=`, each connection on its stdin
+/// (`StandardInput=socket`), answers 200 while the target listens and 503
+/// once it is gone.
+#[test]
+fn docs_systemd_md_accept_yes_units_work_as_written() {
+    let dir = TempDir::new("doc-accept-yes");
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let socket = doc_unit("app-health.socket", "Accept=yes");
+    let service = replaced(
+        &doc_service("app-health@.service", "Accept=yes"),
+        " tcp 127.0.0.1:8080",
+        &format!(" tcp {}", target.local_addr().unwrap()),
+    );
+    verify_units(
+        &dir,
+        &[
+            ("app-health.socket", &socket),
+            ("app-health@.service", &service),
+        ],
+    );
+    for line in ["Accept=yes", "ListenStream=127.0.0.1:9200"] {
+        assert!(socket.lines().any(|l| l == line), "{line}: {socket}");
+    }
+    assert!(
+        service.lines().any(|l| l == "StandardInput=socket"),
+        "{service}"
+    );
+    let (mut process, port) = activate_unit(&dir, &service, &["--accept", "--inetd"]);
+    assert_eq!(status_at(loopback(port), "/"), 200);
+    drop(target);
+    assert_eq!(status_at(loopback(port), "/"), 503);
+    process.stop();
 }

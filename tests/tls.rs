@@ -2,7 +2,10 @@
 //! private CA made by the `openssl` command, inetd-health per connection
 //! (tcpserver, xinetd) and long-lived (`--listen`), and the clients that
 //! poll it: curl, `openssl s_client`, HAProxy's `check-ssl` and its
-//! plaintext agent-check on the same port.
+//! plaintext agent-check on the same port. The tests of HAProxy's
+//! `check-ssl` run docs/tls.md's config and backend as written (its fenced
+//! blocks, read by their info strings), only their files, port and checks
+//! the tests'.
 //!
 //! Every server listens on loopback, every wait is bounded, and everything
 //! started is stopped by pid when its guard drops. The per-connection forms
@@ -18,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use inetd_health_testkit::haproxy::{Haproxy, ServerState, PROXY, SERVER};
+use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::procs::{read_or_empty, run_with_stdin, wait_until, ProcessGuard};
 use inetd_health_testkit::tcpserver;
 use inetd_health_testkit::tls::{
@@ -238,6 +241,101 @@ fn pki_and_server(dir: &TempDir, kind: KeyKind) -> (Pki, PathBuf, PathBuf) {
     (pki, cert, key)
 }
 
+// --- docs/tls.md, as written ---------------------------------------------------------
+
+/// Where docs/tls.md keeps the certificate, the key and the CA: the files
+/// of [`pki_and_server`]'s PKI have the same names (`server.pem`,
+/// `server.key`, `ca.pem`).
+const DOC_TLS_DIR: &str = "/etc/inetd-health/tls/";
+
+/// The block of docs/tls.md fenced as ```` ```INFO ````, with its
+/// certificate, key and CA those of `pki` (made by [`pki_and_server`]).
+fn doc_block(info: &str, pki: &Pki) -> String {
+    let text = inetd_health_testkit::docs::block("tls.md", info);
+    assert!(text.contains(DOC_TLS_DIR), "docs/tls.md ```{info}:\n{text}");
+    text.replace(DOC_TLS_DIR, &format!("{}/", pki.dir.display()))
+}
+
+/// `text` with `from` replaced by `to`, which it must contain: a doc
+/// block changed under its test fails here, not in what it tested.
+fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "no {from:?} in:\n{text}");
+    text.replace(from, to)
+}
+
+/// docs/tls.md's config (```` ```toml tls-config ````), its files the
+/// test's (`cert`, `key`): its top-level lines as written (the
+/// certificate, the key, `agent = true`), then `rest` in place of the
+/// doc's example check (more top-level lines, then the test's checks).
+/// The doc's block as a whole, `[checks.db]` and all, passes
+/// `--check-config` first.
+fn doc_config(dir: &TempDir, pki: &Pki, cert: &Path, key: &Path, rest: &str) -> String {
+    let block = doc_block("toml tls-config", pki);
+    for file in [cert, key] {
+        assert!(
+            block.contains(&format!("\"{}\"", file.display())),
+            "{block}"
+        );
+    }
+    let whole = dir.join("doc-config.toml");
+    std::fs::write(&whole, &block).unwrap();
+    let (code, err) = run(&["--config", s(&whole), "--check-config"]);
+    assert_eq!(code, 0, "docs/tls.md's config:\n{block}\n{err}");
+    let tables = block
+        .find("\n[")
+        .unwrap_or_else(|| panic!("no check in docs/tls.md's config:\n{block}"));
+    format!("{}\n{rest}", &block[..=tables])
+}
+
+/// docs/tls.md's HAProxy backend (```` ```haproxy tls-backend ````),
+/// checking the server on 127.0.0.1:`port` with `pki`'s CA: its text,
+/// and the backend's and the server's names (for [`Haproxy::state_of`]).
+fn doc_backend(pki: &Pki, port: u16) -> (String, String, String) {
+    let block = doc_block("haproxy tls-backend", pki);
+    let block = replaced(&block, "127.0.0.1:9200 ", &format!("127.0.0.1:{port} "));
+    let block = replaced(&block, "agent-port 9200 ", &format!("agent-port {port} "));
+    let ca_file = format!("ca-file {} ", pki.ca_cert.display());
+    assert!(block.contains(&ca_file), "no {ca_file:?} in:\n{block}");
+    let name = |keyword: &str| {
+        block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(keyword)?.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {keyword:?} in:\n{block}"))
+            .to_owned()
+    };
+    let (backend, server) = (name("backend "), name("server "));
+    (block, backend, server)
+}
+
+/// HAProxy's sections for a `backend` (its `text`): `before` (e.g. a
+/// `global` section), then a frontend on 127.0.0.1:`front` sending to it,
+/// then the backend.
+fn in_front(before: &str, front: u16, backend: &str, text: &str) -> String {
+    format!(
+        "{before}frontend front\n    bind 127.0.0.1:{front}\n    default_backend {backend}\n\n{text}"
+    )
+}
+
+/// Waits (bounded) until `want` holds for `proxy`/`server` in HAProxy's
+/// stats: the state that satisfied it, or the last one seen.
+fn wait_for_state_of(
+    haproxy: &Haproxy,
+    (proxy, server): (&str, &str),
+    timeout: Duration,
+    want: impl Fn(&ServerState) -> bool,
+) -> Result<ServerState, String> {
+    let mut last = Err("never read".to_string());
+    let ok = wait_until(timeout, Duration::from_millis(50), || {
+        last = haproxy.state_of(proxy, server);
+        matches!(&last, Ok(state) if want(state))
+    });
+    match last {
+        Ok(state) if ok => Ok(state),
+        Ok(state) => Err(format!("after {timeout:?} the state is still {state:?}")),
+        Err(e) => Err(e),
+    }
+}
+
 // --- 1. Every key kind, every client ------------------------------------------------
 
 /// A certificate with a key of `kind`, in both forms: curl with the CA
@@ -399,7 +497,8 @@ fn traditional_ec_and_rsa_keys_serve() {
 /// port, served by xinetd: UP with L7OK and the 200; the agent sets the
 /// weight for a warning, drains while the disable file exists, takes the
 /// server down on a failure, and back (as the plaintext agent test in
-/// tests/launchers.rs).
+/// tests/launchers.rs). The config and the backend are docs/tls.md's, as
+/// written: its files, port and check are the test's.
 #[test]
 fn haproxy_check_ssl_and_the_agent_on_one_port_under_xinetd() {
     let dir = TempDir::new("tls-haproxy");
@@ -418,17 +517,20 @@ fn haproxy_check_ssl_and_the_agent_on_one_port_under_xinetd() {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
-        format!(
-            "agent = true\nagent-route = \"/agent\"\n\
-             tls-cert = \"{cert}\"\ntls-key = \"{key}\"\nstate-dir = \"{state_dir}\"\n\
-             [checks.app]\nkind = \"exec\"\nnagios = true\ncommand = [\"{check}\"]\n\
-             [checks.drain]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\ndisable-file = \"{disable}\"\n\
-             [routes]\n\"/\" = [\"app\"]\n\"/agent\" = [\"app\", \"drain\"]\n",
-            cert = cert.display(),
-            key = key.display(),
-            state_dir = state_dir.display(),
-            check = check.display(),
-            disable = disable.display()
+        doc_config(
+            &dir,
+            &pki,
+            &cert,
+            &key,
+            &format!(
+                "agent-route = \"/agent\"\nstate-dir = \"{state_dir}\"\n\
+                 [checks.app]\nkind = \"exec\"\nnagios = true\ncommand = [\"{check}\"]\n\
+                 [checks.drain]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\ndisable-file = \"{disable}\"\n\
+                 [routes]\n\"/\" = [\"app\"]\n\"/agent\" = [\"app\", \"drain\"]\n",
+                state_dir = state_dir.display(),
+                check = check.display(),
+                disable = disable.display()
+            ),
         ),
     )
     .unwrap();
@@ -447,19 +549,16 @@ fn haproxy_check_ssl_and_the_agent_on_one_port_under_xinetd() {
     assert_eq!(agent_line(b""), "up ready 100%\n");
     assert_eq!(agent_line(b"hello agent\n"), "up ready 100%\n");
 
-    let haproxy = Haproxy::start_with(
-        xinetd.port(),
-        &[],
-        &format!(
-            "check-ssl verify required ca-file {} weight 100 agent-check agent-port {} agent-inter 300ms",
-            pki.ca_cert.display(),
-            xinetd.port()
-        ),
-    );
+    let (backend_text, backend, server) = doc_backend(&pki, xinetd.port());
+    let haproxy = Haproxy::start_sections(|front| in_front("", front, &backend, &backend_text));
     let wait = |what: &str, want: &dyn Fn(&ServerState) -> bool| {
-        haproxy
-            .wait_for_state(Duration::from_secs(10), |s| want(s))
-            .unwrap_or_else(|e| panic!("{what}: {e}"))
+        wait_for_state_of(
+            &haproxy,
+            (&backend, &server),
+            Duration::from_secs(10),
+            |s| want(s),
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
     };
     // (While a check runs HAProxy shows its code as 0: wait for one done.)
     let https_ok = |s: &ServerState| s.check_status == "L7OK" && s.check_code == "200";
@@ -501,13 +600,26 @@ fn haproxy_check_ssl_and_the_agent_on_one_port_under_xinetd() {
 /// HAProxy reuses its check's TLS session: under xinetd every check is a
 /// new process, and still only the first one or two handshakes are full,
 /// the rest resumed with the ticket key kept in the state directory
-/// (`tls-ticket-keys`, mode 0600).
+/// (`tls-ticket-keys`, mode 0600). The config and the backend are
+/// docs/tls.md's, as written: its files, port and check are the test's.
 #[test]
 fn haproxy_checks_resume_across_processes_under_xinetd() {
     let dir = TempDir::new("tls-resume-haproxy");
     let (pki, cert, key) = pki_and_server(&dir, KeyKind::EcdsaP256);
     let state = subdir(&dir, "state");
     let syslog = Syslog::bind(&dir);
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        doc_config(
+            &dir,
+            &pki,
+            &cert,
+            &key,
+            "[checks.ok]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n",
+        ),
+    )
+    .unwrap();
     let xinetd = Xinetd::start(
         BIN,
         &[
@@ -515,36 +627,22 @@ fn haproxy_checks_resume_across_processes_under_xinetd() {
             syslog.path(),
             "--state-dir",
             s(&state),
-            "--tls-cert",
-            s(&cert),
-            "--tls-key",
-            s(&key),
-            "exec",
-            "--",
-            "/bin/true",
+            "--config",
+            s(&config),
         ],
     );
     // HAProxy keeps the session to reuse per thread: each of its threads
     // begins with a full handshake. One thread, for a count that does not
     // depend on the machine's CPUs.
-    let ca = pki.ca_cert.display();
-    let port = xinetd.port();
+    let (backend_text, backend, server) = doc_backend(&pki, xinetd.port());
     let haproxy = Haproxy::start_sections(|front| {
-        format!(
-            "global
-    nbthread 1
-
-listen {PROXY}
-    bind 127.0.0.1:{front}
-    option httpchk
-    server {SERVER} 127.0.0.1:{port} check inter 200ms fall 2 rise 2 check-ssl verify required ca-file {ca}
-"
-        )
+        in_front("global\n    nbthread 1\n\n", front, &backend, &backend_text)
     });
-    haproxy
-        .wait_for_state(IO_TIMEOUT, |s| s.status == "UP" && s.check_status == "L7OK")
-        .unwrap();
-    // A check every 200 ms: ten of them.
+    wait_for_state_of(&haproxy, (&backend, &server), IO_TIMEOUT, |s| {
+        s.status == "UP" && s.check_status == "L7OK"
+    })
+    .unwrap();
+    // A check every `inter` (500 ms in the doc): ten of them.
     let lines = syslog.until(IO_TIMEOUT, |lines| tls_lines(lines).len() >= 10);
     let polls = tls_lines(&lines);
     assert!(polls.len() >= 10, "{lines:#?}");
