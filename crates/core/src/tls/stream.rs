@@ -46,17 +46,24 @@ where
         self.output.send_at_once();
         while !bytes.is_empty() {
             self.conn.read_tls(&mut bytes)?;
-            let processed = self.conn.process_new_packets();
-            let sent = self.send_pending();
-            if let Err(e) = processed {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("TLS: {e}"),
-                ));
-            }
-            sent?;
+            self.process()?;
         }
         Ok(())
+    }
+
+    /// Processes the records read, and sends what they call for. An alert
+    /// for the client (a bad certificate, a protocol error) is sent before
+    /// the error is reported, whatever happens next.
+    fn process(&mut self) -> io::Result<()> {
+        let processed = self.conn.process_new_packets();
+        let sent = self.send_pending();
+        if let Err(e) = processed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("TLS: {e}"),
+            ));
+        }
+        sent
     }
 
     /// Sends what TLS has to send (handshake flights, alerts). On a
@@ -85,17 +92,7 @@ where
             Ok(n) => n,
             Err(e) => return Err(e),
         };
-        let processed = self.conn.process_new_packets();
-        // An alert for the client (a bad certificate, a protocol error) is
-        // sent before the error is reported, whatever happens next.
-        let sent = self.send_pending();
-        if let Err(e) = processed {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("TLS: {e}"),
-            ));
-        }
-        sent?;
+        self.process()?;
         Ok(n > 0)
     }
 }
