@@ -1552,6 +1552,17 @@ fn long_lived_serves_a_renewed_certificate() {
     let ok = curl(&server.url("/"), &["--cacert", s(&pki.ca_cert)]);
     assert_eq!(ok.status, Some(200), "{ok:?}");
     assert_eq!(expiry(), Some(validity_of(&new_cert).1));
+
+    // An expired "renewal" (with its own key, so the pair matches): not
+    // served while the current one is valid.
+    let (expired_cert, expired_key) = pki.server("expired", KeyKind::EcdsaP256, -1);
+    replace(&expired_key, &key);
+    replace(&expired_cert, &cert);
+    server.wait_log("the expired certificate refused", |t| {
+        t.contains("the new certificate is not valid now")
+    });
+    assert_eq!(served().unwrap(), text, "the last good certificate");
+    assert_eq!(expiry(), Some(validity_of(&new_cert).1));
 }
 
 /// `--check-config` warns when the certificate expires within 14 days, and
@@ -1570,4 +1581,84 @@ fn check_config_warns_of_an_expiry_coming() {
     let (code, err) = check_config(&dir, &cert_and_key(&later, &later_key));
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("expires in"), "{err}");
+}
+
+/// A session begun on a port without client certificates, sealed with the
+/// same kept ticket key (one state directory), is not resumed on a port
+/// that requires them: the client without a certificate gets a full
+/// handshake and is refused in it, and no check answers it. The same for
+/// a session begun under `optional` taken to `required`.
+#[test]
+fn a_session_from_laxer_rules_does_not_pass_client_certificates() {
+    let dir = TempDir::new("tls-mtls-resume");
+    let (pki, cert, key) = pki_and_server(&dir, KeyKind::EcdsaP256);
+    let ca = s(&pki.ca_cert);
+    let state = subdir(&dir, "state");
+    let tls = [
+        "--state-dir",
+        s(&state),
+        "--tls-cert",
+        s(&cert),
+        "--tls-key",
+        s(&key),
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = tls.iter().map(|a| a.to_string()).collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.extend(["exec", "--", "/bin/true"].map(String::from));
+        args
+    };
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let plain = Server::per_connection(&dir, "plain", &strs(&with(&[])));
+    let optional = Server::per_connection(
+        &dir,
+        "optional",
+        &strs(&with(&[
+            "--tls-client-ca",
+            ca,
+            "--tls-client-auth",
+            "optional",
+        ])),
+    );
+    let required = Server::per_connection(&dir, "required", &strs(&with(&["--tls-client-ca", ca])));
+    for (from, name) in [(&plain, "plain"), (&optional, "optional")] {
+        let session = dir.join(&format!("{name}.session"));
+        let (code, out) = s_client_once(
+            from.port,
+            &["-CAfile", ca, "-tls1_3", "-sess_out", s(&session)],
+            GET,
+        );
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("HTTP/1.1 200 OK"), "{name}: {out}");
+        // The session works where it began.
+        let (_, out) = s_client_once(
+            from.port,
+            &["-CAfile", ca, "-tls1_3", "-sess_in", s(&session)],
+            GET,
+        );
+        assert_eq!(reused_and_new(&out), (1, 0), "{name}: {out}");
+        // Not where a certificate is required.
+        let (_, out) = s_client_once(
+            required.port,
+            &["-CAfile", ca, "-tls1_3", "-sess_in", s(&session)],
+            GET,
+        );
+        assert!(
+            !out.contains("HTTP/1.1 200"),
+            "{name} session on required: {out}"
+        );
+        assert!(
+            !out.contains("Reused,"),
+            "{name} session resumed on required: {out}"
+        );
+    }
+    let log = required.wait_log("two refusals", |t| {
+        t.matches("reason=\"TLS: peer sent no certificates\"")
+            .count()
+            == 2
+    });
+    assert!(!log.contains("status=200"), "{log}");
+    assert!(!log.contains("tls=resumed"), "{log}");
 }

@@ -342,7 +342,15 @@ pub fn run(
             let listeners_at = fds.len();
             fds.extend(listeners.iter().map(|l| PollFd::input(l.as_raw_fd())));
             let pending_at = fds.len();
-            fds.extend(pending.iter().map(|p| PollFd::input(p.stream.as_raw_fd())));
+            // A TLS flight larger than the socket's send buffer waits for
+            // room: those connections are woken by it too.
+            fds.extend(pending.iter().map(|p| {
+                let fd = p.stream.as_raw_fd();
+                match &p.session {
+                    Some(s) if s.wants_write() => PollFd::input_output(fd),
+                    _ => PollFd::input(fd),
+                }
+            }));
             let mut wait = pending
                 .iter()
                 .map(|p| {
@@ -768,6 +776,11 @@ fn read_tls(p: &mut Pending) -> Option<Option<Job>> {
     let session = p.session.as_mut()?;
     let (mut input, mut output) = (&p.stream, &p.stream);
     let mut stream = inetd_health::tls::TlsStream::new(&mut input, &mut output, session);
+    // What did not fit in the send buffer last time (a long chain).
+    if stream.flush().is_err() {
+        // The connection broke: nobody to answer.
+        return Some(None);
+    }
     let outcome = loop {
         let space = match p.head.space() {
             Ok(space) => space,

@@ -336,6 +336,23 @@ where
     I: Input + ?Sized,
     O: Output + ?Sized,
 {
+    // Client certificates required: a session without one (resumed from
+    // a ticket issued elsewhere, were tickets not bound to their rules)
+    // gets no answer. Checked on what rustls holds, whatever the path.
+    let required = service.tls().is_some_and(|t| {
+        let s = t.settings();
+        s.client_ca.is_some() && s.client_auth == crate::tls::ClientAuth::Required
+    });
+    if required && !conn.is_handshaking() && conn.peer_certificates().is_none() {
+        let mut served = serve_over_tls(input, output, options, conn, head, |i, o, head| {
+            serve_head(i, o, options, head, |_| {
+                Response::text(403, "forbidden: a client certificate is required\n")
+            })
+        });
+        served.ending = Ending::Rejected;
+        served.reason = "TLS: a session without a client certificate, which is required".into();
+        return served;
+    }
     let mut served = serve_over_tls(input, output, options, conn, head, |i, o, head| {
         serve_service_head(i, o, options, service, peer, head)
     });

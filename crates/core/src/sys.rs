@@ -191,6 +191,15 @@ impl PollFd {
         })
     }
 
+    /// Waits for `fd` to be readable or writable (`POLLIN | POLLOUT`).
+    pub fn input_output(fd: RawFd) -> PollFd {
+        PollFd(libc::pollfd {
+            fd,
+            events: libc::POLLIN | libc::POLLOUT,
+            revents: 0,
+        })
+    }
+
     /// Whether `poll` reported anything: readable, or hung up, or an error
     /// (the read that follows reports end of stream or the error itself).
     pub fn ready(&self) -> bool {

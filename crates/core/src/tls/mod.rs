@@ -138,6 +138,7 @@ struct Loaded {
     key: Arc<LazyKey>,
     stamps: Vec<Option<Stamp>>,
     not_after: Option<i64>,
+    not_before: Option<i64>,
 }
 
 /// The TLS side of a service: its settings and the configuration read
@@ -262,7 +263,26 @@ impl Tls {
         if failed.as_ref() == Some(&now) {
             return Refreshed::Unchanged;
         }
-        match read(&self.settings, &self.ticketer, self.eager) {
+        let read = read(&self.settings, &self.ticketer, self.eager).and_then(|loaded| {
+            // A renewal that would serve a certificate out of its validity
+            // while the one served is in it is no renewal: kept out, as a
+            // broken one is.
+            let now = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let valid = |l: &Loaded| {
+                l.not_after.is_none_or(|end| end > now)
+                    && l.not_before.is_none_or(|b| b <= now + 60)
+            };
+            if valid(&self.current()) && !valid(&loaded) {
+                return Err(TlsError {
+                    path: self.settings.cert.clone(),
+                    why: "the new certificate is not valid now (expired, or not yet valid)".into(),
+                });
+            }
+            Ok(loaded)
+        });
+        match read {
             Ok(loaded) => {
                 *failed = None;
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
@@ -292,6 +312,7 @@ fn read(
     let stamps = stamps(s);
     let chain = read_certs(&s.cert)?;
     let not_after = chain.first().and_then(|c| x509::not_after(c));
+    let not_before = chain.first().and_then(|c| x509::not_before(c));
     let key_pem = read_trusted(&s.key, &KEY_TRUST, "key")?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| TlsError {
         path: s.key.clone(),
@@ -317,11 +338,20 @@ fn read(
             path: s.cert.clone(),
             why: e.to_string(),
         })?;
+    // What a session's client was verified against: a ticket carries it,
+    // and resumes only where it is the same (see BoundTickets).
+    let mut context = Vec::from(&b"inetd-health ticket context 1"[..]);
     let builder = match &s.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
+            context.push(match s.client_auth {
+                ClientAuth::Required => b'R',
+                ClientAuth::Optional => b'O',
+            });
             for cert in read_certs(ca)? {
+                context.extend_from_slice(&(cert.len() as u64).to_be_bytes());
+                context.extend_from_slice(&cert);
                 roots.add(cert).map_err(|e| TlsError {
                     path: ca.clone(),
                     why: format!("not a CA certificate: {e}"),
@@ -346,7 +376,10 @@ fn read(
     // CPU's SHA extensions run); both are TLS 1.3's and equally safe here.
     config.ignore_client_order = true;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.ticketer = ticketer.clone();
+    config.ticketer = Arc::new(BoundTickets {
+        inner: ticketer.clone(),
+        context: crate::hash::sha256(&context),
+    });
     // One ticket is enough for a poller that reconnects one at a time;
     // each costs a seal and a write on every full handshake.
     config.send_tls13_tickets = 1;
@@ -355,6 +388,7 @@ fn read(
         key,
         stamps,
         not_after,
+        not_before,
     })
 }
 
@@ -493,6 +527,39 @@ fn tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, body, after))
 }
 
+/// Tickets bound to the client-certificate rules they were issued under.
+/// rustls resumes any ticket it can open, with the client certificate
+/// (or none) it holds, verified no more: a ticket from a port without
+/// client certificates, sealed with the same kept key (one state
+/// directory, one key), would let a client without one past
+/// `tls-client-ca`; so would one issued before the CA file changed, or
+/// under `optional`. The rules' digest goes in with the session, and a
+/// ticket whose digest differs is not opened.
+#[derive(Debug)]
+struct BoundTickets {
+    inner: Arc<dyn ProducesTickets>,
+    context: [u8; 32],
+}
+
+impl ProducesTickets for BoundTickets {
+    fn enabled(&self) -> bool {
+        self.inner.enabled()
+    }
+    fn lifetime(&self) -> u32 {
+        self.inner.lifetime()
+    }
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        let mut bound = Vec::with_capacity(self.context.len() + plain.len());
+        bound.extend_from_slice(&self.context);
+        bound.extend_from_slice(plain);
+        self.inner.encrypt(&bound)
+    }
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let plain = self.inner.decrypt(cipher)?;
+        plain.strip_prefix(&self.context[..]).map(<[u8]>::to_vec)
+    }
+}
+
 /// The ticket key, found at the first ticket sealed or opened: a
 /// plaintext poll (an agent-check) on a TLS port never reads the key
 /// file.
@@ -583,4 +650,56 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         });
     }
     Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Throwaway keys made by `openssl genpkey` for these tests (PKCS#8).
+    const EC: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg7M81FbGSVACGGxyO\nI+TIdTVo4T9G7uKd5rgw2M93U2+hRANCAATqucMPlCnuqVx8b+BAlZnV/X5mRxki\nyfcUhylm/iLD05ct8hbaNjt3+7gdrhd7bH3kRugXMI+Gr2Lyf2Y+XDPv\n-----END PRIVATE KEY-----\n";
+    const ED25519: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMNW7tysDnv8M2frfqg3KEVGuphjzX17JbG5OkozWmdl\n-----END PRIVATE KEY-----\n";
+    const RSA: &str = "-----BEGIN PRIVATE KEY-----\nMIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAMeHeBTmL2aHLZhT\nKLwQX1ybXGy4kNI0BbT3RST0SAiqb3LIXA4e//O4lnDuDlG3paXoSUIerH2qMRc1\nbdnzxxohQrlPMOPgV9iIWrjH/g7bV4exlbIXEAkXKniwE9v5uvnHBdmFiov5EwPZ\nahNf6+FF8bJkWWkNQ6eEHIMY3fwtAgMBAAECgYB3rWS0PGDgAWKyw+Zh7vwT4sfs\nGkQbIMLviYT6pl7ye6//S/gTLDrfZ68sq00BbMK5oXsXYqiZc1SglBaArTyU+2I/\n0ulgEgIuMogWqZv98tjTclam8jVS41WjUx0S358hGwyBwHz4Ta2fsuyGLvF8EeF0\n7+4rHjuCUgmgEUC2QQJBAOpypQ8I2MgAk8zFFlsF3yegX/HUHfsvMg9LSBC4gKoT\nFpEvUFe8Cxxr2vgw/SO6F9mbxQCW32PnWXbUXrBwdTECQQDZ3xHNBURFuZLJd6FO\ntvJrn53+2UGTrIzqBzLOSIrKDuxzTI6Glj/tlFYKWRauc7Z51tLu8cd0wvHiJLGo\njSe9AkEAtbM0iXppyFfqNIFq2hCq6qM4uMuUkN/7BC9sIslbrnQswUjSE60BT32n\nr0MIbXAEm/pFrDdB2sOqapYc7NG7gQI/DZ3jfuzVV4ZBplXTvxewDwnq1gK+Fnyy\nUe4hPsNJ6VcFcC9YuRCq7i5XMk5fHIge336NsGFsFeAZPgkNEXvBAkEA4RzdF+ea\nM45fEKSDyLQQmPSW08hnAVEZ6J1IAn7lQdL3k1Ecsx/FAZ3++FjLQMYSxFamixpX\n1zedfMOy3MsmSg==\n-----END PRIVATE KEY-----\n";
+
+    fn der(pem: &str) -> Vec<u8> {
+        match PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap() {
+            PrivateKeyDer::Pkcs8(p) => p.secret_pkcs8_der().to_vec(),
+            other => panic!("not PKCS#8: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_algorithm_is_read_from_a_pkcs8_key_without_parsing_it() {
+        assert_eq!(pkcs8_algorithm(&der(EC)), Some(SignatureAlgorithm::ECDSA));
+        assert_eq!(
+            pkcs8_algorithm(&der(ED25519)),
+            Some(SignatureAlgorithm::ED25519)
+        );
+        // A 0x82 (two-byte) length.
+        assert_eq!(pkcs8_algorithm(&der(RSA)), Some(SignatureAlgorithm::RSA));
+        let ec = der(EC);
+        for cut in 0..ec.len() {
+            // Every prefix: no panic, and nothing before the OID is whole.
+            let _ = pkcs8_algorithm(&ec[..cut]);
+        }
+        assert_eq!(pkcs8_algorithm(&ec[..10]), None);
+        assert_eq!(pkcs8_algorithm(b""), None);
+        assert_eq!(pkcs8_algorithm(&[0x30, 0x80, 0, 0]), None);
+    }
+
+    #[test]
+    fn a_ticket_opens_only_under_the_rules_it_was_sealed_with() {
+        let inner = rustls::crypto::ring::Ticketer::new().unwrap();
+        let bound = |context: &[u8]| BoundTickets {
+            inner: inner.clone(),
+            context: crate::hash::sha256(context),
+        };
+        let (plain, required) = (bound(b"no client CA"), bound(b"CA x, required"));
+        let ticket = plain.encrypt(b"session").unwrap();
+        assert_eq!(plain.decrypt(&ticket).as_deref(), Some(&b"session"[..]));
+        assert_eq!(required.decrypt(&ticket), None);
+        let ticket = required.encrypt(b"session").unwrap();
+        assert_eq!(plain.decrypt(&ticket), None);
+        assert_eq!(required.decrypt(&ticket).as_deref(), Some(&b"session"[..]));
+    }
 }

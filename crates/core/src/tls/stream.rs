@@ -67,8 +67,8 @@ where
     }
 
     /// Sends what TLS has to send (handshake flights, alerts). On a
-    /// non-blocking socket what does not fit now stays queued for the next
-    /// read's turn; a handshake flight fits any send buffer.
+    /// non-blocking socket what does not fit now stays queued, and goes at
+    /// the next flush (the event loop waits for room for it).
     fn send_pending(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
             match self.conn.write_tls(&mut Writer(&mut *self.output)) {
