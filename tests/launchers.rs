@@ -756,9 +756,9 @@ impl Daemon {
     }
 
     /// The success timestamp once `/metrics` says `ok` for the last
-    /// reload. The log line is written just before the metric is set, so
-    /// the metric is waited for (2 s at most): a metric that never says
-    /// `ok` fails.
+    /// reload. The metric is set before the log line is written; it is
+    /// still waited for (2 s at most), and a metric that never says `ok`
+    /// fails.
     fn reload_said(&self, ok: bool, after: &str) -> String {
         let mut facts = (9, String::new());
         let said = wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
