@@ -822,10 +822,15 @@ fn send_10_mb(port: u16, payload: Arc<Vec<u8>>, pace: Pace, watcher: &Watcher) -
     }
 }
 
+/// What a client that speaks TLS to a plaintext port gets instead of a
+/// status line.
+const TLS_ALERT: &str = "a TLS handshake_failure alert";
+
 /// 10 MB from a client: a valid head with a 10 MB body, a header line that
-/// never ends, binary garbage; each blind (all 10 MB, whatever the answer)
-/// and polite (stops once answered). The answer is the code's: 200 (a body
-/// is ignored), 431 (head over 8 KiB), 400 (malformed at the first byte).
+/// never ends, binary garbage, and garbage after a TLS record header; each
+/// blind (all 10 MB, whatever the answer) and polite (stops once answered).
+/// The answer is the code's: 200 (a body is ignored), 431 (head over 8
+/// KiB), 400 (malformed at the first byte), a TLS alert (an HTTPS client).
 /// The handler stays small, exits within the read deadline plus the drain,
 /// and the reading side never sees a reset; nothing is left.
 #[test]
@@ -847,9 +852,9 @@ fn ten_megabytes_from_a_client_get_a_clear_answer_in_bounded_memory_and_time() {
         p.resize(MB10, b'a');
         Arc::new(p)
     };
-    let garbage = {
-        // Deterministic bytes that are no HTTP (a TLS record header first).
-        let mut p = vec![0x16, 0x03, 0x01, 0x02, 0x00];
+    let garbage_after = |first: &[u8]| {
+        // Deterministic bytes that are no HTTP.
+        let mut p = first.to_vec();
         let mut x: u32 = 0x9e37_79b9;
         p.extend((0..MB10).map(|_| {
             x ^= x << 13;
@@ -859,6 +864,10 @@ fn ten_megabytes_from_a_client_get_a_clear_answer_in_bounded_memory_and_time() {
         }));
         Arc::new(p)
     };
+    let garbage = garbage_after(&[0x01, 0x03, 0x01, 0x02, 0x00]);
+    // A TLS record header first: an HTTPS client on this plaintext port,
+    // answered with a TLS alert, not HTTP.
+    let tls_garbage = garbage_after(&[0x16, 0x03, 0x01, 0x02, 0x00]);
     let cases = [
         ("head + 10 MB body", &with_body, "HTTP/1.1 200 OK", 0),
         (
@@ -871,6 +880,12 @@ fn ten_megabytes_from_a_client_get_a_clear_answer_in_bounded_memory_and_time() {
             "10 MB of binary garbage",
             &garbage,
             "HTTP/1.1 400 Bad Request",
+            65,
+        ),
+        (
+            "10 MB after a TLS record header",
+            &tls_garbage,
+            TLS_ALERT,
             65,
         ),
     ];
@@ -904,9 +919,18 @@ fn ten_megabytes_from_a_client_get_a_clear_answer_in_bounded_memory_and_time() {
                 "{context}: {:?}",
                 flood.reader
             );
-            let response =
-                Response::parse(&flood.reader.bytes).unwrap_or_else(|e| panic!("{context}: {e}"));
-            assert_status(&response, status_line);
+            if status_line == TLS_ALERT {
+                // handshake_failure, a fatal alert record.
+                assert_eq!(
+                    flood.reader.bytes,
+                    [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28],
+                    "{context}"
+                );
+            } else {
+                let response = Response::parse(&flood.reader.bytes)
+                    .unwrap_or_else(|e| panic!("{context}: {e}"));
+                assert_status(&response, status_line);
+            }
             assert_eq!(status, exit_status, "{context}: exit status");
             if pace == Pace::Polite {
                 assert!(

@@ -341,7 +341,7 @@ fn bad_requests_get_their_status_and_exit_65() {
     let big = format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(9000));
     for (request, status) in [
         (
-            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".as_slice(),
+            b"\x01\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".as_slice(),
             400,
         ),
         (b"GET / HTTP/1.1\r\nHost: x", 400),
@@ -359,6 +359,24 @@ fn bad_requests_get_their_status_and_exit_65() {
             stderr_text(&out)
         );
     }
+}
+
+/// An HTTPS client on a plaintext service: a TLS alert (handshake_failure),
+/// no HTTP it could not read, exit 65, and the log says what it was.
+#[test]
+fn a_tls_handshake_gets_an_alert_and_exit_65() {
+    let out = over_pipes(
+        &["exec", "--", "true"],
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+    );
+    assert_eq!(out.stdout, [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
+    assert_eq!(out.status.code(), Some(65));
+    let log = stderr_text(&out);
+    assert!(
+        log.contains("reason=\"TLS handshake on a plaintext port"),
+        "{log}"
+    );
+    assert!(log.contains(" status=- "), "{log}");
 }
 
 #[test]
