@@ -1565,6 +1565,53 @@ fn long_lived_serves_a_renewed_certificate() {
     assert_eq!(expiry(), Some(validity_of(&new_cert).1));
 }
 
+/// A renewal issued ahead of its time (notBefore 70 s from now) is not
+/// served while it is not valid, said once, and served once it is, with no
+/// signal and no change to the files.
+#[test]
+fn long_lived_serves_a_renewal_once_it_becomes_valid() {
+    let dir = TempDir::new("tls-renewal-ahead");
+    let pki = Pki::new(&dir.join("pki"), "ca");
+    let (old_cert, old_key) = pki.server("old", KeyKind::EcdsaP256, 30);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (ahead_cert, ahead_key) = pki.server_from("ahead", KeyKind::EcdsaP256, now + 70);
+    let cert = dir.join("served.pem");
+    let key = dir.join("served.key");
+    std::fs::copy(&old_cert, &cert).unwrap();
+    std::fs::copy(&old_key, &key).unwrap();
+    let server = Server::long_lived(
+        &dir,
+        "listen",
+        &[
+            "--tls-cert",
+            s(&cert),
+            "--tls-key",
+            s(&key),
+            "exec",
+            "--",
+            "/bin/true",
+        ],
+    );
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let served = || served_certificate(server.port, &pki.ca_cert);
+    assert_eq!(served().unwrap(), read(&old_cert));
+    replace(&ahead_key, &key);
+    replace(&ahead_cert, &cert);
+    server.wait_log("the early renewal refused", |t| t.contains("not valid now"));
+    assert_eq!(served().unwrap(), read(&old_cert), "served before its time");
+    // Valid 70 s after it was issued, taken within the 60 s allowed for
+    // clocks: from about 10 s from now.
+    let switched = wait_until(Duration::from_secs(40), Duration::from_millis(200), || {
+        served().is_ok_and(|c| c == read(&ahead_cert))
+    });
+    assert!(switched, "never served: {}", server.log());
+    let log = server.log();
+    assert_eq!(log.matches("not valid now").count(), 1, "said once: {log}");
+}
+
 /// `--check-config` warns when the certificate expires within 14 days, and
 /// still passes; a certificate with longer to live gets no warning.
 #[test]

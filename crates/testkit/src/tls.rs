@@ -176,6 +176,22 @@ impl Pki {
         self.issue(stem, kind, "localhost", &ext, validity(days))
     }
 
+    /// [`Pki::server`] not valid before `not_before` (Unix time) and valid
+    /// 30 days after it: a renewal issued ahead of its time.
+    pub fn server_from(&self, stem: &str, kind: KeyKind, not_before: i64) -> (PathBuf, PathBuf) {
+        let ext = format!(
+            "basicConstraints = CA:FALSE\n\
+             keyUsage = {}\n\
+             extendedKeyUsage = serverAuth\n\
+             subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost\n\
+             subjectKeyIdentifier = hash\n\
+             authorityKeyIdentifier = keyid\n",
+            kind.leaf_key_usage()
+        );
+        let validity = (not_before, not_before + 30 * 86_400);
+        self.issue(stem, kind, "localhost", &ext, validity)
+    }
+
     /// A client certificate (CN `stem`, `extendedKeyUsage=clientAuth`,
     /// `basicConstraints=CA:FALSE`) with a new key of `kind`, signed by
     /// this CA and valid for a year: `(<stem>.pem, <stem>.key)`.

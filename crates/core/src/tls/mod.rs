@@ -154,6 +154,9 @@ pub struct Tls {
     /// The versions of a set of files that failed to load: said once, not
     /// at every look.
     failed: Mutex<Option<Vec<Option<Stamp>>>>,
+    /// The versions of a set that loads but is not valid now: said once,
+    /// and still looked at.
+    not_valid: Mutex<Option<Vec<Option<Stamp>>>>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -196,6 +199,7 @@ impl Tls {
             ticketer,
             current: RwLock::new(Arc::new(loaded)),
             failed: Mutex::new(None),
+            not_valid: Mutex::new(None),
         })
     }
 
@@ -263,36 +267,40 @@ impl Tls {
         if failed.as_ref() == Some(&now) {
             return Refreshed::Unchanged;
         }
-        let read = read(&self.settings, &self.ticketer, self.eager).and_then(|loaded| {
-            // A renewal that would serve a certificate out of its validity
-            // while the one served is in it is no renewal: kept out, as a
-            // broken one is.
-            let now = SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let valid = |l: &Loaded| {
-                l.not_after.is_none_or(|end| end > now)
-                    && l.not_before.is_none_or(|b| b <= now + 60)
-            };
-            if valid(&self.current()) && !valid(&loaded) {
-                return Err(TlsError {
-                    path: self.settings.cert.clone(),
-                    why: "the new certificate is not valid now (expired, or not yet valid)".into(),
-                });
-            }
-            Ok(loaded)
-        });
-        match read {
-            Ok(loaded) => {
-                *failed = None;
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
-                Refreshed::Renewed
-            }
+        let loaded = match read(&self.settings, &self.ticketer, self.eager) {
+            Ok(loaded) => loaded,
             Err(e) => {
+                // Files that cannot be served stay so until they change:
+                // not read again at every look.
                 *failed = Some(now);
-                Refreshed::Failed(e.to_string())
+                return Refreshed::Failed(e.to_string());
             }
+        };
+        // A renewal that would serve a certificate out of its validity
+        // while the one served is in it is no renewal: kept out, as a
+        // broken one is, but read again at every look (a certificate not
+        // valid yet becomes valid; the one served expires), and said once.
+        let seconds = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let valid = |l: &Loaded| {
+            l.not_after.is_none_or(|end| end > seconds)
+                && l.not_before.is_none_or(|b| b <= seconds + 60)
+        };
+        if valid(&self.current()) && !valid(&loaded) {
+            let mut said = self.not_valid.lock().unwrap_or_else(|p| p.into_inner());
+            if said.as_ref() == Some(&now) {
+                return Refreshed::Unchanged;
+            }
+            *said = Some(now);
+            return Refreshed::Failed(format!(
+                "{}: the new certificate is not valid now (expired, or not yet valid)",
+                self.settings.cert.display()
+            ));
         }
+        *failed = None;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        Refreshed::Renewed
     }
 }
 

@@ -72,6 +72,8 @@ where
     fn send_pending(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
             match self.conn.write_tls(&mut Writer(&mut *self.output)) {
+                // An output that takes nothing would be asked for ever.
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
