@@ -1709,3 +1709,60 @@ fn a_session_from_laxer_rules_does_not_pass_client_certificates() {
     assert!(!log.contains("status=200"), "{log}");
     assert!(!log.contains("tls=resumed"), "{log}");
 }
+
+/// One process per connection parses the key only at a full handshake;
+/// the public half a key file carries is still compared with the
+/// certificate at every poll. A key replaced by one that does not match is
+/// refused even for a client that would resume (and sign nothing): no 200
+/// for the poller that keeps its session, and the log says why.
+#[test]
+fn a_key_that_no_longer_matches_is_refused_even_to_a_resumed_session() {
+    let dir = TempDir::new("tls-key-replaced");
+    let (pki, cert, key) = pki_and_server(&dir, KeyKind::EcdsaP256);
+    let (_, other_key) = pki.server("other", KeyKind::EcdsaP256, 30);
+    let ca = s(&pki.ca_cert);
+    let state = subdir(&dir, "state");
+    let server = Server::per_connection(
+        &dir,
+        "replaced",
+        &[
+            "--state-dir",
+            s(&state),
+            "--tls-cert",
+            s(&cert),
+            "--tls-key",
+            s(&key),
+            "exec",
+            "--",
+            "/bin/true",
+        ],
+    );
+    let session = dir.join("session.pem");
+    let (_, out) = s_client_once(
+        server.port,
+        &["-CAfile", ca, "-tls1_3", "-sess_out", s(&session)],
+        GET,
+    );
+    assert!(out.contains("HTTP/1.1 200 OK"), "{out}");
+    let (_, out) = s_client_once(
+        server.port,
+        &["-CAfile", ca, "-tls1_3", "-sess_in", s(&session)],
+        GET,
+    );
+    assert_eq!(reused_and_new(&out), (1, 0), "{out}");
+    assert!(out.contains("HTTP/1.1 200 OK"), "{out}");
+
+    replace(&other_key, &key);
+    let (_, out) = s_client_once(
+        server.port,
+        &["-CAfile", ca, "-tls1_3", "-sess_in", s(&session)],
+        GET,
+    );
+    assert!(
+        !out.contains("HTTP/1.1 200"),
+        "a mismatched key served: {out}"
+    );
+    server.wait_log("the mismatch named", |t| {
+        t.contains("the key does not match the certificate")
+    });
+}

@@ -326,6 +326,19 @@ fn read(
         path: s.key.clone(),
         why: format!("no private key in it (PEM: PKCS#8, SEC1 or PKCS#1): {e}"),
     })?;
+    // Parsed lazily, the key is compared with the certificate only by a
+    // full handshake: a resumed one would go on with a key that no longer
+    // matches. The public half a key file carries (SEC1's, PKCS#8 v2's,
+    // RSA's modulus and exponent) is compared now, at no cost to speak of.
+    if public_half_matches(&key, &chain[0]) == Some(false) {
+        return Err(TlsError {
+            path: s.key.clone(),
+            why: format!(
+                "the key does not match the certificate {}",
+                s.cert.display()
+            ),
+        });
+    }
     let provider = provider();
     let key = LazyKey::new(key, chain[0].clone(), provider.clone(), &s.cert);
     let key = Arc::new(key.map_err(|why| TlsError {
@@ -515,6 +528,129 @@ fn pkcs8_algorithm(der: &[u8]) -> Option<SignatureAlgorithm> {
     }
 }
 
+/// Whether the public half written in the key file is the certificate's
+/// public key: `None` where the file does not carry it (an Ed25519 PKCS#8
+/// v1 key, a SEC1 key without its `publicKey`) or cannot be read so.
+fn public_half_matches(key: &PrivateKeyDer<'_>, cert: &CertificateDer<'_>) -> Option<bool> {
+    let in_cert = certificate_public_key(cert)?;
+    let in_key = match key {
+        PrivateKeyDer::Sec1(k) => ec_public_key(k.secret_sec1_der())?,
+        PrivateKeyDer::Pkcs1(k) => return rsa_matches(k.secret_pkcs1_der(), in_cert),
+        PrivateKeyDer::Pkcs8(k) => {
+            let (0x30, info, _) = tlv(k.secret_pkcs8_der())? else {
+                return None;
+            };
+            let (0x02, _, rest) = tlv(info)? else {
+                return None;
+            };
+            let (0x30, _, rest) = tlv(rest)? else {
+                return None;
+            };
+            let (0x04, inner, mut rest) = tlv(rest)? else {
+                return None;
+            };
+            match pkcs8_algorithm(k.secret_pkcs8_der())? {
+                SignatureAlgorithm::ECDSA => ec_public_key(inner)?,
+                SignatureAlgorithm::RSA => return rsa_matches(inner, in_cert),
+                _ => {
+                    // PKCS#8 v2: `[1] publicKey` after the optional `[0]`
+                    // attributes.
+                    let mut public = None;
+                    while let Some((tag, body, after)) = tlv(rest) {
+                        if tag == 0x81 {
+                            public = body.split_first().filter(|(&unused, _)| unused == 0);
+                        }
+                        rest = after;
+                    }
+                    public?.1
+                }
+            }
+        }
+        _ => return None,
+    };
+    Some(in_key == in_cert)
+}
+
+/// The certificate's `subjectPublicKey` bits: `Certificate { tbsCertificate
+/// { [0] version, serial, signature, issuer, validity, subject,
+/// subjectPublicKeyInfo { algorithm, BIT STRING } … } … }`.
+fn certificate_public_key<'a>(cert: &'a CertificateDer<'_>) -> Option<&'a [u8]> {
+    let (0x30, body, _) = tlv(cert)? else {
+        return None;
+    };
+    let (0x30, mut tbs, _) = tlv(body)? else {
+        return None;
+    };
+    if let (0xa0, _, after) = tlv(tbs)? {
+        tbs = after;
+    }
+    for _ in 0..5 {
+        tbs = tlv(tbs)?.2;
+    }
+    let (0x30, spki, _) = tlv(tbs)? else {
+        return None;
+    };
+    let (0x30, _, rest) = tlv(spki)? else {
+        return None;
+    };
+    let (0x03, bits, _) = tlv(rest)? else {
+        return None;
+    };
+    match bits.split_first()? {
+        (0, key) => Some(key),
+        _ => None,
+    }
+}
+
+/// The point in a SEC1 `ECPrivateKey { version, privateKey, [0]
+/// parameters, [1] publicKey }`, if written.
+fn ec_public_key(sec1: &[u8]) -> Option<&[u8]> {
+    let (0x30, mut rest, _) = tlv(sec1)? else {
+        return None;
+    };
+    while let Some((tag, body, after)) = tlv(rest) {
+        if tag == 0xa1 {
+            let (0x03, bits, _) = tlv(body)? else {
+                return None;
+            };
+            return match bits.split_first()? {
+                (0, point) => Some(point),
+                _ => None,
+            };
+        }
+        rest = after;
+    }
+    None
+}
+
+/// Whether a PKCS#1 `RSAPrivateKey { version, modulus, publicExponent, … }`
+/// has the modulus and exponent of the certificate's `RSAPublicKey
+/// { modulus, publicExponent }`.
+fn rsa_matches(pkcs1: &[u8], in_cert: &[u8]) -> Option<bool> {
+    let (0x30, private, _) = tlv(pkcs1)? else {
+        return None;
+    };
+    let (0x02, _, rest) = tlv(private)? else {
+        return None;
+    };
+    let (0x02, n, rest) = tlv(rest)? else {
+        return None;
+    };
+    let (0x02, e, _) = tlv(rest)? else {
+        return None;
+    };
+    let (0x30, public, _) = tlv(in_cert)? else {
+        return None;
+    };
+    let (0x02, cert_n, rest) = tlv(public)? else {
+        return None;
+    };
+    let (0x02, cert_e, _) = tlv(rest)? else {
+        return None;
+    };
+    Some(n == cert_n && e == cert_e)
+}
+
 /// One DER element: its tag, its contents, and what follows it.
 fn tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = der.split_first()?;
@@ -693,6 +829,57 @@ mod tests {
         assert_eq!(pkcs8_algorithm(&ec[..10]), None);
         assert_eq!(pkcs8_algorithm(b""), None);
         assert_eq!(pkcs8_algorithm(&[0x30, 0x80, 0, 0]), None);
+    }
+
+    fn pem_key(path: &std::path::Path) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::from_pem_file(path).unwrap()
+    }
+
+    fn pem_cert(path: &std::path::Path) -> CertificateDer<'static> {
+        CertificateDer::from_pem_file(path).unwrap()
+    }
+
+    /// Keys and certificates as openssl writes them (the real openssl, as
+    /// the system tests use it).
+    #[test]
+    fn the_public_half_of_a_key_file_is_compared_with_the_certificate() {
+        use inetd_health_testkit::tls::{to_traditional, KeyKind, Pki};
+        let dir = inetd_health_testkit::tmp::TempDir::new("tls-public-half");
+        let pki = Pki::new(dir.path(), "ca");
+        for (kind, known) in [
+            (KeyKind::EcdsaP256, true),
+            (KeyKind::Rsa2048, true),
+            // OpenSSL writes PKCS#8 v1 for Ed25519: no public half.
+            (KeyKind::Ed25519, false),
+        ] {
+            let (cert, key) = pki.server(&format!("a-{}", kind.name()), kind, 30);
+            let (_, other) = pki.server(&format!("b-{}", kind.name()), kind, 30);
+            let (cert, key, other) = (pem_cert(&cert), pem_key(&key), pem_key(&other));
+            let want = |matching: bool| known.then_some(matching);
+            assert_eq!(public_half_matches(&key, &cert), want(true), "{kind:?}");
+            assert_eq!(public_half_matches(&other, &cert), want(false), "{kind:?}");
+        }
+        // SEC1 and PKCS#1, as operators have them too.
+        for kind in [KeyKind::EcdsaP256, KeyKind::Rsa2048] {
+            let (cert, key) = pki.server(&format!("t-{}", kind.name()), kind, 30);
+            let (_, other) = pki.server(&format!("u-{}", kind.name()), kind, 30);
+            let cert = pem_cert(&cert);
+            let key = pem_key(&to_traditional(&key));
+            let other = pem_key(&to_traditional(&other));
+            assert!(!matches!(key, PrivateKeyDer::Pkcs8(_)), "{kind:?}");
+            assert_eq!(public_half_matches(&key, &cert), Some(true), "{kind:?}");
+            assert_eq!(public_half_matches(&other, &cert), Some(false), "{kind:?}");
+        }
+        // Another kind of key than the certificate's.
+        let (rsa_cert, _) = pki.server("rsa", KeyKind::Rsa2048, 30);
+        let (_, ec_key) = pki.server("ec", KeyKind::EcdsaP256, 30);
+        assert_eq!(
+            public_half_matches(&pem_key(&ec_key), &pem_cert(&rsa_cert)),
+            Some(false)
+        );
+        // Not a certificate: nothing to say.
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+        assert_eq!(public_half_matches(&pem_key(&ec_key), &garbage), None);
     }
 
     #[test]
