@@ -26,6 +26,7 @@ use rustls::{SignatureAlgorithm, SignatureScheme};
 use crate::state::StateDir;
 use crate::sys::trust::{self, Owners, Rules};
 
+mod der;
 mod stream;
 pub mod ticket;
 pub mod x509;
@@ -36,18 +37,12 @@ pub use stream::{halves, Half, TlsStream};
 /// plaintext on a shared port.
 pub const HANDSHAKE: u8 = 0x16;
 
-/// What a private key file must be: a regular file of at most 64 KiB,
-/// owned by the user that reads it or root, not readable by others and
-/// writable by no one but its owner. Group read is allowed: Debian's
-/// `ssl-cert` group reads `/etc/ssl/private` that way.
-pub const KEY_TRUST: Rules = Rules {
-    max_size: Some(64 << 10),
-    secret: true,
-    secret_from_group: false,
-    owner_writes_only: true,
-    owners: Owners::UsOrRoot,
-    mode: None,
-};
+/// What a private key file must be: what a credentials file must be
+/// ([`crate::option_file::TRUST`]: a regular file of at most 64 KiB, owned
+/// by the user that reads it or root, not readable by others and writable
+/// by no one but its owner). Group read is allowed: Debian's `ssl-cert`
+/// group reads `/etc/ssl/private` that way.
+pub const KEY_TRUST: Rules = crate::option_file::TRUST;
 
 /// What a certificate (or CA) file must be: public, but a file others may
 /// write could swap the identity served, or the CA trusted.
@@ -192,7 +187,10 @@ impl Tls {
             tickets,
             inner: OnceLock::new(),
         });
-        let loaded = read(&settings, &ticketer, eager)?;
+        // Only the long-lived forms look at the files again (`refresh`);
+        // one process per connection does not stat them for nothing.
+        let stamped = if eager { stamps(&settings) } else { Vec::new() };
+        let loaded = read(&settings, &ticketer, eager, stamped)?;
         Ok(Tls {
             settings,
             eager,
@@ -267,7 +265,7 @@ impl Tls {
         if failed.as_ref() == Some(&now) {
             return Refreshed::Unchanged;
         }
-        let loaded = match read(&self.settings, &self.ticketer, self.eager) {
+        let loaded = match read(&self.settings, &self.ticketer, self.eager, now.clone()) {
             Ok(loaded) => loaded,
             Err(e) => {
                 // Files that cannot be served stay so until they change:
@@ -310,17 +308,16 @@ fn stamps(s: &TlsSettings) -> Vec<Option<Stamp>> {
     paths.into_iter().map(stamp).collect()
 }
 
+/// Reads the files of `s`; `stamps` are their versions, taken before (a
+/// file replaced while it is read is read again at the next look).
 fn read(
     s: &TlsSettings,
     ticketer: &Arc<dyn ProducesTickets>,
     eager: bool,
+    stamps: Vec<Option<Stamp>>,
 ) -> Result<Loaded, TlsError> {
-    // Stamped before reading: a file replaced while it is read is read
-    // again at the next look.
-    let stamps = stamps(s);
     let chain = read_certs(&s.cert)?;
-    let not_after = chain.first().and_then(|c| x509::not_after(c));
-    let not_before = chain.first().and_then(|c| x509::not_before(c));
+    let (not_before, not_after) = x509::validity(&chain[0]).unzip();
     let key_pem = read_trusted(&s.key, &KEY_TRUST, "key")?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| TlsError {
         path: s.key.clone(),
@@ -330,17 +327,15 @@ fn read(
     // full handshake: a resumed one would go on with a key that no longer
     // matches. The public half a key file carries (SEC1's, PKCS#8 v2's,
     // RSA's modulus and exponent) is compared now, at no cost to speak of.
-    if public_half_matches(&key, &chain[0]) == Some(false) {
+    let (algorithm, public) = key_shape(&key);
+    if public.and_then(|p| p.matches(&chain[0])) == Some(false) {
         return Err(TlsError {
             path: s.key.clone(),
-            why: format!(
-                "the key does not match the certificate {}",
-                s.cert.display()
-            ),
+            why: mismatch(&s.cert),
         });
     }
     let provider = provider();
-    let key = LazyKey::new(key, chain[0].clone(), provider.clone(), &s.cert);
+    let key = LazyKey::new(key, algorithm, chain[0].clone(), provider.clone(), &s.cert);
     let key = Arc::new(key.map_err(|why| TlsError {
         path: s.key.clone(),
         why,
@@ -419,8 +414,14 @@ fn provider() -> Arc<CryptoProvider> {
     let mut provider = rustls::crypto::ring::default_provider();
     // A stable sort: within each rank, rustls' own order.
     provider.cipher_suites.sort_by_key(|suite| {
-        let name = format!("{:?}", suite.suite());
-        u8::from(!name.contains("AES_128_GCM"))
+        use rustls::CipherSuite::*;
+        let aes_128_gcm = matches!(
+            suite.suite(),
+            TLS13_AES_128_GCM_SHA256
+                | TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        );
+        u8::from(!aes_128_gcm)
     });
     Arc::new(provider)
 }
@@ -439,20 +440,15 @@ struct LazyKey {
 }
 
 impl LazyKey {
-    /// A key whose algorithm can be told from its encoding; any other is
-    /// parsed now.
+    /// A key whose `algorithm` its encoding told ([`key_shape`]); any
+    /// other is parsed now.
     fn new(
         der: PrivateKeyDer<'static>,
+        algorithm: Option<SignatureAlgorithm>,
         cert: CertificateDer<'static>,
         provider: Arc<CryptoProvider>,
         cert_path: &Path,
     ) -> Result<LazyKey, String> {
-        let algorithm = match &der {
-            PrivateKeyDer::Pkcs1(_) => Some(SignatureAlgorithm::RSA),
-            PrivateKeyDer::Sec1(_) => Some(SignatureAlgorithm::ECDSA),
-            PrivateKeyDer::Pkcs8(p) => pkcs8_algorithm(p.secret_pkcs8_der()),
-            _ => None,
-        };
         let mut key = LazyKey {
             der,
             algorithm: algorithm.unwrap_or(SignatureAlgorithm::Unknown(0)),
@@ -482,10 +478,7 @@ impl LazyKey {
                 | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
                     Ok(key)
                 }
-                Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
-                    "the key does not match the certificate {}",
-                    self.cert_path.display()
-                )),
+                Err(rustls::Error::InconsistentKeys(_)) => Err(mismatch(&self.cert_path)),
                 Err(e) => Err(e.to_string()),
             }
         })
@@ -502,173 +495,109 @@ impl SigningKey for LazyKey {
     }
 }
 
-/// The algorithm of a PKCS#8 key, from its AlgorithmIdentifier:
-/// `SEQUENCE { INTEGER version, SEQUENCE { OID, ... }, ... }`.
-fn pkcs8_algorithm(der: &[u8]) -> Option<SignatureAlgorithm> {
+/// Why a key is refused for `cert`.
+fn mismatch(cert: &Path) -> String {
+    format!("the key does not match the certificate {}", cert.display())
+}
+
+/// The public half a key file carries beside its private key.
+enum PublicHalf<'a> {
+    /// An EC or Ed25519 key's point.
+    Point(&'a [u8]),
+    /// An RSA key's modulus and exponent.
+    Rsa(&'a [u8], &'a [u8]),
+}
+
+impl PublicHalf<'_> {
+    /// Whether it is the public key of `cert`; `None` when the
+    /// certificate cannot be read so.
+    fn matches(&self, cert: &CertificateDer<'_>) -> Option<bool> {
+        let in_cert = x509::public_key(cert)?;
+        match *self {
+            PublicHalf::Point(point) => Some(point == in_cert),
+            // The certificate's `RSAPublicKey { modulus, publicExponent }`.
+            PublicHalf::Rsa(n, e) => {
+                let (public, _) = der::tlv(in_cert, 0x30)?;
+                let (cert_n, rest) = der::tlv(public, 0x02)?;
+                let (cert_e, _) = der::tlv(rest, 0x02)?;
+                Some(n == cert_n && e == cert_e)
+            }
+        }
+    }
+}
+
+/// What a key file says of itself without the key being parsed: its
+/// algorithm, and its public half where it carries one (SEC1's
+/// `publicKey`, an RSA key's modulus and exponent, PKCS#8 v2's
+/// `publicKey`; OpenSSL's Ed25519 files are PKCS#8 v1, without).
+fn key_shape<'a>(
+    key: &'a PrivateKeyDer<'_>,
+) -> (Option<SignatureAlgorithm>, Option<PublicHalf<'a>>) {
+    match key {
+        PrivateKeyDer::Sec1(k) => (
+            Some(SignatureAlgorithm::ECDSA),
+            ec_point(k.secret_sec1_der()),
+        ),
+        PrivateKeyDer::Pkcs1(k) => (
+            Some(SignatureAlgorithm::RSA),
+            rsa_half(k.secret_pkcs1_der()),
+        ),
+        PrivateKeyDer::Pkcs8(k) => pkcs8_shape(k.secret_pkcs8_der()).unwrap_or((None, None)),
+        _ => (None, None),
+    }
+}
+
+/// A PKCS#8 `PrivateKeyInfo { version, AlgorithmIdentifier { OID, … },
+/// OCTET STRING privateKey, [0] attributes, [1] publicKey }`, as
+/// [`key_shape`] tells it.
+fn pkcs8_shape(der: &[u8]) -> Option<(Option<SignatureAlgorithm>, Option<PublicHalf<'_>>)> {
     const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
     const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
     const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
-    let (0x30, body, _) = tlv(der)? else {
-        return None;
-    };
-    let (0x02, _, rest) = tlv(body)? else {
-        return None;
-    };
-    let (0x30, identifier, _) = tlv(rest)? else {
-        return None;
-    };
-    let (0x06, oid, _) = tlv(identifier)? else {
-        return None;
-    };
-    match oid {
-        EC => Some(SignatureAlgorithm::ECDSA),
-        RSA => Some(SignatureAlgorithm::RSA),
-        ED25519 => Some(SignatureAlgorithm::ED25519),
-        _ => None,
-    }
-}
-
-/// Whether the public half written in the key file is the certificate's
-/// public key: `None` where the file does not carry it (an Ed25519 PKCS#8
-/// v1 key, a SEC1 key without its `publicKey`) or cannot be read so.
-fn public_half_matches(key: &PrivateKeyDer<'_>, cert: &CertificateDer<'_>) -> Option<bool> {
-    let in_cert = certificate_public_key(cert)?;
-    let in_key = match key {
-        PrivateKeyDer::Sec1(k) => ec_public_key(k.secret_sec1_der())?,
-        PrivateKeyDer::Pkcs1(k) => return rsa_matches(k.secret_pkcs1_der(), in_cert),
-        PrivateKeyDer::Pkcs8(k) => {
-            let (0x30, info, _) = tlv(k.secret_pkcs8_der())? else {
-                return None;
-            };
-            let (0x02, _, rest) = tlv(info)? else {
-                return None;
-            };
-            let (0x30, _, rest) = tlv(rest)? else {
-                return None;
-            };
-            let (0x04, inner, mut rest) = tlv(rest)? else {
-                return None;
-            };
-            match pkcs8_algorithm(k.secret_pkcs8_der())? {
-                SignatureAlgorithm::ECDSA => ec_public_key(inner)?,
-                SignatureAlgorithm::RSA => return rsa_matches(inner, in_cert),
-                _ => {
-                    // PKCS#8 v2: `[1] publicKey` after the optional `[0]`
-                    // attributes.
-                    let mut public = None;
-                    while let Some((tag, body, after)) = tlv(rest) {
-                        if tag == 0x81 {
-                            public = body.split_first().filter(|(&unused, _)| unused == 0);
-                        }
-                        rest = after;
-                    }
-                    public?.1
+    let (info, _) = der::tlv(der, 0x30)?;
+    let (_, rest) = der::tlv(info, 0x02)?;
+    let (identifier, rest) = der::tlv(rest, 0x30)?;
+    let (oid, _) = der::tlv(identifier, 0x06)?;
+    let (private, mut rest) = der::tlv(rest, 0x04)?;
+    Some(match oid {
+        EC => (Some(SignatureAlgorithm::ECDSA), ec_point(private)),
+        RSA => (Some(SignatureAlgorithm::RSA), rsa_half(private)),
+        ED25519 => {
+            // v2's `[1] publicKey`, after the optional `[0]` attributes.
+            let mut public = None;
+            while let Some((tag, contents, after)) = der::element(rest) {
+                if tag == 0x81 {
+                    public = der::bits(contents).map(PublicHalf::Point);
                 }
+                rest = after;
             }
+            (Some(SignatureAlgorithm::ED25519), public)
         }
-        _ => return None,
-    };
-    Some(in_key == in_cert)
-}
-
-/// The certificate's `subjectPublicKey` bits: `Certificate { tbsCertificate
-/// { [0] version, serial, signature, issuer, validity, subject,
-/// subjectPublicKeyInfo { algorithm, BIT STRING } … } … }`.
-fn certificate_public_key<'a>(cert: &'a CertificateDer<'_>) -> Option<&'a [u8]> {
-    let (0x30, body, _) = tlv(cert)? else {
-        return None;
-    };
-    let (0x30, mut tbs, _) = tlv(body)? else {
-        return None;
-    };
-    if let (0xa0, _, after) = tlv(tbs)? {
-        tbs = after;
-    }
-    for _ in 0..5 {
-        tbs = tlv(tbs)?.2;
-    }
-    let (0x30, spki, _) = tlv(tbs)? else {
-        return None;
-    };
-    let (0x30, _, rest) = tlv(spki)? else {
-        return None;
-    };
-    let (0x03, bits, _) = tlv(rest)? else {
-        return None;
-    };
-    match bits.split_first()? {
-        (0, key) => Some(key),
-        _ => None,
-    }
+        _ => (None, None),
+    })
 }
 
 /// The point in a SEC1 `ECPrivateKey { version, privateKey, [0]
 /// parameters, [1] publicKey }`, if written.
-fn ec_public_key(sec1: &[u8]) -> Option<&[u8]> {
-    let (0x30, mut rest, _) = tlv(sec1)? else {
-        return None;
-    };
-    while let Some((tag, body, after)) = tlv(rest) {
+fn ec_point(sec1: &[u8]) -> Option<PublicHalf<'_>> {
+    let (mut rest, _) = der::tlv(sec1, 0x30)?;
+    while let Some((tag, contents, after)) = der::element(rest) {
         if tag == 0xa1 {
-            let (0x03, bits, _) = tlv(body)? else {
-                return None;
-            };
-            return match bits.split_first()? {
-                (0, point) => Some(point),
-                _ => None,
-            };
+            return der::bits(der::tlv(contents, 0x03)?.0).map(PublicHalf::Point);
         }
         rest = after;
     }
     None
 }
 
-/// Whether a PKCS#1 `RSAPrivateKey { version, modulus, publicExponent, … }`
-/// has the modulus and exponent of the certificate's `RSAPublicKey
-/// { modulus, publicExponent }`.
-fn rsa_matches(pkcs1: &[u8], in_cert: &[u8]) -> Option<bool> {
-    let (0x30, private, _) = tlv(pkcs1)? else {
-        return None;
-    };
-    let (0x02, _, rest) = tlv(private)? else {
-        return None;
-    };
-    let (0x02, n, rest) = tlv(rest)? else {
-        return None;
-    };
-    let (0x02, e, _) = tlv(rest)? else {
-        return None;
-    };
-    let (0x30, public, _) = tlv(in_cert)? else {
-        return None;
-    };
-    let (0x02, cert_n, rest) = tlv(public)? else {
-        return None;
-    };
-    let (0x02, cert_e, _) = tlv(rest)? else {
-        return None;
-    };
-    Some(n == cert_n && e == cert_e)
-}
-
-/// One DER element: its tag, its contents, and what follows it.
-fn tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = der.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = match first {
-        n if n < 0x80 => (usize::from(n), rest),
-        0x81 => {
-            let (&n, rest) = rest.split_first()?;
-            (usize::from(n), rest)
-        }
-        0x82 => {
-            let (bytes, rest) = rest.split_at_checked(2)?;
-            ((usize::from(bytes[0]) << 8) | usize::from(bytes[1]), rest)
-        }
-        _ => return None,
-    };
-    let (body, after) = rest.split_at_checked(len)?;
-    Some((tag, body, after))
+/// The modulus and exponent of a PKCS#1 `RSAPrivateKey { version,
+/// modulus, publicExponent, … }`.
+fn rsa_half(pkcs1: &[u8]) -> Option<PublicHalf<'_>> {
+    let (private, _) = der::tlv(pkcs1, 0x30)?;
+    let (_, rest) = der::tlv(private, 0x02)?;
+    let (n, rest) = der::tlv(rest, 0x02)?;
+    let (e, _) = der::tlv(rest, 0x02)?;
+    Some(PublicHalf::Rsa(n, e))
 }
 
 /// Tickets bound to the client-certificate rules they were issued under.
@@ -804,6 +733,17 @@ mod tests {
     const EC: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg7M81FbGSVACGGxyO\nI+TIdTVo4T9G7uKd5rgw2M93U2+hRANCAATqucMPlCnuqVx8b+BAlZnV/X5mRxki\nyfcUhylm/iLD05ct8hbaNjt3+7gdrhd7bH3kRugXMI+Gr2Lyf2Y+XDPv\n-----END PRIVATE KEY-----\n";
     const ED25519: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMNW7tysDnv8M2frfqg3KEVGuphjzX17JbG5OkozWmdl\n-----END PRIVATE KEY-----\n";
     const RSA: &str = "-----BEGIN PRIVATE KEY-----\nMIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAMeHeBTmL2aHLZhT\nKLwQX1ybXGy4kNI0BbT3RST0SAiqb3LIXA4e//O4lnDuDlG3paXoSUIerH2qMRc1\nbdnzxxohQrlPMOPgV9iIWrjH/g7bV4exlbIXEAkXKniwE9v5uvnHBdmFiov5EwPZ\nahNf6+FF8bJkWWkNQ6eEHIMY3fwtAgMBAAECgYB3rWS0PGDgAWKyw+Zh7vwT4sfs\nGkQbIMLviYT6pl7ye6//S/gTLDrfZ68sq00BbMK5oXsXYqiZc1SglBaArTyU+2I/\n0ulgEgIuMogWqZv98tjTclam8jVS41WjUx0S358hGwyBwHz4Ta2fsuyGLvF8EeF0\n7+4rHjuCUgmgEUC2QQJBAOpypQ8I2MgAk8zFFlsF3yegX/HUHfsvMg9LSBC4gKoT\nFpEvUFe8Cxxr2vgw/SO6F9mbxQCW32PnWXbUXrBwdTECQQDZ3xHNBURFuZLJd6FO\ntvJrn53+2UGTrIzqBzLOSIrKDuxzTI6Glj/tlFYKWRauc7Z51tLu8cd0wvHiJLGo\njSe9AkEAtbM0iXppyFfqNIFq2hCq6qM4uMuUkN/7BC9sIslbrnQswUjSE60BT32n\nr0MIbXAEm/pFrDdB2sOqapYc7NG7gQI/DZ3jfuzVV4ZBplXTvxewDwnq1gK+Fnyy\nUe4hPsNJ6VcFcC9YuRCq7i5XMk5fHIge336NsGFsFeAZPgkNEXvBAkEA4RzdF+ea\nM45fEKSDyLQQmPSW08hnAVEZ6J1IAn7lQdL3k1Ecsx/FAZ3++FjLQMYSxFamixpX\n1zedfMOy3MsmSg==\n-----END PRIVATE KEY-----\n";
+
+    /// The algorithm [`key_shape`] tells of a PKCS#8 key.
+    fn pkcs8_algorithm(der: &[u8]) -> Option<SignatureAlgorithm> {
+        pkcs8_shape(der)?.0
+    }
+
+    /// Whether the key's public half is the certificate's, as `read`
+    /// decides it.
+    fn public_half_matches(key: &PrivateKeyDer<'_>, cert: &CertificateDer<'_>) -> Option<bool> {
+        key_shape(key).1?.matches(cert)
+    }
 
     fn der(pem: &str) -> Vec<u8> {
         match PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap() {

@@ -83,19 +83,15 @@ where
         Ok(())
     }
 
-    /// Reads one batch of records from the socket and processes them.
-    /// `Ok(false)`: the socket had nothing (would block) or is closed.
-    fn receive(&mut self) -> io::Result<bool> {
-        let n = match self.conn.read_tls(&mut Reader(&mut *self.input)) {
-            Ok(0) => {
-                self.eof = true;
-                return Ok(false);
-            }
-            Ok(n) => n,
-            Err(e) => return Err(e),
-        };
-        self.process()?;
-        Ok(n > 0)
+    /// Reads one batch of records from the socket and processes them; at
+    /// the end of the stream, notes it (`eof`). A socket with nothing to
+    /// read says so (`WouldBlock`).
+    fn receive(&mut self) -> io::Result<()> {
+        if self.conn.read_tls(&mut Reader(&mut *self.input))? == 0 {
+            self.eof = true;
+            return Ok(());
+        }
+        self.process()
     }
 }
 
@@ -117,12 +113,10 @@ where
             if self.eof {
                 return Ok(0);
             }
-            if !self.receive()? && !self.eof {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
+            self.receive()?;
             // A record may be complete now; if only part of one came,
             // wait for the rest within the deadline.
-            if self.conn.wants_read() && !self.has_plaintext() {
+            if !self.eof && self.conn.wants_read() && !self.has_plaintext() {
                 let deadline = self
                     .deadline
                     .unwrap_or_else(|| Deadline::after(std::time::Duration::ZERO));

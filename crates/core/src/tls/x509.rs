@@ -1,12 +1,17 @@
-//! The validity period of a certificate, read from its DER.
+//! The validity period and the public key of a certificate, read from its
+//! DER.
 //!
-//! Only the expiry is wanted (for a gauge and a `--check-config` warning), so
-//! this walks the few fields in front of `validity` by hand rather than pull in
-//! an X.509 crate. It reads and never verifies: rustls has already decided
+//! Only these are wanted (the expiry for a gauge, a `--check-config` warning
+//! and a renewal's validity; the key to compare with a key file's public
+//! half), so this walks the few fields in front of them by hand rather than
+//! pull in an X.509 crate. It reads and never verifies: rustls has already decided
 //! whether the certificate is acceptable, and a misread date must only ever
 //! come out as `None`, never as a panic or a wrong number.
 
+use super::der::{bits, tlv};
+
 const SEQUENCE: u8 = 0x30;
+const BIT_STRING: u8 = 0x03;
 const INTEGER: u8 = 0x02;
 const VERSION: u8 = 0xa0; // [0] EXPLICIT, absent from v1 certificates
 const UTC_TIME: u8 = 0x17;
@@ -22,11 +27,33 @@ pub fn not_before(der: &[u8]) -> Option<i64> {
     validity(der).map(|(before, _)| before)
 }
 
-/// Both ends of `validity`, read together so that a certificate whose
+/// Both ends of `validity` (notBefore, notAfter), read together so that a certificate whose
 /// `notAfter` is unreadable does not pass for one with a readable
 /// `notBefore`. The input must be exactly one certificate: trailing bytes mean
 /// the caller split a chain wrongly, and a date read from it is not trusted.
-fn validity(der: &[u8]) -> Option<(i64, i64)> {
+pub fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (validity, _) = tlv(from_validity(der)?, SEQUENCE)?;
+    let (before, rest) = time(validity)?;
+    let (after, rest) = time(rest)?;
+    rest.is_empty().then_some((before, after))
+}
+
+/// The certificate's `subjectPublicKey`: an EC point, or an RSA key's
+/// `RSAPublicKey { modulus, publicExponent }`, as a key file carries its
+/// public half.
+pub fn public_key(der: &[u8]) -> Option<&[u8]> {
+    let mut rest = from_validity(der)?;
+    rest = tlv(rest, SEQUENCE)?.1; // validity
+    rest = tlv(rest, SEQUENCE)?.1; // subject
+    let (info, _) = tlv(rest, SEQUENCE)?;
+    let (_, rest) = tlv(info, SEQUENCE)?; // algorithm
+    bits(tlv(rest, BIT_STRING)?.0)
+}
+
+/// `tbsCertificate`'s fields from `validity` on: `Certificate {
+/// tbsCertificate { [0] version, serialNumber, signature, issuer,
+/// validity, … } … }`.
+fn from_validity(der: &[u8]) -> Option<&[u8]> {
     let (cert, rest) = tlv(der, SEQUENCE)?;
     if !rest.is_empty() {
         return None;
@@ -38,32 +65,7 @@ fn validity(der: &[u8]) -> Option<(i64, i64)> {
     }
     rest = tlv(rest, INTEGER)?.1; // serialNumber
     rest = tlv(rest, SEQUENCE)?.1; // signature
-    rest = tlv(rest, SEQUENCE)?.1; // issuer
-    let (validity, _) = tlv(rest, SEQUENCE)?;
-    let (before, rest) = time(validity)?;
-    let (after, rest) = time(rest)?;
-    rest.is_empty().then_some((before, after))
-}
-
-/// Splits one element tagged `tag` off the front of `input` into its contents
-/// and what follows. Up to three length bytes: a certificate needs no more, and
-/// the indefinite form (0x80) is BER, never DER.
-fn tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&found, input) = input.split_first()?;
-    if found != tag {
-        return None;
-    }
-    let (&first, input) = input.split_first()?;
-    let (len, input) = match first {
-        0..=0x7f => (usize::from(first), input),
-        0x81..=0x83 => {
-            let (bytes, input) = input.split_at_checked(usize::from(first & 0x7f))?;
-            let len = bytes.iter().fold(0, |len, &b| len << 8 | usize::from(b));
-            (len, input)
-        }
-        _ => return None,
-    };
-    input.split_at_checked(len)
+    Some(tlv(rest, SEQUENCE)?.1) // issuer
 }
 
 /// One `Time` off the front of `input`, as Unix seconds. RFC 5280 fixes the
