@@ -739,8 +739,14 @@ impl Cli {
                     },
                     plaintext: self.tls_plaintext,
                 }),
-            long_lived: self.listen.is_some() || self.long_lived,
+            long_lived: self.serves_many(),
         }
+    }
+
+    /// One process serves many connections: `--listen`, or the sockets
+    /// systemd passes (`Accept=no`, [`Cli::long_lived`]).
+    pub fn serves_many(&self) -> bool {
+        self.listen.is_some() || self.long_lived
     }
 
     /// With --config a check's settings live in the file: a flag could not

@@ -781,27 +781,24 @@ fn read_tls(p: &mut Pending) -> Option<Option<Job>> {
         // The connection broke: nobody to answer.
         return Some(None);
     }
-    let outcome = loop {
+    let head = loop {
         let space = match p.head.space() {
             Ok(space) => space,
-            Err(too_large) => break Some(Err(too_large)),
+            Err(too_large) => break Err(too_large),
         };
         match stream.read(space) {
             Ok(n) => match p.head.filled(n) {
-                Some(Err(ReadError::Silent)) if n == 0 => {
-                    // A handshake and no request (a TLS check that only
-                    // connects): nothing to answer.
-                    return Some(None);
-                }
-                Some(done) => break Some(done),
+                // A handshake and no request (a TLS check that only
+                // connects): nothing to answer.
+                Some(Err(ReadError::Silent)) => return Some(None),
+                Some(done) => break done,
                 None => continue,
             },
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Some(Err(ReadError::Io(e))),
+            Err(e) => break Err(ReadError::Io(e)),
         }
     };
-    let head = outcome?;
     let session = p.session.take()?;
     Some(Some(Job::Https(session, head)))
 }

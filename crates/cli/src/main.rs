@@ -184,7 +184,7 @@ fn run(
     };
     // The long-lived forms show their last reload on /metrics.
     let facts = listen::ReloadFacts::new();
-    let service = if cli.long_lived || cli.listen.is_some() {
+    let service = if cli.serves_many() {
         service.with_process_facts(facts.clone())
     } else {
         service

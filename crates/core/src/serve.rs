@@ -14,9 +14,7 @@ use crate::agent::{sniff, Sniffed};
 use crate::check::{Check, Policy};
 use crate::conn::{close_politely, Input, Output};
 use crate::exit;
-use crate::http::{
-    read_head, read_head_with, HeadReader, Limits, Method, ReadError, RequestHead, Response,
-};
+use crate::http::{read_head, read_head_with, Limits, Method, ReadError, RequestHead, Response};
 use crate::outcome::CheckResult;
 pub use crate::service::{Answer, Refusal, Service, ALLOW};
 use crate::Deadline;
@@ -259,7 +257,7 @@ where
 /// The first bytes of a connection, enough to tell TLS from plaintext.
 #[cfg(feature = "tls")]
 fn first_bytes<I: Input + ?Sized>(input: &mut I, limits: &Limits, deadline: Deadline) -> Sniffed {
-    let mut head = HeadReader::new(*limits);
+    let mut head = crate::http::HeadReader::new(*limits);
     let Ok(space) = head.space() else {
         return Sniffed::Http(head);
     };
@@ -286,7 +284,7 @@ fn tls_port<I, O>(
     service: &Service<'_>,
     peer: Option<IpAddr>,
     tls: &crate::tls::Tls,
-    head: HeadReader,
+    head: crate::http::HeadReader,
     deadline: Deadline,
 ) -> Served
 where
