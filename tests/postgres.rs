@@ -597,7 +597,7 @@ mod checks {
     use inetd_health_testkit::client::exchange;
     use inetd_health_testkit::haproxy::Haproxy;
     use inetd_health_testkit::http::Response;
-    use inetd_health_testkit::run::{path_str, run_with_input, Run};
+    use inetd_health_testkit::run::{path_str, run_with_input, Configured, Run};
     use inetd_health_testkit::tmp::TempDir;
     use inetd_health_testkit::xinetd::Xinetd;
 
@@ -641,9 +641,13 @@ mod checks {
     /// a config that answers like Patroni for `pg`: `/primary`,
     /// `/read-write`, `/replica`, `/read-only`, `/health`, `/`. `extra` is
     /// added to each check.
-    pub struct Node {
-        _dir: TempDir,
-        pub config: PathBuf,
+    pub struct Node(Configured);
+
+    impl std::ops::Deref for Node {
+        type Target = Configured;
+        fn deref(&self) -> &Configured {
+            &self.0
+        }
     }
 
     pub fn passfile(dir: &TempDir) -> PathBuf {
@@ -697,30 +701,7 @@ mod checks {
             // A state directory the operator names is used as it is: it
             // must exist for the SCRAM keys to be kept.
             let _ = std::fs::create_dir(dir.join("state"));
-            let config = dir.join("inetd-health.toml");
-            std::fs::write(&config, text).unwrap();
-            Node { _dir: dir, config }
-        }
-
-        pub fn args(&self) -> Vec<String> {
-            vec!["--config".into(), path_str(&self.config)]
-        }
-
-        /// One request over pipes, as a per-connection launcher runs it.
-        pub fn ask(&self, method: &str, target: &str) -> Run {
-            inetd_health_testkit::run::ask(BIN, &self.args(), method, target)
-        }
-
-        /// `GET target`: the status and the body.
-        pub fn get(&self, target: &str) -> (u16, String) {
-            let run = self.ask("GET", target);
-            let response = run.response();
-            (response.status, response.body_text())
-        }
-
-        /// The status `method target` answers (a HEAD's response has no body).
-        pub fn status(&self, method: &str, target: &str) -> u16 {
-            inetd_health_testkit::run::status(BIN, &self.args(), method, target)
+            Node(Configured::new(BIN, dir, text))
         }
     }
 

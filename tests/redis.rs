@@ -428,7 +428,7 @@ mod checks {
     use inetd_health_testkit::client::exchange;
     use inetd_health_testkit::haproxy::Haproxy;
     use inetd_health_testkit::http::Response;
-    use inetd_health_testkit::run::{path_str, run_with_input, Run};
+    use inetd_health_testkit::run::{path_str, run_with_input, Configured};
     use inetd_health_testkit::tmp::TempDir;
     use inetd_health_testkit::xinetd::Xinetd;
 
@@ -454,9 +454,13 @@ mod checks {
 
     /// A config for `redis` with `/primary` (guarded by `sentinels` when
     /// given) and `/replica` routes; `extra` goes into each check.
-    pub struct Node {
-        _dir: TempDir,
-        pub config: PathBuf,
+    pub struct Node(Configured);
+
+    impl std::ops::Deref for Node {
+        type Target = Configured;
+        fn deref(&self) -> &Configured {
+            &self.0
+        }
     }
 
     impl Node {
@@ -492,28 +496,7 @@ mod checks {
         }
 
         pub fn with_config(dir: TempDir, text: &str) -> Node {
-            let config = dir.join("inetd-health.toml");
-            std::fs::write(&config, text).unwrap();
-            Node { _dir: dir, config }
-        }
-
-        pub fn args(&self) -> Vec<String> {
-            vec!["--config".into(), path_str(&self.config)]
-        }
-
-        pub fn ask(&self, method: &str, target: &str) -> Run {
-            inetd_health_testkit::run::ask(BIN, &self.args(), method, target)
-        }
-
-        pub fn get(&self, target: &str) -> (u16, String) {
-            let run = self.ask("GET", target);
-            let response = Response::parse(&run.stdout)
-                .unwrap_or_else(|e| panic!("GET {target}: {e}\nstderr: {}", run.stderr));
-            (response.status, response.body_text())
-        }
-
-        pub fn status(&self, target: &str) -> u16 {
-            inetd_health_testkit::run::status(BIN, &self.args(), "GET", target)
+            Node(Configured::new(BIN, dir, text))
         }
     }
 
@@ -549,11 +532,11 @@ mod checks {
                 || body.contains("named by 3 of 3 sentinels"),
             "{body}"
         );
-        assert_eq!(nodes[0].status("/replica"), 503);
+        assert_eq!(nodes[0].status("GET", "/replica"), 503);
         let (status, body) = nodes[1].get("/primary");
         assert_eq!(status, 503, "{body}");
         assert!(body.contains("not a primary"), "{body}");
-        assert_eq!(nodes[1].status("/replica"), 200);
+        assert_eq!(nodes[1].status("GET", "/replica"), 200);
         // Nothing of the account or its file in a body.
         for (_, body) in [nodes[0].get("/primary"), nodes[1].get("/primary")] {
             assert!(
@@ -601,7 +584,7 @@ mod checks {
         assert_eq!(new, replica.addr());
         until(&nodes[1], "/primary", 200);
         until(&nodes[0], "/replica", 200);
-        assert_eq!(nodes[0].status("/primary"), 503);
+        assert_eq!(nodes[0].status("GET", "/primary"), 503);
         expect(["DOWN", "UP"]);
         drop(haproxy);
         drop(xinetds);
@@ -629,7 +612,7 @@ mod checks {
             body.contains("not the sentinels' primary: 0 of 3 sentinels name it"),
             "{body}"
         );
-        assert_eq!(unguarded.status("/primary"), 200);
+        assert_eq!(unguarded.status("GET", "/primary"), 200);
         let (status, body) = new.get("/primary");
         assert_eq!(status, 200, "{body}");
         // The guard holds whatever the role asked: role any on the old
@@ -696,7 +679,7 @@ mod checks {
         let mut primary = Redis::start(server());
         let replica = Redis::start_replica(&primary, server());
         let node = Node::new(&replica, None, "max-link-age = \"3s\"");
-        assert_eq!(node.status("/replica"), 200);
+        assert_eq!(node.status("GET", "/replica"), 200);
         // A byte limit asks the primary for its offset.
         let bytes = Node::new(&replica, None, "max-lag-bytes = \"1MB\"");
         let (status, body) = bytes.get("/replica?format=json");
@@ -985,7 +968,7 @@ mod checks {
         }
         std::thread::sleep(Duration::from_millis(1100));
         let paths = ["/", "/primary", "/replica"];
-        let statuses = |n: &Node| paths.iter().map(|p| n.status(p)).collect::<Vec<_>>();
+        let statuses = |n: &Node| paths.iter().map(|p| n.status("GET", p)).collect::<Vec<_>>();
         assert_eq!(statuses(&nodes[0]), [200, 200, 503]);
         assert_eq!(statuses(&nodes[1]), [503, 503, 200]);
         let xinetds: Vec<Xinetd> = nodes

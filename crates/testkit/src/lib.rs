@@ -19,7 +19,8 @@
 //! - [`tmp`]: a temporary directory removed on drop.
 //! - [`client`]: free ports and a raw TCP client that reports resets and timing.
 //! - [`http`]: a strict parser for one HTTP/1.x response.
-//! - [`run`]: the binary under test run once over pipes.
+//! - [`run`]: the binary under test run once over pipes, or asked with a
+//!   config of its own ([`run::Configured`]).
 //! - [`xinetd`]: a private xinetd serving one service on a loopback port.
 //! - [`activate`]: systemd-socket-activate on free ports, a unit's ExecStart line.
 //! - [`haproxy`]: a private HAProxy health-checking one server.

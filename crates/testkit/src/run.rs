@@ -5,12 +5,13 @@
 //! `env!("CARGO_BIN_EXE_inetd-health")`.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::http::Response;
 use crate::procs::wait_until;
+use crate::tmp::TempDir;
 
 /// The request most checks are run with.
 pub const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: lb\r\n\r\n";
@@ -127,6 +128,51 @@ pub fn status(bin: impl AsRef<Path>, args: &[String], method: &str, target: &str
     parsed
         .unwrap_or_else(|e| panic!("{method} {target}: {e}\nstderr: {}", run.stderr))
         .status
+}
+
+/// A config file (`inetd-health.toml`) in a directory of its own, and the
+/// binary asked with it over pipes, one request a run, as a per-connection
+/// launcher runs it.
+pub struct Configured {
+    // Removed after the runs that read the files in it.
+    _dir: TempDir,
+    /// The config file.
+    pub config: PathBuf,
+    bin: PathBuf,
+}
+
+impl Configured {
+    /// `text` written to `dir/inetd-health.toml`, for `bin`.
+    pub fn new(bin: impl AsRef<Path>, dir: TempDir, text: &str) -> Configured {
+        let config = dir.join("inetd-health.toml");
+        std::fs::write(&config, text).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+        Configured {
+            _dir: dir,
+            config,
+            bin: bin.as_ref().to_owned(),
+        }
+    }
+
+    /// `--config FILE`.
+    pub fn args(&self) -> Vec<String> {
+        vec!["--config".into(), path_str(&self.config)]
+    }
+
+    /// One request over pipes ([`ask`]).
+    pub fn ask(&self, method: &str, target: &str) -> Run {
+        ask(&self.bin, &self.args(), method, target)
+    }
+
+    /// `GET target`: the status and the body.
+    pub fn get(&self, target: &str) -> (u16, String) {
+        let response = self.ask("GET", target).response();
+        (response.status, response.body_text())
+    }
+
+    /// The status `method target` answers ([`status`]).
+    pub fn status(&self, method: &str, target: &str) -> u16 {
+        status(&self.bin, &self.args(), method, target)
+    }
 }
 
 /// Reads a pipe to its end on a thread (so stdout and stderr never block
