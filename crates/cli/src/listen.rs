@@ -124,14 +124,15 @@ fn now_seconds() -> f64 {
 impl inetd_health::service::ProcessFacts for ReloadFacts {
     fn metrics(&self) -> String {
         let (ok, at) = *self.last.lock().unwrap_or_else(|p| p.into_inner());
-        format!(
-            "# HELP inetd_health_config_last_reload_successful Whether the last reload (SIGHUP) read the config; 0 while the last good one still serves.\n\
-             # TYPE inetd_health_config_last_reload_successful gauge\n\
-             inetd_health_config_last_reload_successful {}\n\
-             # HELP inetd_health_config_last_reload_success_timestamp_seconds When the config served was read.\n\
-             # TYPE inetd_health_config_last_reload_success_timestamp_seconds gauge\n\
-             inetd_health_config_last_reload_success_timestamp_seconds {at:.3}\n",
-            u8::from(ok)
+        use inetd_health::render::process_gauge as gauge;
+        gauge(
+            "inetd_health_config_last_reload_successful",
+            "Whether the last reload (SIGHUP) read the config; 0 while the last good one still serves.",
+            u8::from(ok),
+        ) + &gauge(
+            "inetd_health_config_last_reload_success_timestamp_seconds",
+            "When the config served was read.",
+            format!("{at:.3}"),
         )
     }
 }

@@ -270,10 +270,10 @@ impl<'c> Service<'c> {
         let mut out = String::new();
         #[cfg(feature = "tls")]
         if let Some(at) = self.tls.as_ref().and_then(|t| t.not_after()) {
-            out.push_str(&format!(
-                "# HELP inetd_health_tls_cert_expiry_timestamp_seconds When the certificate served on this port expires (notAfter).\n\
-                 # TYPE inetd_health_tls_cert_expiry_timestamp_seconds gauge\n\
-                 inetd_health_tls_cert_expiry_timestamp_seconds {at}\n"
+            out.push_str(&render::process_gauge(
+                "inetd_health_tls_cert_expiry_timestamp_seconds",
+                "When the certificate served on this port expires (notAfter).",
+                at,
             ));
         }
         if let Some(facts) = &self.facts {

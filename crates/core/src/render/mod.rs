@@ -30,7 +30,7 @@ mod text;
 pub use agent::line as agent_line;
 pub use json::{json, HEALTH_JSON};
 pub use nagios::nagios;
-pub use prometheus::{perfdata_in_base_units, prometheus, PROMETHEUS_TEXT};
+pub use prometheus::{perfdata_in_base_units, process_gauge, prometheus, PROMETHEUS_TEXT};
 pub use text::text;
 
 /// A body format.

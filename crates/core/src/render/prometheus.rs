@@ -115,6 +115,14 @@ pub fn perfdata_in_base_units(p: &PerfData) -> Option<(&'static str, f64)> {
 /// A per-check gauge's value.
 type Gauge = fn(&CheckResult) -> f64;
 
+/// One gauge of the process rather than of a check (no `check` label),
+/// with its HELP and TYPE: what [`crate::service::ProcessFacts`] and the
+/// certificate's expiry show after the checks' families. `value` as it is
+/// to be written (a timestamp's precision is the caller's).
+pub fn process_gauge(name: &str, help: &str, value: impl std::fmt::Display) -> String {
+    format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n")
+}
+
 /// The Prometheus body (text exposition format 0.0.4): one gauge family per
 /// fact, each with HELP and TYPE, every series labelled `check="NAME"`:
 /// success, status (the Nagios code), duration, cached and cache age,
