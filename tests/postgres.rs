@@ -1728,4 +1728,71 @@ mod checks {
             &failures[..failures.len().min(5)]
         );
     }
+
+    /// A replay that stands still for a moment with WAL waiting (what a
+    /// busy machine does to the startup process, here a pause of ~0.1 s)
+    /// is not a stuck one: the poll waits for it to move instead of
+    /// judging the standby by its last transaction (here none since it
+    /// started, which would be unknown: a 503 on a healthy replica).
+    #[test]
+    fn a_replay_that_stands_still_for_a_moment_is_not_judged_stuck() {
+        use inetd_health::check::Health;
+        let (primary, replica) = pair();
+        let dir = TempDir::new("pg-stall");
+        std::fs::create_dir(dir.join("state")).unwrap();
+        let check = built(
+            inetd_health::spec::PgServer {
+                host: Some(path_str(replica.socket_dir())),
+                port: Some(replica.port()),
+                user: Some(MONITOR.into()),
+                dbname: Some("postgres".into()),
+                passfile: Some(passfile(&dir)),
+                role: inetd_health::check::postgres::Role::Replica,
+                max_lag: Some(Duration::from_secs(2)),
+                ..Default::default()
+            },
+            &dir.join("state"),
+        );
+        replica.pause_replay();
+        primary.psql(
+            "SELECT count(pg_logical_emit_message(false, 'inetd-health', repeat('x', 2000))) \
+             FROM generate_series(1, 20)",
+        );
+        let end = primary.current_wal_lsn();
+        replica.wait_received(end);
+        let started = Instant::now();
+        let verdict = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                replica.resume_replay();
+            });
+            run_once(&*check)
+        });
+        let took = started.elapsed();
+        assert_eq!(verdict.health, Health::Healthy, "{}", verdict.reason);
+        assert!(verdict.reason.ends_with(" / 0s"), "{}", verdict.reason);
+        // It waited for the replay rather than answering at once.
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        // Paused for good, the standby is judged by its last transaction
+        // (none: unknown) after a quarter of a second, not at the timeout.
+        replica.pause_replay();
+        primary.psql(
+            "SELECT count(pg_logical_emit_message(false, 'inetd-health', repeat('x', 2000))) \
+             FROM generate_series(1, 20)",
+        );
+        replica.wait_received(primary.current_wal_lsn());
+        let started = Instant::now();
+        let verdict = run_once(&*check);
+        let took = started.elapsed();
+        assert_eq!(verdict.health, Health::Unknown, "{}", verdict.reason);
+        assert!(
+            verdict
+                .reason
+                .contains("replay lag unknown: no transaction replayed"),
+            "{}",
+            verdict.reason
+        );
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        replica.resume_replay();
+    }
 }

@@ -631,6 +631,13 @@ const WAL_PAGE: u64 = 8192;
 const SETTLE_EVERY: Duration = Duration::from_millis(10);
 const SETTLE_TRIES: u32 = 3;
 
+/// How long a replay that has not moved at all is asked after
+/// [`SETTLE_TRIES`]: a startup process that a busy machine has not
+/// scheduled for 30 ms is not a stuck replay, and judging it by its last
+/// transaction would read minutes of lag on a quiet primary. A paused or
+/// blocked replay pays this once per poll.
+const STALL_PATIENCE: Duration = Duration::from_millis(250);
+
 /// A streaming standby with WAL received and not yet replayed, asked
 /// again a few times. What is left is a lag only if the replay is not
 /// getting through it: WAL that is no transaction (checkpoints, the
@@ -654,9 +661,16 @@ fn settle(
         return Ok(state);
     };
     let started = std::time::Instant::now();
-    for _ in 0..SETTLE_TRIES {
-        let left = end.saturating_sub(state.replayed.unwrap_or(0));
-        if left < WAL_PAGE || deadline.remaining() < SETTLE_EVERY * 4 {
+    // Never more than a quarter of what is left of the poll.
+    let patience = STALL_PATIENCE.min(deadline.remaining() / 4);
+    for tries in 0.. {
+        let replayed = state.replayed.unwrap_or(0);
+        let left = end.saturating_sub(replayed);
+        let moved = replayed > first;
+        if left < WAL_PAGE
+            || deadline.remaining() < SETTLE_EVERY * 4
+            || (tries >= SETTLE_TRIES && (moved || started.elapsed() >= patience))
+        {
             break;
         }
         std::thread::sleep(SETTLE_EVERY);
