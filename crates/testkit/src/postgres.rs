@@ -57,6 +57,40 @@ use crate::procs::{
 };
 use crate::tmp::TempDir;
 
+/// A psql process kept logged in (see [`Postgres::session`]); killed
+/// when dropped.
+pub struct PsqlSession {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl PsqlSession {
+    /// Runs `sql` and returns its rows, one line each; panics when psql
+    /// fails or does not answer within the client timeout.
+    pub fn run(&mut self, sql: &str) -> Vec<String> {
+        const DONE: &str = "inetd-health-session-done";
+        writeln!(self.stdin, "{sql}\nSELECT '{DONE}';")
+            .unwrap_or_else(|e| panic!("writing {sql:?} to psql: {e}"));
+        self.stdin.flush().unwrap();
+        let mut rows = Vec::new();
+        loop {
+            match self.lines.recv_timeout(CLIENT_TIMEOUT) {
+                Ok(line) if line == DONE => return rows,
+                Ok(line) => rows.push(line),
+                Err(e) => panic!("psql gave no answer to {sql:?} ({e}); rows so far {rows:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for PsqlSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Where Debian's `postgresql-15` and `postgresql-client-15` put the programs.
 pub const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 /// The OS user the servers run as (created by the `postgresql-15` package).
@@ -425,6 +459,43 @@ impl Postgres {
             .arg(self.socket_dir())
             .args(["-U", SUPERUSER, "-d", "postgres"]);
         self.run_psql(cmd, sql)
+    }
+
+    /// A psql session as the superuser over the socket, logged in before
+    /// any SQL is sent: for a statement that must land at a moment, with
+    /// no process start-up and login in between.
+    pub fn session(&self) -> PsqlSession {
+        let mut cmd = self.command(&program("psql"));
+        cmd.arg("-h")
+            .arg(self.socket_dir())
+            .args(["-U", SUPERUSER, "-d", "postgres", "-p"])
+            .arg(self.port.to_string())
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .env("PGCONNECT_TIMEOUT", "5")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting psql: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut session = PsqlSession {
+            child,
+            stdin,
+            lines,
+        };
+        // Logged in once it answers.
+        session.run("SELECT 1;");
+        session
     }
 
     /// Runs `sql` as `user` (password, if any, in `PGPASSWORD`; never

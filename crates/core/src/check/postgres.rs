@@ -631,15 +631,16 @@ const WAL_PAGE: u64 = 8192;
 const SETTLE_EVERY: Duration = Duration::from_millis(10);
 const SETTLE_TRIES: u32 = 3;
 
-/// How long a replay that has not moved at all is asked after
-/// [`SETTLE_TRIES`]: a startup process that a busy machine has not
-/// scheduled for 30 ms is not a stuck replay, and judging it by its last
-/// transaction would read minutes of lag on a quiet primary. A paused or
-/// blocked replay pays this once per poll.
+/// How long, from the first ask, a replay that has not moved in
+/// [`SETTLE_TRIES`] asks is given to finish what is left: a startup
+/// process that a busy machine has not scheduled for 30 ms is not a stuck
+/// replay, and judging it by its last transaction would read minutes of
+/// lag on a quiet primary. A paused or blocked replay pays this once per
+/// poll.
 const STALL_PATIENCE: Duration = Duration::from_millis(250);
 
 /// A streaming standby with WAL received and not yet replayed, asked
-/// again a few times. What is left is a lag only if the replay is not
+/// again how far its replay has come. What is left is a lag only if the replay is not
 /// getting through it: WAL that is no transaction (checkpoints, the
 /// snapshots of running transactions, logical messages, a segment switch)
 /// arrives and is replayed within milliseconds, and while WAL streams in,
@@ -647,8 +648,11 @@ const STALL_PATIENCE: Duration = Duration::from_millis(250);
 /// replayed at almost every instant. The age of the last replayed
 /// transaction, minutes on a quiet primary, would read as the lag. A
 /// replay that moves is judged by its pace: what is left, over the rate
-/// it was replayed at; one that does not move is as late as its last
-/// transaction.
+/// it was replayed at. One that does not move is given
+/// [`STALL_PATIENCE`] to finish; if it does not, it is as late as its
+/// last transaction, even if it moved meanwhile (a rate measured across
+/// a stall says nothing: one burst after a long wait would read as a
+/// fast replay, and a short wait before a fast one as a slow replay).
 fn settle(
     session: &mut crate::postgres::Session,
     mut state: StandbyState,
@@ -663,15 +667,20 @@ fn settle(
     let started = std::time::Instant::now();
     // Never more than a quarter of what is left of the poll.
     let patience = STALL_PATIENCE.min(deadline.remaining() / 4);
+    let mut stalled = false;
     for tries in 0.. {
         let replayed = state.replayed.unwrap_or(0);
-        let left = end.saturating_sub(replayed);
-        let moved = replayed > first;
-        if left < WAL_PAGE
-            || deadline.remaining() < SETTLE_EVERY * 4
-            || (tries >= SETTLE_TRIES && (moved || started.elapsed() >= patience))
-        {
+        if end.saturating_sub(replayed) < WAL_PAGE || deadline.remaining() < SETTLE_EVERY * 4 {
             break;
+        }
+        if tries >= SETTLE_TRIES {
+            if replayed > first && !stalled {
+                break;
+            }
+            stalled = true;
+            if started.elapsed() >= patience {
+                break;
+            }
         }
         std::thread::sleep(SETTLE_EVERY);
         let rows = session.query("SELECT pg_last_wal_replay_lsn()")?;
@@ -686,7 +695,7 @@ fn settle(
         state.replayed = Some(replayed.max(state.replayed.unwrap_or(0)));
     }
     let last = state.replayed.unwrap_or(first);
-    if last > first && last < end {
+    if !stalled && last > first && last < end {
         let rate = (last - first) as f64 / started.elapsed().as_secs_f64().max(1e-3);
         state.replay_pace = Some((end - last) as f64 / rate);
     }
