@@ -25,7 +25,7 @@ use inetd_health_testkit::netns::{in_private_network, Aborts};
 use inetd_health_testkit::procs::{
     cmdline_of, require_program, signal, wait_bounded, wait_until, ProcessGuard,
 };
-use inetd_health_testkit::run::{reader, run_with_input, Run};
+use inetd_health_testkit::run::{listening, reader, run_with_input, Run};
 use inetd_health_testkit::tcpserver;
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::Xinetd;
@@ -615,37 +615,10 @@ fn raise_nofile(want: u64) {
     }
 }
 
-/// `inetd-health --listen ADDR ARGS...` with stderr to `dir/stderr`, once
+/// `inetd-health --listen 127.0.0.1:0 ARGS...` with stderr to `dir/stderr`, once
 /// it says where it listens.
 fn listen(dir: &TempDir, args: &[&str]) -> (ProcessGuard, SocketAddr) {
-    let stderr_path = dir.join("stderr");
-    let mut process = ProcessGuard::spawn(
-        "inetd-health --listen",
-        Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap()),
-    )
-    .unwrap();
-    let mut bound = None;
-    wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-        let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        bound = text
-            .lines()
-            .find_map(|l| l.strip_prefix("inetd-health: listening on "))
-            .and_then(|a| a.trim().parse().ok());
-        bound.is_some() || process.try_wait().is_some()
-    });
-    let addr = bound.unwrap_or_else(|| {
-        panic!(
-            "{args:?} did not listen (exit {:?}): {}",
-            process.try_wait(),
-            std::fs::read_to_string(&stderr_path).unwrap_or_default()
-        )
-    });
-    (process, addr)
+    listening(BIN, args, &dir.join("stderr"), Duration::from_secs(5))
 }
 
 /// The listen queue of the socket listening on `port`, as `ss` shows it

@@ -14,10 +14,9 @@ use inetd_health_testkit::client::{exchange, loopback};
 use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::http::Response;
 use inetd_health_testkit::procs::{
-    cmdline_of, read_or_empty, require_program, signal, status_kib, wait_bounded, wait_until,
-    ProcessGuard,
+    cmdline_of, read_or_empty, require_program, signal, status_kib, wait_until, ProcessGuard,
 };
-use inetd_health_testkit::run::run_with_input;
+use inetd_health_testkit::run::{listening, run_with_input};
 use inetd_health_testkit::tcpserver;
 use inetd_health_testkit::tmp::TempDir;
 use inetd_health_testkit::xinetd::Xinetd;
@@ -254,11 +253,9 @@ fn accept_no_serves_ipv4_and_ipv6_sockets_notifies_and_stops_on_sigterm() {
         &buf[..n] == b"STOPPING=1"
     });
     assert!(stopping, "no STOPPING=1");
-    let status = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        process.try_wait().is_some()
-    });
-    assert!(status, "still running after SIGTERM");
-    assert_eq!(process.try_wait().and_then(|s| s.code()), Some(0));
+    let status = process.wait_exit(Duration::from_secs(5));
+    assert!(status.is_some(), "still running after SIGTERM");
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
 }
 
 /// 200 requests at concurrency 16 while the process gets SIGTERM: every
@@ -312,11 +309,9 @@ fn sigterm_under_load_answers_every_accepted_connection() {
         answered += c.join().expect("a client saw a reset or an empty reply").0;
     }
     assert!(answered >= 16, "only {answered} answered before the stop");
-    let exited = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        process.try_wait().is_some()
-    });
-    assert!(exited);
-    assert_eq!(process.try_wait().and_then(|s| s.code()), Some(0));
+    let exited = process.wait_exit(Duration::from_secs(5));
+    assert!(exited.is_some());
+    assert_eq!(exited.and_then(|s| s.code()), Some(0));
 }
 
 /// 500 connections that send nothing do not make a poll wait: heads are
@@ -605,19 +600,12 @@ enum Form {
     AcceptNo,
 }
 
-/// The process under test, stopped and reaped when dropped.
-enum Running {
-    Listen(Listener),
-    AcceptNo(ProcessGuard),
-}
-
 /// A long-lived inetd-health serving a config: its port, the pid a
 /// reload is signalled to, its log, and under systemd the notify socket
 /// it talks to.
 struct Daemon {
-    running: Running,
+    process: ProcessGuard,
     port: u16,
-    pid: u32,
     log: std::path::PathBuf,
     notify: Option<std::os::unix::net::UnixDatagram>,
 }
@@ -630,27 +618,10 @@ impl Daemon {
         let log = dir.join("stderr");
         match form {
             Form::Listen => {
-                let child = Command::new(BIN)
-                    .args(["--config", config, "--listen", "127.0.0.1:0"])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(std::fs::File::create(&log).unwrap())
-                    .spawn()
-                    .unwrap();
-                let listener = Listener(child);
-                let mut addr: Option<SocketAddr> = None;
-                let up = wait_until(IO_TIMEOUT, Duration::from_millis(10), || {
-                    addr = read_or_empty(&log)
-                        .lines()
-                        .find_map(|l| l.strip_prefix("inetd-health: listening on "))
-                        .and_then(|a| a.trim().parse().ok());
-                    addr.is_some()
-                });
-                assert!(up, "{}", read_or_empty(&log));
+                let (process, addr) = listening(BIN, &["--config", config], &log, IO_TIMEOUT);
                 Daemon {
-                    pid: listener.0.id(),
-                    running: Running::Listen(listener),
-                    port: addr.unwrap().port(),
+                    process,
+                    port: addr.port(),
                     log,
                     notify: None,
                 }
@@ -684,9 +655,8 @@ impl Daemon {
                     "pid {pid} is not inetd-health: {command:?}"
                 );
                 Daemon {
-                    running: Running::AcceptNo(process),
+                    process,
                     port: ports[0],
-                    pid,
                     log,
                     notify: Some(notify),
                 }
@@ -705,7 +675,7 @@ impl Daemon {
 
     /// Sends SIGHUP and waits for the log to say `what` for the `nth` time.
     fn sighup(&self, what: &str, nth: usize) {
-        signal(self.pid, libc::SIGHUP);
+        signal(self.process.pid(), libc::SIGHUP);
         assert!(
             wait_until(IO_TIMEOUT, Duration::from_millis(5), || self.said(what)
                 >= nth),
@@ -776,16 +746,8 @@ impl Daemon {
 
     /// SIGTERM, and its exit code once it exits.
     fn stop(&mut self) -> Option<i32> {
-        signal(self.pid, libc::SIGTERM);
-        match &mut self.running {
-            Running::Listen(listener) => wait_bounded(&mut listener.0, IO_TIMEOUT)?.code(),
-            Running::AcceptNo(process) => {
-                wait_until(IO_TIMEOUT, Duration::from_millis(20), || {
-                    process.try_wait().is_some()
-                });
-                process.try_wait()?.code()
-            }
-        }
+        signal(self.process.pid(), libc::SIGTERM);
+        self.process.wait_exit(IO_TIMEOUT)?.code()
     }
 }
 
@@ -1375,11 +1337,9 @@ fn docs_systemd_md_accept_no_units_work_as_written() {
     // `systemctl stop app-health`.
     signal(pid, libc::SIGTERM);
     assert_eq!(receive(&notify, 1), ["STOPPING=1"]);
-    let stopped = wait_until(IO_TIMEOUT, Duration::from_millis(20), || {
-        process.try_wait().is_some()
-    });
-    assert!(stopped, "still running after SIGTERM");
-    assert_eq!(process.try_wait().and_then(|s| s.code()), Some(0));
+    let stopped = process.wait_exit(IO_TIMEOUT);
+    assert!(stopped.is_some(), "still running after SIGTERM");
+    assert_eq!(stopped.and_then(|s| s.code()), Some(0));
 }
 
 /// docs/systemd.md's `Accept=yes` units as written, the binary and the

@@ -17,12 +17,13 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use inetd_health_testkit::haproxy::{Haproxy, ServerState};
 use inetd_health_testkit::procs::{read_or_empty, run_with_stdin, wait_until, ProcessGuard};
+use inetd_health_testkit::run::listening;
 use inetd_health_testkit::tcpserver;
 use inetd_health_testkit::tls::{
     curl, curl_http, https_url, reused_and_new, s_client, s_client_once, to_traditional,
@@ -100,34 +101,10 @@ impl Server {
     /// listens, its stderr in `dir/<name>.stderr`.
     fn long_lived(dir: &TempDir, name: &str, args: &[&str]) -> Server {
         let log = dir.join(&format!("{name}.stderr"));
-        let mut process = ProcessGuard::spawn(
-            "inetd-health --listen",
-            Command::new(BIN)
-                .args(["--listen", "127.0.0.1:0"])
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap()),
-        )
-        .unwrap();
-        let mut port = None;
-        wait_until(IO_TIMEOUT, Duration::from_millis(10), || {
-            port = read_or_empty(&log)
-                .lines()
-                .find_map(|l| l.strip_prefix("inetd-health: listening on 127.0.0.1:"))
-                .and_then(|p| p.trim().parse().ok());
-            port.is_some() || process.try_wait().is_some()
-        });
-        let port = port.unwrap_or_else(|| {
-            panic!(
-                "--listen {args:?} did not start (exit {:?}):\n{}",
-                process.try_wait(),
-                read_or_empty(&log)
-            )
-        });
+        let (process, addr) = listening(BIN, args, &log, IO_TIMEOUT);
         Server {
             form: "--listen",
-            port,
+            port: addr.port(),
             log,
             _process: process,
         }

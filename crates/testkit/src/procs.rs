@@ -45,6 +45,15 @@ impl ProcessGuard {
         self.status
     }
 
+    /// Waits up to `timeout` for the process to exit by itself (after a
+    /// signal the test sent): how it ended, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        wait_until(timeout, Duration::from_millis(20), || {
+            self.try_wait().is_some()
+        });
+        self.try_wait()
+    }
+
     /// Stops the process: SIGTERM, up to [`TERM_GRACE`] for it to exit, then
     /// SIGKILL; waits for it either way. Returns how it ended.
     pub fn stop(&mut self) -> Option<ExitStatus> {

@@ -5,12 +5,13 @@
 //! `env!("CARGO_BIN_EXE_inetd-health")`.
 
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::http::Response;
-use crate::procs::wait_until;
+use crate::procs::{read_or_empty, wait_until, ProcessGuard};
 use crate::tmp::TempDir;
 
 /// The request most checks are run with.
@@ -173,6 +174,43 @@ impl Configured {
     pub fn status(&self, method: &str, target: &str) -> u16 {
         status(&self.bin, &self.args(), method, target)
     }
+}
+
+/// `bin --listen 127.0.0.1:0 ARGS…` with its stderr in `log`, once it
+/// has said where it listens: the process and that address. Panics with
+/// the log if it exits first or does not say within `timeout`.
+pub fn listening(
+    bin: impl AsRef<Path>,
+    args: &[&str],
+    log: &Path,
+    timeout: Duration,
+) -> (ProcessGuard, SocketAddr) {
+    let mut process = ProcessGuard::spawn(
+        "inetd-health --listen",
+        Command::new(bin.as_ref())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("creating the log")),
+    )
+    .expect("starting inetd-health --listen");
+    let mut bound = None;
+    wait_until(timeout, Duration::from_millis(10), || {
+        bound = read_or_empty(log)
+            .lines()
+            .find_map(|l| l.strip_prefix("inetd-health: listening on "))
+            .and_then(|a| a.trim().parse().ok());
+        bound.is_some() || process.try_wait().is_some()
+    });
+    let addr = bound.unwrap_or_else(|| {
+        panic!(
+            "--listen {args:?} did not listen (exit {:?}):\n{}",
+            process.try_wait(),
+            read_or_empty(log)
+        )
+    });
+    (process, addr)
 }
 
 /// Reads a pipe to its end on a thread (so stdout and stderr never block
