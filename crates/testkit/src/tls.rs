@@ -164,32 +164,14 @@ impl Pki {
     /// already expired: notAfter `-days` days and a minute ago, notBefore
     /// 30 days before that.
     pub fn server(&self, stem: &str, kind: KeyKind, days: i64) -> (PathBuf, PathBuf) {
-        let ext = format!(
-            "basicConstraints = CA:FALSE\n\
-             keyUsage = {}\n\
-             extendedKeyUsage = serverAuth\n\
-             subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost\n\
-             subjectKeyIdentifier = hash\n\
-             authorityKeyIdentifier = keyid\n",
-            kind.leaf_key_usage()
-        );
-        self.issue(stem, kind, "localhost", &ext, validity(days))
+        self.issue(stem, kind, "localhost", &server_ext(kind), validity(days))
     }
 
     /// [`Pki::server`] not valid before `not_before` (Unix time) and valid
     /// 30 days after it: a renewal issued ahead of its time.
     pub fn server_from(&self, stem: &str, kind: KeyKind, not_before: i64) -> (PathBuf, PathBuf) {
-        let ext = format!(
-            "basicConstraints = CA:FALSE\n\
-             keyUsage = {}\n\
-             extendedKeyUsage = serverAuth\n\
-             subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost\n\
-             subjectKeyIdentifier = hash\n\
-             authorityKeyIdentifier = keyid\n",
-            kind.leaf_key_usage()
-        );
         let validity = (not_before, not_before + 30 * 86_400);
-        self.issue(stem, kind, "localhost", &ext, validity)
+        self.issue(stem, kind, "localhost", &server_ext(kind), validity)
     }
 
     /// A client certificate (CN `stem`, `extendedKeyUsage=clientAuth`,
@@ -671,6 +653,19 @@ fn sign(
         Signer::Ca(cert, key) => cmd.arg("-cert").arg(cert).arg("-keyfile").arg(key),
     };
     openssl_ok(&mut cmd);
+}
+
+/// The extensions of [`Pki::server`]'s certificates.
+fn server_ext(kind: KeyKind) -> String {
+    format!(
+        "basicConstraints = CA:FALSE\n\
+         keyUsage = {}\n\
+         extendedKeyUsage = serverAuth\n\
+         subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost\n\
+         subjectKeyIdentifier = hash\n\
+         authorityKeyIdentifier = keyid\n",
+        kind.leaf_key_usage()
+    )
 }
 
 /// `(notBefore, notAfter)` for a certificate valid `days` days from now,
