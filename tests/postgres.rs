@@ -1674,6 +1674,34 @@ mod checks {
         replica.resume_replay();
     }
 
+    /// 40 kB of WAL that is no transaction (20 logical messages), as
+    /// checkpoints, the running-xacts snapshots and segment switches are.
+    const NO_TRANSACTION_WAL: &str =
+        "SELECT count(pg_logical_emit_message(false, 'inetd-health', repeat('x', 2000))) \
+         FROM generate_series(1, 20)";
+
+    /// The replica check of `replica` with `max-lag = 2s`, as the monitoring
+    /// role, its state in `dir/state`.
+    fn max_lag_check(
+        replica: &Postgres,
+        dir: &TempDir,
+    ) -> Box<dyn inetd_health::check::Check + Send + Sync> {
+        std::fs::create_dir(dir.join("state")).unwrap();
+        built(
+            inetd_health::spec::PgServer {
+                host: Some(path_str(replica.socket_dir())),
+                port: Some(replica.port()),
+                user: Some(MONITOR.into()),
+                dbname: Some("postgres".into()),
+                passfile: Some(passfile(dir)),
+                role: inetd_health::check::postgres::Role::Replica,
+                max_lag: Some(Duration::from_secs(2)),
+                ..Default::default()
+            },
+            &dir.join("state"),
+        )
+    }
+
     /// WAL that is no transaction arriving on a quiet primary's replica
     /// (here pg_logical_emit_message, as checkpoints, the running-xacts
     /// snapshots and segment switches do): a poll that lands between its
@@ -1684,30 +1712,14 @@ mod checks {
         use inetd_health::check::Health;
         let (primary, replica) = pair();
         let dir = TempDir::new("pg-quiet-wal");
-        std::fs::create_dir(dir.join("state")).unwrap();
-        let check = built(
-            inetd_health::spec::PgServer {
-                host: Some(path_str(replica.socket_dir())),
-                port: Some(replica.port()),
-                user: Some(MONITOR.into()),
-                dbname: Some("postgres".into()),
-                passfile: Some(passfile(&dir)),
-                role: inetd_health::check::postgres::Role::Replica,
-                max_lag: Some(Duration::from_secs(2)),
-                ..Default::default()
-            },
-            &dir.join("state"),
-        );
+        let check = max_lag_check(&replica, &dir);
         // The last transaction grows older than max-lag.
         std::thread::sleep(Duration::from_secs(3));
         let stop = std::sync::atomic::AtomicBool::new(false);
         let failures = std::thread::scope(|scope| {
             let writer = scope.spawn(|| {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    primary.psql(
-                        "SELECT count(pg_logical_emit_message(false, 'inetd-health', repeat('x', 2000))) \
-                         FROM generate_series(1, 20)",
-                    );
+                    primary.psql(NO_TRANSACTION_WAL);
                 }
             });
             let mut failures = Vec::new();
@@ -1739,26 +1751,14 @@ mod checks {
         use inetd_health::check::Health;
         let (primary, replica) = pair();
         let dir = TempDir::new("pg-stall");
-        std::fs::create_dir(dir.join("state")).unwrap();
-        let check = built(
-            inetd_health::spec::PgServer {
-                host: Some(path_str(replica.socket_dir())),
-                port: Some(replica.port()),
-                user: Some(MONITOR.into()),
-                dbname: Some("postgres".into()),
-                passfile: Some(passfile(&dir)),
-                role: inetd_health::check::postgres::Role::Replica,
-                max_lag: Some(Duration::from_secs(2)),
-                ..Default::default()
-            },
-            &dir.join("state"),
-        );
-        replica.pause_replay();
-        primary.psql(
-            "SELECT count(pg_logical_emit_message(false, 'inetd-health', repeat('x', 2000))) \
-             FROM generate_series(1, 20)",
-        );
-        replica.wait_received(primary.current_wal_lsn());
+        let check = max_lag_check(&replica, &dir);
+        // Replay paused, with WAL received that is no transaction.
+        let wal_waiting = || {
+            replica.pause_replay();
+            primary.psql(NO_TRANSACTION_WAL);
+            replica.wait_received(primary.current_wal_lsn());
+        };
+        wal_waiting();
         // Logged in beforehand, so that the resume lands ~0.1 s into the
         // poll however busy the machine.
         let mut resumer = replica.session();
@@ -1773,12 +1773,7 @@ mod checks {
         assert!(verdict.reason.contains("replay lag"), "{}", verdict.reason);
         // Paused for good, the standby is judged by its last transaction
         // (none: unknown) after a quarter of a second, not at the timeout.
-        replica.pause_replay();
-        primary.psql(
-            "SELECT count(pg_logical_emit_message(false, 'inetd-health', repeat('x', 2000))) \
-             FROM generate_series(1, 20)",
-        );
-        replica.wait_received(primary.current_wal_lsn());
+        wal_waiting();
         let started = Instant::now();
         let verdict = run_once(&*check);
         let took = started.elapsed();
