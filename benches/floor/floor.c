@@ -1,11 +1,16 @@
 #define _GNU_SOURCE
 #include "floor.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,4 +129,124 @@ void floor_respond(int code, const char *body) {
         if (r <= 0)
             break;
     }
+}
+
+int floor_wait_fd(int fd, short events, int64_t deadline) {
+    for (;;) {
+        int64_t left = deadline - floor_now_ms();
+        if (left <= 0)
+            return ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, (int)left);
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return ETIMEDOUT;
+        if (errno != EINTR)
+            return errno;
+    }
+}
+
+int floor_read_exact(int fd, unsigned char *buf, size_t n, int64_t deadline) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            return ECONNRESET;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return errno;
+        int err = floor_wait_fd(fd, POLLIN, deadline);
+        if (err != 0)
+            return err;
+    }
+    return 0;
+}
+
+int floor_write_all(int fd, const void *buf, size_t n, int64_t deadline) {
+    const unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno != EAGAIN)
+            return errno;
+        int err = floor_wait_fd(fd, POLLOUT, deadline);
+        if (err != 0)
+            return err;
+    }
+    return 0;
+}
+
+int floor_connect(const char *where, int64_t deadline, char *body, size_t cap) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    if (where[0] == '/') {
+        struct sockaddr_un *sa = (struct sockaddr_un *)&ss;
+        if (strlen(where) >= sizeof sa->sun_path) {
+            snprintf(body, cap, "unhealthy: %s: socket path too long\n", where);
+            return -1;
+        }
+        sa->sun_family = AF_UNIX;
+        strcpy(sa->sun_path, where);
+        len = sizeof *sa;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        char host[64];
+        const char *colon = strrchr(where, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (colon == NULL || (size_t)(colon - where) >= sizeof host || *end != '\0' ||
+            port <= 0 || port > 65535) {
+            snprintf(body, cap, "unhealthy: %s: not IPv4:PORT\n", where);
+            return -1;
+        }
+        memcpy(host, where, (size_t)(colon - where));
+        host[colon - where] = '\0';
+        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
+            snprintf(body, cap, "unhealthy: %s: not IPv4:PORT\n", where);
+            return -1;
+        }
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        len = sizeof *s4;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(body, cap, "unhealthy: socket: %s\n", strerror(errno));
+        return -1;
+    }
+    if (ss.ss_family == AF_INET) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    int err = 0;
+    if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
+        err = errno;
+                if (err == EINPROGRESS) {
+            err = floor_wait_fd(fd, POLLOUT, deadline);
+            if (err == 0) {
+                socklen_t el = sizeof err;
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+                    err = errno;
+            }
+        }
+    }
+    if (err != 0) {
+        snprintf(body, cap, "unhealthy: %s: %s\n", where, strerror(err));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

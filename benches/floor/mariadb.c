@@ -18,35 +18,6 @@
 /* A greeting is about 100 bytes; anything far larger is not one. */
 #define GREETING_MAX 1024
 
-/* Reads exactly n bytes from the non-blocking fd before the deadline:
- * 0 on success, else an errno value (ETIMEDOUT, ECONNRESET for EOF). */
-static int read_exact(int fd, unsigned char *buf, size_t n, int64_t deadline) {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r > 0) {
-            got += (size_t)r;
-            continue;
-        }
-        if (r == 0)
-            return ECONNRESET;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return errno;
-        int64_t left = deadline - floor_now_ms();
-        if (left <= 0)
-            return ETIMEDOUT;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int pr = poll(&p, 1, (int)left);
-        if (pr == 0)
-            return ETIMEDOUT;
-        if (pr < 0 && errno != EINTR)
-            return errno;
-    }
-    return 0;
-}
-
 /* Fills body with the verdict; returns the HTTP status. */
 static int check(const char *path, char *body, size_t cap) {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -69,14 +40,14 @@ static int check(const char *path, char *body, size_t cap) {
     }
     int64_t deadline = floor_now_ms() + CHECK_DEADLINE_MS;
     unsigned char pkt[GREETING_MAX + 1];
-    int err = read_exact(fd, pkt, 4, deadline);
+    int err = floor_read_exact(fd, pkt, 4, deadline);
     size_t len = 0;
     if (err == 0) {
         len = (size_t)pkt[0] | (size_t)pkt[1] << 8 | (size_t)pkt[2] << 16;
         if (len == 0 || len > GREETING_MAX)
             err = EPROTO;
         else
-            err = read_exact(fd, pkt, len, deadline);
+            err = floor_read_exact(fd, pkt, len, deadline);
     }
     close(fd);
     if (err == ETIMEDOUT) {

@@ -38,42 +38,6 @@
 #define CREDENTIALS_MAX 65536
 #define FIELD_MAX 512
 
-/* Waits for `events` on fd until the deadline: 0, or an errno value. */
-static int wait_fd(int fd, short events, int64_t deadline) {
-    for (;;) {
-        int64_t left = deadline - floor_now_ms();
-        if (left <= 0)
-            return ETIMEDOUT;
-        struct pollfd p = {.fd = fd, .events = events};
-        int r = poll(&p, 1, (int)left);
-        if (r > 0)
-            return 0;
-        if (r == 0)
-            return ETIMEDOUT;
-        if (errno != EINTR)
-            return errno;
-    }
-}
-
-static int write_all(int fd, const char *p, size_t n, int64_t deadline) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno != EAGAIN)
-            return errno;
-        int err = wait_fd(fd, POLLOUT, deadline);
-        if (err != 0)
-            return err;
-    }
-    return 0;
-}
-
 /* `key = "value"` on a line of text: the value copied into out (0), or -1. */
 static int toml_string(const char *text, const char *key, char *out, size_t cap) {
     size_t klen = strlen(key);
@@ -151,70 +115,6 @@ static void command(char *out, size_t *n, int argc, const char *const *argv) {
     }
 }
 
-/* A connected non-blocking socket, or -1 with body filled in. */
-static int connect_to(const char *where, int64_t deadline, char *body, size_t cap) {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    memset(&ss, 0, sizeof ss);
-    if (where[0] == '/') {
-        struct sockaddr_un *sa = (struct sockaddr_un *)&ss;
-        if (strlen(where) >= sizeof sa->sun_path) {
-            snprintf(body, cap, "unhealthy: %s: socket path too long\n", where);
-            return -1;
-        }
-        sa->sun_family = AF_UNIX;
-        strcpy(sa->sun_path, where);
-        len = sizeof *sa;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        char host[64];
-        const char *colon = strrchr(where, ':');
-        char *end;
-        long port = colon ? strtol(colon + 1, &end, 10) : 0;
-        if (colon == NULL || (size_t)(colon - where) >= sizeof host || *end != '\0' ||
-            port <= 0 || port > 65535) {
-            snprintf(body, cap, "unhealthy: %s: not IPv4:PORT\n", where);
-            return -1;
-        }
-        memcpy(host, where, (size_t)(colon - where));
-        host[colon - where] = '\0';
-        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
-            snprintf(body, cap, "unhealthy: %s: not IPv4:PORT\n", where);
-            return -1;
-        }
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        len = sizeof *s4;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(body, cap, "unhealthy: socket: %s\n", strerror(errno));
-        return -1;
-    }
-    if (ss.ss_family == AF_INET) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    int err = 0;
-    if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
-        err = errno;
-        if (err == EINPROGRESS) {
-            err = wait_fd(fd, POLLOUT, deadline);
-            if (err == 0) {
-                socklen_t el = sizeof err;
-                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
-                    err = errno;
-            }
-        }
-    }
-    if (err != 0) {
-        snprintf(body, cap, "unhealthy: cannot connect: %s\n", strerror(err));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* One reply in buf[0..len): where it starts and ends. */
 struct reply {
     char type;
@@ -287,7 +187,7 @@ static int check(const char *where, const char *credentials, char *body, size_t 
     if (authenticate && read_credentials(credentials, user, password, body, cap) != 0)
         return 503;
     int64_t deadline = floor_now_ms() + CHECK_DEADLINE_MS;
-    int fd = connect_to(where, deadline, body, cap);
+    int fd = floor_connect(where, deadline, body, cap);
     if (fd < 0)
         return 503;
 
@@ -306,7 +206,7 @@ static int check(const char *where, const char *credentials, char *body, size_t 
     command(out, &n, 1, (const char *const[]){"QUIT"});
     int commands = authenticate + 5;
 
-    int err = write_all(fd, out, n, deadline);
+    int err = floor_write_all(fd, out, n, deadline);
     static char buf[REPLIES_MAX];
     struct reply replies[6];
     size_t len = 0, at = 0;
@@ -335,7 +235,7 @@ static int check(const char *where, const char *credentials, char *body, size_t 
                 err = ECONNRESET;
             break;
         } else if (errno == EAGAIN) {
-            err = wait_fd(fd, POLLIN, deadline);
+            err = floor_wait_fd(fd, POLLIN, deadline);
         } else if (errno != EINTR) {
             err = errno;
         }
@@ -346,7 +246,7 @@ static int check(const char *where, const char *credentials, char *body, size_t 
         if (close_by > deadline)
             close_by = deadline;
         char sink[256];
-        while (wait_fd(fd, POLLIN, close_by) == 0) {
+        while (floor_wait_fd(fd, POLLIN, close_by) == 0) {
             ssize_t r = read(fd, sink, sizeof sink);
             if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
                 break;
