@@ -382,16 +382,8 @@ fn agent_is(want: impl Fn(&ServerState) -> bool) -> impl Fn(&ServerState) -> boo
 #[test]
 fn haproxy_follows_the_agent_on_the_http_port() {
     let dir = TempDir::new("agent-haproxy");
-    let state = dir.join("state");
-    std::fs::write(&state, "ok").unwrap();
+    let (state, check) = dir.switchable_check("state");
     let disable = dir.join("disable");
-    let check = dir.script(
-        "check",
-        &format!(
-            "case $(cat {}) in ok) echo 'OK - fine'; exit 0;; warn) echo 'WARN - slow'; exit 1;; *) echo 'CRIT - broken'; exit 2;; esac",
-            state.display()
-        ),
-    );
     // HTTP polls `/` (the application); the agent reports `/agent`, which
     // adds the operator's drain switch, so HAProxy drains the server
     // without its HTTP check failing.

@@ -481,16 +481,8 @@ fn haproxy_check_ssl_and_the_agent_on_one_port_under_xinetd() {
     let dir = TempDir::new("tls-haproxy");
     let (pki, cert, key) = pki_and_server(&dir, KeyKind::EcdsaP256);
     let state_dir = subdir(&dir, "state");
-    let state = dir.join("app-state");
-    std::fs::write(&state, "ok").unwrap();
+    let (state, check) = dir.switchable_check("app-state");
     let disable = dir.join("disable");
-    let check = dir.script(
-        "check",
-        &format!(
-            "case $(cat {}) in ok) echo 'OK - fine'; exit 0;; warn) echo 'WARN - slow'; exit 1;; *) echo 'CRIT - broken'; exit 2;; esac",
-            state.display()
-        ),
-    );
     let config = dir.join("config.toml");
     std::fs::write(
         &config,

@@ -52,6 +52,23 @@ impl TempDir {
             .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
         path
     }
+
+    /// A Nagios-style check, the script `check`, whose verdict the test sets
+    /// by writing to the file `state`: `ok` (exit 0, `OK - fine`), `warn`
+    /// (exit 1, `WARN - slow`), anything else (exit 2, `CRIT - broken`).
+    /// Returns `(state, check)`, the state `ok`.
+    pub fn switchable_check(&self, state: &str) -> (PathBuf, PathBuf) {
+        let state = self.join(state);
+        std::fs::write(&state, "ok").unwrap_or_else(|e| panic!("writing {}: {e}", state.display()));
+        let check = self.script(
+            "check",
+            &format!(
+                "case $(cat {}) in ok) echo 'OK - fine'; exit 0;; warn) echo 'WARN - slow'; exit 1;; *) echo 'CRIT - broken'; exit 2;; esac",
+                state.display()
+            ),
+        );
+        (state, check)
+    }
 }
 
 impl Drop for TempDir {
