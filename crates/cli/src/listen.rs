@@ -305,12 +305,9 @@ pub fn run(
                         };
                         let Ok(job) = next else { break };
                         queued.fetch_sub(1, Ordering::SeqCst);
-                        let fresh = reloaded.read().unwrap_or_else(|p| p.into_inner()).clone();
-                        let current = match &fresh {
-                            Some(s) => Serving::Service(s),
-                            None => service,
-                        };
-                        give_back_slot(&wake, || work(job, options, current, log));
+                        with_current(reloaded, service, |current| {
+                            give_back_slot(&wake, || work(job, options, current, log))
+                        });
                     });
                 }
                 in_flight += 1;

@@ -102,12 +102,7 @@ fn run(
         Err(e) => return misconfigured(&format!("{e:#}"), log, launch, notifier),
     };
     if plan.eager {
-        if let Err((name, why)) = plan.service.build_all() {
-            let what = if cli.config.is_some() {
-                format!("check {name}: {why}")
-            } else {
-                why
-            };
+        if let Err(what) = build_all(&cli, &plan.service) {
             return misconfigured(&what, log, launch, notifier);
         }
     }
@@ -173,26 +168,20 @@ fn run(
     // every check built (as --check-config does), swapped in if it serves.
     let reload = || -> Result<inetd_health::service::Service<'static>, String> {
         let plan = cli.plan().map_err(|e| format!("{e:#}"))?;
-        plan.service.build_all().map_err(|(name, why)| {
-            if cli.config.is_some() {
-                format!("check {name}: {why}")
-            } else {
-                why
-            }
-        })?;
+        build_all(&cli, &plan.service)?;
         Ok(plan.service)
     };
-    // The long-lived forms show their last reload on /metrics.
-    let facts = listen::ReloadFacts::new();
-    let service = if cli.serves_many() {
-        service.with_process_facts(facts.clone())
-    } else {
-        service
+    // The long-lived forms show their last reload on /metrics; a process
+    // per connection has none to show.
+    let facts = cli.serves_many().then(listen::ReloadFacts::new);
+    let service = match &facts {
+        Some(facts) => service.with_process_facts(facts.clone()),
+        None => service,
     };
-    let reloading = listen::Reloading {
+    let reloading = facts.map(|facts| listen::Reloading {
         reload: &reload,
         facts,
-    };
+    });
     let served = match (launch, cli.listen) {
         (Launch::Listeners(listeners), _) => Some(
             listen::run(
@@ -202,7 +191,7 @@ fn run(
                 &options,
                 &log,
                 notifier,
-                Some(reloading),
+                reloading,
             )
             .context("serving the sockets systemd passed"),
         ),
@@ -214,7 +203,7 @@ fn run(
                 &service,
                 &options,
                 &log,
-                Some(reloading),
+                reloading,
             )
             .with_context(|| format!("serving on {addr}")),
         ),
@@ -455,6 +444,19 @@ fn has_client(log: &Log, launch: &Launch) -> bool {
 
 /// The body every client of a service that cannot be set up gets.
 const MISCONFIGURED: &str = "inetd-health is misconfigured: see the system log\n";
+
+/// Builds every check of `service`, as a plan that is built eagerly and
+/// every reload are: the refusal names the check when there is a config
+/// file to find it in.
+fn build_all(cli: &Cli, service: &inetd_health::service::Service<'_>) -> Result<(), String> {
+    service.build_all().map_err(|(name, why)| {
+        if cli.config.is_some() {
+            format!("check {name}: {why}")
+        } else {
+            why
+        }
+    })
+}
 
 /// Usage or a config that cannot be served: the reason goes to the log,
 /// and every client the launcher hands us gets a 500 (its request read
