@@ -163,14 +163,12 @@ pub fn generate(g: &GenArgs, f: &Facts<'_>) -> Result<Vec<(String, String)>, Str
     if matches!(g.target, Target::Xinetd | Target::Inetd) {
         // Before the files: what xinetd or inetd cannot carry is refused
         // whatever the files say.
-        xinetd_can_pass(&argv).map_err(|e| {
-            if g.target == Target::Inetd {
-                e.replace("xinetd cannot pass", "inetd cannot pass")
-                    .replace("server_args is split", "inetd.conf's line is split")
-            } else {
-                e
-            }
-        })?;
+        let (launcher, field) = if g.target == Target::Inetd {
+            ("inetd", "inetd.conf's line")
+        } else {
+            ("xinetd", "server_args")
+        };
+        can_pass_split(&argv, launcher, field)?;
     }
     // HAProxy and keepalived write --bind as the address they reach the
     // node at: a wildcard there is no address at all.
@@ -1451,14 +1449,15 @@ fn group_name(gid: u32) -> String {
 }
 
 /// xinetd splits `server =` and `server_args =` on white space and knows
-/// no quoting: an argument with white space (or any control character,
-/// which would end or corrupt the line) or an empty one cannot reach the
-/// service as it is.
-fn xinetd_can_pass(argv: &[String]) -> Result<(), String> {
+/// no quoting, as inetd splits its inetd.conf line: an argument with white
+/// space (or any control character, which would end or corrupt the line)
+/// or an empty one cannot reach the service as it is. `launcher` and
+/// `field` name them in the refusal.
+fn can_pass_split(argv: &[String], launcher: &str, field: &str) -> Result<(), String> {
     for arg in argv {
         if arg.is_empty() || arg.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!(
-                "xinetd cannot pass the argument {arg:?}: server_args is split on white space, \
+                "{launcher} cannot pass the argument {arg:?}: {field} is split on white space, \
                  with no quoting, and an empty argument is lost; put the check in a config file \
                  (--config FILE) and gen from that"
             ));
@@ -1644,10 +1643,19 @@ mod tests {
     #[test]
     fn xinetd_refuses_what_server_args_cannot_carry() {
         let argv = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-        assert!(xinetd_can_pass(&argv(&["/usr/bin/inetd-health", "--config", "a%b$c#d"])).is_ok());
+        assert!(can_pass_split(
+            &argv(&["/usr/bin/inetd-health", "--config", "a%b$c#d"]),
+            "xinetd",
+            "server_args"
+        )
+        .is_ok());
         for bad in ["a b", "a\tb", "", "a\nb"] {
-            let why =
-                xinetd_can_pass(&argv(&["/usr/bin/inetd-health", "exec", "--", bad])).unwrap_err();
+            let why = can_pass_split(
+                &argv(&["/usr/bin/inetd-health", "exec", "--", bad]),
+                "xinetd",
+                "server_args",
+            )
+            .unwrap_err();
             assert!(
                 why.starts_with(&format!("xinetd cannot pass the argument {bad:?}")),
                 "{why}"
