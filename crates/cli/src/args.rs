@@ -733,10 +733,12 @@ impl Cli {
                     cert,
                     key,
                     client_ca: self.tls_client_ca.clone(),
-                    client_auth: match self.tls_client_auth.as_deref() {
-                        Some("optional") => inetd_health::tls::ClientAuth::Optional,
-                        _ => inetd_health::tls::ClientAuth::Required,
-                    },
+                    // clap took only the two values.
+                    client_auth: self
+                        .tls_client_auth
+                        .as_deref()
+                        .and_then(inetd_health::tls::ClientAuth::parse)
+                        .unwrap_or_default(),
                     plaintext: self.tls_plaintext,
                 }),
             long_lived: self.serves_many(),

@@ -217,7 +217,7 @@ impl Config {
             let tickets = if overrides.long_lived {
                 crate::tls::Tickets::Process
             } else {
-                crate::tls::Tickets::Kept(state_dir_for_tickets.clone())
+                crate::tls::Tickets::Kept(state_dir_for_tickets)
             };
             let tls = crate::tls::Tls::load(settings, tickets).map_err(|e| e.to_string())?;
             service = service.with_tls(std::sync::Arc::new(tls));
@@ -535,16 +535,12 @@ fn tls_settings(
         Some(v) if raw.tls_client_ca.is_none() => {
             return Err((v.span(), "tls-client-auth without tls-client-ca".into()))
         }
-        Some(v) => match v.get_ref().as_str() {
-            "required" => crate::tls::ClientAuth::Required,
-            "optional" => crate::tls::ClientAuth::Optional,
-            _ => {
-                return Err((
-                    v.span(),
-                    "tls-client-auth is \"required\" or \"optional\"".into(),
-                ))
-            }
-        },
+        Some(v) => crate::tls::ClientAuth::parse(v.get_ref()).ok_or_else(|| {
+            (
+                v.span(),
+                "tls-client-auth is \"required\" or \"optional\"".to_owned(),
+            )
+        })?,
     };
     if let (Some(plain), Some(_)) = (&raw.tls_plaintext, &raw.tls_client_ca) {
         if *plain.get_ref() {
@@ -933,21 +929,13 @@ fn spec_of(
             (Some(list), None, Some(_)) => {
                 return Err(at(
                     list.span(),
-                    "with a socket, sentinels need address (this node's IP:PORT as the sentinels name it)".into(),
+                    crate::spec::SENTINELS_NEED_ADDRESS_WITH_SOCKET.into(),
                 ))
             }
             // The Sentinels name a node by the IP it announces: a loopback
             // address, a name or no host at all never matches it.
-            (Some(list), None, None)
-                if !host.as_deref().is_some_and(|h| {
-                    h.parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| !ip.is_loopback() && !ip.is_unspecified())
-                }) =>
-            {
-                return Err(at(
-                    list.span(),
-                    "sentinels need address (this node's IP:PORT as the sentinels name it) unless host is that IP: a loopback address or a name never matches what they answer".into(),
-                ))
+            (Some(list), None, None) if !host.as_deref().is_some_and(crate::spec::announced_ip) => {
+                return Err(at(list.span(), crate::spec::SENTINELS_NEED_ADDRESS.into()))
             }
             _ => {}
         }

@@ -327,27 +327,16 @@ impl RedisServer {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let node = match (&self.address, &self.socket, &self.host) {
-                (Some(a), _, _) => split_host_port(a)
-                    .ok_or_else(|| SpecError::Redis(format!("bad address {a:?}: expected IP:PORT")))?,
+                (Some(a), _, _) => split_host_port(a).ok_or_else(|| {
+                    SpecError::Redis(format!("bad address {a:?}: expected IP:PORT"))
+                })?,
                 // The Sentinels name this node by the IP it announces: only
                 // a host that is such an IP can stand for it.
-                (None, None, Some(host))
-                    if host
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| !ip.is_loopback() && !ip.is_unspecified()) =>
-                {
-                    (host.clone(), port)
-                }
+                (None, None, Some(host)) if announced_ip(host) => (host.clone(), port),
                 (None, Some(_), _) => {
-                    return Err(SpecError::Redis(
-                        "with a socket, sentinels need address (this node's IP:PORT as the sentinels name it)".into(),
-                    ))
+                    return Err(SpecError::Redis(SENTINELS_NEED_ADDRESS_WITH_SOCKET.into()))
                 }
-                (None, None, _) => {
-                    return Err(SpecError::Redis(
-                        "sentinels need address (this node's IP:PORT as the sentinels name it) unless host is that IP: a loopback address or a name never matches what they answer".into(),
-                    ))
-                }
+                (None, None, _) => return Err(SpecError::Redis(SENTINELS_NEED_ADDRESS.into())),
             };
             check = check.with_sentinels(RedisSentinels {
                 addresses,
@@ -633,6 +622,22 @@ pub enum SpecError {
     )]
     PgBadPrimary(String),
 }
+
+/// Whether `host` can stand for the node where the Sentinels name it: they
+/// name a node by the IP it announces, which a loopback or unspecified
+/// address, or a name, never is.
+pub(crate) fn announced_ip(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
+/// The refusal of sentinels with a socket and no address.
+pub(crate) const SENTINELS_NEED_ADDRESS_WITH_SOCKET: &str =
+    "with a socket, sentinels need address (this node's IP:PORT as the sentinels name it)";
+
+/// The refusal of sentinels with neither an address nor a host that is
+/// the node's IP.
+pub(crate) const SENTINELS_NEED_ADDRESS: &str = "sentinels need address (this node's IP:PORT as the sentinels name it) unless host is that IP: a loopback address or a name never matches what they answer";
 
 #[cfg(test)]
 mod tests {

@@ -66,6 +66,18 @@ pub enum ClientAuth {
     Optional,
 }
 
+impl ClientAuth {
+    /// `required` or `optional`, as the config file and the command line
+    /// spell them.
+    pub fn parse(text: &str) -> Option<ClientAuth> {
+        match text {
+            "required" => Some(ClientAuth::Required),
+            "optional" => Some(ClientAuth::Optional),
+            _ => None,
+        }
+    }
+}
+
 /// The TLS settings of a service (`tls-cert`, `tls-key`, …).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsSettings {
