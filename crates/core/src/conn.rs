@@ -337,9 +337,8 @@ impl<F: AsFd> Input for Fd<F> {
 
 impl<F: AsFd> Output for Fd<F> {
     fn send_at_once(&mut self) {
-        if self.is_socket() {
-            sys::set_nodelay(self.fd.as_fd());
-        }
+        // A pipe or a file refuses the option: no fstat needed to ask first.
+        sys::set_nodelay(self.fd.as_fd());
     }
 
     fn close_write(&mut self) -> io::Result<()> {

@@ -322,8 +322,8 @@ pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
 }
 
-/// `TCP_NODELAY` on a TCP socket; anything else (a unix socket) refuses
-/// it, and is left as it is.
+/// `TCP_NODELAY` on a TCP socket; anything else (a unix socket, or no
+/// socket at all: a pipe, a file) refuses it, and is left as it is.
 pub fn set_nodelay(fd: BorrowedFd<'_>) {
     let on: libc::c_int = 1;
     // SAFETY: setsockopt on a live descriptor (borrowed), with a pointer

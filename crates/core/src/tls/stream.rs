@@ -87,7 +87,7 @@ where
     /// the end of the stream, notes it (`eof`). A socket with nothing to
     /// read says so (`WouldBlock`).
     fn receive(&mut self) -> io::Result<()> {
-        if self.conn.read_tls(&mut Reader(&mut *self.input))? == 0 {
+        if self.conn.read_tls(&mut &mut *self.input)? == 0 {
             self.eof = true;
             return Ok(());
         }
@@ -182,14 +182,6 @@ where
         self.conn.send_close_notify();
         self.send_pending()?;
         self.output.close_write()
-    }
-}
-
-struct Reader<'a, I: ?Sized>(&'a mut I);
-
-impl<I: Read + ?Sized> Read for Reader<'_, I> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
     }
 }
 

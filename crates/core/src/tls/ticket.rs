@@ -106,7 +106,7 @@ impl KeptTickets {
         dir.prepare()?;
         let now = unix(now);
         let path = dir.file(FILE);
-        if let Some(keys) = read(&path, now)?.filter(|k| fresh(k, now)) {
+        if let Some(keys) = read(&path, now)?.filter(|k| fresh(k.current.made, now)) {
             return build(&keys, now, &path);
         }
         let lock_path = dir.file(LOCK_FILE);
@@ -117,7 +117,7 @@ impl KeptTickets {
                 source,
             })?;
         let found = read(&path, now)?;
-        if let Some(keys) = found.as_ref().filter(|k| fresh(k, now)) {
+        if let Some(keys) = found.as_ref().filter(|k| fresh(k.current.made, now)) {
             return build(keys, now, &path);
         }
         let next = rotate(found, now, &path)?;
@@ -146,7 +146,7 @@ impl rustls::server::ProducesTickets for KeptTickets {
         // rustls passes no time in, and a long-lived listener keeps one
         // KeptTickets: past ROTATE it must open again, and until it does it
         // issues no tickets rather than stretch one key's life.
-        if unix(SystemTime::now()) >= k.made.saturating_add(ROTATE.as_secs()) {
+        if !fresh(k.made, unix(SystemTime::now())) {
             return None;
         }
         let mut nonce = [0u8; NONCE_LEN];
@@ -175,7 +175,7 @@ impl rustls::server::ProducesTickets for KeptTickets {
             .into_iter()
             .flatten()
             .find(|k| k.id == id)?;
-        if unix(SystemTime::now()) >= k.made.saturating_add(2 * ROTATE.as_secs()) {
+        if !still_opens(k.made, unix(SystemTime::now())) {
             return None;
         }
         let mut buf = cipher.get(ID_LEN + NONCE_LEN..)?.to_vec();
@@ -193,14 +193,15 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn fresh(keys: &Keys, now: u64) -> bool {
-    now.saturating_sub(keys.current.made) < ROTATE.as_secs()
+/// A key made at `made` issues tickets for ROTATE.
+fn fresh(made: u64, now: u64) -> bool {
+    now.saturating_sub(made) < ROTATE.as_secs()
 }
 
 /// A previous key opens tickets while the current one issues them: the
 /// last ticket it sealed lives ROTATE after it stopped.
-fn still_opens(key: &Secret, now: u64) -> bool {
-    now.saturating_sub(key.made) < 2 * ROTATE.as_secs()
+fn still_opens(made: u64, now: u64) -> bool {
+    now.saturating_sub(made) < 2 * ROTATE.as_secs()
 }
 
 fn failed(path: &Path, why: &'static str) -> StateError {
@@ -218,7 +219,9 @@ fn rotate(found: Option<Keys>, now: u64, path: &Path) -> Result<Keys, StateError
         .map_err(|_| failed(path, "the system random source failed"))?;
     Ok(Keys {
         current: Secret { made: now, bytes },
-        previous: found.map(|k| k.current).filter(|k| still_opens(k, now)),
+        previous: found
+            .map(|k| k.current)
+            .filter(|k| still_opens(k.made, now)),
     })
 }
 
@@ -226,18 +229,17 @@ fn build(keys: &Keys, now: u64, path: &Path) -> Result<KeptTickets, StateError> 
     let sealer = |s: &Secret| -> Result<Sealer, StateError> {
         let key = UnboundKey::new(&AES_256_GCM, &s.bytes)
             .map_err(|_| failed(path, "the AEAD refused the key"))?;
-        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-        hash.update(b"inetd-health ticket key id\0");
-        hash.update(&s.bytes);
+        let digest =
+            crate::hash::sha256(&[&b"inetd-health ticket key id\0"[..], &s.bytes].concat());
         let mut id = [0u8; ID_LEN];
-        id.copy_from_slice(hash.finish().as_ref().get(..ID_LEN).unwrap_or(&[0; ID_LEN]));
+        id.copy_from_slice(&digest[..ID_LEN]);
         Ok(Sealer {
             id,
             made: s.made,
             key: LessSafeKey::new(key),
         })
     };
-    let previous = keys.previous.filter(|p| still_opens(p, now));
+    let previous = keys.previous.filter(|p| still_opens(p.made, now));
     Ok(KeptTickets {
         current: sealer(&keys.current)?,
         previous: previous.as_ref().map(sealer).transpose()?,

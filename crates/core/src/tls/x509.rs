@@ -17,17 +17,9 @@ const VERSION: u8 = 0xa0; // [0] EXPLICIT, absent from v1 certificates
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
 
-/// The end of the certificate's validity (X.509 `notAfter`), in seconds since the Unix epoch; `None` when `der` is not a certificate this parser understands.
-pub fn not_after(der: &[u8]) -> Option<i64> {
-    validity(der).map(|(_, after)| after)
-}
-
-/// The same for notBefore.
-pub fn not_before(der: &[u8]) -> Option<i64> {
-    validity(der).map(|(before, _)| before)
-}
-
-/// Both ends of `validity` (notBefore, notAfter), read together so that a certificate whose
+/// Both ends of `validity` (notBefore, notAfter), in seconds since the
+/// Unix epoch; `None` when `der` is not a certificate this parser
+/// understands. Read together so that a certificate whose
 /// `notAfter` is unreadable does not pass for one with a readable
 /// `notBefore`. The input must be exactly one certificate: trailing bytes mean
 /// the caller split a chain wrongly, and a date read from it is not trusted.
@@ -208,8 +200,7 @@ mod tests {
         ] {
             let der = decode(fixture);
             assert_eq!(der.len(), len);
-            assert_eq!(not_after(&der), Some(after));
-            assert_eq!(not_before(&der), Some(DEC_01_2026_200102));
+            assert_eq!(validity(&der), Some((DEC_01_2026_200102, after)));
         }
     }
 
@@ -217,22 +208,22 @@ mod tests {
     fn refuses_anything_else_without_panicking() {
         let der = decode(RSA);
         for n in 0..der.len() {
-            assert_eq!(not_after(&der[..n]), None, "prefix of {n} bytes");
+            assert_eq!(validity(&der[..n]), None, "prefix of {n} bytes");
         }
-        assert_eq!(not_after(&[der.as_slice(), &[0]].concat()), None);
-        assert_eq!(not_after(b"not a certificate"), None);
+        assert_eq!(validity(&[der.as_slice(), &[0]].concat()), None);
+        assert_eq!(validity(b"not a certificate"), None);
         // Every byte flipped in turn: whatever comes out, nothing panics.
         for at in 0..der.len() {
             let mut flipped = der.clone();
             flipped[at] ^= 0xff;
-            let _ = (not_after(&flipped), not_before(&flipped));
+            let _ = validity(&flipped);
         }
         let ec = decode(EC_UTC);
         for bad in [&b"261231200102+"[..], b"261331200102Z", b"260231200102Z"] {
-            assert_eq!(not_after(&patched(&ec, b"261231200102Z", bad)), None);
+            assert_eq!(validity(&patched(&ec, b"261231200102Z", bad)), None);
         }
         assert_eq!(
-            not_before(&patched(&ec, b"261201200102Z", b"261200200102Z")),
+            validity(&patched(&ec, b"261201200102Z", b"261200200102Z")),
             None
         );
     }
