@@ -119,13 +119,12 @@ pub struct RedisCheck {
 const SECTIONS: [&str; 3] = ["server", "persistence", "replication"];
 
 /// The `INFO` fields the check reads (and `slaveN`, a primary's replicas).
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 13] = [
     "redis_version",
     "valkey_version",
     "uptime_in_seconds",
     "loading",
     "role",
-    "connected_slaves",
     "master_repl_offset",
     "master_host",
     "master_port",
@@ -520,8 +519,8 @@ impl Check for RedisCheck {
         let node = asked_node.and_then(|started| self.answer(started, deadline));
         let asked = sentinels.addresses.len() as u32;
         let majority = asked / 2 + 1;
-        let mut heard: Vec<Option<Said>> = Vec::with_capacity(sentinels.addresses.len());
-        let mut voters: Vec<String> = Vec::new();
+        let mut heard = 0u32;
+        let mut votes = 0u32;
         let mut answerers: Vec<String> = Vec::new();
         let mut strangers = 0;
         // Once decided, the answers already on their way are still taken
@@ -529,9 +528,8 @@ impl Check for RedisCheck {
         // them; a silent Sentinel is not waited for past that.
         const GRACE: Duration = Duration::from_millis(20);
         let mut decided: Option<std::time::Instant> = None;
-        while heard.len() < sentinels.addresses.len() {
-            let votes = voters.len() as u32;
-            let outstanding = asked - heard.len() as u32;
+        while heard < asked {
+            let outstanding = asked - heard;
             if decided.is_none() && (votes >= majority || votes + outstanding < majority) {
                 decided = Some(std::time::Instant::now());
             }
@@ -544,18 +542,19 @@ impl Check for RedisCheck {
             };
             match rx.recv_timeout(wait) {
                 Ok(said) => {
-                    match &said {
-                        Some(Said::Named(ip, port, id)) if !answerers.contains(id) => {
-                            answerers.push(id.clone());
-                            if is_node(ip, *port, &sentinels.node) {
-                                voters.push(id.clone());
+                    match said {
+                        // A Sentinel is counted once, by its ID.
+                        Some(Said::Named(ip, port, id)) if !answerers.contains(&id) => {
+                            if is_node(&ip, port, &sentinels.node) {
+                                votes += 1;
                             }
+                            answerers.push(id);
                         }
                         Some(Said::Named(..)) => {}
                         Some(Said::Stranger) => strangers += 1,
                         None => {}
                     }
-                    heard.push(said);
+                    heard += 1;
                 }
                 Err(_) => break,
             }
@@ -563,7 +562,7 @@ impl Check for RedisCheck {
         let guard = Guard {
             asked,
             answered: answerers.len() as u32,
-            votes: voters.len() as u32,
+            votes,
             strangers,
         };
         Ok(match node {
@@ -618,9 +617,15 @@ impl RedisCheck {
             Ok(f) => f,
             Err(verdict) => return Ok(Err(verdict)),
         };
-        let replica = matches!(facts.info.get("role"), Some("slave" | "replica"));
-        if replica && self.limits.max_lag_bytes.is_some() && self.role != Role::Primary {
-            facts.primary_offset = Some(self.primary_offset(&facts.info, deadline));
+        // Only where the verdict weighs it: a replica that is syncing or
+        // whose link is down is judged before (and its primary is the one
+        // least likely to answer, which would take the poll's whole time).
+        let info = &facts.info;
+        let weighed = matches!(info.get("role"), Some("slave" | "replica"))
+            && info.int("master_sync_in_progress") != Some(1)
+            && info.get("master_link_status") == Some("up");
+        if weighed && self.limits.max_lag_bytes.is_some() && self.role != Role::Primary {
+            facts.primary_offset = Some(self.primary_offset(info, deadline));
         }
         Ok(Ok(facts))
     }
