@@ -305,8 +305,9 @@ impl PostgresCheck {
             _ => Some(read_standby(&mut session)?),
         };
         let state = match state {
-            Some(s) => Some(settle(&mut session, s, deadline)?),
-            None => None,
+            // Only a role that judges the standby waits for its replay.
+            Some(s) if wants_standby_state => Some(settle(&mut session, s, deadline)?),
+            s => s,
         };
         session.terminate();
         let in_recovery = match (&state, hot_standby) {
@@ -539,13 +540,7 @@ impl PostgresCheck {
             })?;
         let rows = session.query("SELECT pg_current_wal_lsn()")?;
         session.terminate();
-        rows.first()
-            .and_then(|r| r.first())
-            .and_then(|v| v.as_deref())
-            .and_then(parse_lsn)
-            .ok_or(PgError::BadAnswer {
-                what: "pg_current_wal_lsn() on the primary",
-            })
+        first_lsn(&rows, "pg_current_wal_lsn() on the primary")
     }
 
     fn key_source<'a>(&'a self, endpoint: &Endpoint, account: &Account) -> Kept<'a> {
@@ -668,13 +663,13 @@ fn settle(
     // Never more than a quarter of what is left of the poll.
     let patience = STALL_PATIENCE.min(deadline.remaining() / 4);
     let mut stalled = false;
+    let mut last = first;
     for tries in 0.. {
-        let replayed = state.replayed.unwrap_or(0);
-        if end.saturating_sub(replayed) < WAL_PAGE || deadline.remaining() < SETTLE_EVERY * 4 {
+        if end.saturating_sub(last) < WAL_PAGE || deadline.remaining() < SETTLE_EVERY * 4 {
             break;
         }
         if tries >= SETTLE_TRIES {
-            if replayed > first && !stalled {
+            if last > first && !stalled {
                 break;
             }
             stalled = true;
@@ -684,22 +679,23 @@ fn settle(
         }
         std::thread::sleep(SETTLE_EVERY);
         let rows = session.query("SELECT pg_last_wal_replay_lsn()")?;
-        let replayed = rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(|v| v.as_deref())
-            .and_then(parse_lsn)
-            .ok_or(PgError::BadAnswer {
-                what: "pg_last_wal_replay_lsn()",
-            })?;
-        state.replayed = Some(replayed.max(state.replayed.unwrap_or(0)));
+        last = last.max(first_lsn(&rows, "pg_last_wal_replay_lsn()")?);
     }
-    let last = state.replayed.unwrap_or(first);
+    state.replayed = Some(last);
     if !stalled && last > first && last < end {
         let rate = (last - first) as f64 / started.elapsed().as_secs_f64().max(1e-3);
         state.replay_pace = Some((end - last) as f64 / rate);
     }
     Ok(state)
+}
+
+/// The LSN in the first column of the first row, or a bad answer to `what`.
+fn first_lsn(rows: &[Vec<Option<String>>], what: &'static str) -> Result<u64, PgError> {
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.as_deref())
+        .and_then(parse_lsn)
+        .ok_or(PgError::BadAnswer { what })
 }
 
 fn read_standby(session: &mut crate::postgres::Session) -> Result<StandbyState, PgError> {
