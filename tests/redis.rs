@@ -672,6 +672,31 @@ mod checks {
         );
     }
 
+    /// A replica whose link is down, its primary hung (stopped: a connect
+    /// to it is accepted and never answered), checked with max-lag-bytes:
+    /// it is answered 503 at once, the primary not asked for an offset the
+    /// verdict would not weigh (asked, it kept the poll for its timeout).
+    #[test]
+    fn a_replica_with_its_link_down_does_not_wait_for_its_hung_primary() {
+        let primary = Redis::start(server());
+        let replica = Redis::start_replica(&primary, server());
+        replica.config_set("repl-timeout", "2");
+        let bytes = Node::new(&replica, None, "max-lag-bytes = \"1MB\"\ntimeout = \"5s\"");
+        assert_eq!(bytes.status("GET", "/replica"), 200);
+        primary.sigstop();
+        replica.wait_link("down");
+        let started = Instant::now();
+        let (status, body) = bytes.get("/replica");
+        let took = started.elapsed();
+        primary.sigcont();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("replica link down"), "{body}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{took:?}: waited for the hung primary"
+        );
+    }
+
     /// A replica whose link goes quiet past max-link-age, then down; and a
     /// replica still loading its dataset.
     #[test]
