@@ -24,29 +24,12 @@ int64_t floor_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for fd 0 to be readable before the deadline: 1 readable, 0 not. */
-static int wait_readable(int64_t deadline) {
-    for (;;) {
-        int64_t left = deadline - floor_now_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {.fd = 0, .events = POLLIN};
-        int r = poll(&p, 1, (int)left);
-        if (r > 0)
-            return 1;
-        if (r == 0)
-            return 0;
-        if (errno != EINTR)
-            return 0;
-    }
-}
-
 int floor_read_head(void) {
     char buf[HEAD_MAX];
     size_t len = 0;
     int64_t deadline = floor_now_ms() + READ_DEADLINE_MS;
     for (;;) {
-        if (!wait_readable(deadline)) {
+        if (floor_wait_fd(0, POLLIN, deadline) != 0) {
             floor_respond(408, "request timeout\n");
             return -1;
         }
@@ -122,7 +105,7 @@ void floor_respond(int code, const char *body) {
     shutdown(1, SHUT_WR);
     int64_t deadline = floor_now_ms() + DRAIN_DEADLINE_MS;
     char sink[4096];
-    while (wait_readable(deadline)) {
+    while (floor_wait_fd(0, POLLIN, deadline) == 0) {
         ssize_t r = read(0, sink, sizeof sink);
         if (r < 0 && errno == EINTR)
             continue;
